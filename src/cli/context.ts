@@ -1,0 +1,31 @@
+/** What every admin command needs: the API client and the output mode, from flags <- env. */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { ApiClient } from './api-client.ts';
+import { readEnv } from '../common/config.ts';
+
+export interface CliContext {
+  api: ApiClient;
+  json: boolean;
+}
+
+interface GlobalFlags {
+  service?: string;
+  token?: string;
+  json?: boolean;
+}
+
+export function cliContext(cmd: Command): CliContext {
+  const flags = cmd.optsWithGlobals<GlobalFlags>();
+  const env = readEnv();
+  const service = flags.service ?? env.service ?? 'http://127.0.0.1:8050';
+  // Convenience for `ferry up` on this machine: its token file, when nothing else is given.
+  const localToken = join('ferry-data', 'admin-token');
+  const token =
+    flags.token ??
+    env.token ??
+    env.adminToken ??
+    (existsSync(localToken) ? readFileSync(localToken, 'utf8').trim() : undefined);
+  return { api: new ApiClient(service, token), json: flags.json === true };
+}

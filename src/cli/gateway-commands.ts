@@ -1,0 +1,141 @@
+/** `ferry gateway ...` */
+import type { Command } from 'commander';
+import { cliContext } from './context.ts';
+import { enc } from './api-client.ts';
+import { printFields, printJson, printTable } from './output.ts';
+import { nodeColumns, nodeRows } from './node-commands.ts';
+
+interface GatewaySummary {
+  name: string;
+  status: string;
+  statusHint: string;
+  version: string | null;
+  nodes: number;
+  maxNodes: number | null;
+  dispatcher: string | null;
+  epoch: number;
+  dispatcherSince: string | null;
+  dispatcherReason: string;
+}
+
+export function gatewayCommands(program: Command): void {
+  const gw = program.command('gateway').description('logical gateways and their authentication keys');
+
+  gw.command('create <name>')
+    .description('create a logical gateway; prints its two authentication keys')
+    .option('--max-nodes <n>', 'optional cap on nodes (default: none)', (v) => Number(v))
+    .action(async (name: string, opts: { maxNodes?: number }, cmd: Command) => {
+      const c = cliContext(cmd);
+      const res = await c.api.post<GatewaySummary & { key1: string; key2: string }>('/api/v1/gateways', {
+        name,
+        ...(opts.maxNodes ? { maxNodes: opts.maxNodes } : {}),
+      });
+      if (c.json) return printJson(res);
+      printFields([
+        ['gateway', res.name],
+        ['status', res.status],
+        ['key1', res.key1],
+        ['key2', res.key2],
+      ]);
+      process.stdout.write(`\nRegister a node with: ferry node --service ${c.api.base} --key ${res.key1}\n`);
+    });
+
+  gw.command('list')
+    .description('list gateways with status, version and dispatcher')
+    .action(async (_opts, cmd: Command) => {
+      const c = cliContext(cmd);
+      const res = await c.api.get<{ gateways: GatewaySummary[] }>('/api/v1/gateways');
+      if (c.json) return printJson(res);
+      printTable(res.gateways as unknown as Record<string, unknown>[], [
+        ['NAME', 'name'],
+        ['STATUS', 'status'],
+        ['VERSION', 'version'],
+        ['NODES', 'nodes'],
+        ['DISPATCHER', 'dispatcher'],
+        ['EPOCH', 'epoch'],
+      ]);
+    });
+
+  gw.command('show <name>')
+    .description('a gateway, its dispatcher (and why it has the role) and every node')
+    .action(async (name: string, _opts, cmd: Command) => {
+      const c = cliContext(cmd);
+      const res = await c.api.get<GatewaySummary & { nodeList: Record<string, unknown>[] }>(
+        `/api/v1/gateways/${enc(name)}`,
+      );
+      if (c.json) return printJson(res);
+      printFields([
+        ['gateway', res.name],
+        ['status', `${res.status} (${res.statusHint})`],
+        ['version', res.version],
+        [
+          'dispatcher',
+          res.dispatcher
+            ? `${res.dispatcher} (epoch ${res.epoch} since ${res.dispatcherSince}: ${res.dispatcherReason})`
+            : 'none',
+        ],
+        ['nodes', `${res.nodes}${res.maxNodes ? ` of at most ${res.maxNodes}` : ''}`],
+      ]);
+      process.stdout.write('\n');
+      printTable(nodeRows(res.nodeList), nodeColumns);
+    });
+
+  gw.command('keys <name>')
+    .description('show the authentication keys, or regenerate one (the old one stops working at once)')
+    .option('--regenerate <which>', 'key1 or key2')
+    .action(async (name: string, opts: { regenerate?: string }, cmd: Command) => {
+      const c = cliContext(cmd);
+      const res = opts.regenerate
+        ? await c.api.post<{ key1: string; key2: string }>(
+            `/api/v1/gateways/${enc(name)}/keys/${enc(opts.regenerate)}/regenerate`,
+          )
+        : await c.api.get<{ key1: string; key2: string }>(`/api/v1/gateways/${enc(name)}/keys`);
+      if (c.json) return printJson(res);
+      printFields([
+        ['key1', res.key1],
+        ['key2', res.key2],
+      ]);
+    });
+
+  gw.command('update <name>')
+    .description('change a gateway setting')
+    .option('--max-nodes <n>', 'cap on nodes; "none" removes it')
+    .action(async (name: string, opts: { maxNodes?: string }, cmd: Command) => {
+      const c = cliContext(cmd);
+      const body =
+        opts.maxNodes === undefined
+          ? {}
+          : { maxNodes: opts.maxNodes === 'none' ? null : Number(opts.maxNodes) };
+      const res = await c.api.patch<GatewaySummary>(`/api/v1/gateways/${enc(name)}`, body);
+      if (c.json) return printJson(res);
+      printFields([
+        ['gateway', res.name],
+        ['max nodes', res.maxNodes ?? 'none'],
+      ]);
+    });
+
+  gw.command('events <name>')
+    .description('recent events: dispatcher changes (with the reason), lost attempts, registrations')
+    .option('--limit <n>', 'how many', (v) => Number(v), 50)
+    .action(async (name: string, opts: { limit: number }, cmd: Command) => {
+      const c = cliContext(cmd);
+      const res = await c.api.get<{ events: Record<string, unknown>[] }>(
+        `/api/v1/gateways/${enc(name)}/events?limit=${opts.limit}`,
+      );
+      if (c.json) return printJson(res);
+      printTable(res.events.reverse(), [
+        ['AT', 'at'],
+        ['KIND', 'kind'],
+        ['MESSAGE', 'message'],
+      ]);
+    });
+
+  gw.command('delete <name>')
+    .description('delete a gateway (its nodes are removed; it must have no linked services)')
+    .action(async (name: string, _opts, cmd: Command) => {
+      const c = cliContext(cmd);
+      await c.api.delete(`/api/v1/gateways/${enc(name)}`);
+      if (c.json) return printJson({ deleted: name });
+      process.stdout.write(`deleted gateway ${name}\n`);
+    });
+}

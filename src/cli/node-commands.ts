@@ -1,0 +1,255 @@
+/** `ferry node ...`: run a node, look at it locally, and manage nodes through the service. */
+import { Command } from 'commander';
+import { cliContext } from './context.ts';
+import { enc } from './api-client.ts';
+import { bytes, printFields, printJson, printTable } from './output.ts';
+import { startNode } from '../node/node-agent.ts';
+import type { NodeOptions } from '../node/node-options.ts';
+import { readLocalStatus, readRegistration, removeRegistration } from '../node/node-state.ts';
+import { ServiceClient } from '../node/service-client.ts';
+import { readConfigFile, readEnv } from '../common/config.ts';
+import { FerryError, toFerryError } from '../common/errors.ts';
+import { resolve } from 'node:path';
+import { waitForShutdownSignal } from './signals.ts';
+
+export const nodeColumns: [string, string][] = [
+  ['NAME', 'name'],
+  ['STATUS', 'status'],
+  ['VERSION', 'version'],
+  ['ROLE', 'role'],
+  ['CPU', 'cpu'],
+  ['MEM AVAIL', 'mem'],
+  ['NET IN/OUT', 'net'],
+  ['JOBS', 'jobs'],
+  ['DRAIN', 'drain'],
+  ['REASON', 'statusHint'],
+];
+
+export function nodeRows(nodes: Record<string, unknown>[]): Record<string, unknown>[] {
+  return nodes.map((n) => ({
+    ...n,
+    cpu: n['cpuPercent'] === null ? '-' : `${String(n['cpuPercent'])}%`,
+    mem: bytes(n['memoryAvailableBytes'] as number | null),
+    net: `${bytes(n['networkInBytesPerSec'] as number | null)}/s / ${bytes(n['networkOutBytesPerSec'] as number | null)}/s`,
+    jobs: `${String(n['jobsRunning'])}/${String(n['jobsLimit'])}`,
+    statusHint: n['status'] === 'Online' ? '' : n['statusHint'],
+  }));
+}
+
+interface RunFlags {
+  config?: string;
+  service?: string;
+  key?: string;
+  name?: string;
+  port?: string;
+  listen?: string;
+  advertise?: string;
+  dataDir?: string;
+  allowPath: string[];
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+  limit?: string;
+  drainGrace?: string;
+}
+
+function num(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new FerryError('bad_request', `${flag} must be a number (got ${v})`);
+  return n;
+}
+
+function nodeOptionsFrom(flags: RunFlags): NodeOptions {
+  const env = readEnv();
+  const file = readConfigFile(flags.config) as NodeOptions;
+  const merged: NodeOptions = { ...file };
+  if (env.nodeVersion) merged.versionOverride = env.nodeVersion;
+  if (env.logLevel) merged.logLevel = env.logLevel;
+  const set = <K extends keyof NodeOptions>(k: K, v: NodeOptions[K] | undefined): void => {
+    if (v !== undefined) merged[k] = v;
+  };
+  set('serviceUrl', flags.service);
+  set('key', flags.key);
+  set('name', flags.name);
+  set('port', num(flags.port, '--port'));
+  set('listen', flags.listen);
+  set('advertise', flags.advertise);
+  set('dataDir', flags.dataDir);
+  if (flags.allowPath.length > 0) merged.allowPaths = flags.allowPath;
+  set('tlsCert', flags.tlsCert);
+  set('tlsKey', flags.tlsKey);
+  set('tlsCa', flags.tlsCa);
+  set('defaultLimit', num(flags.limit, '--limit'));
+  set('drainGraceMs', num(flags.drainGrace, '--drain-grace-ms'));
+  return merged;
+}
+
+const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
+export function nodeCommands(program: Command): void {
+  const node = program.command('node').description('run a gateway node, or manage the nodes of a gateway');
+
+  node
+    .command('run', { isDefault: true })
+    .description(
+      'run a node: registers on first start (with --service and --key), then runs; restart is idempotent',
+    )
+    .option('--config <file>', 'JSON or YAML file with node options')
+    .option('--service <url>', 'the service URL (first start)')
+    .option('--key <key>', 'the gateway authentication key (first start)')
+    .option('--name <name>', 'node name, fixed at registration (default: host name)')
+    .option('--port <port>', 'node-to-node port (default 8060; 0 = any free port)')
+    .option('--listen <addr>', 'address the node-to-node port listens on (default 0.0.0.0)')
+    .option('--advertise <host>', 'address other nodes use to reach this node (default: host name)')
+    .option('--data-dir <dir>', 'where the node keeps its registration (default ./ferry-node)')
+    .option('--allow-path <dir>', 'a local folder this node may read/write; repeatable', collect, [])
+    .option('--tls-cert <file>', 'node-to-node TLS certificate (PEM)')
+    .option('--tls-key <file>', 'node-to-node TLS private key (PEM)')
+    .option('--tls-ca <file>', "CA bundle that signed the nodes' certificates (PEM)")
+    .option(
+      '--limit <n>',
+      'concurrent jobs limit before an operator sets one (default from cores and memory)',
+    )
+    .option('--drain-grace-ms <ms>', 'on SIGTERM, how long running tasks may finish (default 30000)')
+    .action(async (_flags: RunFlags, cmd: Command) => {
+      const running = await startNode(nodeOptionsFrom(cmd.optsWithGlobals<RunFlags>()));
+      process.stdout.write(
+        `node ${running.registration.nodeName} of gateway ${running.registration.gatewayName} running (node-to-node port ${running.peerPort})\n`,
+      );
+      const outcome = await Promise.race([
+        running.stopped,
+        waitForShutdownSignal().then(() => 'signal' as const),
+      ]);
+      if (outcome === 'signal') {
+        await running.shutdown();
+        return;
+      }
+      if (outcome) throw outcome;
+    });
+
+  node
+    .command('status')
+    .description("this machine's node as the node sees it: gateway, name, connection to the service, role")
+    .option('--data-dir <dir>', 'the node data dir', 'ferry-node')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const opts = cmd.optsWithGlobals<{ dataDir: string; json?: boolean }>();
+      const dir = resolve(opts.dataDir);
+      const reg = readRegistration(dir);
+      if (!reg)
+        throw new FerryError('not_found', `no node is registered in ${dir}`, {
+          hint: 'start one with `ferry node --service URL --key KEY`',
+        });
+      const s = readLocalStatus(dir);
+      const ageMs = s ? Date.now() - Date.parse(s.at) : Infinity;
+      const running = s !== undefined && ageMs < 10_000 && processAlive(s.pid);
+      const view = {
+        gateway: reg.gatewayName,
+        node: reg.nodeName,
+        service: reg.serviceUrl,
+        process: running ? `running (pid ${s.pid})` : 'not running',
+        connection: !running
+          ? 'none'
+          : s.connected
+            ? 'connected'
+            : `disconnected: ${s.lastError ?? 'unknown'}`,
+        role: running ? s.role : '-',
+        status: running ? s.status : '-',
+        statusHint: running ? s.statusHint : '',
+        jobs: running ? `${s.running}/${s.limit}` : '-',
+        draining: running ? s.draining : false,
+        peerUrl: s?.peerUrl ?? '-',
+        registeredAt: reg.registeredAt,
+      };
+      if (opts.json) return printJson(view);
+      printFields(Object.entries(view));
+    });
+
+  node
+    .command('leave')
+    .description("remove this machine's node from its gateway and forget the registration")
+    .option('--data-dir <dir>', 'the node data dir', 'ferry-node')
+    .action(async (opts: { dataDir: string }) => {
+      const dir = resolve(opts.dataDir);
+      const reg = readRegistration(dir);
+      if (!reg) throw new FerryError('not_found', `no node is registered in ${dir}`);
+      const client = new ServiceClient(reg.serviceUrl, reg.nodeToken);
+      try {
+        await client.leave();
+      } catch (err) {
+        const fe = toFerryError(err);
+        if (fe.code !== 'unauthorized') throw fe; // already deleted at the service: just forget it here
+      } finally {
+        await client.close();
+      }
+      removeRegistration(dir);
+      process.stdout.write(`node ${reg.nodeName} left gateway ${reg.gatewayName}\n`);
+    });
+
+  node
+    .command('list <gateway>')
+    .description('every node: status, version, role, CPU, memory, network, jobs running/limit')
+    .action(async (gateway: string, _opts, cmd: Command) => {
+      const c = cliContext(cmd);
+      const res = await c.api.get<{ nodes: Record<string, unknown>[] }>(
+        `/api/v1/gateways/${enc(gateway)}/nodes`,
+      );
+      if (c.json) return printJson(res);
+      printTable(nodeRows(res.nodes), nodeColumns);
+    });
+
+  node
+    .command('set-limit <gateway> <node> <limit>')
+    .description('change a node\'s concurrent jobs limit, live ("default" restores the node\'s own)')
+    .action(async (gateway: string, name: string, limit: string, _opts, cmd: Command) => {
+      const c = cliContext(cmd);
+      const value = limit === 'default' ? null : Number(limit);
+      if (value !== null && (!Number.isInteger(value) || value < 1))
+        throw new FerryError(
+          'bad_request',
+          `limit must be a whole number of at least 1 or "default" (got ${limit})`,
+        );
+      const res = await c.api.put<Record<string, unknown>>(
+        `/api/v1/gateways/${enc(gateway)}/nodes/${enc(name)}/limit`,
+        { limit: value },
+      );
+      if (c.json) return printJson(res);
+      process.stdout.write(`${name}: concurrent jobs limit ${String(res['jobsLimit'])}\n`);
+    });
+
+  for (const [action, text] of [
+    ['drain', 'stop giving the node new tasks; running ones finish'],
+    ['resume', 'give the node tasks again'],
+  ] as const) {
+    node
+      .command(`${action} <gateway> <node>`)
+      .description(text)
+      .action(async (gateway: string, name: string, _opts, cmd: Command) => {
+        const c = cliContext(cmd);
+        const res = await c.api.post<Record<string, unknown>>(
+          `/api/v1/gateways/${enc(gateway)}/nodes/${enc(name)}/${action}`,
+        );
+        if (c.json) return printJson(res);
+        process.stdout.write(`${name}: ${action === 'drain' ? 'draining' : 'resumed'}\n`);
+      });
+  }
+
+  node
+    .command('delete <gateway> <node>')
+    .description('remove a node from the gateway (its running tasks move to other nodes)')
+    .action(async (gateway: string, name: string, _opts, cmd: Command) => {
+      const c = cliContext(cmd);
+      await c.api.delete(`/api/v1/gateways/${enc(gateway)}/nodes/${enc(name)}`);
+      if (c.json) return printJson({ deleted: name });
+      process.stdout.write(`deleted node ${name} from ${gateway}\n`);
+    });
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,40 @@
+/** Printing: aligned tables for people, JSON for scripts (--json). */
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+export function printTable(rows: Record<string, unknown>[], columns: [header: string, key: string][]): void {
+  const cells = rows.map((r) => columns.map(([, k]) => fmt(r[k])));
+  const widths = columns.map(([h], i) => Math.max(h.length, ...cells.map((c) => c[i]?.length ?? 0)));
+  const line = (parts: string[]): string =>
+    parts
+      .map((p, i) => p.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
+  process.stdout.write(`${line(columns.map(([h]) => h))}\n`);
+  for (const c of cells) process.stdout.write(`${line(c)}\n`);
+}
+
+export function printFields(fields: [string, unknown][]): void {
+  const w = Math.max(...fields.map(([k]) => k.length));
+  for (const [k, v] of fields) process.stdout.write(`${`${k}:`.padEnd(w + 2)}${fmt(v)}\n`);
+}
+
+function fmt(v: unknown): string {
+  if (v === null || v === undefined) return '-';
+  if (typeof v === 'object') return JSON.stringify(v);
+  return String(v);
+}
+
+export function bytes(n: number | null | undefined): string {
+  if (n === null || n === undefined) return '-';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${v.toFixed(u === 0 ? 0 : 1)} ${units[u]}`;
+}

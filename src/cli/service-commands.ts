@@ -1,0 +1,122 @@
+/** `ferry service` and `ferry up` (service + one local node on the embedded store). */
+import type { Command } from 'commander';
+import { join } from 'node:path';
+import { startService, type RunningService } from '../service/service.ts';
+import type { ServiceOptions } from '../service/service-options.ts';
+import { startNode, type RunningNode } from '../node/node-agent.ts';
+import { readConfigFile, readEnv } from '../common/config.ts';
+import { FerryError, toFerryError } from '../common/errors.ts';
+import { ApiClient } from './api-client.ts';
+import { waitForShutdownSignal } from './signals.ts';
+
+interface ServiceFlags {
+  config?: string;
+  port?: string;
+  host?: string;
+  dataDir?: string;
+  store?: string;
+  storeSchema?: string;
+}
+
+function serviceOptionsFrom(flags: ServiceFlags): ServiceOptions {
+  const env = readEnv();
+  const o: ServiceOptions = { ...(readConfigFile(flags.config) as ServiceOptions) };
+  if (env.adminToken) o.adminToken = env.adminToken;
+  if (env.masterKey) o.masterKey = env.masterKey;
+  if (env.store) o.store = env.store;
+  if (env.logLevel) o.logLevel = env.logLevel;
+  if (flags.port !== undefined) {
+    o.port = Number(flags.port);
+    if (!Number.isInteger(o.port))
+      throw new FerryError('bad_request', `--port must be a number (got ${flags.port})`);
+  }
+  if (flags.host) o.host = flags.host;
+  if (flags.dataDir) o.dataDir = flags.dataDir;
+  if (flags.store) o.store = flags.store;
+  if (flags.storeSchema) o.storeSchema = flags.storeSchema;
+  return o;
+}
+
+function withServiceFlags(cmd: Command): Command {
+  return cmd
+    .option('--config <file>', 'JSON or YAML file with service options')
+    .option('--port <port>', 'API and portal port (default 8050; 0 = any free port)')
+    .option('--host <addr>', 'listen address (default 127.0.0.1)')
+    .option('--data-dir <dir>', 'data folder: embedded store, admin token, master key (default ./ferry-data)')
+    .option('--store <url>', 'postgres://... to use PostgreSQL instead of the embedded SQLite store')
+    .option('--store-schema <schema>', 'PostgreSQL schema for the store');
+}
+
+export function serviceCommands(program: Command): void {
+  withServiceFlags(
+    program.command('service').description('run the control plane: REST API, scheduler, store'),
+  ).action(async (_f: ServiceFlags, cmd: Command) => {
+    const svc = await startService(serviceOptionsFrom(cmd.optsWithGlobals<ServiceFlags>()));
+    process.stdout.write(`ferry service listening on ${svc.url}\n`);
+    if (svc.adminTokenFile) process.stdout.write(`admin token in ${svc.adminTokenFile}\n`);
+    await waitForShutdownSignal();
+    await svc.close();
+  });
+
+  withServiceFlags(
+    program.command('up').description('service + one local node on the embedded store: the quickest start'),
+  )
+    .option('--node-port <port>', "the local node's node-to-node port (default 8060)")
+    .option(
+      '--allow-path <dir>',
+      'a local folder the node may read/write; repeatable',
+      (v: string, p: string[]) => [...p, v],
+      [],
+    )
+    .option('--gateway <name>', 'the gateway the local node joins (created if missing)', 'default')
+    .action(async (_f: unknown, cmd: Command) => {
+      const flags = cmd.optsWithGlobals<
+        ServiceFlags & { nodePort?: string; allowPath: string[]; gateway: string }
+      >();
+      const options = serviceOptionsFrom(flags);
+      const svc: RunningService = await startService(options);
+      let node: RunningNode | undefined;
+      try {
+        const api = new ApiClient(svc.url, svc.adminToken);
+        let key: string;
+        try {
+          key = (
+            await api.get<{ key1: string }>(`/api/v1/gateways/${encodeURIComponent(flags.gateway)}/keys`)
+          ).key1;
+        } catch (err) {
+          if (toFerryError(err).code !== 'not_found') throw err;
+          key = (await api.post<{ key1: string }>('/api/v1/gateways', { name: flags.gateway })).key1;
+        }
+        node = await startNode({
+          serviceUrl: svc.url,
+          key,
+          port: flags.nodePort === undefined ? 8060 : Number(flags.nodePort),
+          listen: '127.0.0.1',
+          advertise: '127.0.0.1',
+          dataDir: join(options.dataDir ?? 'ferry-data', 'node'),
+          allowPaths: flags.allowPath,
+          ...(readEnv().logLevel ? { logLevel: readEnv().logLevel } : {}),
+        });
+      } catch (err) {
+        await svc.close();
+        throw err;
+      }
+      process.stdout.write(
+        [
+          `Ferry is up.`,
+          `  API and portal: ${svc.url}   (OpenAPI: ${svc.url}/api/v1/openapi.json)`,
+          `  admin token:    ${svc.adminToken}${svc.adminTokenFile ? `   (kept in ${svc.adminTokenFile})` : ''}`,
+          `  gateway:        ${node.registration.gatewayName}, node ${node.registration.nodeName} on port ${node.peerPort}`,
+          `Try: FERRY_TOKEN=${svc.adminToken} npm run ferry -- node list ${node.registration.gatewayName}`,
+          '',
+        ].join('\n'),
+      );
+      const outcome = await Promise.race([
+        node.stopped,
+        waitForShutdownSignal().then(() => 'signal' as const),
+      ]);
+      if (outcome === 'signal') await node.shutdown();
+      await svc.close();
+      if (outcome !== 'signal' && outcome) throw outcome;
+    });
+}

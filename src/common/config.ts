@@ -1,0 +1,63 @@
+/**
+ * The one place that reads the environment and configuration files. Options are merged as
+ * defaults <- config file <- environment <- flags; this module supplies the middle two.
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { FerryError } from './errors.ts';
+
+export interface FerryEnv {
+  service: string | undefined;
+  token: string | undefined;
+  adminToken: string | undefined;
+  masterKey: string | undefined;
+  store: string | undefined;
+  nodeVersion: string | undefined;
+  logLevel: string | undefined;
+  ci: boolean;
+}
+
+export function readEnv(env: NodeJS.ProcessEnv = process.env): FerryEnv {
+  const get = (k: string): string | undefined => (env[k] === undefined || env[k] === '' ? undefined : env[k]);
+  return {
+    service: get('FERRY_SERVICE'),
+    token: get('FERRY_TOKEN'),
+    adminToken: get('FERRY_ADMIN_TOKEN'),
+    masterKey: get('FERRY_MASTER_KEY'),
+    store: get('FERRY_STORE'),
+    nodeVersion: get('FERRY_NODE_VERSION'),
+    logLevel: get('FERRY_LOG_LEVEL'),
+    ci: get('CI') === 'true',
+  };
+}
+
+/** Reads a JSON or YAML file into a plain object; the error names the file and the problem. */
+export function readStructuredFile(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new FerryError(
+      'bad_request',
+      `cannot read ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`,
+    );
+  }
+  try {
+    return /\.json$/i.test(path) ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    throw new FerryError(
+      'bad_request',
+      `${path} is not valid ${/\.json$/i.test(path) ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}`,
+    );
+  }
+}
+
+/** A config file for `ferry service` / `ferry node`: an object whose keys are the options' names. */
+export function readConfigFile(path: string | undefined): Record<string, unknown> {
+  if (path === undefined) return {};
+  const value = readStructuredFile(path);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new FerryError('bad_request', `${path} must hold an object of options`);
+  }
+  return value as Record<string, unknown>;
+}

@@ -1,0 +1,85 @@
+/**
+ * Reads a FilePartition: one SourceObject per file, opened only when the consumer asks for it, so a
+ * partition of many files holds one descriptor at a time. Paths are checked again at read time: the
+ * plan may be minutes old and a file may have been replaced by a symlink meanwhile.
+ */
+import { constants } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { PassThrough } from 'node:stream';
+import { FerryError } from '../../common/errors.ts';
+import type { PartitionT, ResolvedEndpointT } from '../../protocol/task.ts';
+import type { AttemptContext, SourceObject } from '../connector.ts';
+import { onAbort } from '../on-abort.ts';
+import {
+  compileFilesystemSource,
+  folderInside,
+  joinInside,
+  realpathInside,
+  resolveRoot,
+  type FilesystemRoot,
+} from './filesystem-config.ts';
+import { cancelledError, filesystemError, filesystemMessage } from './filesystem-errors.ts';
+
+export async function* readFilesystem(
+  source: ResolvedEndpointT,
+  partition: PartitionT,
+  ctx: AttemptContext,
+): AsyncGenerator<SourceObject> {
+  if (partition.kind !== 'files') {
+    throw new FerryError(
+      'bad_request',
+      filesystemMessage(
+        source.linkedService,
+        `cannot read a ${partition.kind} partition; a filesystem source plans files`,
+      ),
+    );
+  }
+  const options = compileFilesystemSource(source);
+  const root = await resolveRoot(source, ctx.allowedRoots);
+  const folder = await folderInside(root, options.path, 'read');
+  for (const file of partition.files) {
+    if (ctx.signal.aborted) throw cancelledError(root.linkedService, 'read');
+    yield await openFile(root, folder, file.path, ctx.signal);
+  }
+}
+
+async function openFile(
+  root: FilesystemRoot,
+  folder: string,
+  name: string,
+  signal: AbortSignal,
+): Promise<SourceObject> {
+  const lexical = joinInside(root, name, folder);
+  const real = await realpathInside(root, lexical, 'read');
+  let handle: FileHandle;
+  try {
+    // O_NOFOLLOW: `real` has no symlinks left, so one appearing now is a swap to refuse.
+    handle = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (err) {
+    throw filesystemError(err, root.linkedService, lexical, 'read');
+  }
+  try {
+    if (!(await handle.stat()).isFile()) {
+      throw new FerryError(
+        'store_error',
+        filesystemMessage(root.linkedService, `${lexical} is not a regular file (read)`),
+      );
+    }
+  } catch (err) {
+    await handle.close();
+    throw filesystemError(err, root.linkedService, lexical, 'read');
+  }
+
+  // The consumer sees FerryErrors, not raw errno errors, so the stream it gets is a pass-through
+  // that the file stream feeds and whose failures are translated on the way.
+  const file = handle.createReadStream();
+  const stream = new PassThrough();
+  const unhook = onAbort(signal, () => stream.destroy(cancelledError(root.linkedService, 'read')));
+  file.on('error', (err) => stream.destroy(filesystemError(err, root.linkedService, lexical, 'read')));
+  stream.on('close', () => {
+    unhook();
+    file.destroy();
+  });
+  file.pipe(stream);
+  return { name, stream, rows: () => undefined };
+}

@@ -1,0 +1,20 @@
+/** Which connector serves which store type. The only place the node names connectors. */
+import type { SinkConnector, SourceConnector } from '../connectors/connector.ts';
+import { filesystemSink, filesystemSource } from '../connectors/filesystem/filesystem-connector.ts';
+import { postgresSource } from '../connectors/postgres/postgres-connector.ts';
+import { FerryError } from '../common/errors.ts';
+
+const SOURCES: Record<string, SourceConnector> = { filesystem: filesystemSource, postgres: postgresSource };
+const SINKS: Record<string, SinkConnector> = { filesystem: filesystemSink };
+
+export function sourceFor(type: string): SourceConnector {
+  const c = SOURCES[type];
+  if (!c) throw new FerryError('bad_request', `this node cannot read from ${type} stores`);
+  return c;
+}
+
+export function sinkFor(type: string): SinkConnector {
+  const c = SINKS[type];
+  if (!c) throw new FerryError('bad_request', `this node cannot write to ${type} stores`);
+  return c;
+}

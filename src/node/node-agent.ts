@@ -1,0 +1,342 @@
+/**
+ * `ferry node`: one node process. Registers on first start (or reuses its data dir's registration),
+ * serves the node-to-node port, heartbeats the service every second, works as a worker, and works as
+ * the dispatcher while the service says so. SIGTERM drains: no new tasks, running ones get a grace
+ * period, then the node tells the service it is leaving (so its role moves at once) and stops.
+ */
+import { cpus, totalmem } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Server } from 'node:http';
+import { compileNodeOptions, type CompiledNodeOptions, type NodeOptions } from './node-options.ts';
+import {
+  readRegistration,
+  writeLocalStatus,
+  writeRegistration,
+  type NodeRegistration,
+} from './node-state.ts';
+import { ServiceClient } from './service-client.ts';
+import { PeerClient } from './peer-client.ts';
+import { startPeerServer } from './peer-server.ts';
+import { Worker } from './worker.ts';
+import { Dispatcher } from './dispatcher.ts';
+import { executeTask } from './task-executor.ts';
+import { HostMetrics } from './host-metrics.ts';
+import { probePeers } from './peer-prober.ts';
+import { createNodeMetrics } from './node-metrics.ts';
+import { createLogger, type Logger } from '../common/logger.ts';
+import { FerryError, toFerryError } from '../common/errors.ts';
+import { ferryVersion } from '../common/version.ts';
+import type { HeartbeatResponseT, PeerReachT, PeerViewT } from '../protocol/agent.ts';
+import { DispatchRequest, type DispatchRequestT, type PingResponseT } from '../protocol/peer.ts';
+import { validator } from '../protocol/validate.ts';
+
+const dispatchValidator = validator(DispatchRequest);
+
+export interface RunningNode {
+  registration: NodeRegistration;
+  peerPort: number;
+  /** Resolves when the node stopped on its own (deleted from the gateway, or a fatal error). */
+  stopped: Promise<FerryError | undefined>;
+  /** Drains (up to the grace period), tells the service it is leaving, and stops. */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+async function register(
+  o: CompiledNodeOptions,
+  version: string,
+  peerPort: number,
+  log: Logger,
+): Promise<NodeRegistration> {
+  const existing = readRegistration(o.dataDir);
+  if (existing) {
+    if (o.nameGiven && o.name !== existing.nodeName) {
+      throw new FerryError(
+        'registration_refused',
+        `this node is registered as "${existing.nodeName}"; node names cannot change`,
+        {
+          hint: `drop --name, or run \`ferry node leave --data-dir ${o.dataDir}\` and register again under the new name`,
+        },
+      );
+    }
+    if (o.key) {
+      const client = new ServiceClient(o.serviceUrl ?? existing.serviceUrl);
+      try {
+        const gw = await client.keyGateway(o.key);
+        if (gw.gatewayId !== existing.gatewayId) {
+          throw new FerryError(
+            'registration_refused',
+            `this machine (data dir ${o.dataDir}) is registered to gateway "${existing.gatewayName}" as node "${existing.nodeName}"; it cannot join gateway "${gw.gatewayName}"`,
+            {
+              hint: `to move it, run \`ferry node leave --data-dir ${o.dataDir}\` (removes it from "${existing.gatewayName}"), then start it with the key of "${gw.gatewayName}"`,
+            },
+          );
+        }
+      } catch (err) {
+        const fe = toFerryError(err);
+        if (fe.code === 'registration_refused' && fe.message.startsWith('this machine')) throw fe;
+        log.warn({ err: fe.message }, 'the --key given was not checked; using the existing registration');
+      } finally {
+        await client.close();
+      }
+    }
+    return existing;
+  }
+  if (!o.serviceUrl || !o.key) {
+    throw new FerryError(
+      'bad_request',
+      `this node is not registered yet (no ${o.dataDir}/node.json): pass --service URL and --key KEY`,
+    );
+  }
+  const client = new ServiceClient(o.serviceUrl);
+  try {
+    const res = await client.register({
+      key: o.key,
+      name: o.name,
+      version,
+      peerHost: o.advertise,
+      peerPort,
+      tls: o.tls !== undefined,
+      cores: cpus().length,
+      memoryBytes: totalmem(),
+      defaultLimit: o.defaultLimit,
+    });
+    const reg: NodeRegistration = {
+      serviceUrl: o.serviceUrl,
+      ...res,
+      nodeName: o.name,
+      registeredAt: new Date().toISOString(),
+    };
+    writeRegistration(o.dataDir, reg);
+    log.info({ gateway: res.gatewayName, node: o.name }, 'registered');
+    return reg;
+  } finally {
+    await client.close();
+  }
+}
+
+export async function startNode(input: NodeOptions): Promise<RunningNode> {
+  const o = compileNodeOptions(input);
+  const version = o.versionOverride ?? ferryVersion();
+  const log = createLogger('ferry-node', o.logLevel).child({ node: o.name });
+  const metrics = createNodeMetrics();
+  let reg: NodeRegistration | undefined;
+
+  let worker: Worker | undefined;
+  const peerServer = await startPeerServer(
+    { host: o.listen, port: o.port, tls: o.tls },
+    {
+      identity: () => (reg ? { gatewayId: reg.gatewayId, peerSecret: reg.peerSecret } : undefined),
+      metrics: async () => ({
+        contentType: metrics.registry.contentType,
+        body: await metrics.registry.metrics(),
+      }),
+      routes: {
+        'GET /v1/ping': async (): Promise<PingResponseT> => ({
+          nodeId: reg?.nodeId ?? '',
+          name: reg?.nodeName ?? o.name,
+          gatewayId: reg?.gatewayId ?? '',
+          running: worker?.runningCount ?? 0,
+          limit: worker?.limit ?? 0,
+          draining: worker?.draining ?? false,
+        }),
+        'POST /v1/dispatch': async (body) => {
+          if (!worker) throw new FerryError('unavailable', 'the node is starting');
+          return worker.accept(dispatchValidator.parse(body, 'dispatch'));
+        },
+      },
+    },
+  );
+  let server: Server | undefined = peerServer.server;
+  try {
+    reg = await register(o, version, peerServer.port, log);
+  } catch (err) {
+    server.close();
+    throw err;
+  }
+  const registration = reg;
+  const service = new ServiceClient(registration.serviceUrl, registration.nodeToken);
+  const peers = new PeerClient(
+    () => ({
+      gatewayId: registration.gatewayId,
+      nodeId: registration.nodeId,
+      peerSecret: registration.peerSecret,
+    }),
+    o.tls?.ca,
+  );
+
+  let heartbeatMs = 1000;
+  let lastHb: HeartbeatResponseT | undefined;
+  let reach: PeerReachT[] = [];
+  let operatorLimit: number | null = null;
+  let drainRequested = false;
+  let shuttingDown = false;
+  let lastError: string | null = null;
+  let resolveStopped: (e: FerryError | undefined) => void = () => {};
+  const stopped = new Promise<FerryError | undefined>((r) => (resolveStopped = r));
+  const hostMetrics = new HostMetrics();
+
+  const dispatcher = new Dispatcher({
+    selfId: registration.nodeId,
+    claim: (req, signal) => service.claim(req, signal),
+    release: (id, reason) => service.release(id, reason),
+    deliver: async (peer: PeerViewT | 'self', req: DispatchRequestT) => {
+      if (peer === 'self') {
+        if (!worker) throw new FerryError('unavailable', 'worker not started');
+        worker.accept(req);
+      } else {
+        await peers.call(peer.url, 'POST', '/v1/dispatch', req, 5000);
+      }
+      metrics.dispatched.inc();
+    },
+    self: () => ({
+      eligible: !!worker && !worker.draining && lastHb?.status === 'Online',
+      limit: worker?.limit ?? 0,
+    }),
+    log,
+    claimWaitMs: 10_000,
+  });
+
+  worker = new Worker({
+    service,
+    execute: executeTask,
+    allowedRoots: o.allowPaths,
+    log,
+    progressIntervalMs: 1000,
+    onChange: () => {
+      metrics.running.set(worker?.runningCount ?? 0);
+      dispatcher.poke();
+    },
+  });
+  worker.limit = o.defaultLimit;
+  const theWorker = worker;
+
+  const writeStatus = (connected: boolean): void => {
+    try {
+      writeLocalStatus(o.dataDir, {
+        at: new Date().toISOString(),
+        gateway: registration.gatewayName,
+        node: registration.nodeName,
+        service: registration.serviceUrl,
+        connected,
+        lastError,
+        role: lastHb?.role ?? 'unknown',
+        status: lastHb?.status ?? 'unknown',
+        statusHint: lastHb?.statusHint ?? '',
+        epoch: lastHb?.epoch ?? 0,
+        running: theWorker.runningCount,
+        limit: theWorker.limit,
+        draining: theWorker.draining,
+        pid: process.pid,
+        peerUrl: `${o.tls ? 'https' : 'http'}://${o.advertise}:${peerServer.port}`,
+      });
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'cannot write status.json');
+    }
+  };
+
+  const beat = async (leaving = false): Promise<void> => {
+    const res = await service.heartbeat({
+      version,
+      metrics: hostMetrics.sample(),
+      running: theWorker.runningIds(),
+      defaultLimit: o.defaultLimit,
+      draining: theWorker.draining,
+      upgrading: false,
+      tls: o.tls !== undefined,
+      peerHost: o.advertise,
+      peerPort: peerServer.port,
+      reach,
+      ...(leaving ? { leaving: true } : {}),
+    });
+    lastHb = res;
+    lastError = null;
+    heartbeatMs = res.heartbeatIntervalMs;
+    operatorLimit = res.limit;
+    theWorker.limit = operatorLimit ?? o.defaultLimit;
+    metrics.limit.set(theWorker.limit);
+    drainRequested = res.drain;
+    if (!shuttingDown) theWorker.draining = drainRequested;
+    theWorker.observeEpoch(res.epoch);
+    if (res.revoked.length > 0) theWorker.revoke(res.revoked);
+    metrics.dispatcher.set(res.role === 'dispatcher' ? 1 : 0);
+    if (!leaving && !shuttingDown) dispatcher.update(res.role, res.epoch, res.peers);
+    writeStatus(true);
+  };
+
+  const loop = (async () => {
+    let failures = 0;
+    while (!shuttingDown) {
+      const started = Date.now();
+      try {
+        await beat();
+        failures = 0;
+        // Probe after the heartbeat, so the next one carries fresh reachability.
+        if (lastHb) {
+          reach = await probePeers(lastHb.role, lastHb.dispatcherNodeId, lastHb.peers, async (url) => {
+            await peers.call(url, 'GET', '/v1/ping', undefined, o.probeTimeoutMs);
+          });
+        }
+      } catch (err) {
+        const fe = toFerryError(err);
+        metrics.heartbeatFailures.inc();
+        lastError = fe.message;
+        if (fe.code === 'unauthorized') {
+          log.error({ err: fe.message }, 'the service no longer knows this node; stopping');
+          dispatcher.stop();
+          resolveStopped(fe);
+          return;
+        }
+        failures++;
+        // Without the service, the dispatcher cannot claim anything and must not act on an old lease.
+        if (failures >= 3) dispatcher.stop();
+        if (failures === 1 || failures % 10 === 0)
+          log.warn({ err: fe.message }, 'heartbeat failed; retrying');
+        writeStatus(false);
+      }
+      await sleep(Math.max(0, heartbeatMs - (Date.now() - started)));
+    }
+  })();
+
+  log.info(
+    { gateway: registration.gatewayName, peerPort: peerServer.port, limit: o.defaultLimit },
+    'node running',
+  );
+
+  const closeAll = async (): Promise<void> => {
+    dispatcher.stop();
+    await loop.catch(() => undefined);
+    await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+    server = undefined;
+    await peers.close();
+    await service.close();
+  };
+
+  void stopped.then(async (fatal) => {
+    if (fatal) {
+      shuttingDown = true;
+      theWorker.revoke(theWorker.runningIds());
+      await closeAll();
+    }
+  });
+
+  return {
+    registration,
+    peerPort: peerServer.port,
+    stopped,
+    shutdown: async (graceMs = o.drainGraceMs) => {
+      if (shuttingDown) return;
+      shuttingDown = true;
+      theWorker.draining = true;
+      dispatcher.stop();
+      log.info({ running: theWorker.runningCount, graceMs }, 'draining before shutdown');
+      await beat().catch(() => undefined); // tell the service at once: no new tasks here
+      await theWorker.drain(graceMs);
+      await beat(true).catch((err: unknown) =>
+        log.warn({ err: toFerryError(err).message }, 'could not tell the service this node is leaving'),
+      );
+      await closeAll();
+      resolveStopped(undefined);
+      log.info('stopped');
+    },
+  };
+}

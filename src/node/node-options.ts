@@ -1,0 +1,106 @@
+import { hostname, cpus, totalmem } from 'node:os';
+import { resolve } from 'node:path';
+import { FerryError } from '../common/errors.ts';
+
+/** What `ferry node` accepts. Every field is optional except on first start (serviceUrl, key). */
+export interface NodeOptions {
+  /** The service's URL, e.g. http://127.0.0.1:8050. Needed on first start; kept in the data dir. */
+  serviceUrl?: string;
+  /** Authentication key of the logical gateway (first start only). */
+  key?: string;
+  /** Node name, fixed at registration. Default: the host name. */
+  name?: string;
+  /** Node-to-node port. Default 8060; 0 picks a free port. */
+  port?: number;
+  /** Address the node-to-node port listens on. Default 0.0.0.0 (peers on other machines). */
+  listen?: string;
+  /** Address other nodes use to reach this one. Default: the host name. */
+  advertise?: string;
+  /** Where the node keeps its registration and state. Default ./ferry-node. */
+  dataDir?: string;
+  /** Local folders this node may read and write; repeatable. Default: none. */
+  allowPaths?: string[];
+  /** Node-to-node TLS: certificate, key and CA bundle (PEM files). All three, or none. */
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+  /**
+   * Concurrent jobs limit before the operator sets one. Default: 4 per core, at most one per
+   * 256 MiB of memory, at least 2 (2 cores + 24 GiB -> 8).
+   */
+  defaultLimit?: number;
+  /** On SIGTERM: how long running tasks may finish before they are handed back. Default 30000 ms. */
+  drainGraceMs?: number;
+  /** How long a peer probe waits for an answer. Default 1000 ms. */
+  probeTimeoutMs?: number;
+  /** The version this node reports (env FERRY_NODE_VERSION; for upgrade drills). Default: Ferry's own. */
+  versionOverride?: string;
+  /** pino level. Default info. */
+  logLevel?: string;
+}
+
+export interface CompiledNodeOptions {
+  serviceUrl: string | undefined;
+  key: string | undefined;
+  name: string;
+  /** The name came from --name, not the host name: a mismatch with the registration is an error. */
+  nameGiven: boolean;
+  port: number;
+  listen: string;
+  advertise: string;
+  dataDir: string;
+  allowPaths: string[];
+  tls: { cert: string; key: string; ca: string } | undefined;
+  defaultLimit: number;
+  drainGraceMs: number;
+  probeTimeoutMs: number;
+  versionOverride: string | undefined;
+  logLevel: string;
+}
+
+export function defaultConcurrentJobsLimit(cores: number, memoryBytes: number): number {
+  const byMemory = Math.floor(memoryBytes / (256 * 1024 * 1024));
+  return Math.max(2, Math.min(cores * 4, byMemory));
+}
+
+export function compileNodeOptions(o: NodeOptions): CompiledNodeOptions {
+  const tlsParts = [o.tlsCert, o.tlsKey, o.tlsCa].filter((x) => x !== undefined).length;
+  if (tlsParts !== 0 && tlsParts !== 3)
+    throw new FerryError('bad_request', 'node-to-node TLS needs --tls-cert, --tls-key and --tls-ca together');
+  const name = o.name ?? hostname();
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(name)) {
+    throw new FerryError(
+      'bad_request',
+      `node name "${name}" may hold letters, digits, '.', '_' and '-' only (pass --name)`,
+    );
+  }
+  const port = o.port ?? 8060;
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new FerryError('bad_request', `--port must be 0-65535 (got ${o.port})`);
+  if (o.defaultLimit !== undefined && (!Number.isInteger(o.defaultLimit) || o.defaultLimit < 1)) {
+    throw new FerryError('bad_request', '--limit must be a whole number of at least 1');
+  }
+  if (o.serviceUrl !== undefined && !/^https?:\/\//.test(o.serviceUrl)) {
+    throw new FerryError('bad_request', `--service must be an http(s) URL (got ${o.serviceUrl})`);
+  }
+  return {
+    serviceUrl: o.serviceUrl?.replace(/\/+$/, ''),
+    key: o.key,
+    name,
+    nameGiven: o.name !== undefined,
+    port,
+    listen: o.listen ?? '0.0.0.0',
+    advertise: o.advertise ?? hostname(),
+    dataDir: resolve(o.dataDir ?? 'ferry-node'),
+    allowPaths: (o.allowPaths ?? []).map((p) => resolve(p)),
+    tls:
+      o.tlsCert && o.tlsKey && o.tlsCa
+        ? { cert: resolve(o.tlsCert), key: resolve(o.tlsKey), ca: resolve(o.tlsCa) }
+        : undefined,
+    defaultLimit: o.defaultLimit ?? defaultConcurrentJobsLimit(cpus().length, totalmem()),
+    drainGraceMs: o.drainGraceMs ?? 30000,
+    probeTimeoutMs: o.probeTimeoutMs ?? 1000,
+    versionOverride: o.versionOverride,
+    logLevel: o.logLevel ?? 'info',
+  };
+}

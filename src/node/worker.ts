@@ -1,0 +1,220 @@
+/**
+ * The worker half of every node: accepts attempts from the dispatcher (never more than its limit,
+ * none while draining, none from a stale epoch), runs them, renews their leases with progress
+ * reports and reports the outcome straight to the service, so losing the dispatcher loses nothing.
+ *
+ * Attempt on this node: accepted -> running -> reported (succeeded | failed)
+ *                                     |-> revoked (the service gave the task to another node): aborted, nothing reported
+ *                                     '-> handed back (shutdown after the drain grace): released to the service
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { AssignedAttemptT, CompleteRequestT } from '../protocol/agent.ts';
+import type { DispatchRequestT } from '../protocol/peer.ts';
+import type { TaskResultT } from '../protocol/task.ts';
+import type { AttemptContext } from '../connectors/connector.ts';
+import { FerryError, toFerryError } from '../common/errors.ts';
+import type { Logger } from '../common/logger.ts';
+import type { ExecutionHooks } from './task-executor.ts';
+
+/** How long an outcome is retried while the service is unreachable. */
+const REPORT_PATIENCE_MS = 10 * 60_000;
+
+export interface WorkerDeps {
+  service: {
+    progress(attemptId: string, p: { rows: number; bytes: number }): Promise<void>;
+    complete(attemptId: string, c: CompleteRequestT): Promise<void>;
+    release(attemptId: string, reason: string): Promise<void>;
+  };
+  execute(spec: AssignedAttemptT['spec'], ctx: AttemptContext, hooks: ExecutionHooks): Promise<TaskResultT>;
+  allowedRoots: readonly string[];
+  log: Logger;
+  progressIntervalMs: number;
+  /** Called when the number of running attempts changes. */
+  onChange(): void;
+}
+
+interface Running {
+  attempt: AssignedAttemptT;
+  controller: AbortController;
+  rows: number;
+  bytes: number;
+  /** Why it was stopped from outside: revoked by the service, or handed back at shutdown. */
+  stopped: 'revoked' | 'handed_back' | undefined;
+  done: Promise<void>;
+}
+
+export class Worker {
+  readonly #deps: WorkerDeps;
+  readonly #running = new Map<string, Running>();
+  #limit = 1;
+  #epoch = 0;
+  #draining = false;
+
+  constructor(deps: WorkerDeps) {
+    this.#deps = deps;
+  }
+
+  get limit(): number {
+    return this.#limit;
+  }
+  set limit(n: number) {
+    this.#limit = n;
+  }
+  get draining(): boolean {
+    return this.#draining;
+  }
+  set draining(d: boolean) {
+    this.#draining = d;
+  }
+  get runningCount(): number {
+    return this.#running.size;
+  }
+  runningIds(): string[] {
+    return [...this.#running.keys()];
+  }
+
+  /** The newest dispatcher epoch this node has heard of; dispatches from older epochs are refused. */
+  observeEpoch(epoch: number): void {
+    if (epoch > this.#epoch) this.#epoch = epoch;
+  }
+
+  accept(req: DispatchRequestT): { accepted: true } {
+    const { attempt } = req;
+    if (req.epoch < this.#epoch) {
+      throw new FerryError(
+        'stale_epoch',
+        `dispatch from epoch ${req.epoch} refused: the current dispatcher epoch is ${this.#epoch}`,
+      );
+    }
+    this.observeEpoch(req.epoch);
+    if (this.#running.has(attempt.attemptId)) return { accepted: true };
+    if (this.#draining) throw new FerryError('draining', 'this node is draining and takes no new tasks');
+    if (this.#running.size >= this.#limit) {
+      throw new FerryError(
+        'capacity',
+        `this node runs ${this.#running.size} tasks, its limit is ${this.#limit}`,
+      );
+    }
+    const entry: Running = {
+      attempt,
+      controller: new AbortController(),
+      rows: 0,
+      bytes: 0,
+      stopped: undefined,
+      done: Promise.resolve(),
+    };
+    this.#running.set(attempt.attemptId, entry);
+    entry.done = this.#run(entry);
+    this.#deps.onChange();
+    return { accepted: true };
+  }
+
+  /** The service says these attempts are no longer ours: stop them, report nothing. */
+  revoke(ids: readonly string[]): void {
+    for (const id of ids) {
+      const r = this.#running.get(id);
+      if (r && !r.stopped) {
+        r.stopped = 'revoked';
+        r.controller.abort(new FerryError('lease_lost', 'the service gave this task to another node'));
+      }
+    }
+  }
+
+  /** Waits for running attempts up to `graceMs`, then hands the rest back to the service. */
+  async drain(graceMs: number): Promise<void> {
+    this.#draining = true;
+    const all = Promise.all([...this.#running.values()].map((r) => r.done));
+    await Promise.race([all, sleep(graceMs)]);
+    for (const r of this.#running.values()) {
+      if (!r.stopped) {
+        r.stopped = 'handed_back';
+        r.controller.abort(new FerryError('cancelled', 'the node is shutting down'));
+      }
+    }
+    // Handing back needs the service; if it is away, its lease expiry requeues the task instead.
+    await Promise.race([Promise.all([...this.#running.values()].map((r) => r.done)), sleep(5000)]);
+  }
+
+  async #run(entry: Running): Promise<void> {
+    const { attempt, controller } = entry;
+    const id = attempt.attemptId;
+    const log = this.#deps.log.child({ attempt: id, task: attempt.taskId });
+    const renew = async (): Promise<void> => {
+      try {
+        await this.#deps.service.progress(id, { rows: entry.rows, bytes: entry.bytes });
+      } catch (err) {
+        const fe = toFerryError(err);
+        if (fe.code === 'lease_lost' || fe.code === 'not_found') this.revoke([id]);
+        else throw fe;
+      }
+    };
+    const timer = setInterval(() => {
+      renew().catch((err: unknown) => log.warn({ err: toFerryError(err).message }, 'progress report failed'));
+    }, this.#deps.progressIntervalMs);
+    let outcome: CompleteRequestT | undefined;
+    try {
+      await renew(); // marks the attempt running at the service, and fails fast if it is already lost
+      if (controller.signal.aborted) throw controller.signal.reason;
+      const result = await this.#deps.execute(
+        attempt.spec,
+        {
+          signal: controller.signal,
+          allowedRoots: this.#deps.allowedRoots,
+          taskId: attempt.taskId,
+          attemptId: id,
+          taskIndex: attempt.spec.work.kind === 'copy' ? attempt.spec.work.index : 0,
+        },
+        {
+          onProgress: (rows, bytes) => {
+            entry.rows = rows;
+            entry.bytes = bytes;
+          },
+          beforeCommit: async () => {
+            await renew();
+            if (controller.signal.aborted)
+              throw new FerryError('lease_lost', 'the attempt lost its lease before commit');
+          },
+        },
+      );
+      outcome = { outcome: 'succeeded', result };
+    } catch (err) {
+      const fe = toFerryError(err);
+      if (entry.stopped === undefined) {
+        outcome = {
+          outcome: 'failed',
+          error: { code: fe.code, message: fe.message, retryable: fe.retryable },
+        };
+        log.warn({ err: fe.message }, 'attempt failed');
+      }
+    } finally {
+      clearInterval(timer);
+      // The slot is free once the work is done; reporting may take longer if the service is away.
+      this.#running.delete(id);
+      this.#deps.onChange();
+    }
+    if (outcome) await this.#report(id, outcome, log);
+    else if (entry.stopped === 'handed_back')
+      await this.#deps.service
+        .release(id, 'the node shut down before the task finished')
+        .catch(() => undefined);
+  }
+
+  /** Reports an outcome, retrying while the service is unreachable (its restart loses nothing). */
+  async #report(id: string, outcome: CompleteRequestT, log: Logger): Promise<void> {
+    const giveUpAt = Date.now() + REPORT_PATIENCE_MS;
+    for (let delay = 200; Date.now() < giveUpAt; delay = Math.min(delay * 2, 5000)) {
+      try {
+        await this.#deps.service.complete(id, outcome);
+        return;
+      } catch (err) {
+        const fe = toFerryError(err);
+        if (!fe.retryable) {
+          log.warn({ err: fe.message }, 'outcome refused by the service');
+          return;
+        }
+        await sleep(delay);
+      }
+    }
+    log.error('gave up reporting the outcome; the service will run the task again when the lease lapses');
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * Node -> service messages, under /api/v1/agent. Nodes only ever call out (they sit behind firewalls);
+ * the service answers with what the node must know: its role, the dispatcher epoch, its limit and
+ * drain state, and (for the dispatcher) the workers it may hand tasks to.
+ */
+import { Type, type Static } from 'typebox';
+import { TaskSpec, TaskResult } from './task.ts';
+
+export const RegisterRequest = Type.Object({
+  key: Type.String({ minLength: 1 }),
+  name: Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$' }),
+  version: Type.String({ minLength: 1 }),
+  /** Address other nodes use to reach this node's peer port. */
+  peerHost: Type.String({ minLength: 1 }),
+  peerPort: Type.Integer({ minimum: 1, maximum: 65535 }),
+  /** Node-to-node encryption: TLS on the peer port. */
+  tls: Type.Boolean(),
+  cores: Type.Integer({ minimum: 1 }),
+  memoryBytes: Type.Integer({ minimum: 0 }),
+  /** The node's own concurrent jobs limit, from its cores and memory. */
+  defaultLimit: Type.Integer({ minimum: 1 }),
+});
+
+export const RegisterResponse = Type.Object({
+  nodeId: Type.String(),
+  nodeToken: Type.String(),
+  gatewayId: Type.String(),
+  gatewayName: Type.String(),
+  /** Shared by the gateway's nodes to sign node-to-node requests. */
+  peerSecret: Type.String(),
+});
+
+export const Metrics = Type.Object({
+  cpuPercent: Type.Number({ minimum: 0 }),
+  memoryAvailableBytes: Type.Integer({ minimum: 0 }),
+  memoryTotalBytes: Type.Integer({ minimum: 0 }),
+  networkInBytesPerSec: Type.Number({ minimum: 0 }),
+  networkOutBytesPerSec: Type.Number({ minimum: 0 }),
+});
+
+export const PeerReach = Type.Object({
+  nodeId: Type.String(),
+  ok: Type.Boolean(),
+  /** e.g. "connection refused" */
+  error: Type.Optional(Type.String()),
+});
+
+export const HeartbeatRequest = Type.Object({
+  version: Type.String(),
+  metrics: Metrics,
+  /** Attempts this node is running now (renews their leases). */
+  running: Type.Array(Type.String()),
+  /** The node's own concurrent jobs limit (the operator's override, if any, wins). */
+  defaultLimit: Type.Integer({ minimum: 1 }),
+  draining: Type.Boolean(),
+  upgrading: Type.Boolean(),
+  tls: Type.Boolean(),
+  peerHost: Type.String({ minLength: 1 }),
+  peerPort: Type.Integer({ minimum: 1, maximum: 65535 }),
+  /** Reachability of the peers this node probed since its last heartbeat. */
+  reach: Type.Array(PeerReach),
+  /** The node is shutting down: release its role and mark it Offline now. */
+  leaving: Type.Optional(Type.Boolean()),
+});
+
+export const PeerView = Type.Object({
+  nodeId: Type.String(),
+  name: Type.String(),
+  url: Type.String(),
+  /** May get tasks now (Online, not draining). */
+  eligible: Type.Boolean(),
+  limit: Type.Integer(),
+  running: Type.Integer(),
+});
+
+export const HeartbeatResponse = Type.Object({
+  nodeId: Type.String(),
+  gatewayName: Type.String(),
+  role: Type.Union([Type.Literal('dispatcher'), Type.Literal('worker')]),
+  /** The gateway's current dispatcher epoch; dispatches from an older epoch are refused. */
+  epoch: Type.Integer(),
+  dispatcherNodeId: Type.Union([Type.String(), Type.Null()]),
+  status: Type.String(),
+  statusHint: Type.String(),
+  /** The limit the operator set (null = the node's own default). */
+  limit: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()]),
+  drain: Type.Boolean(),
+  peers: Type.Array(PeerView),
+  /** Attempts the service no longer counts as this node's: stop them, discard their output. */
+  revoked: Type.Array(Type.String()),
+  heartbeatIntervalMs: Type.Integer({ minimum: 50 }),
+});
+
+export const Slot = Type.Object({ nodeId: Type.String(), free: Type.Integer({ minimum: 0 }) });
+
+export const ClaimRequest = Type.Object({
+  epoch: Type.Integer(),
+  slots: Type.Array(Slot),
+  /** Long-poll: wait up to this long for work. */
+  waitMs: Type.Integer({ minimum: 0, maximum: 60000 }),
+});
+
+export const AssignedAttempt = Type.Object({
+  attemptId: Type.String(),
+  taskId: Type.String(),
+  nodeId: Type.String(),
+  epoch: Type.Integer(),
+  /** When the service queued the task (for queue-to-start latency). */
+  queuedAt: Type.Integer(),
+  spec: TaskSpec,
+});
+
+export const ClaimResponse = Type.Object({ attempts: Type.Array(AssignedAttempt) });
+
+export const ProgressRequest = Type.Object({
+  rows: Type.Integer({ minimum: 0 }),
+  bytes: Type.Integer({ minimum: 0 }),
+});
+
+export const CompleteRequest = Type.Union([
+  Type.Object({ outcome: Type.Literal('succeeded'), result: TaskResult }),
+  Type.Object({
+    outcome: Type.Literal('failed'),
+    error: Type.Object({ code: Type.String(), message: Type.String(), retryable: Type.Boolean() }),
+  }),
+]);
+
+export const ReleaseRequest = Type.Object({ reason: Type.String() });
+
+export type RegisterRequestT = Static<typeof RegisterRequest>;
+export type RegisterResponseT = Static<typeof RegisterResponse>;
+export type MetricsT = Static<typeof Metrics>;
+export type PeerReachT = Static<typeof PeerReach>;
+export type HeartbeatRequestT = Static<typeof HeartbeatRequest>;
+export type HeartbeatResponseT = Static<typeof HeartbeatResponse>;
+export type PeerViewT = Static<typeof PeerView>;
+export type SlotT = Static<typeof Slot>;
+export type ClaimRequestT = Static<typeof ClaimRequest>;
+export type AssignedAttemptT = Static<typeof AssignedAttempt>;
+export type ClaimResponseT = Static<typeof ClaimResponse>;
+export type ProgressRequestT = Static<typeof ProgressRequest>;
+export type CompleteRequestT = Static<typeof CompleteRequest>;

@@ -1,0 +1,86 @@
+/**
+ * What a task is on the wire: the service resolves an activity into TaskSpecs (linked services
+ * included), the dispatcher forwards them to workers, workers send back a TaskResult.
+ *
+ * Every activity run starts with one `plan` task, run on a node (the service never touches data):
+ * it lists the files or finds the column bounds and returns the partitions; the service then queues
+ * one `copy` task per partition. Outputs are named by task index, so a retried attempt replaces.
+ */
+import { Type, type Static } from 'typebox';
+
+export const ResolvedEndpoint = Type.Object({
+  type: Type.String(),
+  linkedService: Type.String(),
+  /** The linked service's properties, secrets included (decrypted for the node only). */
+  properties: Type.Record(Type.String(), Type.Unknown()),
+  /** The activity's source or sink options. */
+  options: Type.Record(Type.String(), Type.Unknown()),
+});
+
+export const FilePartition = Type.Object({
+  kind: Type.Literal('files'),
+  /** Paths relative to the source folder. */
+  files: Type.Array(Type.Object({ path: Type.String(), size: Type.Integer({ minimum: 0 }) })),
+});
+
+export const RangePartition = Type.Object({
+  kind: Type.Literal('range'),
+  column: Type.String(),
+  /** Inclusive lower bound as text; null = unbounded. */
+  lo: Type.Union([Type.String(), Type.Null()]),
+  /** Exclusive upper bound as text; null = unbounded. */
+  hi: Type.Union([Type.String(), Type.Null()]),
+  /** The partition that also takes rows whose column is NULL. */
+  includeNulls: Type.Boolean(),
+});
+
+export const WholePartition = Type.Object({ kind: Type.Literal('whole') });
+
+export const Partition = Type.Union([FilePartition, RangePartition, WholePartition]);
+
+export const TaskWork = Type.Union([
+  Type.Object({ kind: Type.Literal('plan') }),
+  Type.Object({ kind: Type.Literal('copy'), index: Type.Integer({ minimum: 0 }), partition: Partition }),
+]);
+
+export const TaskSpec = Type.Object({
+  runId: Type.String(),
+  activity: Type.String(),
+  source: ResolvedEndpoint,
+  sink: ResolvedEndpoint,
+  maxBytesPerSecond: Type.Optional(Type.Integer({ minimum: 1 })),
+  work: TaskWork,
+});
+
+export const TaskOutput = Type.Object({
+  /** Object name in the sink (a relative path for files). */
+  name: Type.String(),
+  bytes: Type.Integer({ minimum: 0 }),
+  rows: Type.Optional(Type.Integer({ minimum: 0 })),
+  sha256: Type.String(),
+});
+
+export const PlanResult = Type.Object({
+  kind: Type.Literal('plan'),
+  partitions: Type.Array(Partition, { maxItems: 100000 }),
+});
+
+export const CopyResult = Type.Object({
+  kind: Type.Literal('copy'),
+  rowsRead: Type.Integer({ minimum: 0 }),
+  rowsWritten: Type.Integer({ minimum: 0 }),
+  bytesRead: Type.Integer({ minimum: 0 }),
+  bytesWritten: Type.Integer({ minimum: 0 }),
+  outputs: Type.Array(TaskOutput),
+});
+
+export const TaskResult = Type.Union([PlanResult, CopyResult]);
+
+export type ResolvedEndpointT = Static<typeof ResolvedEndpoint>;
+export type PartitionT = Static<typeof Partition>;
+export type TaskWorkT = Static<typeof TaskWork>;
+export type TaskSpecT = Static<typeof TaskSpec>;
+export type TaskOutputT = Static<typeof TaskOutput>;
+export type PlanResultT = Static<typeof PlanResult>;
+export type CopyResultT = Static<typeof CopyResult>;
+export type TaskResultT = Static<typeof TaskResult>;

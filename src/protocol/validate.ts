@@ -1,0 +1,48 @@
+import { Compile } from 'typebox/compile';
+import type { Static, TSchema } from 'typebox';
+import { FerryError } from '../common/errors.ts';
+
+/** A compiled validator whose error names the offending field, e.g. `activities/0/source/table: ...`. */
+export interface Validator<T extends TSchema> {
+  readonly schema: T;
+  check(value: unknown): value is Static<T>;
+  /** Returns the value typed, or throws a bad_request FerryError naming the first wrong field. */
+  parse(value: unknown, what: string): Static<T>;
+}
+
+export function validator<T extends TSchema>(schema: T): Validator<T> {
+  const compiled = Compile(schema);
+  return {
+    schema,
+    check: (value: unknown): value is Static<T> => compiled.Check(value),
+    parse(value: unknown, what: string): Static<T> {
+      if (compiled.Check(value)) return value;
+      const first =
+        [...compiled.Errors(value)].find((e) => e.keyword !== 'boolean') ?? [...compiled.Errors(value)][0];
+      throw new FerryError('bad_request', `${what}: ${describeError(first)}`);
+    },
+  };
+}
+
+interface SchemaError {
+  keyword: string;
+  instancePath: string;
+  params: Record<string, unknown>;
+  message: string;
+}
+
+function describeError(e: SchemaError | undefined): string {
+  if (!e) return 'invalid';
+  const path = e.instancePath.replace(/^\//, '');
+  if (e.keyword === 'required') {
+    const missing =
+      (e.params['requiredProperties'] as string[] | undefined)?.[0] ??
+      String(e.params['missingProperty'] ?? '');
+    return `${path ? `${path}/` : ''}${missing}: is required`;
+  }
+  if (e.keyword === 'additionalProperties') {
+    const extra = (e.params['additionalProperties'] as string[] | undefined)?.[0] ?? '';
+    return `${path ? `${path}/` : ''}${extra}: is not a known field`;
+  }
+  return `${path || '(root)'}: ${e.message}`;
+}

@@ -1,0 +1,144 @@
+/**
+ * /api/v1/agent: what nodes call. Register with a key; everything else with the node token issued
+ * at registration. The claim is a long-poll: it returns as soon as work is queued for the gateway.
+ */
+import { Type } from 'typebox';
+import { callerNode, type App } from '../app.ts';
+import type { ServiceContext } from '../context.ts';
+import {
+  ClaimRequest,
+  CompleteRequest,
+  HeartbeatRequest,
+  ProgressRequest,
+  RegisterRequest,
+  ReleaseRequest,
+} from '../../protocol/agent.ts';
+import { registerNode } from '../store/queries/register-node.ts';
+import { recordHeartbeat } from '../store/queries/record-heartbeat.ts';
+import { claimTasks } from '../store/queries/claim-tasks.ts';
+import { completeAttempt, releaseAttempt, reportProgress } from '../store/queries/attempt-reports.ts';
+import { deleteNode } from '../store/queries/nodes.ts';
+import { endpointResolver } from '../linked-service-secrets.ts';
+import { FerryError } from '../../common/errors.ts';
+
+const AttemptParams = Type.Object({ id: Type.String({ minLength: 1 }) });
+/** A claim re-reads the queue at least this often, for work queued by another service replica. */
+const CLAIM_POLL_MS = 500;
+
+export function agentRoutes(app: App, ctx: ServiceContext): void {
+  const db = ctx.store.db;
+  const resolve = endpointResolver(ctx.masterKey);
+  const hide = { hide: true, tags: ['agent'] };
+
+  app.post('/api/v1/agent/register', { schema: { ...hide, body: RegisterRequest } }, async (req, reply) => {
+    const registered = await registerNode(db, req.body, req.body.defaultLimit, ctx.now());
+    ctx.log.info({ node: req.body.name, gateway: registered.gatewayName }, 'node registered');
+    void reply.status(201);
+    return registered;
+  });
+
+  // Which gateway a key belongs to: lets an already registered node refuse another gateway's key.
+  app.post(
+    '/api/v1/agent/key-gateway',
+    { schema: { ...hide, body: Type.Object({ key: Type.String({ minLength: 1 }) }) } },
+    async (req) => {
+      const gw = await db
+        .selectFrom('gateways')
+        .select(['id', 'name'])
+        .where((eb) => eb.or([eb('key1', '=', req.body.key), eb('key2', '=', req.body.key)]))
+        .executeTakeFirst();
+      if (!gw)
+        throw new FerryError('registration_refused', 'the authentication key is not valid for any gateway');
+      return { gatewayId: gw.id, gatewayName: gw.name };
+    },
+  );
+
+  app.post('/api/v1/agent/heartbeat', { schema: { ...hide, body: HeartbeatRequest } }, async (req) => {
+    const end = ctx.metrics.heartbeatSeconds.startTimer();
+    try {
+      ctx.metrics.heartbeats.inc();
+      const res = await recordHeartbeat(db, callerNode(req), req.body, ctx.now(), ctx.timings);
+      if (req.body.leaving || req.body.draining) ctx.notifier.notify(callerNode(req).gateway_id);
+      return res;
+    } finally {
+      end();
+    }
+  });
+
+  app.post('/api/v1/agent/claim', { schema: { ...hide, body: ClaimRequest } }, async (req) => {
+    const node = callerNode(req);
+    const deadline = ctx.now() + req.body.waitMs;
+    const closed = new AbortController();
+    req.raw.once('close', () => closed.abort());
+    for (;;) {
+      let attempts;
+      try {
+        attempts = await claimTasks(
+          db,
+          ctx.store.dialect,
+          { node, epoch: req.body.epoch, slots: req.body.slots },
+          ctx.now(),
+          ctx.timings,
+          resolve,
+        );
+      } catch (err) {
+        if (err instanceof FerryError && err.code === 'stale_epoch')
+          ctx.metrics.claimsRejected.inc({ reason: 'stale_epoch' });
+        throw err;
+      }
+      ctx.metrics.claims.inc();
+      const left = deadline - ctx.now();
+      if (attempts.length > 0 || left <= 0 || closed.signal.aborted) {
+        ctx.metrics.attemptsDispatched.inc(attempts.length);
+        return { attempts };
+      }
+      await ctx.notifier.wait(node.gateway_id, Math.min(left, CLAIM_POLL_MS), closed.signal);
+    }
+  });
+
+  app.post(
+    '/api/v1/agent/attempts/:id/progress',
+    { schema: { ...hide, params: AttemptParams, body: ProgressRequest } },
+    async (req) => {
+      await reportProgress(
+        db,
+        callerNode(req),
+        req.params.id,
+        req.body,
+        ctx.now(),
+        ctx.timings.attemptLeaseMs,
+      );
+      return { ok: true };
+    },
+  );
+
+  app.post(
+    '/api/v1/agent/attempts/:id/complete',
+    { schema: { ...hide, params: AttemptParams, body: CompleteRequest } },
+    async (req) => {
+      const node = callerNode(req);
+      const queued = await completeAttempt(db, node, req.params.id, req.body, ctx.now());
+      // A finished attempt frees capacity, and a finished plan queues copy tasks: wake the claimer.
+      ctx.notifier.notify(node.gateway_id);
+      return { ok: true, queued };
+    },
+  );
+
+  app.post(
+    '/api/v1/agent/attempts/:id/release',
+    { schema: { ...hide, params: AttemptParams, body: ReleaseRequest } },
+    async (req) => {
+      const node = callerNode(req);
+      await releaseAttempt(db, node, req.params.id, req.body.reason, ctx.now());
+      ctx.notifier.notify(node.gateway_id);
+      return { ok: true };
+    },
+  );
+
+  app.delete('/api/v1/agent/self', { schema: hide }, async (req, reply) => {
+    const node = callerNode(req);
+    await deleteNode(db, node, ctx.now());
+    ctx.notifier.notify(node.gateway_id);
+    void reply.status(204);
+  });
+}

@@ -1,0 +1,193 @@
+/** /api/v1/gateways: logical gateways, their keys, nodes and events. */
+import { Type } from 'typebox';
+import type { App } from '../app.ts';
+import type { ServiceContext } from '../context.ts';
+import {
+  createGateway,
+  deleteGateway,
+  getGatewayByName,
+  listGateways,
+  regenerateKey,
+  updateGateway,
+} from '../store/queries/gateways.ts';
+import { deleteNode, getNodeByName, setNodeDrain, setNodeLimit } from '../store/queries/nodes.ts';
+import { loadGatewayState } from '../scheduler/gateway-state.ts';
+import { gatewayDetail, gatewaySummary, keysView, nodeView } from './views.ts';
+import { FerryError } from '../../common/errors.ts';
+import { NameSchema } from '../../protocol/stores.ts';
+
+const GwParams = Type.Object({ name: NameSchema });
+const NodeParams = Type.Object({ name: NameSchema, node: NameSchema });
+
+export function gatewayRoutes(app: App, ctx: ServiceContext): void {
+  const db = ctx.store.db;
+  const state = async (name: string) => {
+    const gw = await getGatewayByName(db, name);
+    const s = await loadGatewayState(db, gw.id, ctx.now(), ctx.timings);
+    if (!s) throw new FerryError('not_found', `gateway "${name}" does not exist`);
+    return s;
+  };
+
+  app.post(
+    '/api/v1/gateways',
+    {
+      schema: {
+        tags: ['gateways'],
+        body: Type.Object(
+          {
+            name: NameSchema,
+            maxNodes: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Null()])),
+          },
+          { additionalProperties: false },
+        ),
+      },
+    },
+    async (req, reply) => {
+      const gw = await createGateway(db, req.body.name, req.body.maxNodes ?? null, ctx.now());
+      void reply.status(201);
+      return {
+        ...gatewaySummary((await loadGatewayState(db, gw.id, ctx.now(), ctx.timings))!),
+        ...keysView(gw),
+      };
+    },
+  );
+
+  app.get('/api/v1/gateways', { schema: { tags: ['gateways'] } }, async () => {
+    const out = [];
+    for (const gw of await listGateways(db)) {
+      const s = await loadGatewayState(db, gw.id, ctx.now(), ctx.timings);
+      if (s) out.push(gatewaySummary(s));
+    }
+    return { gateways: out };
+  });
+
+  app.get('/api/v1/gateways/:name', { schema: { tags: ['gateways'], params: GwParams } }, async (req) =>
+    gatewayDetail(await state(req.params.name)),
+  );
+
+  app.patch(
+    '/api/v1/gateways/:name',
+    {
+      schema: {
+        tags: ['gateways'],
+        params: GwParams,
+        body: Type.Object(
+          { maxNodes: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Null()])) },
+          { additionalProperties: false },
+        ),
+      },
+    },
+    async (req) => {
+      await updateGateway(
+        db,
+        req.params.name,
+        req.body.maxNodes === undefined ? {} : { maxNodes: req.body.maxNodes },
+      );
+      return gatewaySummary(await state(req.params.name));
+    },
+  );
+
+  app.delete(
+    '/api/v1/gateways/:name',
+    { schema: { tags: ['gateways'], params: GwParams } },
+    async (req, reply) => {
+      await deleteGateway(db, req.params.name);
+      void reply.status(204);
+    },
+  );
+
+  app.get('/api/v1/gateways/:name/keys', { schema: { tags: ['gateways'], params: GwParams } }, async (req) =>
+    keysView(await getGatewayByName(db, req.params.name)),
+  );
+
+  app.post(
+    '/api/v1/gateways/:name/keys/:which/regenerate',
+    {
+      schema: {
+        tags: ['gateways'],
+        params: Type.Object({
+          name: NameSchema,
+          which: Type.Union([Type.Literal('key1'), Type.Literal('key2')]),
+        }),
+      },
+    },
+    async (req) => keysView(await regenerateKey(db, req.params.name, req.params.which)),
+  );
+
+  app.get('/api/v1/gateways/:name/nodes', { schema: { tags: ['nodes'], params: GwParams } }, async (req) => {
+    const s = await state(req.params.name);
+    return { gateway: gatewaySummary(s), nodes: s.nodes.map((n) => nodeView(n, s)) };
+  });
+
+  app.put(
+    '/api/v1/gateways/:name/nodes/:node/limit',
+    {
+      schema: {
+        tags: ['nodes'],
+        params: NodeParams,
+        body: Type.Object(
+          { limit: Type.Union([Type.Integer({ minimum: 1, maximum: 10000 }), Type.Null()]) },
+          { additionalProperties: false },
+        ),
+      },
+    },
+    async (req) => {
+      await setNodeLimit(db, req.params.name, req.params.node, req.body.limit, ctx.now());
+      ctx.notifier.notify((await getGatewayByName(db, req.params.name)).id);
+      return nodeOf(await state(req.params.name), req.params.node);
+    },
+  );
+
+  for (const action of ['drain', 'resume'] as const) {
+    app.post(
+      `/api/v1/gateways/:name/nodes/:node/${action}`,
+      { schema: { tags: ['nodes'], params: NodeParams } },
+      async (req) => {
+        await setNodeDrain(db, req.params.name, req.params.node, action === 'drain', ctx.now());
+        ctx.notifier.notify((await getGatewayByName(db, req.params.name)).id);
+        return nodeOf(await state(req.params.name), req.params.node);
+      },
+    );
+  }
+
+  app.delete(
+    '/api/v1/gateways/:name/nodes/:node',
+    { schema: { tags: ['nodes'], params: NodeParams } },
+    async (req, reply) => {
+      const node = await getNodeByName(db, req.params.name, req.params.node);
+      await deleteNode(db, node, ctx.now());
+      ctx.notifier.notify(node.gateway_id);
+      void reply.status(204);
+    },
+  );
+
+  app.get(
+    '/api/v1/gateways/:name/events',
+    {
+      schema: {
+        tags: ['gateways'],
+        params: GwParams,
+        querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })) }),
+      },
+    },
+    async (req) => {
+      const gw = await getGatewayByName(db, req.params.name);
+      const rows = await db
+        .selectFrom('events')
+        .selectAll()
+        .where('gateway_id', '=', gw.id)
+        .orderBy('id', 'desc')
+        .limit(req.query.limit ?? 50)
+        .execute();
+      return {
+        events: rows.map((e) => ({ at: new Date(e.at).toISOString(), kind: e.kind, message: e.message })),
+      };
+    },
+  );
+}
+
+function nodeOf(s: Awaited<ReturnType<typeof loadGatewayState>> & object, name: string) {
+  const n = s.nodes.find((x) => x.row.name === name);
+  if (!n) throw new FerryError('not_found', `node "${name}" does not exist`);
+  return nodeView(n, s);
+}

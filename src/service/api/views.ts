@@ -1,0 +1,155 @@
+/** How stored rows are shown to operators: the seed's monitoring columns, never a secret. */
+import type { GatewayState, NodeState } from '../scheduler/gateway-state.ts';
+import type {
+  AttemptsTable,
+  GatewaysTable,
+  LinkedServicesTable,
+  RunsTable,
+  TasksTable,
+} from '../store/schema.ts';
+import type { RunDetail } from '../store/queries/runs.ts';
+
+export function nodeView(n: NodeState, state: GatewayState) {
+  const drain = n.draining ? (n.row.running > 0 ? 'draining' : 'drained') : null;
+  return {
+    name: n.row.name,
+    status: n.status.status,
+    statusReason: n.status.reason,
+    statusHint: n.status.hint,
+    version: n.row.version,
+    role: state.gateway.dispatcher_node_id === n.row.id ? 'dispatcher' : 'worker',
+    cpuPercent: n.metrics.cpuPercent ?? null,
+    memoryAvailableBytes: n.metrics.memoryAvailableBytes ?? null,
+    memoryTotalBytes: n.metrics.memoryTotalBytes ?? null,
+    networkInBytesPerSec: n.metrics.networkInBytesPerSec ?? null,
+    networkOutBytesPerSec: n.metrics.networkOutBytesPerSec ?? null,
+    jobsRunning: n.row.running,
+    jobsLimit: n.limit,
+    limitIsDefault: n.row.limit_override === null,
+    drain,
+    peerAddress: `${n.row.peer_host}:${n.row.peer_port}`,
+    tls: n.row.tls === 1,
+    registeredAt: new Date(n.row.registered_at).toISOString(),
+    lastSeenAt: new Date(n.row.last_seen_at).toISOString(),
+  };
+}
+
+export function gatewaySummary(state: GatewayState) {
+  const gw = state.gateway;
+  return {
+    name: gw.name,
+    status: state.status.status,
+    statusReason: state.status.reason,
+    statusHint: state.status.hint,
+    version: state.version,
+    nodes: state.nodes.length,
+    maxNodes: gw.max_nodes,
+    dispatcher: state.dispatcher?.row.name ?? null,
+    epoch: gw.epoch,
+    dispatcherSince: gw.dispatcher_changed_at ? new Date(gw.dispatcher_changed_at).toISOString() : null,
+    dispatcherReason: gw.dispatcher_reason,
+    createdAt: new Date(gw.created_at).toISOString(),
+  };
+}
+
+export function gatewayDetail(state: GatewayState) {
+  return { ...gatewaySummary(state), nodeList: state.nodes.map((n) => nodeView(n, state)) };
+}
+
+export function keysView(gw: GatewaysTable) {
+  return { gateway: gw.name, key1: gw.key1, key2: gw.key2 };
+}
+
+export function linkedServiceView(
+  row: LinkedServicesTable,
+  gatewayName: string,
+  secretNames: readonly string[],
+) {
+  return {
+    name: row.name,
+    type: row.type,
+    gateway: gatewayName,
+    properties: JSON.parse(row.properties_json) as Record<string, unknown>,
+    /** Which secret properties are set; their values never leave the service. */
+    secrets: row.secret_sealed === null ? [] : secretNames,
+    updatedAt: new Date(row.updated_at).toISOString(),
+  };
+}
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+export function runView(run: RunsTable) {
+  return {
+    id: run.id,
+    pipeline: run.pipeline_name,
+    pipelineVersion: run.pipeline_version,
+    status: run.status,
+    error: run.error,
+    createdAt: iso(run.created_at),
+    startedAt: iso(run.started_at),
+    finishedAt: iso(run.finished_at),
+  };
+}
+
+function attemptView(a: AttemptsTable) {
+  return {
+    id: a.id,
+    node: a.node_name,
+    epoch: a.epoch,
+    status: a.status,
+    rows: a.rows,
+    bytes: a.bytes,
+    error: a.error,
+    startedAt: iso(a.started_at ?? a.created_at),
+    finishedAt: iso(a.finished_at),
+  };
+}
+
+function taskView(t: TasksTable, attempts: AttemptsTable[], activity: string) {
+  const mine = attempts.filter((a) => a.task_id === t.id);
+  const last = mine.at(-1);
+  const result = t.result_json
+    ? (JSON.parse(t.result_json) as { kind: string; outputs?: unknown[]; partitions?: unknown[] })
+    : null;
+  return {
+    id: t.id,
+    activity,
+    kind: t.kind,
+    index: t.idx,
+    status: t.status,
+    node: last?.node_name ?? null,
+    attempts: t.attempts,
+    rows: t.rows,
+    bytes: t.bytes,
+    durationMs: t.started_at !== null && t.finished_at !== null ? t.finished_at - t.started_at : null,
+    error: t.error,
+    outputs: result?.kind === 'copy' ? (result.outputs ?? []) : [],
+    partitions: result?.kind === 'plan' ? (result.partitions?.length ?? 0) : null,
+    attemptList: mine.map(attemptView),
+  };
+}
+
+export function runDetailView(d: RunDetail) {
+  const byId = new Map(d.activities.map((a) => [a.id, a.name]));
+  const tasks = d.tasks.map((t) => taskView(t, d.attempts, byId.get(t.activity_run_id) ?? ''));
+  const copies = tasks.filter((t) => t.kind === 'copy');
+  return {
+    ...runView(d.run),
+    activities: d.activities.map((a) => ({
+      name: a.name,
+      status: a.status,
+      error: a.error,
+      startedAt: iso(a.started_at),
+      finishedAt: iso(a.finished_at),
+    })),
+    progress: {
+      tasksTotal: copies.length,
+      tasksDone: copies.filter((t) => t.status === 'succeeded' || t.status === 'failed').length,
+      tasksFailed: copies.filter((t) => t.status === 'failed').length,
+      planned: d.tasks.filter((t) => t.kind === 'plan').every((t) => t.status === 'succeeded'),
+      rows: copies.reduce((a, t) => a + t.rows, 0),
+      bytes: copies.reduce((a, t) => a + t.bytes, 0),
+    },
+    tasks,
+  };
+}

@@ -1,0 +1,139 @@
+/**
+ * The service's HTTP app: REST API under /api/v1 (OpenAPI at /api/v1/openapi.json), /healthz and
+ * /metrics. One error handler turns every failure into a problem response; one hook authenticates.
+ */
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import swagger from '@fastify/swagger';
+import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { timingSafeEqual } from 'node:crypto';
+import type { ServiceContext } from './context.ts';
+import { FerryError, toFerryError, toProblem } from '../common/errors.ts';
+import { hashToken } from '../common/crypto.ts';
+import { getNodeByToken } from './store/queries/nodes.ts';
+import type { NodesTable } from './store/schema.ts';
+import { gatewayRoutes } from './api/gateways.ts';
+import { linkedServiceRoutes } from './api/linked-services.ts';
+import { pipelineRoutes } from './api/pipelines.ts';
+import { agentRoutes } from './api/agent.ts';
+import { ferryVersion } from '../common/version.ts';
+
+export type App = FastifyInstance<
+  import('node:http').Server,
+  import('node:http').IncomingMessage,
+  import('node:http').ServerResponse,
+  import('fastify').FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set on /api/v1/agent routes: the node the token belongs to. */
+    node: NodesTable | undefined;
+  }
+}
+
+function bearer(req: FastifyRequest): string | undefined {
+  const h = req.headers.authorization;
+  return h?.startsWith('Bearer ') ? h.slice(7).trim() : undefined;
+}
+
+export async function buildApp(ctx: ServiceContext): Promise<App> {
+  const app = Fastify({ logger: false, bodyLimit: 64 * 1024 * 1024, forceCloseConnections: true })
+    .withTypeProvider<TypeBoxTypeProvider>()
+    .setValidatorCompiler(TypeBoxValidatorCompiler);
+
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'Ferry API',
+        version: ferryVersion(),
+        description: 'Control plane of the Ferry data movement gateway.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+
+  app.decorateRequest('node', undefined);
+
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    let fe: FerryError;
+    if (err.validation) {
+      const v = err.validation[0];
+      const field =
+        v?.instancePath?.replace(/^\//, '') ||
+        (v?.params as { requiredProperties?: string[] } | undefined)?.requiredProperties?.[0] ||
+        '';
+      fe = new FerryError(
+        'bad_request',
+        `${err.validationContext ?? 'body'}${field ? `/${field}` : ''}: ${v?.message ?? err.message}`,
+      );
+    } else if (err.statusCode === 400 || err.statusCode === 415 || err.statusCode === 413) {
+      fe = new FerryError('bad_request', err.message);
+    } else {
+      fe = toFerryError(err);
+    }
+    if (fe.code === 'internal')
+      ctx.log.error({ err: err.message, stack: err.stack, url: req.url }, 'request failed');
+    void reply.status(fe.httpStatus).send(toProblem(fe));
+  });
+  app.setNotFoundHandler((req, reply) => {
+    void reply.status(404).send(toProblem(new FerryError('not_found', `no route ${req.method} ${req.url}`)));
+  });
+
+  const adminHash = Buffer.from(ctx.adminTokenHash, 'hex');
+  app.addHook('onRequest', async (req) => {
+    const path = req.url.split('?')[0] ?? '';
+    if (
+      !path.startsWith('/api/v1/') ||
+      path === '/api/v1/openapi.json' ||
+      path === '/api/v1/agent/register' ||
+      path === '/api/v1/agent/key-gateway'
+    )
+      return;
+    const token = bearer(req);
+    if (!token)
+      throw new FerryError('unauthorized', 'missing bearer token', {
+        hint: 'pass --token or set FERRY_TOKEN',
+      });
+    if (path.startsWith('/api/v1/agent/')) {
+      const node = await getNodeByToken(ctx.store.db, token);
+      if (!node) {
+        throw new FerryError(
+          'unauthorized',
+          'this node is not registered (it may have been deleted from its gateway)',
+          {
+            hint: 'run `ferry node leave --data-dir DIR` on the node, then register it again with a key',
+          },
+        );
+      }
+      req.node = node;
+      return;
+    }
+    const given = Buffer.from(hashToken(token), 'hex');
+    if (!timingSafeEqual(given, adminHash)) throw new FerryError('unauthorized', 'invalid token');
+  });
+
+  app.get('/healthz', { schema: { hide: true } }, async () => ({
+    status: 'ok',
+    version: ferryVersion(),
+    store: ctx.store.dialect,
+  }));
+  app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
+    void reply.header('content-type', ctx.metrics.registry.contentType);
+    return ctx.metrics.registry.metrics();
+  });
+  app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  gatewayRoutes(app, ctx);
+  linkedServiceRoutes(app, ctx);
+  pipelineRoutes(app, ctx);
+  agentRoutes(app, ctx);
+  return app;
+}
+
+/** The node an agent route was called by (set by the auth hook). */
+export function callerNode(req: FastifyRequest): NodesTable {
+  if (!req.node) throw new FerryError('unauthorized', 'not a node');
+  return req.node;
+}

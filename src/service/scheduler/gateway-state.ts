@@ -1,0 +1,115 @@
+/**
+ * A gateway's nodes as one snapshot: every node's derived status, effective limit and eligibility.
+ * Built from rows already read, so heartbeats, claims, elections and the API all judge alike.
+ */
+import type { Kysely, Transaction } from 'kysely';
+import type { GatewaysTable, NodesTable, Schema } from '../store/schema.ts';
+import type { GatewayStatus, NodeStatus, StatusView } from '../../protocol/statuses.ts';
+import type { MetricsT, PeerReachT } from '../../protocol/agent.ts';
+import {
+  computeGatewayStatus,
+  computeNodeStatuses,
+  gatewayVersion,
+  type NodeFacts,
+  type StatusOptions,
+} from './node-status.ts';
+
+export interface NodeState {
+  row: NodesTable;
+  status: StatusView<NodeStatus>;
+  limit: number;
+  metrics: Partial<MetricsT>;
+  reach: PeerReachT[];
+  /** Takes no new tasks: the operator asked, or the node is shutting down. */
+  draining: boolean;
+  /** May be handed tasks now. */
+  eligible: boolean;
+  url: string;
+}
+
+export interface GatewayState {
+  gateway: GatewaysTable;
+  nodes: NodeState[];
+  version: string | null;
+  status: StatusView<GatewayStatus>;
+  dispatcher: NodeState | undefined;
+}
+
+export function peerUrl(row: Pick<NodesTable, 'tls' | 'peer_host' | 'peer_port'>): string {
+  const host = row.peer_host.includes(':') ? `[${row.peer_host}]` : row.peer_host;
+  return `${row.tls ? 'https' : 'http'}://${host}:${row.peer_port}`;
+}
+
+function parseJson<T>(text: string, fallback: T): T {
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return fallback;
+  }
+}
+
+export function toFacts(row: NodesTable): NodeFacts {
+  return {
+    id: row.id,
+    name: row.name,
+    seq: row.seq,
+    version: row.version,
+    tls: row.tls === 1,
+    lastSeenAt: row.last_seen_at,
+    leftAt: row.left_at,
+    upgrading: row.upgrading === 1,
+    peerAddress: `${row.peer_host}:${row.peer_port}`,
+    reach: parseJson<PeerReachT[]>(row.reach_json, []),
+  };
+}
+
+export function buildGatewayState(
+  gateway: GatewaysTable,
+  rows: readonly NodesTable[],
+  now: number,
+  o: StatusOptions,
+): GatewayState {
+  const facts = rows.map(toFacts);
+  const statuses = computeNodeStatuses(facts, { dispatcherNodeId: gateway.dispatcher_node_id }, now, o);
+  const version = gatewayVersion(facts);
+  const nodes = rows.map((row, i): NodeState => {
+    const status = statuses.get(row.id) ?? { status: 'Offline', reason: 'no_heartbeat', hint: '' };
+    const draining = row.drain_requested === 1 || row.draining === 1;
+    return {
+      row,
+      status,
+      limit: row.limit_override ?? row.limit_default,
+      metrics: parseJson<Partial<MetricsT>>(row.metrics_json, {}),
+      reach: facts[i]?.reach ?? [],
+      draining,
+      eligible: status.status === 'Online' && !draining,
+      url: peerUrl(row),
+    };
+  });
+  return {
+    gateway,
+    nodes,
+    version,
+    status: computeGatewayStatus(facts, statuses),
+    dispatcher: nodes.find((n) => n.row.id === gateway.dispatcher_node_id),
+  };
+}
+
+type Db = Kysely<Schema> | Transaction<Schema>;
+
+export async function loadGatewayState(
+  db: Db,
+  gatewayId: string,
+  now: number,
+  o: StatusOptions,
+): Promise<GatewayState | undefined> {
+  const gateway = await db.selectFrom('gateways').selectAll().where('id', '=', gatewayId).executeTakeFirst();
+  if (!gateway) return undefined;
+  const rows = await db
+    .selectFrom('nodes')
+    .selectAll()
+    .where('gateway_id', '=', gatewayId)
+    .orderBy('seq')
+    .execute();
+  return buildGatewayState(gateway, rows, now, o);
+}

@@ -1,0 +1,181 @@
+/**
+ * Node and gateway statuses (DESIGN.md section 4, the seed's tables), derived, never stored: they are
+ * a pure function of what the nodes last reported and the clock, so every replica and every reader
+ * computes the same answer.
+ *
+ * Node, in order of precedence:
+ *   Offline   no heartbeat within offlineAfterMs, or the node said it is leaving
+ *   Upgrading the node said so
+ *   Inactive  its node-to-node encryption differs from most nodes', or it reaches no other node
+ *   Limited   its version differs from the gateway's, it cannot reach the dispatcher, or the
+ *             dispatcher cannot reach it
+ *   Online    otherwise
+ * Gateway: Needs Registration (no node), Offline (no node Online), Online (all Online), else Limited.
+ */
+import type { GatewayStatus, NodeStatus, StatusReason, StatusView } from '../../protocol/statuses.ts';
+import type { PeerReachT } from '../../protocol/agent.ts';
+import { compareVersions } from '../../protocol/version.ts';
+
+export interface NodeFacts {
+  id: string;
+  name: string;
+  seq: number;
+  version: string;
+  tls: boolean;
+  lastSeenAt: number;
+  leftAt: number | null;
+  upgrading: boolean;
+  peerAddress: string;
+  reach: PeerReachT[];
+}
+
+export interface GatewayFacts {
+  dispatcherNodeId: string | null;
+}
+
+export interface StatusOptions {
+  offlineAfterMs: number;
+}
+
+/** The version most nodes run (ties: the higher version). Null when there are no nodes. */
+export function gatewayVersion(nodes: readonly Pick<NodeFacts, 'version'>[]): string | null {
+  const counts = new Map<string, number>();
+  for (const n of nodes) counts.set(n.version, (counts.get(n.version) ?? 0) + 1);
+  let best: string | null = null;
+  let bestCount = 0;
+  for (const [version, count] of counts) {
+    if (count > bestCount || (count === bestCount && best !== null && compareVersions(version, best) > 0)) {
+      best = version;
+      bestCount = count;
+    }
+  }
+  return best;
+}
+
+function isOffline(n: NodeFacts, now: number, o: StatusOptions): boolean {
+  return n.leftAt !== null || now - n.lastSeenAt > o.offlineAfterMs;
+}
+
+/** Most nodes' encryption mode among those not Offline (ties: the earliest registered node's). */
+function majorityTls(nodes: readonly NodeFacts[]): boolean | null {
+  if (nodes.length === 0) return null;
+  const on = nodes.filter((n) => n.tls).length;
+  const off = nodes.length - on;
+  if (on !== off) return on > off;
+  return [...nodes].sort((a, b) => a.seq - b.seq)[0]?.tls ?? null;
+}
+
+function view<S extends string>(status: S, reason: StatusReason, hint: string): StatusView<S> {
+  return { status, reason, hint };
+}
+
+export function computeNodeStatuses(
+  nodes: readonly NodeFacts[],
+  gateway: GatewayFacts,
+  now: number,
+  o: StatusOptions,
+): Map<string, StatusView<NodeStatus>> {
+  const out = new Map<string, StatusView<NodeStatus>>();
+  const live = nodes.filter((n) => !isOffline(n, now, o));
+  const version = gatewayVersion(nodes);
+  const tls = majorityTls(live);
+  const byId = new Map(nodes.map((n) => [n.id, n]));
+  const dispatcher = gateway.dispatcherNodeId ? byId.get(gateway.dispatcherNodeId) : undefined;
+
+  for (const n of nodes) {
+    if (n.leftAt !== null) {
+      out.set(
+        n.id,
+        view('Offline', 'no_heartbeat', `${n.name} shut down at ${new Date(n.leftAt).toISOString()}`),
+      );
+      continue;
+    }
+    if (isOffline(n, now, o)) {
+      const secs = ((now - n.lastSeenAt) / 1000).toFixed(1);
+      out.set(n.id, view('Offline', 'no_heartbeat', `no heartbeat from ${n.name} for ${secs} s`));
+      continue;
+    }
+    if (n.upgrading) {
+      out.set(n.id, view('Upgrading', 'upgrading', `${n.name} is being upgraded`));
+      continue;
+    }
+    if (tls !== null && n.tls !== tls) {
+      out.set(
+        n.id,
+        view(
+          'Inactive',
+          'config_mismatch',
+          `${n.name} has node-to-node encryption ${n.tls ? 'on' : 'off'}; most nodes have it ${tls ? 'on' : 'off'}`,
+        ),
+      );
+      continue;
+    }
+    const otherLive = live.filter((p) => p.id !== n.id);
+    const failed = n.reach.filter((r) => !r.ok);
+    if (otherLive.length > 0 && n.reach.length > 0 && failed.length === n.reach.length) {
+      const detail = failed
+        .map((r) => `${byId.get(r.nodeId)?.name ?? r.nodeId}: ${r.error ?? 'unreachable'}`)
+        .join('; ');
+      out.set(n.id, view('Inactive', 'isolated', `${n.name} cannot connect to any other node (${detail})`));
+      continue;
+    }
+    if (version !== null && n.version !== version) {
+      out.set(
+        n.id,
+        view(
+          'Limited',
+          'version_mismatch',
+          `${n.name} runs ${n.version}; the gateway version is ${version}: update it to ${version}`,
+        ),
+      );
+      continue;
+    }
+    if (dispatcher && dispatcher.id !== n.id) {
+      const toDispatcher = n.reach.find((r) => r.nodeId === dispatcher.id);
+      if (toDispatcher && !toDispatcher.ok) {
+        out.set(
+          n.id,
+          view(
+            'Limited',
+            'dispatcher_unreachable',
+            `${n.name} cannot reach dispatcher ${dispatcher.name} at ${dispatcher.peerAddress}: ${toDispatcher.error ?? 'unreachable'}`,
+          ),
+        );
+        continue;
+      }
+      const fromDispatcher = isOffline(dispatcher, now, o)
+        ? undefined
+        : dispatcher.reach.find((r) => r.nodeId === n.id);
+      if (fromDispatcher && !fromDispatcher.ok) {
+        out.set(
+          n.id,
+          view(
+            'Limited',
+            'unreachable_from_dispatcher',
+            `dispatcher ${dispatcher.name} cannot reach ${n.name} at ${n.peerAddress}: ${fromDispatcher.error ?? 'unreachable'}`,
+          ),
+        );
+        continue;
+      }
+    }
+    out.set(n.id, view('Online', 'ok', `${n.name} is connected`));
+  }
+  return out;
+}
+
+export function computeGatewayStatus(
+  nodes: readonly Pick<NodeFacts, 'id' | 'name'>[],
+  statuses: ReadonlyMap<string, StatusView<NodeStatus>>,
+): StatusView<GatewayStatus> {
+  if (nodes.length === 0)
+    return view(
+      'Needs Registration',
+      'no_nodes',
+      'no node is registered yet: run `ferry node --key KEY` on a machine',
+    );
+  const unhealthy = nodes.filter((n) => statuses.get(n.id)?.status !== 'Online');
+  if (unhealthy.length === nodes.length) return view('Offline', 'no_node_online', 'no node is Online');
+  if (unhealthy.length === 0) return view('Online', 'ok', `all ${nodes.length} nodes are Online`);
+  const detail = unhealthy.map((n) => `${n.name} ${statuses.get(n.id)?.status ?? 'unknown'}`).join(', ');
+  return view('Limited', 'some_nodes_unhealthy', `not all nodes are healthy: ${detail}`);
+}

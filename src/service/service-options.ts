@@ -1,0 +1,95 @@
+import { resolve } from 'node:path';
+import { FerryError } from '../common/errors.ts';
+
+/** What `ferry service` accepts. Every field is optional; its default is in the doc comment. */
+export interface ServiceOptions {
+  /** Port for the API and portal. Default 8050; 0 picks a free port. */
+  port?: number;
+  /** Address to listen on. Default 127.0.0.1. */
+  host?: string;
+  /** Folder for the embedded store, the admin token and the master key. Default ./ferry-data. */
+  dataDir?: string;
+  /** `postgres://...` to use PostgreSQL instead of the embedded SQLite file. */
+  store?: string;
+  /** PostgreSQL schema (default: the connection's search_path). */
+  storeSchema?: string;
+  /** Bootstrap admin token (env FERRY_ADMIN_TOKEN). Default: generated once, kept in DATA_DIR/admin-token. */
+  adminToken?: string;
+  /**
+   * Key sealing linked service secrets (base64 of 32 bytes; env FERRY_MASTER_KEY). Default: generated
+   * once, kept in DATA_DIR/master.key. Replicas sharing a PostgreSQL store must share it.
+   */
+  masterKey?: string;
+  /** How often nodes send heartbeats. Default 1000 ms. */
+  heartbeatIntervalMs?: number;
+  /** The dispatcher's lease; it lapses this long after the last renewal. Default 5000 ms. */
+  dispatcherLeaseMs?: number;
+  /** A node with no heartbeat for this long is Offline and its attempts are lost. Default 5000 ms. */
+  offlineAfterMs?: number;
+  /** An attempt with no progress report for this long is lost. Default 10000 ms. */
+  attemptLeaseMs?: number;
+  /** How often lease expiry, statuses and elections are checked. Default 200 ms. */
+  sweepIntervalMs?: number;
+  /** pino level. Default info. */
+  logLevel?: string;
+}
+
+export interface CompiledServiceOptions {
+  port: number;
+  host: string;
+  dataDir: string;
+  store: string | undefined;
+  storeSchema: string | undefined;
+  adminToken: string | undefined;
+  masterKey: Buffer | undefined;
+  heartbeatIntervalMs: number;
+  dispatcherLeaseMs: number;
+  offlineAfterMs: number;
+  attemptLeaseMs: number;
+  sweepIntervalMs: number;
+  logLevel: string;
+}
+
+export function compileServiceOptions(options: ServiceOptions): CompiledServiceOptions {
+  const compiled: CompiledServiceOptions = {
+    port: options.port ?? 8050,
+    host: options.host ?? '127.0.0.1',
+    dataDir: resolve(options.dataDir ?? 'ferry-data'),
+    store: options.store,
+    storeSchema: options.storeSchema,
+    adminToken: options.adminToken,
+    masterKey: options.masterKey === undefined ? undefined : Buffer.from(options.masterKey, 'base64'),
+    heartbeatIntervalMs: options.heartbeatIntervalMs ?? 1000,
+    dispatcherLeaseMs: options.dispatcherLeaseMs ?? 5000,
+    offlineAfterMs: options.offlineAfterMs ?? 5000,
+    attemptLeaseMs: options.attemptLeaseMs ?? 10000,
+    sweepIntervalMs: options.sweepIntervalMs ?? 200,
+    logLevel: options.logLevel ?? 'info',
+  };
+  if (!Number.isInteger(compiled.port) || compiled.port < 0 || compiled.port > 65535) {
+    throw new FerryError('bad_request', `port must be 0-65535 (got ${options.port})`);
+  }
+  for (const key of [
+    'heartbeatIntervalMs',
+    'dispatcherLeaseMs',
+    'offlineAfterMs',
+    'attemptLeaseMs',
+    'sweepIntervalMs',
+  ] as const) {
+    if (!Number.isFinite(compiled[key]) || compiled[key] < 10)
+      throw new FerryError('bad_request', `${key} must be at least 10 ms`);
+  }
+  if (compiled.dispatcherLeaseMs < 2 * compiled.heartbeatIntervalMs) {
+    throw new FerryError('bad_request', 'dispatcherLeaseMs must be at least twice heartbeatIntervalMs');
+  }
+  if (compiled.adminToken !== undefined && compiled.adminToken.length < 16) {
+    throw new FerryError('bad_request', 'the admin token must be at least 16 characters');
+  }
+  if (compiled.masterKey !== undefined && compiled.masterKey.length !== 32) {
+    throw new FerryError(
+      'bad_request',
+      'the master key must be 32 bytes, base64-encoded (openssl rand -base64 32)',
+    );
+  }
+  return compiled;
+}

@@ -1,0 +1,220 @@
+/**
+ * Reports from the node running an attempt: progress (renews the lease), completion, release.
+ * A report for an attempt that is no longer active (lost, released, or another node's) is refused
+ * with `lease_lost`: the node must stop and discard its output, since the task is someone else's now.
+ *
+ * Attempt states: dispatched -> running -> succeeded | failed ; dispatched|running -> lost | released.
+ */
+import type { Kysely, Transaction } from 'kysely';
+import type { AttemptsTable, NodesTable, Schema } from '../schema.ts';
+import type { CompleteRequestT, ProgressRequestT } from '../../../protocol/agent.ts';
+import type { PartitionT } from '../../../protocol/task.ts';
+import { FerryError } from '../../../common/errors.ts';
+import { newId } from '../../../common/crypto.ts';
+import { retryOrFail, settleActivity } from './settle-task.ts';
+import { ACTIVE_ATTEMPT } from './active-attempts.ts';
+
+async function activeAttempt(
+  tx: Transaction<Schema>,
+  node: NodesTable,
+  attemptId: string,
+): Promise<AttemptsTable> {
+  const attempt = await tx.selectFrom('attempts').selectAll().where('id', '=', attemptId).executeTakeFirst();
+  if (!attempt) throw new FerryError('not_found', `attempt ${attemptId} does not exist`);
+  if (attempt.node_id !== node.id)
+    throw new FerryError('lease_lost', `attempt ${attemptId} belongs to another node`);
+  if (!(ACTIVE_ATTEMPT as readonly string[]).includes(attempt.status)) {
+    throw new FerryError(
+      'lease_lost',
+      `attempt ${attemptId} is ${attempt.status}${attempt.error ? `: ${attempt.error}` : ''}`,
+    );
+  }
+  return attempt;
+}
+
+export async function reportProgress(
+  db: Kysely<Schema>,
+  node: NodesTable,
+  attemptId: string,
+  p: ProgressRequestT,
+  now: number,
+  leaseMs: number,
+): Promise<void> {
+  await db.transaction().execute(async (tx) => {
+    const attempt = await activeAttempt(tx, node, attemptId);
+    await tx
+      .updateTable('attempts')
+      .set({
+        status: 'running',
+        started_at: attempt.started_at ?? now,
+        rows: p.rows,
+        bytes: p.bytes,
+        lease_until: now + leaseMs,
+      })
+      .where('id', '=', attemptId)
+      .execute();
+  });
+}
+
+/** Returns true when new tasks were queued (a plan finished), so claimers can be woken. */
+export async function completeAttempt(
+  db: Kysely<Schema>,
+  node: NodesTable,
+  attemptId: string,
+  c: CompleteRequestT,
+  now: number,
+): Promise<boolean> {
+  return db.transaction().execute(async (tx) => {
+    const attempt = await activeAttempt(tx, node, attemptId);
+    const task = await tx
+      .selectFrom('tasks')
+      .selectAll()
+      .where('id', '=', attempt.task_id)
+      .executeTakeFirstOrThrow();
+    if (c.outcome === 'failed') {
+      const msg = `${c.error.message}`;
+      await tx
+        .updateTable('attempts')
+        .set({ status: 'failed', finished_at: now, error: msg })
+        .where('id', '=', attemptId)
+        .execute();
+      return retryOrFail(tx, task, msg, c.error.retryable, now);
+    }
+    const result = c.result;
+    if (task.kind === 'plan' && result.kind !== 'plan')
+      throw new FerryError('bad_request', 'a plan task must return a plan result');
+    if (task.kind === 'copy' && result.kind !== 'copy')
+      throw new FerryError('bad_request', 'a copy task must return a copy result');
+    let rows = 0;
+    let bytes = 0;
+    if (result.kind === 'copy') {
+      rows = result.rowsWritten;
+      bytes = result.bytesWritten;
+      if (result.bytesRead !== result.bytesWritten || result.rowsRead !== result.rowsWritten) {
+        const msg = `verification failed: read ${result.rowsRead} rows / ${result.bytesRead} bytes, wrote ${result.rowsWritten} rows / ${result.bytesWritten} bytes`;
+        await tx
+          .updateTable('attempts')
+          .set({ status: 'failed', finished_at: now, error: msg })
+          .where('id', '=', attemptId)
+          .execute();
+        return retryOrFail(tx, task, msg, true, now);
+      }
+    }
+    await tx
+      .updateTable('attempts')
+      .set({ status: 'succeeded', finished_at: now, rows, bytes })
+      .where('id', '=', attemptId)
+      .execute();
+    await tx
+      .updateTable('tasks')
+      .set({
+        status: 'succeeded',
+        finished_at: now,
+        rows,
+        bytes,
+        result_json: JSON.stringify(result),
+        error: null,
+        node_id: node.id,
+      })
+      .where('id', '=', task.id)
+      .execute();
+    let queued = false;
+    if (result.kind === 'plan') {
+      queued = await queueCopyTasks(tx, task, result.partitions, now);
+    }
+    await settleActivity(tx, task.activity_run_id, now);
+    return queued;
+  });
+}
+
+async function queueCopyTasks(
+  tx: Transaction<Schema>,
+  plan: {
+    run_id: string;
+    activity_run_id: string;
+    gateway_id: string;
+    max_attempts: number;
+    backoff_ms: number;
+    max_backoff_ms: number;
+  },
+  partitions: PartitionT[],
+  now: number,
+): Promise<boolean> {
+  let idx = 0;
+  for (const partition of partitions) {
+    const i = idx++;
+    await tx
+      .insertInto('tasks')
+      .values({
+        id: newId('task'),
+        run_id: plan.run_id,
+        activity_run_id: plan.activity_run_id,
+        gateway_id: plan.gateway_id,
+        kind: 'copy',
+        idx: i,
+        work_json: JSON.stringify({ kind: 'copy', index: i, partition }),
+        status: 'queued',
+        attempts: 0,
+        max_attempts: plan.max_attempts,
+        backoff_ms: plan.backoff_ms,
+        max_backoff_ms: plan.max_backoff_ms,
+        queued_at: now,
+        not_before: now,
+        node_id: null,
+        result_json: null,
+        rows: 0,
+        bytes: 0,
+        error: null,
+        started_at: null,
+        finished_at: null,
+      })
+      .execute();
+  }
+  return partitions.length > 0;
+}
+
+/** The dispatcher could not deliver the attempt, or the worker gave it back unstarted: queue it again. */
+export async function releaseAttempt(
+  db: Kysely<Schema>,
+  node: NodesTable,
+  attemptId: string,
+  reason: string,
+  now: number,
+): Promise<void> {
+  await db.transaction().execute(async (tx) => {
+    const attempt = await tx
+      .selectFrom('attempts')
+      .selectAll()
+      .where('id', '=', attemptId)
+      .executeTakeFirst();
+    if (!attempt || !(ACTIVE_ATTEMPT as readonly string[]).includes(attempt.status)) return;
+    const holder = await tx
+      .selectFrom('nodes')
+      .select('gateway_id')
+      .where('id', '=', attempt.node_id)
+      .executeTakeFirst();
+    if (attempt.node_id !== node.id && holder?.gateway_id !== node.gateway_id)
+      throw new FerryError('forbidden', `attempt ${attemptId} is not of this gateway`);
+    await tx
+      .updateTable('attempts')
+      .set({ status: 'released', finished_at: now, error: reason })
+      .where('id', '=', attemptId)
+      .execute();
+    const task = await tx
+      .selectFrom('tasks')
+      .select(['id', 'attempts'])
+      .where('id', '=', attempt.task_id)
+      .executeTakeFirstOrThrow();
+    await tx
+      .updateTable('tasks')
+      .set({
+        status: 'queued',
+        attempts: Math.max(0, task.attempts - 1),
+        queued_at: now,
+        not_before: now + 100,
+      })
+      .where('id', '=', task.id)
+      .where('status', '=', 'running')
+      .execute();
+  });
+}

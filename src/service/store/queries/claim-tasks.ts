@@ -1,0 +1,152 @@
+/**
+ * The dispatcher's claim. Fenced: only the node holding the gateway's dispatcher lease, under the
+ * current epoch, may claim; anything else is `stale_epoch`. The service assigns each claimed task to
+ * one of the workers the dispatcher offered, never beyond a worker's free capacity as the service
+ * itself counts it (limit minus attempts it holds), most free capacity first.
+ */
+import type { Kysely } from 'kysely';
+import type { NodesTable, Schema } from '../schema.ts';
+import type { AssignedAttemptT, SlotT } from '../../../protocol/agent.ts';
+import type { TaskSpecT, TaskWorkT } from '../../../protocol/task.ts';
+import type { CopyActivityT } from '../../../protocol/pipeline.ts';
+import { FerryError } from '../../../common/errors.ts';
+import { newId } from '../../../common/crypto.ts';
+import { buildGatewayState } from '../../scheduler/gateway-state.ts';
+import { activeAttemptsByNode } from './active-attempts.ts';
+import type { SchedulerTimings } from '../../scheduler/timings.ts';
+import type { StoreDialect } from '../database.ts';
+
+/**
+ * Resolves an activity's source and sink (linked services with secrets) for a node. It reads through
+ * the claim's transaction: SQLite has one connection, so reading outside it would wait on itself.
+ */
+export type EndpointResolver = (
+  db: Kysely<Schema>,
+  activity: CopyActivityT,
+) => Promise<Pick<TaskSpecT, 'source' | 'sink'>>;
+
+export interface ClaimInput {
+  node: NodesTable;
+  epoch: number;
+  slots: readonly SlotT[];
+}
+
+export async function claimTasks(
+  db: Kysely<Schema>,
+  dialect: StoreDialect,
+  input: ClaimInput,
+  now: number,
+  t: SchedulerTimings,
+  resolve: EndpointResolver,
+): Promise<AssignedAttemptT[]> {
+  return db.transaction().execute(async (tx) => {
+    const gateway = await tx
+      .selectFrom('gateways')
+      .selectAll()
+      .where('id', '=', input.node.gateway_id)
+      .$if(dialect === 'postgres', (q) => q.forUpdate())
+      .executeTakeFirstOrThrow();
+    if (
+      gateway.dispatcher_node_id !== input.node.id ||
+      gateway.epoch !== input.epoch ||
+      gateway.lease_until <= now
+    ) {
+      throw new FerryError(
+        'stale_epoch',
+        `${input.node.name} may not claim for gateway "${gateway.name}": epoch ${input.epoch} is not the current dispatcher lease (epoch ${gateway.epoch})`,
+      );
+    }
+    const rows = await tx.selectFrom('nodes').selectAll().where('gateway_id', '=', gateway.id).execute();
+    const state = buildGatewayState(gateway, rows, now, t);
+    const active = await activeAttemptsByNode(
+      tx,
+      rows.map((r) => r.id),
+    );
+    const free = new Map<string, number>();
+    for (const slot of input.slots) {
+      const n = state.nodes.find((x) => x.row.id === slot.nodeId);
+      if (!n || !n.eligible) continue;
+      const room = Math.min(slot.free, n.limit - (active.get(n.row.id) ?? 0));
+      if (room > 0) free.set(n.row.id, room);
+    }
+    const total = [...free.values()].reduce((a, b) => a + b, 0);
+    if (total === 0) return [];
+
+    const tasks = await tx
+      .selectFrom('tasks')
+      .selectAll()
+      .where('gateway_id', '=', gateway.id)
+      .where('status', '=', 'queued')
+      .where('not_before', '<=', now)
+      .orderBy('queued_at')
+      .orderBy('idx')
+      .limit(total)
+      .$if(dialect === 'postgres', (q) => q.forUpdate().skipLocked())
+      .execute();
+
+    const specCache = new Map<
+      string,
+      { activity: CopyActivityT; runId: string; endpoints: Pick<TaskSpecT, 'source' | 'sink'> }
+    >();
+    const out: AssignedAttemptT[] = [];
+    for (const task of tasks) {
+      const nodeId = [...free.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
+      if (nodeId === undefined) break;
+      free.set(nodeId, (free.get(nodeId) ?? 1) - 1);
+      if ((free.get(nodeId) ?? 0) <= 0) free.delete(nodeId);
+
+      let cached = specCache.get(task.activity_run_id);
+      if (!cached) {
+        const ar = await tx
+          .selectFrom('activity_runs')
+          .select(['spec_json', 'run_id'])
+          .where('id', '=', task.activity_run_id)
+          .executeTakeFirstOrThrow();
+        const activity = JSON.parse(ar.spec_json) as CopyActivityT;
+        cached = { activity, runId: ar.run_id, endpoints: await resolve(tx, activity) };
+        specCache.set(task.activity_run_id, cached);
+      }
+      const attemptId = newId('att');
+      await tx
+        .insertInto('attempts')
+        .values({
+          id: attemptId,
+          task_id: task.id,
+          run_id: task.run_id,
+          node_id: nodeId,
+          node_name: state.nodes.find((n) => n.row.id === nodeId)?.row.name ?? nodeId,
+          epoch: gateway.epoch,
+          status: 'dispatched',
+          created_at: now,
+          started_at: null,
+          finished_at: null,
+          lease_until: now + t.attemptLeaseMs,
+          rows: 0,
+          bytes: 0,
+          error: null,
+        })
+        .execute();
+      await tx
+        .updateTable('tasks')
+        .set({
+          status: 'running',
+          attempts: task.attempts + 1,
+          node_id: nodeId,
+          started_at: task.started_at ?? now,
+        })
+        .where('id', '=', task.id)
+        .execute();
+      const spec: TaskSpecT = {
+        runId: cached.runId,
+        activity: cached.activity.name,
+        ...cached.endpoints,
+        work: JSON.parse(task.work_json) as TaskWorkT,
+        ...(cached.activity.maxBytesPerSecond !== undefined
+          ? { maxBytesPerSecond: cached.activity.maxBytesPerSecond }
+          : {}),
+      };
+      out.push({ attemptId, taskId: task.id, nodeId, epoch: gateway.epoch, queuedAt: task.queued_at, spec });
+    }
+    return out;
+  });
+}

@@ -1,0 +1,70 @@
+/** Linked services: a store connection (type + properties) on one gateway. Secrets are sealed at rest. */
+import type { Kysely } from 'kysely';
+import type { LinkedServicesTable, Schema } from '../schema.ts';
+import { FerryError } from '../../../common/errors.ts';
+import { newId } from '../../../common/crypto.ts';
+
+export interface LinkedServiceInput {
+  name: string;
+  type: string;
+  gatewayId: string;
+  properties: Record<string, unknown>;
+  secretSealed: string | null;
+}
+
+/** Creates or replaces (same name) a linked service. */
+export async function upsertLinkedService(
+  db: Kysely<Schema>,
+  input: LinkedServiceInput,
+  now: number,
+): Promise<LinkedServicesTable> {
+  const existing = await db
+    .selectFrom('linked_services')
+    .selectAll()
+    .where('name', '=', input.name)
+    .executeTakeFirst();
+  const row: LinkedServicesTable = {
+    id: existing?.id ?? newId('ls'),
+    name: input.name,
+    type: input.type,
+    gateway_id: input.gatewayId,
+    properties_json: JSON.stringify(input.properties),
+    secret_sealed: input.secretSealed,
+    created_at: existing?.created_at ?? now,
+    updated_at: now,
+  };
+  if (existing) await db.updateTable('linked_services').set(row).where('id', '=', existing.id).execute();
+  else await db.insertInto('linked_services').values(row).execute();
+  return row;
+}
+
+export async function getLinkedService(db: Kysely<Schema>, name: string): Promise<LinkedServicesTable> {
+  const row = await db.selectFrom('linked_services').selectAll().where('name', '=', name).executeTakeFirst();
+  if (!row)
+    throw new FerryError('not_found', `linked service "${name}" does not exist`, {
+      hint: 'create it with `ferry linked-service create`',
+    });
+  return row;
+}
+
+export async function listLinkedServices(db: Kysely<Schema>): Promise<LinkedServicesTable[]> {
+  return db.selectFrom('linked_services').selectAll().orderBy('name').execute();
+}
+
+export async function deleteLinkedService(db: Kysely<Schema>, name: string): Promise<void> {
+  await getLinkedService(db, name);
+  const pipelines = await db.selectFrom('pipelines').select(['name', 'spec_json']).execute();
+  const users = pipelines.filter((p) => {
+    const spec = JSON.parse(p.spec_json) as {
+      activities: { source: { linkedService: string }; sink: { linkedService: string } }[];
+    };
+    return spec.activities.some((a) => a.source.linkedService === name || a.sink.linkedService === name);
+  });
+  if (users.length > 0) {
+    throw new FerryError(
+      'conflict',
+      `linked service "${name}" is used by pipelines: ${users.map((u) => u.name).join(', ')}`,
+    );
+  }
+  await db.deleteFrom('linked_services').where('name', '=', name).execute();
+}

@@ -1,0 +1,116 @@
+/**
+ * A node's heartbeat: store what it reported, renew the leases of the attempts it runs (and tell it
+ * which ones it no longer owns), renew or settle the dispatcher lease, and answer with its role.
+ */
+import type { Kysely } from 'kysely';
+import type { NodesTable, Schema } from '../schema.ts';
+import type { HeartbeatRequestT, HeartbeatResponseT } from '../../../protocol/agent.ts';
+import { buildGatewayState } from '../../scheduler/gateway-state.ts';
+import { applyElection } from './apply-election.ts';
+import { ACTIVE_ATTEMPT } from './active-attempts.ts';
+import type { SchedulerTimings } from '../../scheduler/timings.ts';
+
+export async function recordHeartbeat(
+  db: Kysely<Schema>,
+  node: NodesTable,
+  hb: HeartbeatRequestT,
+  now: number,
+  t: SchedulerTimings,
+): Promise<HeartbeatResponseT> {
+  return db.transaction().execute(async (tx) => {
+    await tx
+      .updateTable('nodes')
+      .set({
+        version: hb.version,
+        metrics_json: JSON.stringify(hb.metrics),
+        running: hb.running.length,
+        limit_default: hb.defaultLimit,
+        draining: hb.draining ? 1 : 0,
+        upgrading: hb.upgrading ? 1 : 0,
+        tls: hb.tls ? 1 : 0,
+        peer_host: hb.peerHost,
+        peer_port: hb.peerPort,
+        reach_json: JSON.stringify(hb.reach),
+        last_seen_at: now,
+        left_at: hb.leaving ? now : null,
+      })
+      .where('id', '=', node.id)
+      .execute();
+
+    let revoked: string[] = [];
+    if (hb.running.length > 0) {
+      const owned = await tx
+        .selectFrom('attempts')
+        .select('id')
+        .where('node_id', '=', node.id)
+        .where('id', 'in', hb.running)
+        .where('status', 'in', ACTIVE_ATTEMPT)
+        .execute();
+      const ownedIds = owned.map((o) => o.id);
+      revoked = hb.running.filter((id) => !ownedIds.includes(id));
+      if (ownedIds.length > 0) {
+        await tx
+          .updateTable('attempts')
+          .set({ lease_until: now + t.attemptLeaseMs })
+          .where('id', 'in', ownedIds)
+          .execute();
+      }
+    }
+
+    const gateway = await tx
+      .selectFrom('gateways')
+      .selectAll()
+      .where('id', '=', node.gateway_id)
+      .executeTakeFirstOrThrow();
+    let rows = await tx
+      .selectFrom('nodes')
+      .selectAll()
+      .where('gateway_id', '=', node.gateway_id)
+      .orderBy('seq')
+      .execute();
+    let state = buildGatewayState(gateway, rows, now, t);
+    if (gateway.dispatcher_node_id === node.id && gateway.lease_until > now && !hb.leaving) {
+      await tx
+        .updateTable('gateways')
+        .set({ lease_until: now + t.dispatcherLeaseMs })
+        .where('id', '=', gateway.id)
+        .where('epoch', '=', gateway.epoch)
+        .execute();
+      gateway.lease_until = now + t.dispatcherLeaseMs;
+    }
+    if (await applyElection(tx, state, now, t)) {
+      rows = await tx
+        .selectFrom('nodes')
+        .selectAll()
+        .where('gateway_id', '=', node.gateway_id)
+        .orderBy('seq')
+        .execute();
+      state = buildGatewayState(gateway, rows, now, t);
+    }
+    const me = state.nodes.find((n) => n.row.id === node.id);
+    const isDispatcher = gateway.dispatcher_node_id === node.id;
+    return {
+      nodeId: node.id,
+      gatewayName: gateway.name,
+      role: isDispatcher ? 'dispatcher' : 'worker',
+      epoch: gateway.epoch,
+      dispatcherNodeId: gateway.dispatcher_node_id,
+      status: me?.status.status ?? 'Offline',
+      statusHint: me?.status.hint ?? '',
+      limit: node.limit_override,
+      drain: node.drain_requested === 1,
+      peers: state.nodes
+        .filter((n) => n.row.id !== node.id && n.row.left_at === null)
+        .map((n) => ({
+          nodeId: n.row.id,
+          name: n.row.name,
+          url: n.url,
+          eligible: n.eligible,
+          limit: n.limit,
+          running: n.row.running,
+        })),
+      revoked,
+      heartbeatIntervalMs: t.heartbeatIntervalMs,
+    };
+  });
+}

@@ -1,0 +1,118 @@
+/**
+ * Node registration with an authentication key. Refused, with a message that says what to do, for:
+ * a key no gateway holds (wrong or regenerated), a name the gateway already has, a gateway at its
+ * node cap, and a version lower than the gateway's.
+ */
+import type { Kysely } from 'kysely';
+import type { Schema } from '../schema.ts';
+import type { RegisterRequestT } from '../../../protocol/agent.ts';
+import { FerryError } from '../../../common/errors.ts';
+import { hashToken, newId, randomToken } from '../../../common/crypto.ts';
+import { compareVersions } from '../../../protocol/version.ts';
+import { gatewayVersion } from '../../scheduler/node-status.ts';
+import { recordEvent } from './record-event.ts';
+
+export interface Registered {
+  nodeId: string;
+  nodeToken: string;
+  gatewayId: string;
+  gatewayName: string;
+  peerSecret: string;
+}
+
+export async function registerNode(
+  db: Kysely<Schema>,
+  req: RegisterRequestT,
+  defaultLimit: number,
+  now: number,
+): Promise<Registered> {
+  return db.transaction().execute(async (tx) => {
+    const gw = await tx
+      .selectFrom('gateways')
+      .selectAll()
+      .where((eb) => eb.or([eb('key1', '=', req.key), eb('key2', '=', req.key)]))
+      .executeTakeFirst();
+    if (!gw) {
+      throw new FerryError('registration_refused', 'the authentication key is not valid for any gateway', {
+        hint: 'keys change when regenerated: get the current one with `ferry gateway keys GATEWAY`',
+      });
+    }
+    const nodes = await tx
+      .selectFrom('nodes')
+      .select(['name', 'version', 'seq'])
+      .where('gateway_id', '=', gw.id)
+      .execute();
+    if (nodes.some((n) => n.name === req.name)) {
+      throw new FerryError(
+        'registration_refused',
+        `gateway "${gw.name}" already has a node named "${req.name}"`,
+        {
+          hint: `choose another --name, or remove the old one first with \`ferry node delete ${gw.name} ${req.name}\``,
+        },
+      );
+    }
+    if (gw.max_nodes !== null && nodes.length >= gw.max_nodes) {
+      throw new FerryError(
+        'registration_refused',
+        `gateway "${gw.name}" has its maximum of ${gw.max_nodes} nodes`,
+        {
+          hint: `raise it with \`ferry gateway update ${gw.name} --max-nodes N\` or remove a node`,
+        },
+      );
+    }
+    const version = gatewayVersion(nodes);
+    if (version !== null && compareVersions(req.version, version) < 0) {
+      throw new FerryError(
+        'registration_refused',
+        `node version ${req.version} is lower than gateway "${gw.name}" version ${version}`,
+        {
+          hint: `install Ferry ${version} or later on this machine`,
+        },
+      );
+    }
+    const token = randomToken(32);
+    const nodeId = newId('node');
+    const seq =
+      (
+        await tx
+          .selectFrom('nodes')
+          .select((eb) => eb.fn.max('seq').as('m'))
+          .executeTakeFirst()
+      )?.m ?? 0;
+    await tx
+      .insertInto('nodes')
+      .values({
+        id: nodeId,
+        gateway_id: gw.id,
+        name: req.name,
+        seq: Number(seq) + 1,
+        version: req.version,
+        peer_host: req.peerHost,
+        peer_port: req.peerPort,
+        tls: req.tls ? 1 : 0,
+        cores: req.cores,
+        memory_bytes: req.memoryBytes,
+        token_hash: hashToken(token),
+        registered_at: now,
+        last_seen_at: now,
+        limit_default: defaultLimit,
+        limit_override: null,
+        metrics_json: '{}',
+        running: 0,
+        draining: 0,
+        drain_requested: 0,
+        upgrading: 0,
+        reach_json: '[]',
+        left_at: null,
+      })
+      .execute();
+    await recordEvent(
+      tx,
+      now,
+      gw.id,
+      'node_registered',
+      `${req.name} registered (version ${req.version}, ${req.peerHost}:${req.peerPort})`,
+    );
+    return { nodeId, nodeToken: token, gatewayId: gw.id, gatewayName: gw.name, peerSecret: gw.peer_secret };
+  });
+}

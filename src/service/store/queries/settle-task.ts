@@ -1,0 +1,95 @@
+/**
+ * Task state machine (one place decides what happens after an attempt ends):
+ *
+ *   queued --claim--> running --attempt succeeded--> succeeded
+ *                        |--attempt failed/lost, retryable, attempts < max--> queued (after backoff)
+ *                        |--attempt failed/lost otherwise--> failed
+ *                        '--attempt released (never started)--> queued (not counted as an attempt)
+ *
+ * When a task ends, its activity ends once no task of it is queued or running (failed if any
+ * failed), and the run ends once all its activities have.
+ */
+import type { Transaction } from 'kysely';
+import type { Schema, TasksTable } from '../schema.ts';
+
+export type Db = Transaction<Schema>;
+
+export function backoffFor(task: Pick<TasksTable, 'attempts' | 'backoff_ms' | 'max_backoff_ms'>): number {
+  return Math.min(task.max_backoff_ms, task.backoff_ms * 2 ** Math.max(0, task.attempts - 1));
+}
+
+/** After a failed or lost attempt: queue the task again, or fail it. Returns true if requeued. */
+export async function retryOrFail(
+  tx: Db,
+  task: TasksTable,
+  error: string,
+  retryable: boolean,
+  now: number,
+  immediate = false,
+): Promise<boolean> {
+  if (retryable && task.attempts < task.max_attempts) {
+    // A node that died is not the task's fault: its work goes straight back to the queue.
+    await tx
+      .updateTable('tasks')
+      .set({ status: 'queued', error, queued_at: now, not_before: immediate ? now : now + backoffFor(task) })
+      .where('id', '=', task.id)
+      .execute();
+    return true;
+  }
+  const why = retryable ? `${error} (gave up after ${task.attempts} attempts)` : error;
+  await tx
+    .updateTable('tasks')
+    .set({ status: 'failed', error: why, finished_at: now })
+    .where('id', '=', task.id)
+    .execute();
+  await settleActivity(tx, task.activity_run_id, now);
+  return false;
+}
+
+export async function settleActivity(tx: Db, activityRunId: string, now: number): Promise<void> {
+  const tasks = await tx
+    .selectFrom('tasks')
+    .select(['status', 'error', 'kind'])
+    .where('activity_run_id', '=', activityRunId)
+    .execute();
+  if (tasks.some((t) => t.status === 'queued' || t.status === 'running')) return;
+  const failed = tasks.filter((t) => t.status === 'failed');
+  const activity = await tx
+    .selectFrom('activity_runs')
+    .select(['run_id', 'status'])
+    .where('id', '=', activityRunId)
+    .executeTakeFirstOrThrow();
+  if (activity.status === 'succeeded' || activity.status === 'failed') return;
+  await tx
+    .updateTable('activity_runs')
+    .set({
+      status: failed.length > 0 ? 'failed' : 'succeeded',
+      error:
+        failed.length > 0
+          ? `${failed.length} of ${tasks.length} tasks failed: ${failed[0]?.error ?? ''}`
+          : null,
+      finished_at: now,
+    })
+    .where('id', '=', activityRunId)
+    .execute();
+  await settleRun(tx, activity.run_id, now);
+}
+
+async function settleRun(tx: Db, runId: string, now: number): Promise<void> {
+  const activities = await tx
+    .selectFrom('activity_runs')
+    .select(['name', 'status', 'error'])
+    .where('run_id', '=', runId)
+    .execute();
+  if (activities.some((a) => a.status !== 'succeeded' && a.status !== 'failed')) return;
+  const failed = activities.filter((a) => a.status === 'failed');
+  await tx
+    .updateTable('runs')
+    .set({
+      status: failed.length > 0 ? 'failed' : 'succeeded',
+      error: failed.length > 0 ? failed.map((a) => `${a.name}: ${a.error ?? 'failed'}`).join('; ') : null,
+      finished_at: now,
+    })
+    .where('id', '=', runId)
+    .execute();
+}

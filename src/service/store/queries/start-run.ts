@@ -1,0 +1,97 @@
+/** Starts a pipeline run: one activity run per activity, each beginning with a `plan` task. */
+import type { Kysely } from 'kysely';
+import type { Schema } from '../schema.ts';
+import { newId } from '../../../common/crypto.ts';
+import { FerryError } from '../../../common/errors.ts';
+import type { PipelineSpecT } from '../../../protocol/pipeline.ts';
+
+export interface ActivityPlan {
+  /** The activity as applied (no secrets: linked services are resolved again at claim time). */
+  activity: PipelineSpecT['activities'][number];
+  gatewayId: string;
+}
+
+export async function startRun(db: Kysely<Schema>, pipelineName: string, now: number): Promise<string> {
+  return db.transaction().execute(async (tx) => {
+    const p = await tx
+      .selectFrom('pipelines')
+      .selectAll()
+      .where('name', '=', pipelineName)
+      .executeTakeFirst();
+    if (!p)
+      throw new FerryError('not_found', `pipeline "${pipelineName}" does not exist`, {
+        hint: 'apply it with `ferry pipeline apply -f FILE`',
+      });
+    const spec = JSON.parse(p.spec_json) as PipelineSpecT;
+    const runId = newId('run');
+    await tx
+      .insertInto('runs')
+      .values({
+        id: runId,
+        pipeline_name: p.name,
+        pipeline_version: p.version,
+        status: 'running',
+        created_at: now,
+        started_at: now,
+        finished_at: null,
+        error: null,
+      })
+      .execute();
+    let idx = 0;
+    for (const activity of spec.activities) {
+      const source = await tx
+        .selectFrom('linked_services')
+        .select(['gateway_id', 'name'])
+        .where('name', '=', activity.source.linkedService)
+        .executeTakeFirst();
+      if (!source)
+        throw new FerryError(
+          'conflict',
+          `linked service "${activity.source.linkedService}" no longer exists`,
+        );
+      const activityRunId = newId('act');
+      await tx
+        .insertInto('activity_runs')
+        .values({
+          id: activityRunId,
+          run_id: runId,
+          idx: idx++,
+          name: activity.name,
+          gateway_id: source.gateway_id,
+          spec_json: JSON.stringify(activity),
+          status: 'running',
+          error: null,
+          started_at: now,
+          finished_at: null,
+        })
+        .execute();
+      await tx
+        .insertInto('tasks')
+        .values({
+          id: newId('task'),
+          run_id: runId,
+          activity_run_id: activityRunId,
+          gateway_id: source.gateway_id,
+          kind: 'plan',
+          idx: 0,
+          work_json: JSON.stringify({ kind: 'plan' }),
+          status: 'queued',
+          attempts: 0,
+          max_attempts: activity.retry?.maxAttempts ?? 5,
+          backoff_ms: activity.retry?.backoffMs ?? 1000,
+          max_backoff_ms: activity.retry?.maxBackoffMs ?? 30000,
+          queued_at: now,
+          not_before: now,
+          node_id: null,
+          result_json: null,
+          rows: 0,
+          bytes: 0,
+          error: null,
+          started_at: null,
+          finished_at: null,
+        })
+        .execute();
+    }
+    return runId;
+  });
+}

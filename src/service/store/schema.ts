@@ -1,0 +1,153 @@
+/** Table shapes as Kysely sees them. Times are milliseconds since the epoch; booleans are 0/1. */
+import type { Generated } from 'kysely';
+
+export interface GatewaysTable {
+  id: string;
+  name: string;
+  key1: string;
+  key2: string;
+  peer_secret: string;
+  /** Optional cap on nodes; null = no cap. */
+  max_nodes: number | null;
+  created_at: number;
+  dispatcher_node_id: string | null;
+  epoch: number;
+  lease_until: number;
+  /** Why the dispatcher last changed, for operators ("node-a silent 5.0 s; lease expired"). */
+  dispatcher_reason: string;
+  dispatcher_changed_at: number;
+}
+
+export interface NodesTable {
+  id: string;
+  gateway_id: string;
+  name: string;
+  /** Registration order: breaks election ties. */
+  seq: number;
+  version: string;
+  peer_host: string;
+  peer_port: number;
+  tls: number;
+  cores: number;
+  memory_bytes: number;
+  token_hash: string;
+  registered_at: number;
+  last_seen_at: number;
+  metrics_json: string;
+  running: number;
+  limit_default: number;
+  limit_override: number | null;
+  draining: number;
+  drain_requested: number;
+  upgrading: number;
+  reach_json: string;
+  left_at: number | null;
+}
+
+export interface LinkedServicesTable {
+  id: string;
+  name: string;
+  type: string;
+  gateway_id: string;
+  properties_json: string;
+  /** Secret properties, AES-256-GCM sealed with the service's master key. */
+  secret_sealed: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface PipelinesTable {
+  id: string;
+  name: string;
+  spec_json: string;
+  version: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface RunsTable {
+  id: string;
+  pipeline_name: string;
+  pipeline_version: number;
+  status: string;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  error: string | null;
+}
+
+export interface ActivityRunsTable {
+  id: string;
+  run_id: string;
+  idx: number;
+  name: string;
+  gateway_id: string;
+  /** The activity as applied, with resolved linked service names (no secrets). */
+  spec_json: string;
+  status: string;
+  error: string | null;
+  started_at: number | null;
+  finished_at: number | null;
+}
+
+export interface TasksTable {
+  id: string;
+  run_id: string;
+  activity_run_id: string;
+  gateway_id: string;
+  kind: string;
+  idx: number;
+  work_json: string;
+  status: string;
+  attempts: number;
+  max_attempts: number;
+  backoff_ms: number;
+  max_backoff_ms: number;
+  queued_at: number;
+  not_before: number;
+  node_id: string | null;
+  result_json: string | null;
+  rows: number;
+  bytes: number;
+  error: string | null;
+  started_at: number | null;
+  finished_at: number | null;
+}
+
+export interface AttemptsTable {
+  id: string;
+  task_id: string;
+  run_id: string;
+  node_id: string;
+  /** Kept beside node_id so history survives the node's deletion. */
+  node_name: string;
+  epoch: number;
+  status: string;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  lease_until: number;
+  rows: number;
+  bytes: number;
+  error: string | null;
+}
+
+export interface EventsTable {
+  id: Generated<number>;
+  at: number;
+  gateway_id: string | null;
+  kind: string;
+  message: string;
+}
+
+export interface Schema {
+  gateways: GatewaysTable;
+  nodes: NodesTable;
+  linked_services: LinkedServicesTable;
+  pipelines: PipelinesTable;
+  runs: RunsTable;
+  activity_runs: ActivityRunsTable;
+  tasks: TasksTable;
+  attempts: AttemptsTable;
+  events: EventsTable;
+}
