@@ -60,6 +60,12 @@ before(async () => {
 });
 
 after(async () => {
+  // A failed test may leave a COPY open, whose lock would make DROP SCHEMA wait forever.
+  await admin.query(
+    `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND position($1 in query) > 0`,
+    [`"${schema}"`],
+  );
+  await admin.query(`SET lock_timeout = '10s'`);
   await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
   await admin.query(`DROP ROLE IF EXISTS ferry_nologin_${suffix}`);
   await admin.end();
@@ -379,10 +385,16 @@ describe('postgres errors', () => {
       await finished(object.stream);
       assert.fail('the stream should fail');
     } catch (err) {
-      assert.ok(err instanceof FerryError);
+      assert.ok(err instanceof FerryError, String(err));
       assert.ok(['store_error', 'store_unreachable'].includes(err.code), err.message);
       assert.equal(err.retryable, true);
+    } finally {
+      object.stream.destroy();
     }
+    await eventually(
+      async () => (await backends(`"${schema}"."wide"`)) === 0,
+      'the terminated backend to exit',
+    );
   });
 });
 
@@ -396,10 +408,13 @@ describe('postgres cancellation', () => {
         attempt(0, controller.signal),
       ),
     );
-    await once(object.stream, 'data');
-    object.stream.pause();
-    assert.equal(await backends(`COPY (SELECT * FROM "${schema}"."wide")`), 1);
-    controller.abort();
+    try {
+      await once(object.stream, 'data');
+      object.stream.pause();
+      assert.equal(await backends(`COPY (SELECT * FROM "${schema}"."wide")`), 1);
+    } finally {
+      controller.abort();
+    }
     await rejectsWith(finished(object.stream), 'cancelled');
     assert.equal(object.rows(), undefined);
     await eventually(

@@ -100,7 +100,8 @@ function attemptView(a: AttemptsTable) {
     rows: a.rows,
     bytes: a.bytes,
     error: a.error,
-    startedAt: iso(a.started_at ?? a.created_at),
+    claimedAt: iso(a.created_at),
+    startedAt: iso(a.started_at),
     finishedAt: iso(a.finished_at),
   };
 }

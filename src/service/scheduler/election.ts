@@ -76,8 +76,16 @@ function vacancyReason(
   return undefined;
 }
 
+/** Reasons that only say something about the current dispatcher, not about the node itself. */
+const DISPATCHER_REASONS: ReadonlySet<string> = new Set([
+  'dispatcher_unreachable',
+  'unreachable_from_dispatcher',
+]);
+
 function isCandidate(n: NodeState, state: GatewayState): boolean {
-  return n.eligible && (state.version === null || n.row.version === state.version);
+  const fit =
+    n.eligible || (n.status.status === 'Limited' && DISPATCHER_REASONS.has(n.status.reason) && !n.draining);
+  return fit && (state.version === null || n.row.version === state.version);
 }
 
 export function decideDispatcher(

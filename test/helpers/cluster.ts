@@ -1,0 +1,247 @@
+/**
+ * Real processes for cross-process tests: a `ferry service` and `ferry node`s, each its own OS
+ * process with its own port and data dir, talking over real sockets. Everything a test starts is
+ * registered with the test context and killed when the test ends; a process still alive then fails it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { TestContext } from 'node:test';
+
+export const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
+export const NODE = join(ROOT, 'node_modules/.bin/node');
+export const MAIN = join(ROOT, 'src/cli/main.ts');
+
+type Ctx = Pick<TestContext, 'after'>;
+
+export function tempDir(t: Ctx, prefix = 'ferry-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export class Proc {
+  readonly child: ChildProcess;
+  readonly name: string;
+  output = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  #waiters: { re: RegExp; resolve: (m: RegExpMatchArray) => void }[] = [];
+
+  constructor(name: string, args: string[], env: NodeJS.ProcessEnv, cwd: string) {
+    this.name = name;
+    this.child = spawn(NODE, [MAIN, ...args], {
+      cwd,
+      env: { ...process.env, FERRY_LOG_LEVEL: 'info', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const onData = (d: Buffer): void => {
+      this.output += d.toString();
+      this.#waiters = this.#waiters.filter((w) => {
+        const m = this.output.match(w.re);
+        if (m) w.resolve(m);
+        return !m;
+      });
+    };
+    this.child.stdout?.on('data', onData);
+    this.child.stderr?.on('data', onData);
+    this.exited = new Promise((resolve) =>
+      this.child.once('exit', (code, signal) => resolve({ code, signal })),
+    );
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  get alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Resolves when the output matches `re`; fails if the process exits first or time runs out. */
+  async waitFor(re: RegExp, timeoutMs = 20_000): Promise<RegExpMatchArray> {
+    const now = this.output.match(re);
+    if (now) return now;
+    return Promise.race([
+      new Promise<RegExpMatchArray>((resolve) => this.#waiters.push({ re, resolve })),
+      this.exited.then(({ code, signal }) => {
+        throw new Error(
+          `${this.name} exited (${code ?? signal}) before printing ${re}:\n${this.output.slice(-3000)}`,
+        );
+      }),
+      sleep(timeoutMs).then(() => {
+        throw new Error(
+          `${this.name} did not print ${re} within ${timeoutMs} ms:\n${this.output.slice(-3000)}`,
+        );
+      }),
+    ]);
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGKILL'): void {
+    if (this.alive) this.child.kill(signal);
+  }
+}
+
+export interface ServiceHandle {
+  proc: Proc;
+  url: string;
+  port: number;
+  token: string;
+  dataDir: string;
+  api: Api;
+}
+
+export const ADMIN_TOKEN = 'test-admin-token-0123456789';
+
+export interface ServiceStartOptions {
+  dataDir?: string;
+  port?: number;
+  config?: Record<string, unknown>;
+  store?: string;
+  storeSchema?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+export async function startService(t: Ctx, o: ServiceStartOptions = {}): Promise<ServiceHandle> {
+  const dataDir = o.dataDir ?? tempDir(t, 'ferry-svc-');
+  const args = ['service', '--port', String(o.port ?? 0), '--data-dir', dataDir];
+  if (o.config) {
+    const file = join(dataDir, 'service-config.json');
+    writeFileSync(file, JSON.stringify(o.config));
+    args.push('--config', file);
+  }
+  if (o.store) args.push('--store', o.store);
+  if (o.storeSchema) args.push('--store-schema', o.storeSchema);
+  const proc = track(t, new Proc('service', args, { FERRY_ADMIN_TOKEN: ADMIN_TOKEN, ...o.env }, dataDir));
+  const m = await proc.waitFor(/listening on (http:\/\/[\d.]+:(\d+))/);
+  const url = m[1] ?? '';
+  return { proc, url, port: Number(m[2]), token: ADMIN_TOKEN, dataDir, api: new Api(url, ADMIN_TOKEN) };
+}
+
+export interface NodeHandle {
+  proc: Proc;
+  name: string;
+  dataDir: string;
+}
+
+export interface NodeStartOptions {
+  name: string;
+  key?: string;
+  dataDir?: string;
+  allowPaths?: string[];
+  extraArgs?: string[];
+  env?: NodeJS.ProcessEnv;
+  /** Wait until the node reports it is running (default true). */
+  wait?: boolean;
+}
+
+export async function startNode(t: Ctx, svc: { url: string }, o: NodeStartOptions): Promise<NodeHandle> {
+  const dataDir = o.dataDir ?? tempDir(t, `ferry-${o.name}-`);
+  const args = [
+    'node',
+    '--service',
+    svc.url,
+    '--name',
+    o.name,
+    '--port',
+    '0',
+    '--listen',
+    '127.0.0.1',
+    '--advertise',
+    '127.0.0.1',
+    '--data-dir',
+    dataDir,
+  ];
+  if (o.key) args.push('--key', o.key);
+  for (const p of o.allowPaths ?? []) args.push('--allow-path', p);
+  args.push(...(o.extraArgs ?? []));
+  const proc = track(t, new Proc(o.name, args, o.env ?? {}, dataDir));
+  if (o.wait !== false) await proc.waitFor(/"msg":"node running"/);
+  return { proc, name: o.name, dataDir };
+}
+
+/** Runs the CLI to completion: exit code and output. */
+export async function cli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  cwd: string = ROOT,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(NODE, [MAIN, ...args], {
+    cwd,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  return { code, stdout, stderr };
+}
+
+function track(t: Ctx, p: Proc): Proc {
+  t.after(async () => {
+    if (p.alive) {
+      p.kill('SIGKILL');
+      await p.exited;
+    }
+  });
+  return p;
+}
+
+/** Polls `probe` until it returns a value other than undefined/false; fails after `timeoutMs`. */
+export async function eventually<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 20_000,
+  everyMs = 100,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await sleep(everyMs);
+  }
+}
+
+/** A tiny REST client for tests: JSON in, JSON out, the status kept. */
+export class Api {
+  readonly url: string;
+  readonly token: string | undefined;
+  constructor(url: string, token: string | undefined) {
+    this.url = url;
+    this.token = token;
+  }
+
+  async raw(
+    method: string,
+    path: string,
+    body?: unknown,
+    token = this.token,
+  ): Promise<{ status: number; body: any }> {
+    const res = await fetch(`${this.url}${path}`, {
+      method,
+      headers: {
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : undefined };
+  }
+
+  async call(method: string, path: string, body?: unknown): Promise<any> {
+    const r = await this.raw(method, path, body);
+    if (r.status >= 400) throw new Error(`${method} ${path} -> ${r.status}: ${JSON.stringify(r.body)}`);
+    return r.body;
+  }
+}
