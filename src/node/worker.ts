@@ -123,8 +123,7 @@ export class Worker {
   /** Waits for running attempts up to `graceMs`, then hands the rest back to the service. */
   async drain(graceMs: number): Promise<void> {
     this.#draining = true;
-    const all = Promise.all([...this.#running.values()].map((r) => r.done));
-    await Promise.race([all, sleep(graceMs)]);
+    await waitAtMost(Promise.all([...this.#running.values()].map((r) => r.done)), graceMs);
     for (const r of this.#running.values()) {
       if (!r.stopped) {
         r.stopped = 'handed_back';
@@ -132,7 +131,7 @@ export class Worker {
       }
     }
     // Handing back needs the service; if it is away, its lease expiry requeues the task instead.
-    await Promise.race([Promise.all([...this.#running.values()].map((r) => r.done)), sleep(5000)]);
+    await waitAtMost(Promise.all([...this.#running.values()].map((r) => r.done)), 5000);
   }
 
   async #run(entry: Running): Promise<void> {
@@ -216,5 +215,15 @@ export class Worker {
       }
     }
     log.error('gave up reporting the outcome; the service will run the task again when the lease lapses');
+  }
+}
+
+/** Waits for `p` or `ms`, whichever is first, and disarms the timer (a pending one would keep the process alive). */
+async function waitAtMost(p: Promise<unknown>, ms: number): Promise<void> {
+  const timer = new AbortController();
+  try {
+    await Promise.race([p, sleep(ms, undefined, { signal: timer.signal })]);
+  } finally {
+    timer.abort();
   }
 }

@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { mkdir, mkdtemp, readdir, readFile, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
 import { FerryError } from '../../common/errors.ts';
@@ -285,6 +285,17 @@ describe('filesystem copy', () => {
     await neighbour.commit();
     assert.deepEqual(await tree(dst), ['n.txt', 'part.txt']);
     assert.equal(await readFile(path.join(dst, 'part.txt'), 'utf8'), 'fresh');
+  });
+
+  it('fails a stage with the error its source fails with, even before it is read', async () => {
+    const dst = await freshRoot();
+    const writer = await filesystemSink.open(endpoint(dst, {}, 'out'), attempt('t1', 'a1'));
+    const source = new PassThrough();
+    const staging = writer.stage('broken.csv', source);
+    source.destroy(new FerryError('store_error', 'source broke'));
+    await rejectsWith(staging, 'store_error', /source broke/);
+    await writer.abort();
+    assert.deepEqual(await tree(dst), []);
   });
 
   it('leaves nothing behind on abort, and abort may be repeated', async () => {

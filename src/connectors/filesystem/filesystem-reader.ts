@@ -74,6 +74,9 @@ async function openFile(
   // that the file stream feeds and whose failures are translated on the way.
   const file = handle.createReadStream();
   const stream = new PassThrough();
+  // A failure before the consumer attaches its pipeline must not be an uncaught 'error': the stream
+  // keeps it, and pipeline(), finished() or iteration report it to the consumer.
+  stream.on('error', () => {});
   const unhook = onAbort(signal, () => stream.destroy(cancelledError(root.linkedService, 'read')));
   file.on('error', (err) => stream.destroy(filesystemError(err, root.linkedService, lexical, 'read')));
   stream.on('close', () => {

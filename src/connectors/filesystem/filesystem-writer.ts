@@ -92,6 +92,9 @@ export class FilesystemWriter implements SinkWriter {
 
   async stage(name: string, stream: Readable): Promise<StagedObject> {
     const ls = this.#root.linkedService;
+    // The source may fail while the staging file is being opened, before pipeline() listens; kept
+    // by the stream, that failure then rejects pipeline() instead of crashing the process.
+    stream.on('error', () => {});
     let normal: string;
     try {
       this.#assertOpen('stage');
@@ -127,6 +130,8 @@ export class FilesystemWriter implements SinkWriter {
       await out.sync();
       await out.close();
     } catch (err) {
+      // pipeline() destroys the source when it fails; a failure before it started must do the same.
+      stream.destroy();
       await handle?.close().catch(() => {});
       await rm(file, { force: true }).catch(() => {});
       throw await this.#failure(err, shown, 'stage');

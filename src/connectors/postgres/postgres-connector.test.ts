@@ -302,6 +302,8 @@ describe('postgres errors', () => {
         attempt(0),
       ),
     );
+    // It fails before anyone listens: the stream keeps the error for whoever reads it.
+    await eventually(async () => object.stream.destroyed, 'the COPY to fail');
     await rejectsWith(text(object), 'store_object_missing', /column "nope" does not exist \(copy\)/);
     // The server trusts 127.0.0.1, so a wrong password is accepted there; an unknown database (3D000) is not.
     await rejectsWith(
@@ -377,12 +379,15 @@ describe('postgres errors', () => {
     const object = await only(postgresSource.read(source, { kind: 'whole' }, attempt(0)));
     await once(object.stream, 'data');
     object.stream.pause();
+    // Listen before the failure can happen: an 'error' nobody hears is thrown.
+    const ended = finished(object.stream);
+    ended.catch(() => {});
     await admin.query(
       `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'COPY%"${schema}"%' AND pid <> pg_backend_pid()`,
     );
     object.stream.resume();
     try {
-      await finished(object.stream);
+      await ended;
       assert.fail('the stream should fail');
     } catch (err) {
       assert.ok(err instanceof FerryError, String(err));

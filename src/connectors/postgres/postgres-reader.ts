@@ -125,6 +125,9 @@ function startCopy(
         );
     },
   });
+  // A failure before the consumer attaches its pipeline must not be an uncaught 'error': the stream
+  // keeps it, and pipeline(), finished() or iteration report it to the consumer.
+  stream.on('error', () => {});
   copy.on('error', (err) => {
     stream.destroy(
       signal.aborted ? cancelledError(target.linkedService, 'copy') : postgresError(err, target, 'copy'),

@@ -1,0 +1,42 @@
+/**
+ * `npm test`: every unit test (src/**\/*.test.ts) and cross-process test (test/**\/*.test.ts) with
+ * node's test runner, files in parallel, then one closing line: "N passed, N failed, N skipped".
+ * Extra arguments are passed through (e.g. `npm test -- test/failover.dispatcher-kill.test.ts`).
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync, rmSync, globSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const args = process.argv.slice(2);
+const files = args.length > 0 ? args : [...globSync('src/**/*.test.ts', { cwd: root }), ...globSync('test/**/*.test.ts', { cwd: root })].sort();
+const tap = join(tmpdir(), `ferry-test-${process.pid}.tap`);
+const concurrency = process.env['FERRY_TEST_CONCURRENCY'] ?? '3';
+
+const child = spawn(
+  process.execPath,
+  [
+    '--test',
+    `--test-concurrency=${concurrency}`,
+    '--test-timeout=240000',
+    '--test-reporter=spec',
+    '--test-reporter-destination=stdout',
+    '--test-reporter=tap',
+    `--test-reporter-destination=${tap}`,
+    ...files,
+  ],
+  { cwd: root, stdio: 'inherit' },
+);
+const code = await new Promise<number>((resolve) => child.once('exit', (c, s) => resolve(c ?? (s ? 1 : 0))));
+
+let summary = 'test summary unavailable';
+try {
+  const text = readFileSync(tap, 'utf8');
+  const count = (k: string): number => Number(new RegExp(`^# ${k} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+  summary = `${count('pass')} passed, ${count('fail') + count('cancelled')} failed, ${count('skipped') + count('todo')} skipped`;
+} finally {
+  rmSync(tap, { force: true });
+}
+process.stdout.write(`\n${summary}\n`);
+process.exit(code);

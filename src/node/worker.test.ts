@@ -1,0 +1,335 @@
+/**
+ * The Worker in-process, with gates instead of sleeps: every attempt's execution waits on a gate the
+ * test opens (or fails), and the test waits on promises the fake service resolves when a report lands.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import pino from 'pino';
+import { Worker, type WorkerDeps } from './worker.ts';
+import { FerryError } from '../common/errors.ts';
+import { AssignedAttempt, type AssignedAttemptT, type CompleteRequestT } from '../protocol/agent.ts';
+import type { DispatchRequestT } from '../protocol/peer.ts';
+import type { TaskResultT } from '../protocol/task.ts';
+import type { AttemptContext } from '../connectors/connector.ts';
+import { validator } from '../protocol/validate.ts';
+
+const assignedAttempt = validator(AssignedAttempt);
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(v: T): void;
+  reject(e: unknown): void;
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** A map of deferreds created on first touch, from either side. */
+class Signals<T> {
+  readonly #m = new Map<string, Deferred<T>>();
+  get(id: string): Deferred<T> {
+    let d = this.#m.get(id);
+    if (!d) this.#m.set(id, (d = deferred<T>()));
+    return d;
+  }
+  has(id: string): boolean {
+    return this.#m.has(id);
+  }
+}
+
+const copyResult: TaskResultT = {
+  kind: 'copy',
+  rowsRead: 0,
+  rowsWritten: 0,
+  bytesRead: 3,
+  bytesWritten: 3,
+  outputs: [{ name: 'a.bin', bytes: 3, sha256: 'abc' }],
+};
+
+function attempt(id: string, epoch = 1): AssignedAttemptT {
+  const a: AssignedAttemptT = {
+    attemptId: id,
+    taskId: `task-${id}`,
+    nodeId: 'node-self',
+    epoch,
+    queuedAt: 1_700_000_000_000,
+    spec: {
+      runId: 'run-1',
+      activity: 'copy-files',
+      source: { type: 'filesystem', linkedService: 'src', properties: { root: '/in' }, options: {} },
+      sink: { type: 'filesystem', linkedService: 'dst', properties: { root: '/out' }, options: {} },
+      work: {
+        kind: 'copy',
+        index: 0,
+        partition: { kind: 'files', files: [{ path: 'a.bin', size: 3 }] },
+      },
+    },
+  };
+  assert.ok(assignedAttempt.check(a), 'the test builds attempts that match the protocol');
+  return a;
+}
+
+function dispatch(id: string, epoch = 1): DispatchRequestT {
+  return { epoch, attempt: attempt(id, epoch) };
+}
+
+/** A Worker wired to recorders: gates decide when each execution ends. */
+function harness(limit = 2) {
+  const started = new Signals<AttemptContext>(); // resolved when execute() begins
+  const gates = new Signals<TaskResultT>(); // the test resolves or rejects: execute() ends
+  const completed = new Signals<CompleteRequestT>(); // resolved when the outcome is reported
+  const released = new Signals<string>(); // resolved when the attempt is handed back
+  const completes: { id: string; c: CompleteRequestT }[] = [];
+  const releases: { id: string; reason: string }[] = [];
+  const progress: string[] = [];
+  let changes = 0;
+  const deps: WorkerDeps = {
+    service: {
+      progress: async (id) => {
+        progress.push(id);
+      },
+      complete: async (id, c) => {
+        completes.push({ id, c });
+        completed.get(id).resolve(c);
+      },
+      release: async (id, reason) => {
+        releases.push({ id, reason });
+        released.get(id).resolve(reason);
+      },
+    },
+    execute: (_spec, ctx) => {
+      started.get(ctx.attemptId).resolve(ctx);
+      const gate = gates.get(ctx.attemptId);
+      // Like a real connector: an abort ends the execution with the abort's reason.
+      ctx.signal.addEventListener('abort', () => gate.reject(ctx.signal.reason), { once: true });
+      return gate.promise;
+    },
+    allowedRoots: [],
+    log: pino({ level: 'silent' }),
+    progressIntervalMs: 60_000,
+    onChange: () => {
+      changes++;
+    },
+  };
+  const worker = new Worker(deps);
+  worker.limit = limit;
+  return {
+    worker,
+    started,
+    gates,
+    completed,
+    released,
+    completes,
+    releases,
+    progress,
+    changes: () => changes,
+  };
+}
+
+function throwsCode(fn: () => unknown, code: string): void {
+  assert.throws(fn, (err: unknown) => err instanceof FerryError && err.code === code, `expected ${code}`);
+}
+
+test('never runs more than its limit: the third accept at limit 2 is refused with capacity', async () => {
+  const h = harness(2);
+  assert.deepEqual(h.worker.accept(dispatch('a1')), { accepted: true });
+  assert.deepEqual(h.worker.accept(dispatch('a2')), { accepted: true });
+  assert.equal(h.worker.runningCount, 2);
+  throwsCode(() => h.worker.accept(dispatch('a3')), 'capacity');
+  assert.equal(h.worker.runningCount, 2);
+  assert.deepEqual(h.worker.runningIds().sort(), ['a1', 'a2']);
+  // A repeated dispatch of an attempt it already runs is no new work: accepted, not counted twice.
+  assert.deepEqual(h.worker.accept(dispatch('a1')), { accepted: true });
+  assert.equal(h.worker.runningCount, 2);
+  await Promise.all([h.started.get('a1').promise, h.started.get('a2').promise]);
+  assert.equal(h.started.has('a3'), false, 'the refused attempt never ran');
+  h.gates.get('a1').resolve(copyResult);
+  h.gates.get('a2').resolve(copyResult);
+  await Promise.all([h.completed.get('a1').promise, h.completed.get('a2').promise]);
+});
+
+test('finishing one attempt frees its slot: after its completion is reported a new accept succeeds', async () => {
+  const h = harness(2);
+  h.worker.accept(dispatch('a1'));
+  h.worker.accept(dispatch('a2'));
+  await h.started.get('a1').promise;
+  throwsCode(() => h.worker.accept(dispatch('a3')), 'capacity');
+
+  h.gates.get('a1').resolve(copyResult);
+  const c = await h.completed.get('a1').promise;
+  assert.deepEqual(c, { outcome: 'succeeded', result: copyResult });
+  assert.equal(h.worker.runningCount, 1);
+  assert.deepEqual(h.worker.accept(dispatch('a3')), { accepted: true });
+  assert.deepEqual(h.worker.runningIds().sort(), ['a2', 'a3']);
+  throwsCode(() => h.worker.accept(dispatch('a4')), 'capacity');
+  assert.ok(h.progress.includes('a1'), 'the attempt was marked running at the service before it ran');
+
+  h.gates.get('a2').resolve(copyResult);
+  h.gates.get('a3').resolve(copyResult);
+  await Promise.all([h.completed.get('a2').promise, h.completed.get('a3').promise]);
+  assert.equal(h.worker.runningCount, 0);
+  assert.deepEqual(h.completes.map((x) => x.id).sort(), ['a1', 'a2', 'a3']);
+});
+
+test('raising the limit live lets more attempts run at once', async () => {
+  const h = harness(2);
+  h.worker.accept(dispatch('a1'));
+  h.worker.accept(dispatch('a2'));
+  throwsCode(() => h.worker.accept(dispatch('a3')), 'capacity');
+  h.worker.limit = 4;
+  h.worker.accept(dispatch('a3'));
+  h.worker.accept(dispatch('a4'));
+  assert.equal(h.worker.runningCount, 4);
+  throwsCode(() => h.worker.accept(dispatch('a5')), 'capacity');
+  await Promise.all(['a1', 'a2', 'a3', 'a4'].map((id) => h.started.get(id).promise));
+  // Lowering it below what runs stops nothing, but takes nothing new until it is under again.
+  h.worker.limit = 1;
+  throwsCode(() => h.worker.accept(dispatch('a5')), 'capacity');
+  assert.equal(h.worker.runningCount, 4);
+  for (const id of ['a1', 'a2', 'a3', 'a4']) h.gates.get(id).resolve(copyResult);
+  await Promise.all(['a1', 'a2', 'a3', 'a4'].map((id) => h.completed.get(id).promise));
+  h.worker.accept(dispatch('a5'));
+  h.gates.get('a5').resolve(copyResult);
+  await h.completed.get('a5').promise;
+});
+
+test('a draining worker refuses new work with draining and keeps running what it has', async () => {
+  const h = harness(2);
+  h.worker.accept(dispatch('a1'));
+  await h.started.get('a1').promise;
+  h.worker.draining = true;
+  throwsCode(() => h.worker.accept(dispatch('a2')), 'draining');
+  assert.equal(h.worker.runningCount, 1);
+  assert.equal(h.started.has('a2'), false);
+  h.gates.get('a1').resolve(copyResult);
+  assert.equal((await h.completed.get('a1').promise).outcome, 'succeeded');
+  throwsCode(() => h.worker.accept(dispatch('a3')), 'draining');
+  h.worker.draining = false;
+  h.worker.accept(dispatch('a3'));
+  h.gates.get('a3').resolve(copyResult);
+  await h.completed.get('a3').promise;
+});
+
+test('a dispatch from an epoch older than the one observed is refused with stale_epoch', async () => {
+  const h = harness(2);
+  h.worker.observeEpoch(5);
+  throwsCode(() => h.worker.accept(dispatch('old', 4)), 'stale_epoch');
+  assert.equal(h.worker.runningCount, 0);
+  h.worker.accept(dispatch('cur', 5));
+  // A dispatch from a newer epoch is taken and raises the floor for everyone after it.
+  h.worker.accept(dispatch('new', 6));
+  h.worker.limit = 3;
+  throwsCode(() => h.worker.accept(dispatch('late', 5)), 'stale_epoch');
+  // observeEpoch never lowers the floor.
+  h.worker.observeEpoch(2);
+  throwsCode(() => h.worker.accept(dispatch('late', 5)), 'stale_epoch');
+  assert.equal(h.started.has('old'), false);
+  assert.equal(h.started.has('late'), false);
+  for (const id of ['cur', 'new']) h.gates.get(id).resolve(copyResult);
+  await Promise.all(['cur', 'new'].map((id) => h.completed.get(id).promise));
+});
+
+test('revoke aborts the attempt and nothing is reported for it', async () => {
+  const h = harness(2);
+  h.worker.accept(dispatch('victim'));
+  h.worker.accept(dispatch('other'));
+  const ctx = await h.started.get('victim').promise;
+  assert.equal(ctx.signal.aborted, false);
+
+  h.worker.revoke(['victim', 'not-mine']);
+  assert.equal(ctx.signal.aborted, true);
+  assert.ok(ctx.signal.reason instanceof FerryError);
+  assert.equal(ctx.signal.reason.code, 'lease_lost');
+  // The execution ended (its gate rejected on abort); the slot is freed.
+  await assert.rejects(h.gates.get('victim').promise);
+
+  // 'other' runs to completion after the revoke: by the time its outcome lands, a report for the
+  // revoked attempt (sent synchronously as its run ended) would have landed first.
+  h.gates.get('other').resolve(copyResult);
+  await h.completed.get('other').promise;
+  assert.equal(h.worker.runningCount, 0);
+  assert.deepEqual(
+    h.completes.map((x) => x.id),
+    ['other'],
+  );
+  assert.deepEqual(h.releases, []);
+});
+
+test('a failed execution is reported as failed with the error code and its retryable flag', async () => {
+  const h = harness(2);
+  h.worker.accept(dispatch('flaky'));
+  h.worker.accept(dispatch('denied'));
+  await Promise.all([h.started.get('flaky').promise, h.started.get('denied').promise]);
+  h.gates.get('flaky').reject(new FerryError('store_unreachable', 'store down'));
+  h.gates.get('denied').reject(new FerryError('store_auth', 'password rejected', { retryable: false }));
+  assert.deepEqual(await h.completed.get('flaky').promise, {
+    outcome: 'failed',
+    error: { code: 'store_unreachable', message: 'store down', retryable: true },
+  });
+  assert.deepEqual(await h.completed.get('denied').promise, {
+    outcome: 'failed',
+    error: { code: 'store_auth', message: 'password rejected', retryable: false },
+  });
+  // Something thrown that is not a FerryError becomes internal (retryable).
+  h.worker.accept(dispatch('bug'));
+  await h.started.get('bug').promise;
+  h.gates.get('bug').reject(new TypeError('oops'));
+  const bug = await h.completed.get('bug').promise;
+  assert.equal(bug.outcome, 'failed');
+  assert.ok(bug.outcome === 'failed' && bug.error.code === 'internal' && bug.error.retryable);
+  assert.equal(h.worker.runningCount, 0);
+});
+
+test('drain(grace) waits for running attempts to finish; nothing is handed back', async () => {
+  const h = harness(2);
+  h.worker.accept(dispatch('a1'));
+  h.worker.accept(dispatch('a2'));
+  await Promise.all([h.started.get('a1').promise, h.started.get('a2').promise]);
+  let drained = false;
+  const drain = h.worker.drain(60_000).then(() => (drained = true));
+  assert.equal(h.worker.draining, true);
+  throwsCode(() => h.worker.accept(dispatch('a3')), 'draining');
+
+  h.gates.get('a1').resolve(copyResult);
+  await h.completed.get('a1').promise;
+  assert.equal(drained, false, 'drain still waits for a2');
+  h.gates.get('a2').resolve(copyResult);
+  await drain;
+  assert.equal(h.worker.runningCount, 0);
+  assert.deepEqual(h.completes.map((x) => x.c.outcome), ['succeeded', 'succeeded']);
+  assert.deepEqual(h.releases, []);
+});
+
+test('drain(grace) past the grace aborts what still runs and releases it to the service', async () => {
+  const h = harness(3);
+  h.worker.accept(dispatch('quick'));
+  h.worker.accept(dispatch('slow1'));
+  h.worker.accept(dispatch('slow2'));
+  const contexts = await Promise.all(['quick', 'slow1', 'slow2'].map((id) => h.started.get(id).promise));
+  h.gates.get('quick').resolve(copyResult);
+  await h.completed.get('quick').promise;
+
+  await h.worker.drain(50); // slow1 and slow2 never open their gates
+  assert.deepEqual(
+    contexts.map((c) => c.signal.aborted),
+    [false, true, true],
+  );
+  const reason: unknown = contexts[1]?.signal.reason;
+  assert.ok(reason instanceof FerryError && reason.code === 'cancelled');
+  assert.deepEqual(h.releases.map((r) => r.id).sort(), ['slow1', 'slow2']);
+  for (const r of h.releases) assert.match(r.reason, /shut down/);
+  assert.deepEqual(
+    h.completes.map((x) => x.id),
+    ['quick'],
+    'a handed-back attempt reports no outcome',
+  );
+  assert.equal(h.worker.runningCount, 0);
+  assert.ok(h.changes() >= 6, 'every start and end was signalled');
+});
