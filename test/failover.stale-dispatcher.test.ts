@@ -40,7 +40,7 @@ test('a dispatcher frozen past its lease and resumed can neither claim nor dispa
     body: JSON.stringify({ epoch: before.epoch, slots: [{ nodeId: reg.nodeId, free: 2 }], waitMs: 0 }),
   });
   assert.equal(claim.status, 409);
-  assert.equal((await claim.json()).code, 'stale_epoch');
+  assert.equal(((await claim.json()) as any).code, 'stale_epoch');
 
   // A worker refuses a dispatch signed by a node of the gateway but carrying the old epoch.
   const view = await nodesView(g);
@@ -75,7 +75,7 @@ test('a dispatcher frozen past its lease and resumed can neither claim nor dispa
     body,
   });
   assert.equal(dispatch.status, 409);
-  assert.equal((await dispatch.json()).code, 'stale_epoch');
+  assert.equal(((await dispatch.json()) as any).code, 'stale_epoch');
 
   // Frozen past the offline timeout: its attempts are lost. Then it wakes up.
   await eventually('the frozen node Offline', async () => (await nodesView(g)).nodes.find((n: any) => n.name === stale.name).status === 'Offline', 20_000);

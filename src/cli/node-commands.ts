@@ -1,5 +1,5 @@
 /** `ferry node ...`: run a node, look at it locally, and manage nodes through the service. */
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { cliContext } from './context.ts';
 import { enc } from './api-client.ts';
 import { bytes, printFields, printJson, printTable } from './output.ts';
@@ -28,7 +28,7 @@ export const nodeColumns: [string, string][] = [
 export function nodeRows(nodes: Record<string, unknown>[]): Record<string, unknown>[] {
   return nodes.map((n) => ({
     ...n,
-    cpu: n['cpuPercent'] === null ? '-' : `${String(n['cpuPercent'])}%`,
+    cpu: typeof n['cpuPercent'] === 'number' ? `${n['cpuPercent']}%` : '-',
     mem: bytes(n['memoryAvailableBytes'] as number | null),
     net: `${bytes(n['networkInBytesPerSec'] as number | null)}/s / ${bytes(n['networkOutBytesPerSec'] as number | null)}/s`,
     jobs: `${String(n['jobsRunning'])}/${String(n['jobsLimit'])}`,

@@ -23,8 +23,9 @@ export function printFields(fields: [string, unknown][]): void {
 
 function fmt(v: unknown): string {
   if (v === null || v === undefined) return '-';
-  if (typeof v === 'object') return JSON.stringify(v);
-  return String(v);
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
+  return JSON.stringify(v);
 }
 
 export function bytes(n: number | null | undefined): string {

@@ -121,7 +121,8 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
   const metrics = createNodeMetrics();
   let reg: NodeRegistration | undefined;
 
-  let worker: Worker | undefined;
+  // The peer server starts before the worker exists (registration needs its port).
+  const holder: { worker?: Worker } = {};
   const peerServer = await startPeerServer(
     { host: o.listen, port: o.port, tls: o.tls },
     {
@@ -135,13 +136,13 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
           nodeId: reg?.nodeId ?? '',
           name: reg?.nodeName ?? o.name,
           gatewayId: reg?.gatewayId ?? '',
-          running: worker?.runningCount ?? 0,
-          limit: worker?.limit ?? 0,
-          draining: worker?.draining ?? false,
+          running: holder.worker?.runningCount ?? 0,
+          limit: holder.worker?.limit ?? 0,
+          draining: holder.worker?.draining ?? false,
         }),
         'POST /v1/dispatch': async (body) => {
-          if (!worker) throw new FerryError('unavailable', 'the node is starting');
-          return worker.accept(dispatchValidator.parse(body, 'dispatch'));
+          if (!holder.worker) throw new FerryError('unavailable', 'the node is starting');
+          return holder.worker.accept(dispatchValidator.parse(body, 'dispatch'));
         },
       },
     },
@@ -181,34 +182,34 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
     release: (id, reason) => service.release(id, reason),
     deliver: async (peer: PeerViewT | 'self', req: DispatchRequestT) => {
       if (peer === 'self') {
-        if (!worker) throw new FerryError('unavailable', 'worker not started');
-        worker.accept(req);
+        if (!holder.worker) throw new FerryError('unavailable', 'worker not started');
+        holder.worker.accept(req);
       } else {
         await peers.call(peer.url, 'POST', '/v1/dispatch', req, 5000);
       }
       metrics.dispatched.inc();
     },
     self: () => ({
-      eligible: !!worker && !worker.draining && lastHb?.status === 'Online',
-      limit: worker?.limit ?? 0,
+      eligible: !!holder.worker && !holder.worker.draining && lastHb?.status === 'Online',
+      limit: holder.worker?.limit ?? 0,
     }),
     log,
     claimWaitMs: 10_000,
   });
 
-  worker = new Worker({
+  const theWorker = new Worker({
     service,
     execute: executeTask,
     allowedRoots: o.allowPaths,
     log,
     progressIntervalMs: 1000,
     onChange: () => {
-      metrics.running.set(worker?.runningCount ?? 0);
+      metrics.running.set(holder.worker?.runningCount ?? 0);
       dispatcher.poke();
     },
   });
-  worker.limit = o.defaultLimit;
-  const theWorker = worker;
+  theWorker.limit = o.defaultLimit;
+  holder.worker = theWorker;
 
   const writeStatus = (connected: boolean): void => {
     try {

@@ -35,9 +35,7 @@ function describeError(e: SchemaError | undefined): string {
   if (!e) return 'invalid';
   const path = e.instancePath.replace(/^\//, '');
   if (e.keyword === 'required') {
-    const missing =
-      (e.params['requiredProperties'] as string[] | undefined)?.[0] ??
-      String(e.params['missingProperty'] ?? '');
+    const missing = (e.params['requiredProperties'] as string[] | undefined)?.[0] ?? '';
     return `${path ? `${path}/` : ''}${missing}: is required`;
   }
   if (e.keyword === 'additionalProperties') {

@@ -33,6 +33,10 @@ const MIGRATIONS: Record<string, { up: (db: Kysely<unknown>, d: StoreDialect) =>
   '001-initial': m001,
 };
 
+function bigintAsNumber(oid: number, format?: 'text' | 'binary'): (value: string) => unknown {
+  return oid === 20 ? Number : (pg.types.getTypeParser(oid, format ?? 'text') as (value: string) => unknown);
+}
+
 export async function openStore(location: StoreLocation): Promise<Store> {
   const isPg = location.url !== undefined && /^postgres(ql)?:\/\//.test(location.url);
   if (location.url !== undefined && !isPg) {
@@ -44,10 +48,7 @@ export async function openStore(location: StoreLocation): Promise<Store> {
       connectionString: location.url,
       max: 10,
       // bigint columns hold milliseconds and counters well inside 2^53.
-      types: {
-        getTypeParser: (oid: number, format?: 'text' | 'binary') =>
-          oid === 20 ? Number : pg.types.getTypeParser(oid, format),
-      } as pg.CustomTypesConfig,
+      types: { getTypeParser: bigintAsNumber },
       ...(location.pgSchema ? { options: `-c search_path=${location.pgSchema}` } : {}),
     });
     pool.on('error', () => {}); // idle client errors surface on the next query instead of crashing
