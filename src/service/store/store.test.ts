@@ -1,0 +1,390 @@
+/**
+ * The store's contract, run against both stores (embedded SQLite and PostgreSQL): one set of
+ * migrations, and the operations the scheduler relies on: registration refusals, election on
+ * heartbeat, fenced claims within limits, leases, retries and run completion. Fake clock throughout.
+ */
+import { describe, test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { openStore, type Store } from './database.ts';
+import { createGateway, regenerateKey } from './queries/gateways.ts';
+import { registerNode } from './queries/register-node.ts';
+import { recordHeartbeat } from './queries/record-heartbeat.ts';
+import { claimTasks } from './queries/claim-tasks.ts';
+import { completeAttempt, releaseAttempt, reportProgress } from './queries/attempt-reports.ts';
+import { expireAttempts } from './queries/expire-attempts.ts';
+import { startRun } from './queries/start-run.ts';
+import { applyPipeline } from './queries/pipelines.ts';
+import { upsertLinkedService } from './queries/linked-services.ts';
+import { setNodeLimit } from './queries/nodes.ts';
+import type { SchedulerTimings } from '../scheduler/timings.ts';
+import type { HeartbeatRequestT } from '../../protocol/agent.ts';
+import type { NodesTable } from './schema.ts';
+import { FerryError } from '../../common/errors.ts';
+
+const T: SchedulerTimings = {
+  heartbeatIntervalMs: 1000,
+  dispatcherLeaseMs: 5000,
+  offlineAfterMs: 5000,
+  attemptLeaseMs: 10000,
+  electionsEnabled: () => true,
+};
+const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
+
+function hb(over: Partial<HeartbeatRequestT> = {}): HeartbeatRequestT {
+  return {
+    version: '1.0.0',
+    metrics: {
+      cpuPercent: 1,
+      memoryAvailableBytes: 1,
+      memoryTotalBytes: 2,
+      networkInBytesPerSec: 0,
+      networkOutBytesPerSec: 0,
+    },
+    running: [],
+    defaultLimit: 2,
+    draining: false,
+    upgrading: false,
+    tls: false,
+    peerHost: '127.0.0.1',
+    peerPort: 1,
+    reach: [],
+    ...over,
+  };
+}
+
+const reg = (key: string, name: string, version = '1.0.0') => ({
+  key,
+  name,
+  version,
+  peerHost: '127.0.0.1',
+  peerPort: 1,
+  tls: false,
+  cores: 2,
+  memoryBytes: 1e9,
+  defaultLimit: 2,
+});
+const resolve = async () => ({
+  source: { type: 'filesystem', linkedService: 'a', properties: {}, options: {} },
+  sink: { type: 'filesystem', linkedService: 'b', properties: {}, options: {} },
+});
+
+async function rejects(p: Promise<unknown>, code: string): Promise<FerryError> {
+  try {
+    await p;
+  } catch (err) {
+    assert.ok(err instanceof FerryError, String(err));
+    assert.equal(err.code, code, err.message);
+    return err;
+  }
+  assert.fail(`expected ${code}`);
+}
+
+for (const kind of ['sqlite', 'postgres'] as const) {
+  describe(`store on ${kind}`, () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-store-'));
+    const schema = `store_${process.pid}_${Date.now()}`;
+    const open = (): Promise<Store> =>
+      openStore(kind === 'sqlite' ? { dataDir: dir } : { url: PG_URL, dataDir: dir, pgSchema: schema });
+    let store: Store;
+    after(async () => {
+      await store?.close();
+      rmSync(dir, { recursive: true, force: true });
+      if (kind === 'postgres') {
+        const c = new pg.Client(PG_URL);
+        await c.connect();
+        await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+        await c.end();
+      }
+    });
+
+    test('migrations apply once and re-open cleanly', async () => {
+      store = await open();
+      await store.close();
+      store = await open();
+      const rows = await store.db.selectFrom('gateways').selectAll().execute();
+      assert.deepEqual(rows, []);
+    });
+
+    let key = '';
+    let n1: NodesTable;
+    let n2: NodesTable;
+    const node = async (id: string) =>
+      store.db.selectFrom('nodes').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+
+    test('registration: keys, names, versions and the node cap', async () => {
+      const gw = await createGateway(store.db, 'g1', 2, 1000);
+      await rejects(createGateway(store.db, 'g1', null, 1000), 'conflict');
+      key = gw.key1;
+      const r1 = await registerNode(store.db, reg(key, 'n1'), 2, 1000);
+      n1 = await node(r1.nodeId);
+      await rejects(registerNode(store.db, reg(key, 'n1'), 2, 1000), 'registration_refused');
+      await rejects(registerNode(store.db, reg('nope', 'n9'), 2, 1000), 'registration_refused');
+      await rejects(registerNode(store.db, reg(key, 'old', '0.9.0'), 2, 1000), 'registration_refused');
+      const r2 = await registerNode(store.db, reg(gw.key2, 'n2'), 2, 1000);
+      n2 = await node(r2.nodeId);
+      const cap = await rejects(registerNode(store.db, reg(key, 'n3'), 2, 1000), 'registration_refused');
+      assert.match(cap.message, /maximum of 2 nodes/);
+      const regen = await regenerateKey(store.db, 'g1', 'key1');
+      assert.notEqual(regen.key1, key);
+      await store.db.updateTable('gateways').set({ max_nodes: null }).execute();
+      await rejects(registerNode(store.db, reg(key, 'n3'), 2, 1000), 'registration_refused');
+      key = regen.key1;
+    });
+
+    test('heartbeats elect one dispatcher with an epoch', async () => {
+      const a = await recordHeartbeat(store.db, n1, hb(), 2000, T);
+      assert.equal(a.role, 'dispatcher');
+      assert.equal(a.epoch, 1);
+      const b = await recordHeartbeat(store.db, n2, hb(), 2000, T);
+      assert.equal(b.role, 'worker');
+      assert.equal(b.dispatcherNodeId, n1.id);
+      assert.equal(b.peers.length, 1);
+    });
+
+    let runId = '';
+    test('a run starts with a plan task; the plan queues copy tasks', async () => {
+      await upsertLinkedService(
+        store.db,
+        {
+          name: 'a',
+          type: 'filesystem',
+          gatewayId: n1.gateway_id,
+          properties: { root: '/x' },
+          secretSealed: null,
+        },
+        2000,
+      );
+      await applyPipeline(
+        store.db,
+        {
+          name: 'p',
+          activities: [
+            {
+              name: 'act',
+              source: { linkedService: 'a' },
+              sink: { linkedService: 'a' },
+              retry: { maxAttempts: 2, backoffMs: 100 },
+            },
+          ],
+        },
+        2000,
+      );
+      runId = await startRun(store.db, 'p', 2000);
+      const [plan] = await claimTasks(
+        store.db,
+        store.dialect,
+        { node: n1, epoch: 1, slots: [{ nodeId: n1.id, free: 2 }] },
+        2100,
+        T,
+        resolve,
+      );
+      assert.ok(plan);
+      assert.equal(plan.spec.work.kind, 'plan');
+      const parts = [0, 1, 2, 3, 4].map(() => ({ kind: 'whole' as const }));
+      await completeAttempt(
+        store.db,
+        n1,
+        plan.attemptId,
+        { outcome: 'succeeded', result: { kind: 'plan', partitions: parts } },
+        2200,
+      );
+      const tasks = await store.db
+        .selectFrom('tasks')
+        .selectAll()
+        .where('run_id', '=', runId)
+        .where('kind', '=', 'copy')
+        .execute();
+      assert.equal(tasks.length, 5);
+    });
+
+    test("claims are fenced by the epoch and never exceed a node's limit", async () => {
+      await rejects(
+        claimTasks(
+          store.db,
+          store.dialect,
+          { node: n2, epoch: 1, slots: [{ nodeId: n2.id, free: 2 }] },
+          2300,
+          T,
+          resolve,
+        ),
+        'stale_epoch',
+      );
+      await rejects(
+        claimTasks(
+          store.db,
+          store.dialect,
+          { node: n1, epoch: 0, slots: [{ nodeId: n1.id, free: 2 }] },
+          2300,
+          T,
+          resolve,
+        ),
+        'stale_epoch',
+      );
+      await setNodeLimit(store.db, 'g1', 'n2', 1, 2300);
+      const got = await claimTasks(
+        store.db,
+        store.dialect,
+        {
+          node: n1,
+          epoch: 1,
+          slots: [
+            { nodeId: n1.id, free: 5 },
+            { nodeId: n2.id, free: 5 },
+          ],
+        },
+        2300,
+        T,
+        resolve,
+      );
+      assert.equal(got.filter((a) => a.nodeId === n1.id).length, 2, 'n1 limit 2');
+      assert.equal(got.filter((a) => a.nodeId === n2.id).length, 1, 'n2 limit set to 1');
+      const again = await claimTasks(
+        store.db,
+        store.dialect,
+        {
+          node: n1,
+          epoch: 1,
+          slots: [
+            { nodeId: n1.id, free: 5 },
+            { nodeId: n2.id, free: 5 },
+          ],
+        },
+        2300,
+        T,
+        resolve,
+      );
+      assert.equal(again.length, 0, 'no capacity left');
+    });
+
+    test('a lapsed lease loses the attempt; a late report is refused; the task runs again', async () => {
+      const active = await store.db
+        .selectFrom('attempts')
+        .selectAll()
+        .where('node_id', '=', n2.id)
+        .where('status', '=', 'dispatched')
+        .execute();
+      assert.equal(active.length, 1);
+      const lostId = active[0]!.id;
+      // n1 keeps heartbeating (and renews its attempts); n2 went silent.
+      const n1Running = (
+        await store.db
+          .selectFrom('attempts')
+          .select('id')
+          .where('node_id', '=', n1.id)
+          .where('status', '=', 'dispatched')
+          .execute()
+      ).map((r) => r.id);
+      await recordHeartbeat(store.db, n1, hb({ running: n1Running }), 9000, T);
+      const lost = await expireAttempts(store.db, 9000, T.offlineAfterMs);
+      assert.equal(lost, 1);
+      await rejects(
+        reportProgress(store.db, n2, lostId, { rows: 0, bytes: 0 }, 9000, T.attemptLeaseMs),
+        'lease_lost',
+      );
+      await rejects(
+        completeAttempt(
+          store.db,
+          n2,
+          lostId,
+          {
+            outcome: 'succeeded',
+            result: { kind: 'copy', rowsRead: 0, rowsWritten: 0, bytesRead: 0, bytesWritten: 0, outputs: [] },
+          },
+          9000,
+        ),
+        'lease_lost',
+      );
+      const hbRes = await recordHeartbeat(store.db, n2, hb({ running: [lostId] }), 9100, T);
+      assert.deepEqual(hbRes.revoked, [lostId], 'the node is told to stop it');
+      const task = await store.db
+        .selectFrom('tasks')
+        .selectAll()
+        .where('id', '=', active[0]!.task_id)
+        .executeTakeFirstOrThrow();
+      assert.equal(task.status, 'queued');
+    });
+
+    test('release requeues without counting; failures retry then fail the run', async () => {
+      const mine = await store.db
+        .selectFrom('attempts')
+        .selectAll()
+        .where('node_id', '=', n1.id)
+        .where('status', '=', 'dispatched')
+        .execute();
+      await releaseAttempt(store.db, n1, mine[0]!.id, 'worker unreachable', 9200);
+      const released = await store.db
+        .selectFrom('tasks')
+        .selectAll()
+        .where('id', '=', mine[0]!.task_id)
+        .executeTakeFirstOrThrow();
+      assert.equal(released.status, 'queued');
+      assert.equal(released.attempts, 0);
+      for (const a of mine.slice(1)) {
+        await completeAttempt(
+          store.db,
+          n1,
+          a.id,
+          {
+            outcome: 'succeeded',
+            result: {
+              kind: 'copy',
+              rowsRead: 3,
+              rowsWritten: 3,
+              bytesRead: 10,
+              bytesWritten: 10,
+              outputs: [],
+            },
+          },
+          9300,
+        );
+      }
+      // Everything left fails, retryably, until its attempts run out.
+      for (let now = 20_000; now < 200_000; now += 20_000) {
+        // Heartbeats 20 s apart: the lease lapses each time and n1 wins it again under a new epoch.
+        const { epoch, role } = await recordHeartbeat(store.db, n1, hb(), now, T);
+        assert.equal(role, 'dispatcher');
+        const got = await claimTasks(
+          store.db,
+          store.dialect,
+          { node: n1, epoch, slots: [{ nodeId: n1.id, free: 5 }] },
+          now,
+          T,
+          resolve,
+        );
+        for (const a of got) {
+          await completeAttempt(
+            store.db,
+            n1,
+            a.attemptId,
+            { outcome: 'failed', error: { code: 'store_unreachable', message: 'down', retryable: true } },
+            now + 1,
+          );
+        }
+        const run = await store.db
+          .selectFrom('runs')
+          .selectAll()
+          .where('id', '=', runId)
+          .executeTakeFirstOrThrow();
+        if (run.status !== 'running') break;
+      }
+      const run = await store.db
+        .selectFrom('runs')
+        .selectAll()
+        .where('id', '=', runId)
+        .executeTakeFirstOrThrow();
+      assert.equal(run.status, 'failed');
+      assert.match(run.error ?? '', /gave up after 2 attempts/);
+      const ok = await store.db
+        .selectFrom('tasks')
+        .select('status')
+        .where('run_id', '=', runId)
+        .where('status', '=', 'succeeded')
+        .execute();
+      assert.equal(ok.length, 1 + mine.length - 1, 'the plan and the completed copies stay succeeded');
+    });
+  });
+}
