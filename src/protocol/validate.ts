@@ -6,8 +6,11 @@ import { FerryError } from '../common/errors.ts';
 export interface Validator<T extends TSchema> {
   readonly schema: T;
   check(value: unknown): value is Static<T>;
-  /** Returns the value typed, or throws a bad_request FerryError naming the first wrong field. */
-  parse(value: unknown, what: string): Static<T>;
+  /**
+   * Returns the value typed, or throws a bad_request FerryError naming the first wrong field:
+   * `<what>: <prefix>/<path>: <problem>`.
+   */
+  parse(value: unknown, what: string, prefix?: string): Static<T>;
 }
 
 export function validator<T extends TSchema>(schema: T): Validator<T> {
@@ -15,11 +18,11 @@ export function validator<T extends TSchema>(schema: T): Validator<T> {
   return {
     schema,
     check: (value: unknown): value is Static<T> => compiled.Check(value),
-    parse(value: unknown, what: string): Static<T> {
+    parse(value: unknown, what: string, prefix = ''): Static<T> {
       if (compiled.Check(value)) return value;
       const first =
         [...compiled.Errors(value)].find((e) => e.keyword !== 'boolean') ?? [...compiled.Errors(value)][0];
-      throw new FerryError('bad_request', `${what}: ${describeError(first)}`);
+      throw new FerryError('bad_request', `${what}: ${describeError(first, prefix)}`);
     },
   };
 }
@@ -31,9 +34,9 @@ interface SchemaError {
   message: string;
 }
 
-function describeError(e: SchemaError | undefined): string {
-  if (!e) return 'invalid';
-  const path = e.instancePath.replace(/^\//, '');
+function describeError(e: SchemaError | undefined, prefix: string): string {
+  if (!e) return `${prefix || '(root)'}: invalid`;
+  const path = [prefix, e.instancePath.replace(/^\//, '')].filter((x) => x !== '').join('/');
   if (e.keyword === 'required') {
     const missing = (e.params['requiredProperties'] as string[] | undefined)?.[0] ?? '';
     return `${path ? `${path}/` : ''}${missing}: is required`;

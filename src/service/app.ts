@@ -2,7 +2,12 @@
  * The service's HTTP app: REST API under /api/v1 (OpenAPI at /api/v1/openapi.json), /healthz and
  * /metrics. One error handler turns every failure into a problem response; one hook authenticates.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyRequest,
+} from 'fastify';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import swagger from '@fastify/swagger';
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -18,7 +23,13 @@ import { pipelineRoutes } from './api/pipelines.ts';
 import { agentRoutes } from './api/agent.ts';
 import { ferryVersion } from '../common/version.ts';
 
-export type App = FastifyInstance<Server, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
+export type App = FastifyInstance<
+  Server,
+  IncomingMessage,
+  ServerResponse,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
 
 declare module 'fastify' {
   interface FastifyRequest {

@@ -54,7 +54,7 @@ export async function validatePipeline(db: Kysely<Schema>, input: unknown): Prom
           'bad_request',
           `pipeline: ${at}/${role}: a ${ls.type} linked service cannot be a ${role} yet`,
         );
-      endpointValidator(schema).parse(endpoint, `pipeline: ${at}/${role}`);
+      endpointValidator(schema).parse(endpoint, 'pipeline', `${at}/${role}`);
       gateways.add(ls.gateway_id);
     }
     if (gateways.size > 1) {

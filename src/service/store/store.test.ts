@@ -24,6 +24,7 @@ import type { SchedulerTimings } from '../scheduler/timings.ts';
 import type { HeartbeatRequestT } from '../../protocol/agent.ts';
 import type { NodesTable } from './schema.ts';
 import { FerryError } from '../../common/errors.ts';
+import { endpointResolver } from '../linked-service-secrets.ts';
 
 const T: SchedulerTimings = {
   heartbeatIntervalMs: 1000,
@@ -385,6 +386,48 @@ for (const kind of ['sqlite', 'postgres'] as const) {
         .where('status', '=', 'succeeded')
         .execute();
       assert.equal(ok.length, 1 + mine.length - 1, 'the plan and the completed copies stay succeeded');
+    });
+
+    test('a linked service deleted under a run fails its tasks with a clear error instead of blocking claims', async () => {
+      await upsertLinkedService(
+        store.db,
+        {
+          name: 'doomed',
+          type: 'filesystem',
+          gatewayId: n1.gateway_id,
+          properties: { root: '/y' },
+          secretSealed: null,
+        },
+        300_000,
+      );
+      await applyPipeline(
+        store.db,
+        {
+          name: 'q',
+          activities: [{ name: 'act', source: { linkedService: 'doomed' }, sink: { linkedService: 'a' } }],
+        },
+        300_000,
+      );
+      const id = await startRun(store.db, 'q', 300_000);
+      await store.db.deleteFrom('linked_services').where('name', '=', 'doomed').execute();
+      const { epoch } = await recordHeartbeat(store.db, n1, hb(), 300_001, T);
+      const realResolve = endpointResolver(Buffer.alloc(32));
+      const got = await claimTasks(
+        store.db,
+        store.dialect,
+        { node: n1, epoch, slots: [{ nodeId: n1.id, free: 5 }] },
+        300_002,
+        T,
+        realResolve,
+      );
+      assert.deepEqual(got, []);
+      const run = await store.db
+        .selectFrom('runs')
+        .selectAll()
+        .where('id', '=', id)
+        .executeTakeFirstOrThrow();
+      assert.equal(run.status, 'failed');
+      assert.match(run.error ?? '', /linked service "doomed" does not exist/);
     });
   });
 }

@@ -9,7 +9,8 @@ import type { NodesTable, Schema } from '../schema.ts';
 import type { AssignedAttemptT, SlotT } from '../../../protocol/agent.ts';
 import type { TaskSpecT, TaskWorkT } from '../../../protocol/task.ts';
 import type { CopyActivityT } from '../../../protocol/pipeline.ts';
-import { FerryError } from '../../../common/errors.ts';
+import { FerryError, toFerryError } from '../../../common/errors.ts';
+import { settleActivity } from './settle-task.ts';
 import { newId } from '../../../common/crypto.ts';
 import { buildGatewayState } from '../../scheduler/gateway-state.ts';
 import { activeAttemptsByNode } from './active-attempts.ts';
@@ -24,6 +25,30 @@ export type EndpointResolver = (
   db: Kysely<Schema>,
   activity: CopyActivityT,
 ) => Promise<Pick<TaskSpecT, 'source' | 'sink'>>;
+
+interface Resolved {
+  activity: CopyActivityT;
+  runId: string;
+  endpoints: Pick<TaskSpecT, 'source' | 'sink'>;
+}
+
+async function resolveActivity(
+  tx: Kysely<Schema>,
+  activityRunId: string,
+  resolve: EndpointResolver,
+): Promise<Resolved | FerryError> {
+  const ar = await tx
+    .selectFrom('activity_runs')
+    .select(['spec_json', 'run_id'])
+    .where('id', '=', activityRunId)
+    .executeTakeFirstOrThrow();
+  const activity = JSON.parse(ar.spec_json) as CopyActivityT;
+  try {
+    return { activity, runId: ar.run_id, endpoints: await resolve(tx, activity) };
+  } catch (err) {
+    return toFerryError(err);
+  }
+}
 
 export interface ClaimInput {
   node: NodesTable;
@@ -84,28 +109,28 @@ export async function claimTasks(
       .$if(dialect === 'postgres', (q) => q.forUpdate().skipLocked())
       .execute();
 
-    const specCache = new Map<
-      string,
-      { activity: CopyActivityT; runId: string; endpoints: Pick<TaskSpecT, 'source' | 'sink'> }
-    >();
+    const specCache = new Map<string, Resolved | FerryError>();
     const out: AssignedAttemptT[] = [];
     for (const task of tasks) {
+      let cached = specCache.get(task.activity_run_id);
+      if (!cached) {
+        cached = await resolveActivity(tx, task.activity_run_id, resolve);
+        specCache.set(task.activity_run_id, cached);
+      }
+      if (cached instanceof FerryError) {
+        // The linked service changed under the run (deleted, unreadable secret): the task cannot run.
+        await tx
+          .updateTable('tasks')
+          .set({ status: 'failed', error: cached.message, finished_at: now })
+          .where('id', '=', task.id)
+          .execute();
+        await settleActivity(tx, task.activity_run_id, now);
+        continue;
+      }
       const nodeId = [...free.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
       if (nodeId === undefined) break;
       free.set(nodeId, (free.get(nodeId) ?? 1) - 1);
       if ((free.get(nodeId) ?? 0) <= 0) free.delete(nodeId);
-
-      let cached = specCache.get(task.activity_run_id);
-      if (!cached) {
-        const ar = await tx
-          .selectFrom('activity_runs')
-          .select(['spec_json', 'run_id'])
-          .where('id', '=', task.activity_run_id)
-          .executeTakeFirstOrThrow();
-        const activity = JSON.parse(ar.spec_json) as CopyActivityT;
-        cached = { activity, runId: ar.run_id, endpoints: await resolve(tx, activity) };
-        specCache.set(task.activity_run_id, cached);
-      }
       const attemptId = newId('att');
       await tx
         .insertInto('attempts')

@@ -1,0 +1,236 @@
+/**
+ * Node and gateway statuses as pure functions of reported facts and an explicit clock (`now`).
+ * Every status carries a machine-readable reason and a hint that names the nodes involved.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  computeGatewayStatus,
+  computeNodeStatuses,
+  gatewayVersion,
+  type NodeFacts,
+  type StatusOptions,
+} from './node-status.ts';
+import type { NodeStatus, StatusView } from '../../protocol/statuses.ts';
+import type { PeerReachT } from '../../protocol/agent.ts';
+
+const NOW = 1_800_000_000_000;
+const O: StatusOptions = { offlineAfterMs: 5000 };
+
+let seq = 0;
+function node(name: string, over: Partial<NodeFacts> = {}): NodeFacts {
+  seq++;
+  return {
+    id: `id-${name}`,
+    name,
+    seq,
+    version: '1.0.0',
+    tls: false,
+    lastSeenAt: NOW - 500,
+    leftAt: null,
+    upgrading: false,
+    peerAddress: `10.0.0.${seq}:8060`,
+    reach: [],
+    ...over,
+  };
+}
+
+const ok = (n: NodeFacts): PeerReachT => ({ nodeId: n.id, ok: true });
+const fail = (n: NodeFacts, error: string): PeerReachT => ({ nodeId: n.id, ok: false, error });
+
+function statuses(
+  nodes: NodeFacts[],
+  dispatcher: NodeFacts | null,
+  now = NOW,
+): Map<string, StatusView<NodeStatus>> {
+  return computeNodeStatuses(nodes, { dispatcherNodeId: dispatcher?.id ?? null }, now, O);
+}
+
+function of(map: Map<string, StatusView<NodeStatus>>, n: NodeFacts): StatusView<NodeStatus> {
+  const s = map.get(n.id);
+  assert.ok(s, `a status for ${n.name}`);
+  return s;
+}
+
+test('Online: a node heard from recently, like the others, reaching the dispatcher', () => {
+  const a = node('node-a');
+  const b = node('node-b', { reach: [ok(a)] });
+  const s = statuses([a, b], a);
+  assert.deepEqual(of(s, a), { status: 'Online', reason: 'ok', hint: 'node-a is connected' });
+  assert.deepEqual(of(s, b), { status: 'Online', reason: 'ok', hint: 'node-b is connected' });
+});
+
+test('Offline by silence: no heartbeat within the offline timeout; the hint says for how long', () => {
+  const a = node('node-a');
+  const b = node('node-b', { lastSeenAt: NOW - 7300 });
+  const edge = node('node-c', { lastSeenAt: NOW - 5000 }); // exactly at the timeout: still Online
+  const s = statuses([a, b, edge], a);
+  assert.equal(of(s, b).status, 'Offline');
+  assert.equal(of(s, b).reason, 'no_heartbeat');
+  assert.equal(of(s, b).hint, 'no heartbeat from node-b for 7.3 s');
+  assert.equal(of(s, edge).status, 'Online');
+  // The same facts a moment later: the clock alone turns it Offline.
+  assert.equal(of(statuses([a, b, edge], a, NOW + 1), edge).status, 'Offline');
+});
+
+test('Offline after leaving: a node that said it is shutting down is Offline at once', () => {
+  const a = node('node-a');
+  const leftAt = NOW - 200;
+  const b = node('node-b', { leftAt, lastSeenAt: leftAt });
+  const s = of(statuses([a, b], a), b);
+  assert.equal(s.status, 'Offline');
+  assert.equal(s.reason, 'no_heartbeat');
+  assert.equal(s.hint, `node-b shut down at ${new Date(leftAt).toISOString()}`);
+});
+
+test('Upgrading: the node said so, and that wins over every other finding', () => {
+  const a = node('node-a');
+  const b = node('node-b', { upgrading: true, version: '0.9.0', tls: true });
+  const s = of(statuses([a, b, node('node-c')], a), b);
+  assert.deepEqual(s, { status: 'Upgrading', reason: 'upgrading', hint: 'node-b is being upgraded' });
+});
+
+test('Inactive (config_mismatch): node-to-node encryption differs from the majority of live nodes', () => {
+  const a = node('node-a');
+  const b = node('node-b');
+  const c = node('node-c', { tls: true });
+  const s = statuses([a, b, c], a);
+  assert.deepEqual(of(s, c), {
+    status: 'Inactive',
+    reason: 'config_mismatch',
+    hint: 'node-c has node-to-node encryption on; most nodes have it off',
+  });
+  assert.equal(of(s, a).status, 'Online');
+  // Offline nodes do not vote: with the two plain nodes silent, the TLS node is the majority.
+  const late = NOW + 10_000;
+  const c2 = { ...c, lastSeenAt: late - 100 };
+  assert.equal(of(statuses([a, b, c2], a, late), c2).status, 'Online');
+  // A tie goes to the earliest registered node's mode.
+  const d = node('node-d', { tls: true });
+  const tie = statuses([a, b, c, d], a);
+  assert.equal(of(tie, a).status, 'Online');
+  assert.equal(of(tie, c).reason, 'config_mismatch');
+  assert.equal(of(tie, d).reason, 'config_mismatch');
+});
+
+test('Inactive (isolated): a node that reaches no other node, while others are live', () => {
+  const a = node('node-a');
+  const b = node('node-b');
+  const c = node('node-c');
+  c.reach = [fail(a, 'connection refused'), fail(b, 'timed out')];
+  const s = of(statuses([a, b, c], a), c);
+  assert.deepEqual(s, {
+    status: 'Inactive',
+    reason: 'isolated',
+    hint: 'node-c cannot connect to any other node (node-a: connection refused; node-b: timed out)',
+  });
+  // Alone in the gateway, failing probes of a departed peer do not make a node isolated.
+  const gone = node('node-x', { lastSeenAt: NOW - 60_000 });
+  const alone = node('node-y', { reach: [fail(gone, 'connection refused')] });
+  assert.equal(of(statuses([gone, alone], alone), alone).status, 'Online');
+});
+
+test('Limited (version_mismatch): a node whose version differs from the gateway version', () => {
+  const a = node('node-a');
+  const b = node('node-b');
+  const newer = node('node-c', { version: '1.1.0' });
+  const s = statuses([a, b, newer], a);
+  assert.deepEqual(of(s, newer), {
+    status: 'Limited',
+    reason: 'version_mismatch',
+    hint: 'node-c runs 1.1.0; the gateway version is 1.0.0: update it to 1.0.0',
+  });
+  assert.equal(of(s, a).status, 'Online');
+});
+
+test('Limited (dispatcher_unreachable): a worker that cannot reach the dispatcher but reaches a peer', () => {
+  const a = node('node-a');
+  const b = node('node-b');
+  const c = node('node-c');
+  b.reach = [fail(a, 'connection refused'), ok(c)];
+  const s = of(statuses([a, b, c], a), b);
+  assert.deepEqual(s, {
+    status: 'Limited',
+    reason: 'dispatcher_unreachable',
+    hint: `node-b cannot reach dispatcher node-a at ${a.peerAddress}: connection refused`,
+  });
+});
+
+test('Limited (unreachable_from_dispatcher): the dispatcher cannot reach the node', () => {
+  const a = node('node-a');
+  const b = node('node-b');
+  const c = node('node-c');
+  a.reach = [ok(b), fail(c, 'timed out')];
+  const s = statuses([a, b, c], a);
+  assert.deepEqual(of(s, c), {
+    status: 'Limited',
+    reason: 'unreachable_from_dispatcher',
+    hint: `dispatcher node-a cannot reach node-c at ${c.peerAddress}: timed out`,
+  });
+  assert.equal(of(s, b).status, 'Online');
+  assert.equal(of(s, a).status, 'Online', 'the dispatcher itself is not judged by its own probes');
+  // An Offline dispatcher's last probes are stale: they no longer limit anyone.
+  const later = NOW + 6000;
+  const fresh = (n: NodeFacts): NodeFacts => ({ ...n, lastSeenAt: later - 100 });
+  const after = statuses([a, fresh(b), fresh(c)], a, later);
+  assert.equal(of(after, a).status, 'Offline');
+  assert.equal(of(after, c).status, 'Online');
+});
+
+test('gateway status: Needs Registration, Online, Offline, Limited, each with a hint naming nodes', () => {
+  assert.deepEqual(computeGatewayStatus([], new Map()), {
+    status: 'Needs Registration',
+    reason: 'no_nodes',
+    hint: 'no node is registered yet: run `ferry node --key KEY` on a machine',
+  });
+
+  const a = node('node-a');
+  const b = node('node-b');
+  const c = node('node-c');
+  const online = computeGatewayStatus([a, b, c], statuses([a, b, c], a));
+  assert.deepEqual(online, { status: 'Online', reason: 'ok', hint: 'all 3 nodes are Online' });
+
+  const bSilent = { ...b, lastSeenAt: NOW - 9000 };
+  const cNewer = { ...c, version: '2.0.0' };
+  const some = computeGatewayStatus([a, bSilent, cNewer], statuses([a, bSilent, cNewer], a));
+  assert.deepEqual(some, {
+    status: 'Limited',
+    reason: 'some_nodes_unhealthy',
+    hint: 'not all nodes are healthy: node-b Offline, node-c Limited',
+  });
+
+  const dead = [a, b, c].map((n) => ({ ...n, lastSeenAt: NOW - 9000 }));
+  assert.deepEqual(computeGatewayStatus(dead, statuses(dead, a)), {
+    status: 'Offline',
+    reason: 'no_node_online',
+    hint: 'no node is Online',
+  });
+  // No node Online is Offline even when the nodes are only Limited or Inactive.
+  const notOnline = new Map<string, StatusView<NodeStatus>>([
+    [a.id, { status: 'Limited', reason: 'version_mismatch', hint: '' }],
+    [b.id, { status: 'Inactive', reason: 'config_mismatch', hint: '' }],
+  ]);
+  assert.equal(computeGatewayStatus([a, b], notOnline).status, 'Offline');
+});
+
+test('gateway version: the version most nodes run; a tie goes to the higher version', () => {
+  assert.equal(gatewayVersion([]), null);
+  assert.equal(gatewayVersion([{ version: '1.2.0' }]), '1.2.0');
+  assert.equal(
+    gatewayVersion([{ version: '1.0.0' }, { version: '1.1.0' }, { version: '1.0.0' }]),
+    '1.0.0',
+    'majority, even if lower',
+  );
+  assert.equal(gatewayVersion([{ version: '1.0.0' }, { version: '1.1.0' }]), '1.1.0');
+  assert.equal(
+    gatewayVersion([{ version: '1.1.0' }, { version: '1.0.0' }]),
+    '1.1.0',
+    'order does not matter',
+  );
+  // Compared as numbers, not text: 1.10 is newer than 1.9.
+  assert.equal(gatewayVersion([{ version: '1.9.0' }, { version: '1.10.0' }]), '1.10.0');
+  assert.equal(
+    gatewayVersion([{ version: '2.0.0' }, { version: '1.0.0' }, { version: '1.0.0' }, { version: '2.0.0' }]),
+    '2.0.0',
+  );
+});
