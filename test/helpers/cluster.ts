@@ -63,19 +63,25 @@ export class Proc {
   async waitFor(re: RegExp, timeoutMs = 20_000): Promise<RegExpMatchArray> {
     const now = this.output.match(re);
     if (now) return now;
-    return Promise.race([
-      new Promise<RegExpMatchArray>((resolve) => this.#waiters.push({ re, resolve })),
-      this.exited.then(({ code, signal }) => {
-        throw new Error(
-          `${this.name} exited (${code ?? signal}) before printing ${re}:\n${this.output.slice(-3000)}`,
-        );
-      }),
-      sleep(timeoutMs).then(() => {
-        throw new Error(
-          `${this.name} did not print ${re} within ${timeoutMs} ms:\n${this.output.slice(-3000)}`,
-        );
-      }),
-    ]);
+    // The timeout is disarmed once settled: a pending timer would keep the test process alive.
+    const timer = new AbortController();
+    try {
+      return await Promise.race([
+        new Promise<RegExpMatchArray>((resolve) => this.#waiters.push({ re, resolve })),
+        this.exited.then(({ code, signal }) => {
+          throw new Error(
+            `${this.name} exited (${code ?? signal}) before printing ${re}:\n${this.output.slice(-3000)}`,
+          );
+        }),
+        sleep(timeoutMs, undefined, { signal: timer.signal }).then(() => {
+          throw new Error(
+            `${this.name} did not print ${re} within ${timeoutMs} ms:\n${this.output.slice(-3000)}`,
+          );
+        }),
+      ]);
+    } finally {
+      timer.abort();
+    }
   }
 
   kill(signal: NodeJS.Signals = 'SIGKILL'): void {
@@ -157,7 +163,7 @@ export async function startNode(t: Ctx, svc: { url: string }, o: NodeStartOption
   for (const p of o.allowPaths ?? []) args.push('--allow-path', p);
   args.push(...(o.extraArgs ?? []));
   const proc = track(t, new Proc(o.name, args, o.env ?? {}, dataDir));
-  if (o.wait !== false) await proc.waitFor(/"msg":"node running"/);
+  if (o.wait !== false) await proc.waitFor(/running \(node-to-node port \d+\)/);
   return { proc, name: o.name, dataDir };
 }
 

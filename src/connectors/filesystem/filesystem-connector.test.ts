@@ -263,7 +263,7 @@ describe('filesystem copy', () => {
     assert.deepEqual(await tree(dst), ['part.txt']);
   });
 
-  it('clears an unfinished earlier attempt on open, and that attempt can no longer commit', async () => {
+  it("a commit clears the task's other attempts; a stale attempt can then no longer stage or commit", async () => {
     const dst = await freshRoot();
     const sink = endpoint(dst, {}, 'out');
     const stale = await filesystemSink.open(sink, attempt('t1', 'a1'));
@@ -273,15 +273,17 @@ describe('filesystem copy', () => {
     await neighbour.stage('n.txt', Readable.from([Buffer.from('n')]));
 
     const fresh = await filesystemSink.open(sink, attempt('t1', 'a2'));
-    assert.deepEqual(await readdir(path.join(dst, '.ferry-staging')), ['t1.a2', 't1.b.a1'].sort());
-    await rejectsWith(stale.commit(), 'conflict', /newer attempt/);
+    // Opening leaves the stale attempt alone: it might be the live one.
+    assert.deepEqual(await readdir(path.join(dst, '.ferry-staging')), ['t1.a1', 't1.a2', 't1.b.a1'].sort());
+    await fresh.stage('part.txt', Readable.from([Buffer.from('fresh')]));
+    await fresh.commit();
+    assert.deepEqual(await readdir(path.join(dst, '.ferry-staging')), ['t1.b.a1']);
+    await rejectsWith(stale.commit(), 'conflict', /another attempt of task t1 committed/);
     await rejectsWith(
       stale.stage('more.txt', Readable.from([Buffer.from('x')])),
       'conflict',
-      /newer attempt/,
+      /another attempt of task t1 committed/,
     );
-    await fresh.stage('part.txt', Readable.from([Buffer.from('fresh')]));
-    await fresh.commit();
     await neighbour.commit();
     assert.deepEqual(await tree(dst), ['n.txt', 'part.txt']);
     assert.equal(await readFile(path.join(dst, 'part.txt'), 'utf8'), 'fresh');

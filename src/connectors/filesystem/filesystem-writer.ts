@@ -7,9 +7,11 @@
  * replaces a file atomically, so a reader sees the old file or the new one, never a mix, and a second
  * attempt of a task replaces the first attempt's files instead of adding beside them.
  *
- * Opening an attempt deletes the staging folders of the task's earlier attempts. An earlier attempt
- * that is still running somewhere (a node cut off from the service) then fails on its next write or
- * on commit, because the writer never re-creates its own attempt folder.
+ * Committing an attempt deletes the staging folders of the task's other attempts (one killed mid-write,
+ * or one still running on a node cut off from the service). Such a stale attempt then fails on its
+ * next write or on commit, because the writer never re-creates its own attempt folder; and if it got
+ * to commit first, it published the same task's complete output. Attempts never clear each other at
+ * open: the service may start a retry before a stale attempt gets round to opening.
  */
 import { createHash } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, rmdir, stat, type FileHandle } from 'node:fs/promises';
@@ -60,7 +62,6 @@ export async function openFilesystemWriter(
   try {
     await makeAttemptDir(attemptDir);
     await realpathInside(root, attemptDir, 'open');
-    await removeEarlierAttempts(stagingRoot, ctx.taskId, ctx.attemptId);
   } catch (err) {
     throw filesystemError(err, linkedService, attemptDir, 'open');
   }
@@ -163,6 +164,10 @@ export class FilesystemWriter implements SinkWriter {
     }
     await Promise.all([...parents.values()].map(syncFolder));
     this.#state = 'committed';
+    // Only now, with the task's output published, do other attempts' leftovers go (a lost attempt
+    // killed mid-write, or one still running somewhere, whose commit would now only rewrite the same
+    // files). Clearing them earlier, at open, let a late-starting stale attempt destroy a live one.
+    await removeOtherAttempts(this.#stagingRoot, this.#ctx.taskId, this.#ctx.attemptId).catch(() => {});
     await this.#removeStaging('commit');
   }
 
@@ -205,7 +210,7 @@ export class FilesystemWriter implements SinkWriter {
         'conflict',
         filesystemMessage(
           ls,
-          `staging folder ${this.#attemptDir} was removed: a newer attempt of task ${this.#ctx.taskId} started (${operation})`,
+          `staging folder ${this.#attemptDir} was removed: another attempt of task ${this.#ctx.taskId} committed (${operation})`,
         ),
         { cause: err, retryable: false },
       );
@@ -240,7 +245,7 @@ async function makeAttemptDir(attemptDir: string): Promise<void> {
   }
 }
 
-async function removeEarlierAttempts(stagingRoot: string, taskId: string, attemptId: string): Promise<void> {
+async function removeOtherAttempts(stagingRoot: string, taskId: string, attemptId: string): Promise<void> {
   const prefix = `${taskId}.`;
   const own = `${prefix}${attemptId}`;
   const entries = await readdir(stagingRoot);

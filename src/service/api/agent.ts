@@ -65,11 +65,13 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
     }
   });
 
-  app.post('/api/v1/agent/claim', { schema: { ...hide, body: ClaimRequest } }, async (req) => {
+  app.post('/api/v1/agent/claim', { schema: { ...hide, body: ClaimRequest } }, async (req, reply) => {
     const node = callerNode(req);
     const deadline = ctx.now() + req.body.waitMs;
     const closed = new AbortController();
-    req.raw.once('close', () => closed.abort());
+    // The response's 'close' before it is sent means the dispatcher went away (the request's own
+    // 'close' fires as soon as its body is read, which would end every long-poll at once).
+    reply.raw.once('close', () => closed.abort());
     for (;;) {
       let attempts;
       try {

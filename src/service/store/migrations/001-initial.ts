@@ -125,6 +125,7 @@ export async function up(db: Kysely<unknown>, dialect: StoreDialect): Promise<vo
     .columns(['gateway_id', 'status', 'queued_at'])
     .execute();
   await db.schema.createIndex('tasks_run').on('tasks').columns(['run_id']).execute();
+  await db.schema.createIndex('tasks_activity').on('tasks').columns(['activity_run_id', 'status']).execute();
 
   await db.schema
     .createTable('attempts')

@@ -173,7 +173,7 @@ async function queueCopyTasks(
   return partitions.length > 0;
 }
 
-/** The dispatcher could not deliver the attempt, or the worker gave it back unstarted: queue it again. */
+/** The dispatcher could not deliver the attempt, or its worker gave it back (shutdown): queue it again. */
 export async function releaseAttempt(
   db: Kysely<Schema>,
   node: NodesTable,
@@ -195,6 +195,9 @@ export async function releaseAttempt(
       .executeTakeFirst();
     if (attempt.node_id !== node.id && holder?.gateway_id !== node.gateway_id)
       throw new FerryError('forbidden', `attempt ${attemptId} is not of this gateway`);
+    // The dispatcher may give back only what its worker never started: a delivery that timed out may
+    // still have reached the worker, and once that worker reported it running, the attempt is its.
+    if (attempt.node_id !== node.id && attempt.status !== 'dispatched') return;
     await tx
       .updateTable('attempts')
       .set({ status: 'released', finished_at: now, error: reason })

@@ -47,27 +47,34 @@ export async function retryOrFail(
 }
 
 export async function settleActivity(tx: Db, activityRunId: string, now: number): Promise<void> {
-  const tasks = await tx
+  // Called after every task ends, so it must not read the activity's tasks: one indexed probe first.
+  const open = await tx
     .selectFrom('tasks')
-    .select(['status', 'error', 'kind'])
+    .select('id')
     .where('activity_run_id', '=', activityRunId)
-    .execute();
-  if (tasks.some((t) => t.status === 'queued' || t.status === 'running')) return;
-  const failed = tasks.filter((t) => t.status === 'failed');
+    .where('status', 'in', ['queued', 'running'])
+    .limit(1)
+    .executeTakeFirst();
+  if (open) return;
   const activity = await tx
     .selectFrom('activity_runs')
     .select(['run_id', 'status'])
     .where('id', '=', activityRunId)
     .executeTakeFirstOrThrow();
   if (activity.status === 'succeeded' || activity.status === 'failed') return;
+  const counts = await tx
+    .selectFrom('tasks')
+    .select(['status', (eb) => eb.fn.countAll<number>().as('n'), (eb) => eb.fn.min('error').as('error')])
+    .where('activity_run_id', '=', activityRunId)
+    .groupBy('status')
+    .execute();
+  const total = counts.reduce((a, c) => a + Number(c.n), 0);
+  const failed = counts.find((c) => c.status === 'failed');
   await tx
     .updateTable('activity_runs')
     .set({
-      status: failed.length > 0 ? 'failed' : 'succeeded',
-      error:
-        failed.length > 0
-          ? `${failed.length} of ${tasks.length} tasks failed: ${failed[0]?.error ?? ''}`
-          : null,
+      status: failed ? 'failed' : 'succeeded',
+      error: failed ? `${failed.n} of ${total} tasks failed: ${failed.error ?? ''}` : null,
       finished_at: now,
     })
     .where('id', '=', activityRunId)

@@ -1,0 +1,20 @@
+/** An idle gateway stays idle: the dispatcher's claim is a real long-poll, not a busy loop. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { gatewayWithNodes } from './helpers/scenario.ts';
+
+async function claims(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return Number(/^ferry_claims_total (\d+)/m.exec(text)?.[1] ?? NaN);
+}
+
+test('with no work queued, the dispatcher long-polls instead of spinning', async (t) => {
+  const g = await gatewayWithNodes(t, 2);
+  const before = await claims(g.svc.url);
+  // A measurement window, not a synchronisation: the count over it is the behaviour under test.
+  await sleep(3000);
+  const during = (await claims(g.svc.url)) - before;
+  // One queue check per 500 ms poll of the open claim: about 6 in 3 s; a busy loop makes thousands.
+  assert.ok(during <= 12, `${during} claim evaluations in 3 s`);
+});
