@@ -50,7 +50,7 @@ interface RunFlags {
   tlsKey?: string;
   tlsCa?: string;
   limit?: string;
-  drainGrace?: string;
+  drainGraceMs?: string;
 }
 
 function num(v: string | undefined, flag: string): number | undefined {
@@ -81,7 +81,7 @@ function nodeOptionsFrom(flags: RunFlags): NodeOptions {
   set('tlsKey', flags.tlsKey);
   set('tlsCa', flags.tlsCa);
   set('defaultLimit', num(flags.limit, '--limit'));
-  set('drainGraceMs', num(flags.drainGrace, '--drain-grace-ms'));
+  set('drainGraceMs', num(flags.drainGraceMs, '--drain-grace-ms'));
   return merged;
 }
 
@@ -114,13 +114,13 @@ export function nodeCommands(program: Command): void {
     .option('--drain-grace-ms <ms>', 'on SIGTERM, how long running tasks may finish (default 30000)')
     .action(async (_flags: RunFlags, cmd: Command) => {
       const running = await startNode(nodeOptionsFrom(cmd.optsWithGlobals<RunFlags>()));
+      // Listen before announcing: whoever waits for the line may send SIGTERM at once, and an
+      // unhandled SIGTERM would kill the node without draining or leaving.
+      const signalled = waitForShutdownSignal().then(() => 'signal' as const);
       process.stdout.write(
         `node ${running.registration.nodeName} of gateway ${running.registration.gatewayName} running (node-to-node port ${running.peerPort})\n`,
       );
-      const outcome = await Promise.race([
-        running.stopped,
-        waitForShutdownSignal().then(() => 'signal' as const),
-      ]);
+      const outcome = await Promise.race([running.stopped, signalled]);
       if (outcome === 'signal') {
         await running.shutdown();
         return;

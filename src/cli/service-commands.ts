@@ -40,7 +40,7 @@ function serviceOptionsFrom(flags: ServiceFlags): ServiceOptions {
 function withServiceFlags(cmd: Command): Command {
   return cmd
     .option('--config <file>', 'JSON or YAML file with service options')
-    .option('--port <port>', 'API and portal port (default 8050; 0 = any free port)')
+    .option('--port <port>', 'API port (default 8050; 0 = any free port)')
     .option('--host <addr>', 'listen address (default 127.0.0.1)')
     .option('--data-dir <dir>', 'data folder: embedded store, admin token, master key (default ./ferry-data)')
     .option('--store <url>', 'postgres://... to use PostgreSQL instead of the embedded SQLite store')
@@ -52,9 +52,11 @@ export function serviceCommands(program: Command): void {
     program.command('service').description('run the control plane: REST API, scheduler, store'),
   ).action(async (_f: ServiceFlags, cmd: Command) => {
     const svc = await startService(serviceOptionsFrom(cmd.optsWithGlobals<ServiceFlags>()));
+    // Listen before announcing, so a SIGTERM sent as soon as the line appears still closes cleanly.
+    const signalled = waitForShutdownSignal();
     process.stdout.write(`ferry service listening on ${svc.url}\n`);
     if (svc.adminTokenFile) process.stdout.write(`admin token in ${svc.adminTokenFile}\n`);
-    await waitForShutdownSignal();
+    await signalled;
     await svc.close();
   });
 
@@ -101,20 +103,18 @@ export function serviceCommands(program: Command): void {
         await svc.close();
         throw err;
       }
+      const signalled = waitForShutdownSignal().then(() => 'signal' as const);
       process.stdout.write(
         [
           `Ferry is up.`,
-          `  API and portal: ${svc.url}   (OpenAPI: ${svc.url}/api/v1/openapi.json)`,
-          `  admin token:    ${svc.adminToken}${svc.adminTokenFile ? `   (kept in ${svc.adminTokenFile})` : ''}`,
-          `  gateway:        ${node.registration.gatewayName}, node ${node.registration.nodeName} on port ${node.peerPort}`,
+          `  API:         ${svc.url}   (OpenAPI: ${svc.url}/api/v1/openapi.json)`,
+          `  admin token: ${svc.adminToken}${svc.adminTokenFile ? `   (kept in ${svc.adminTokenFile})` : ''}`,
+          `  gateway:     ${node.registration.gatewayName}, node ${node.registration.nodeName} on port ${node.peerPort}`,
           `Try: FERRY_TOKEN=${svc.adminToken} npm run ferry -- node list ${node.registration.gatewayName}`,
           '',
         ].join('\n'),
       );
-      const outcome = await Promise.race([
-        node.stopped,
-        waitForShutdownSignal().then(() => 'signal' as const),
-      ]);
+      const outcome = await Promise.race([node.stopped, signalled]);
       if (outcome === 'signal') await node.shutdown();
       await svc.close();
       if (outcome !== 'signal' && outcome) throw outcome;

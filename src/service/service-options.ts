@@ -3,7 +3,7 @@ import { FerryError } from '../common/errors.ts';
 
 /** What `ferry service` accepts. Every field is optional; its default is in the doc comment. */
 export interface ServiceOptions {
-  /** Port for the API and portal. Default 8050; 0 picks a free port. */
+  /** Port for the API (and, later, the portal). Default 8050; 0 picks a free port. */
   port?: number;
   /** Address to listen on. Default 127.0.0.1. */
   host?: string;
