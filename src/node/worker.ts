@@ -152,8 +152,9 @@ export class Worker {
     }, this.#deps.progressIntervalMs);
     let outcome: CompleteRequestT | undefined;
     try {
-      await renew(); // marks the attempt running at the service, and fails fast if it is already lost
-      if (controller.signal.aborted) throw controller.signal.reason;
+      // Marks the attempt running at the service, in parallel with the work: the commit is fenced by
+      // its own renewal (beforeCommit), so waiting here would only add a round trip to every task.
+      renew().catch((err: unknown) => log.warn({ err: toFerryError(err).message }, 'start report failed'));
       const result = await this.#deps.execute(
         attempt.spec,
         {

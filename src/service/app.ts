@@ -70,9 +70,19 @@ export async function buildApp(ctx: ServiceContext): Promise<App> {
         v?.instancePath?.replace(/^\//, '') ||
         (v?.params as { requiredProperties?: string[] } | undefined)?.requiredProperties?.[0] ||
         '';
+      // TypeBox reports an unknown property as "schema is false" and a literal as "equal to constant".
+      const why =
+        v?.keyword === 'boolean'
+          ? 'is not a known field'
+          : v?.keyword === 'const'
+            ? `must be one of ${err.validation
+                .filter((x) => x.keyword === 'const' && x.instancePath === v.instancePath)
+                .map((x) => JSON.stringify((x.params as { allowedValue?: unknown }).allowedValue))
+                .join(', ')}`
+            : (v?.message ?? err.message);
       fe = new FerryError(
         'bad_request',
-        `${err.validationContext ?? 'body'}${field ? `/${field}` : ''}: ${v?.message ?? err.message}`,
+        `${err.validationContext ?? 'body'}${field ? `/${field}` : ''}: ${why}`,
       );
     } else if (err.statusCode === 400 || err.statusCode === 415 || err.statusCode === 413) {
       fe = new FerryError('bad_request', err.message);
