@@ -15,6 +15,6 @@ test('with no work queued, the dispatcher long-polls instead of spinning', async
   // A measurement window, not a synchronisation: the count over it is the behaviour under test.
   await sleep(3000);
   const during = (await claims(g.svc.url)) - before;
-  // One queue check per 500 ms poll of the open claim: about 6 in 3 s; a busy loop makes thousands.
-  assert.ok(during <= 12, `${during} claim evaluations in 3 s`);
+  // A 1 s claim re-checks the queue every 500 ms: 6 to 9 checks in 3 s; a busy loop makes thousands.
+  assert.ok(during <= 15, `${during} claim evaluations in 3 s`);
 });

@@ -9,7 +9,15 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { cli } from './helpers/cluster.ts';
-import { fsLinkedServices, gatewayWithNodes, makeFiles, runPipeline, treeDigest, waitRun, type Gateway } from './helpers/scenario.ts';
+import {
+  fsLinkedServices,
+  gatewayWithNodes,
+  makeFiles,
+  runPipeline,
+  treeDigest,
+  waitRun,
+  type Gateway,
+} from './helpers/scenario.ts';
 
 const PG = { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' };
 
@@ -24,7 +32,13 @@ test('filesystem to filesystem: many files split across tasks and nodes, bytes i
   makeFiles(join(g.root, 'in'), 'skip', 3, () => 10);
   const runId = await runPipeline(g, {
     name: 'files',
-    activities: [{ name: 'bins', source: { linkedService: 'src', path: 'data', glob: '**/*.bin', filesPerTask: 10 }, sink: { linkedService: 'dst', path: 'copy' } }],
+    activities: [
+      {
+        name: 'bins',
+        source: { linkedService: 'src', path: 'data', glob: '**/*.bin', filesPerTask: 10 },
+        sink: { linkedService: 'dst', path: 'copy' },
+      },
+    ],
   });
   const run = await waitRun(g, runId);
   assert.equal(run.status, 'succeeded', JSON.stringify(run.error));
@@ -32,7 +46,10 @@ test('filesystem to filesystem: many files split across tasks and nodes, bytes i
   assert.equal(copies.length, 12);
   assert.ok(new Set(copies.map((tk: any) => tk.node)).size >= 2, 'tasks ran on several nodes');
   assert.deepEqual(treeDigest(join(g.root, 'out', 'copy')), treeDigest(join(g.root, 'in', 'data')));
-  assert.equal(run.progress.bytes, [...readdirSync(join(g.root, 'in', 'data'), { recursive: true })].length > 0 ? run.progress.bytes : -1);
+  assert.equal(
+    run.progress.bytes,
+    [...readdirSync(join(g.root, 'in', 'data'), { recursive: true })].length > 0 ? run.progress.bytes : -1,
+  );
   // Every output carries its checksum in the run record.
   for (const tk of copies) for (const o of tk.outputs) assert.match(o.sha256, /^[0-9a-f]{64}$/);
 
@@ -44,9 +61,17 @@ test('filesystem to filesystem: many files split across tasks and nodes, bytes i
 
 test('filesystem paths outside --allow-path are refused and the run fails with a clear error', async (t) => {
   const g = await withGateway(t);
-  await g.svc.api.call('POST', '/api/v1/linked-services', { name: 'etc', type: 'filesystem', gateway: g.gateway, properties: { root: '/etc' } });
+  await g.svc.api.call('POST', '/api/v1/linked-services', {
+    name: 'etc',
+    type: 'filesystem',
+    gateway: g.gateway,
+    properties: { root: '/etc' },
+  });
   await fsLinkedServices(g, { in: 'src', out: 'dst' }, { in: 'in', out: 'out' });
-  const runId = await runPipeline(g, { name: 'escape', activities: [{ name: 'steal', source: { linkedService: 'etc' }, sink: { linkedService: 'dst' } }] });
+  const runId = await runPipeline(g, {
+    name: 'escape',
+    activities: [{ name: 'steal', source: { linkedService: 'etc' }, sink: { linkedService: 'dst' } }],
+  });
   const run = await waitRun(g, runId);
   assert.equal(run.status, 'failed');
   assert.match(run.error, /outside the allowed roots/);
@@ -64,7 +89,9 @@ test('PostgreSQL table to CSV files: split by ranges of a numeric column, every 
     await client.end();
   });
   await client.query(`CREATE SCHEMA ${schema}`);
-  await client.query(`CREATE TABLE ${schema}.orders (id bigint, customer text, amount numeric(12,2), note text)`);
+  await client.query(
+    `CREATE TABLE ${schema}.orders (id bigint, customer text, amount numeric(12,2), note text)`,
+  );
   await client.query(
     `INSERT INTO ${schema}.orders SELECT i, 'customer ' || (i % 97), (i * 1.25)::numeric(12,2), CASE WHEN i % 5 = 0 THEN 'line one' || chr(10) || 'line "two"' END FROM generate_series(1, 20000) i`,
   );
@@ -72,7 +99,12 @@ test('PostgreSQL table to CSV files: split by ranges of a numeric column, every 
 
   const g = await withGateway(t);
   await fsLinkedServices(g, { in: 'unused', out: 'dst' }, { in: 'unused', out: 'out' });
-  await g.svc.api.call('POST', '/api/v1/linked-services', { name: 'pg', type: 'postgres', gateway: g.gateway, properties: { ...PG, password: 'not-needed-with-trust' } });
+  await g.svc.api.call('POST', '/api/v1/linked-services', {
+    name: 'pg',
+    type: 'postgres',
+    gateway: g.gateway,
+    properties: { ...PG, password: 'not-needed-with-trust' },
+  });
   // The secret is kept but never shown.
   const ls = await g.svc.api.call('GET', '/api/v1/linked-services/pg');
   assert.deepEqual(ls.secrets, ['password']);
@@ -80,7 +112,13 @@ test('PostgreSQL table to CSV files: split by ranges of a numeric column, every 
 
   const runId = await runPipeline(g, {
     name: 'orders',
-    activities: [{ name: 'orders', source: { linkedService: 'pg', table: `${schema}.orders`, partitionColumn: 'id', partitions: 6 }, sink: { linkedService: 'dst', path: 'orders' } }],
+    activities: [
+      {
+        name: 'orders',
+        source: { linkedService: 'pg', table: `${schema}.orders`, partitionColumn: 'id', partitions: 6 },
+        sink: { linkedService: 'dst', path: 'orders' },
+      },
+    ],
   });
   const run = await waitRun(g, runId);
   assert.equal(run.status, 'succeeded', JSON.stringify(run.error));
@@ -91,11 +129,20 @@ test('PostgreSQL table to CSV files: split by ranges of a numeric column, every 
 
   const dir = join(g.root, 'out', 'orders');
   const files = readdirSync(dir).sort();
-  assert.deepEqual(files, ['part-00000.csv', 'part-00001.csv', 'part-00002.csv', 'part-00003.csv', 'part-00004.csv', 'part-00005.csv']);
+  assert.deepEqual(files, [
+    'part-00000.csv',
+    'part-00001.csv',
+    'part-00002.csv',
+    'part-00003.csv',
+    'part-00004.csv',
+    'part-00005.csv',
+  ]);
   assert.equal(existsSync(join(dir, '.ferry-staging')), false);
 
   // Compare with PostgreSQL's own CSV of the whole table: same multiset of records.
-  const { rows } = await client.query(`SELECT count(*)::int AS n, count(DISTINCT id)::int AS ids FROM ${schema}.orders`);
+  const { rows } = await client.query(
+    `SELECT count(*)::int AS n, count(DISTINCT id)::int AS ids FROM ${schema}.orders`,
+  );
   let records = 0;
   const ids = new Set<string>();
   for (const f of files) {

@@ -3,7 +3,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { eventually, startService } from './helpers/cluster.ts';
-import { fsLinkedServices, gatewayWithNodes, makeFiles, nodesView, runPipeline, treeDigest, waitRun } from './helpers/scenario.ts';
+import {
+  fsLinkedServices,
+  gatewayWithNodes,
+  makeFiles,
+  nodesView,
+  runPipeline,
+  treeDigest,
+  waitRun,
+} from './helpers/scenario.ts';
 
 test('kill -9 and restart of the service mid-run: nodes reconnect and the run completes', async (t) => {
   const g = await gatewayWithNodes(t, 3, { nodeArgs: ['--limit', '2'] });
@@ -11,7 +19,14 @@ test('kill -9 and restart of the service mid-run: nodes reconnect and the run co
   makeFiles(join(g.root, 'in'), '', 18, () => 300 * 1024);
   const runId = await runPipeline(g, {
     name: 'restart',
-    activities: [{ name: 'files', source: { linkedService: 'src', filesPerTask: 1 }, sink: { linkedService: 'dst' }, maxBytesPerSecond: 150 * 1024 }],
+    activities: [
+      {
+        name: 'files',
+        source: { linkedService: 'src', filesPerTask: 1 },
+        sink: { linkedService: 'dst' },
+        maxBytesPerSecond: 150 * 1024,
+      },
+    ],
   });
   await eventually('some tasks running', async () => {
     const r = await g.svc.api.call('GET', `/api/v1/runs/${runId}`);
@@ -24,7 +39,11 @@ test('kill -9 and restart of the service mid-run: nodes reconnect and the run co
   const svc2 = await startService(t, { dataDir: g.svc.dataDir, port: g.svc.port });
   g.svc = svc2;
 
-  await eventually('all nodes back Online', async () => (await nodesView(g)).nodes.every((n: any) => n.status === 'Online'), 20_000);
+  await eventually(
+    'all nodes back Online',
+    async () => (await nodesView(g)).nodes.every((n: any) => n.status === 'Online'),
+    20_000,
+  );
   const run = await waitRun(g, runId, 120_000);
   assert.equal(run.status, 'succeeded', JSON.stringify(run.error));
   const failed = run.tasks.filter((tk: any) => tk.status !== 'succeeded');

@@ -194,7 +194,10 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
       limit: holder.worker?.limit ?? 0,
     }),
     log,
-    claimWaitMs: 10_000,
+    // A claim offers the workers (slots) known when it was sent and holds them for its whole
+    // long-poll, so keep it short: a worker that joins, is resumed or gets a higher limit is offered
+    // within about a heartbeat, instead of idling while tasks wait in the queue.
+    claimWaitMs: 1_000,
   });
 
   const theWorker = new Worker({

@@ -303,7 +303,10 @@ test('drain(grace) waits for running attempts to finish; nothing is handed back'
   h.gates.get('a2').resolve(copyResult);
   await drain;
   assert.equal(h.worker.runningCount, 0);
-  assert.deepEqual(h.completes.map((x) => x.c.outcome), ['succeeded', 'succeeded']);
+  assert.deepEqual(
+    h.completes.map((x) => x.c.outcome),
+    ['succeeded', 'succeeded'],
+  );
   assert.deepEqual(h.releases, []);
 });
 

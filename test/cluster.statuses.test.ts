@@ -1,0 +1,219 @@
+/**
+ * Node statuses a real cluster derives from what its nodes report: a node running a newer version
+ * than the gateway's is Limited (version_mismatch) and gets no tasks; a node whose node-to-node
+ * encryption differs from the majority is Inactive (config_mismatch) and gets no tasks either.
+ *
+ * One gateway of two ordinary nodes serves the file; each test adds its odd node to it.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { request } from 'node:https';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { eventually, startNode, tempDir, type NodeHandle } from './helpers/cluster.ts';
+import {
+  fsLinkedServices,
+  gatewayWithNodes,
+  makeFiles,
+  nodesView,
+  runPipeline,
+  treeDigest,
+  waitRun,
+  type Gateway,
+} from './helpers/scenario.ts';
+import { ferryVersion } from '../src/common/version.ts';
+
+const OPENSSL = spawnSync('openssl', ['version']).status === 0;
+
+/** A throwaway CA and a certificate for 127.0.0.1 (SAN IP) signed by it, made with the openssl CLI. */
+function makeCertificates(dir: string): { cert: string; key: string; ca: string } {
+  const p = (f: string): string => join(dir, f);
+  const ssl = (...args: string[]): void => {
+    execFileSync('openssl', args, { stdio: 'pipe' });
+  };
+  ssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=Ferry test CA',
+    '-keyout',
+    p('ca.key'),
+    '-out',
+    p('ca.pem'),
+  );
+  ssl(
+    'req',
+    '-new',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-subj',
+    '/CN=127.0.0.1',
+    '-keyout',
+    p('node.key'),
+    '-out',
+    p('node.csr'),
+  );
+  writeFileSync(p('san.ext'), 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n');
+  ssl(
+    'x509',
+    '-req',
+    '-in',
+    p('node.csr'),
+    '-CA',
+    p('ca.pem'),
+    '-CAkey',
+    p('ca.key'),
+    '-CAcreateserial',
+    '-days',
+    '2',
+    '-extfile',
+    p('san.ext'),
+    '-out',
+    p('node.pem'),
+  );
+  return { cert: p('node.pem'), key: p('node.key'), ca: p('ca.pem') };
+}
+
+/** GET over TLS, trusting only `ca`: resolves with the status, rejects if the handshake fails. */
+function httpsGet(url: string, ca: Buffer): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { ca, timeout: 5000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Copies `files` one file per task with both ordinary nodes saturated; returns the finished run. */
+async function copyRun(g: Gateway, name: string, files: number): Promise<any> {
+  await fsLinkedServices(
+    g,
+    { in: `${name}-in`, out: `${name}-out` },
+    { in: `${name}-in`, out: `${name}-out` },
+  );
+  makeFiles(join(g.root, `${name}-in`), '', files, (i) => 32 * 1024 + i * 1024);
+  const runId = await runPipeline(g, {
+    name,
+    activities: [
+      {
+        name: 'files',
+        source: { linkedService: `${name}-in`, filesPerTask: 1 },
+        sink: { linkedService: `${name}-out` },
+        // Slow enough that every ordinary node is full while tasks are still queued.
+        maxBytesPerSecond: 64 * 1024,
+      },
+    ],
+  });
+  const run = await waitRun(g, runId, 60_000);
+  assert.equal(run.status, 'succeeded', JSON.stringify(run.error));
+  assert.deepEqual(treeDigest(join(g.root, `${name}-out`)), treeDigest(join(g.root, `${name}-in`)));
+  return run;
+}
+
+function nodesOf(run: any): Set<string> {
+  return new Set(run.tasks.flatMap((tk: any) => tk.attemptList.map((a: any) => a.node as string)));
+}
+
+describe('statuses from a real cluster', () => {
+  const cleanups: (() => unknown)[] = [];
+  const ctx = { after: (fn: () => unknown) => void cleanups.push(fn) };
+  let g: Gateway;
+
+  before(async () => {
+    g = await gatewayWithNodes(ctx, 2, { nodeArgs: ['--limit', '2'] });
+  });
+  after(async () => {
+    for (const fn of cleanups.reverse()) await fn();
+  });
+
+  test('a node on a higher version than the gateway registers, is Limited (version_mismatch) and gets no tasks', async () => {
+    const newer: NodeHandle = await startNode(ctx, g.svc, {
+      name: 'node-new',
+      key: g.key,
+      allowPaths: [g.root],
+      extraArgs: ['--limit', '4'],
+      env: { FERRY_NODE_VERSION: '9.9.9' },
+    });
+    const v = await eventually('node-new listed and Limited', async () => {
+      const res = await nodesView(g);
+      const n = res.nodes.find((x: any) => x.name === 'node-new');
+      return n?.status === 'Limited' ? res : undefined;
+    });
+    const n = v.nodes.find((x: any) => x.name === 'node-new');
+    assert.equal(n.version, '9.9.9');
+    assert.equal(n.statusReason, 'version_mismatch');
+    assert.equal(
+      n.statusHint,
+      `node-new runs 9.9.9; the gateway version is ${ferryVersion()}: update it to ${ferryVersion()}`,
+    );
+    assert.equal(n.role, 'worker');
+    assert.equal(v.gateway.version, ferryVersion(), 'two of three nodes set the gateway version');
+    assert.equal(v.gateway.status, 'Limited');
+    assert.match(v.gateway.statusHint, /node-new Limited/);
+    for (const other of v.nodes.filter((x: any) => x.name !== 'node-new'))
+      assert.equal(other.status, 'Online');
+
+    const run = await copyRun(g, 'vers', 12);
+    const used = nodesOf(run);
+    assert.equal(used.has('node-new'), false, `tasks ran on ${[...used].join(', ')}`);
+    assert.deepEqual([...used].sort(), ['node-1', 'node-2']);
+    const after = await nodesView(g);
+    assert.notEqual(after.gateway.dispatcher, 'node-new', 'it may not be dispatcher either');
+
+    newer.proc.kill('SIGKILL');
+    await newer.proc.exited;
+    await g.svc.api.call('DELETE', `/api/v1/gateways/${g.gateway}/nodes/node-new`);
+  });
+
+  test('a node whose node-to-node TLS setting differs from the majority is Inactive (config_mismatch) and gets no tasks', async (t) => {
+    if (!OPENSSL) {
+      t.skip('the openssl CLI is not installed: cannot make a test certificate');
+      return;
+    }
+    const tls = makeCertificates(tempDir(ctx, 'ferry-tls-'));
+    const odd = await startNode(ctx, g.svc, {
+      name: 'node-tls',
+      key: g.key,
+      allowPaths: [g.root],
+      extraArgs: ['--limit', '4', '--tls-cert', tls.cert, '--tls-key', tls.key, '--tls-ca', tls.ca],
+    });
+    const v = await eventually('node-tls listed and Inactive', async () => {
+      const res = await nodesView(g);
+      const n = res.nodes.find((x: any) => x.name === 'node-tls');
+      return n?.status === 'Inactive' ? res : undefined;
+    });
+    const n = v.nodes.find((x: any) => x.name === 'node-tls');
+    assert.equal(n.tls, true);
+    assert.equal(n.statusReason, 'config_mismatch');
+    assert.equal(n.statusHint, 'node-tls has node-to-node encryption on; most nodes have it off');
+    assert.equal(n.version, ferryVersion());
+    assert.equal(v.gateway.status, 'Limited');
+    assert.match(v.gateway.statusHint, /node-tls Inactive/);
+    for (const other of v.nodes.filter((x: any) => x.name === 'node-1' || x.name === 'node-2'))
+      assert.equal(other.status, 'Online', `${other.name}: ${other.statusHint}`);
+
+    // Its peer port really speaks TLS with the given certificate (SAN IP:127.0.0.1, our CA).
+    assert.equal(await httpsGet(`https://${n.peerAddress}/healthz`, readFileSync(tls.ca)), 200);
+
+    const run = await copyRun(g, 'tlsmix', 10);
+    const used = nodesOf(run);
+    assert.equal(used.has('node-tls'), false, `tasks ran on ${[...used].join(', ')}`);
+    assert.notEqual((await nodesView(g)).gateway.dispatcher, 'node-tls');
+
+    odd.proc.kill('SIGKILL');
+    await odd.proc.exited;
+  });
+});
