@@ -167,6 +167,8 @@ export async function startNode(t: Ctx, svc: { url: string }, o: NodeStartOption
   return { proc, name: o.name, dataDir };
 }
 
+const CLI_TIMEOUT_MS = 60_000;
+
 /** Runs the CLI to completion: exit code and output. */
 export async function cli(
   args: string[],
@@ -182,7 +184,14 @@ export async function cli(
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  // A CLI call that hangs fails its test with what it printed, instead of stalling the whole file.
+  const timer = setTimeout(() => child.kill('SIGKILL'), CLI_TIMEOUT_MS);
   const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  clearTimeout(timer);
+  if (code === null)
+    throw new Error(
+      `ferry ${args.join(' ')} did not finish in ${CLI_TIMEOUT_MS} ms:\n${stdout.slice(-2000)}\n${stderr.slice(-2000)}`,
+    );
   return { code, stdout, stderr };
 }
 

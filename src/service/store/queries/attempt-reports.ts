@@ -19,6 +19,13 @@ async function activeAttempt(
   node: NodesTable,
   attemptId: string,
 ): Promise<AttemptsTable> {
+  // Lock the row first (a no-op update), so a concurrent sweep declaring it lost, or a repeated
+  // report, waits for this transaction and then sees its outcome (PostgreSQL; SQLite serializes).
+  await tx
+    .updateTable('attempts')
+    .set((eb) => ({ status: eb.ref('status') }))
+    .where('id', '=', attemptId)
+    .execute();
   const attempt = await tx.selectFrom('attempts').selectAll().where('id', '=', attemptId).executeTakeFirst();
   if (!attempt) throw new FerryError('not_found', `attempt ${attemptId} does not exist`);
   if (attempt.node_id !== node.id)

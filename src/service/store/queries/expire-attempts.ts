@@ -46,6 +46,8 @@ export async function expireAttempts(
         .set({ status: 'lost', finished_at: now, error: why })
         .where('id', '=', c.id)
         .where('status', 'in', ACTIVE_ATTEMPT)
+        // A progress report may have renewed the lease since the candidates were read.
+        .$if(!nodeGone, (q) => q.where('lease_until', '<', now))
         .executeTakeFirst();
       if (Number(res.numUpdatedRows) !== 1) return;
       const attempt = await tx

@@ -46,7 +46,21 @@ export async function retryOrFail(
   return false;
 }
 
+/**
+ * Takes the row's write lock for the rest of the transaction (a no-op update: portable across
+ * PostgreSQL and SQLite). Without it, two tasks ending at once on PostgreSQL would each still see the
+ * other as running, and neither would settle the activity.
+ */
+async function lockRow(tx: Db, table: 'activity_runs' | 'runs', id: string): Promise<void> {
+  await tx
+    .updateTable(table)
+    .set((eb) => ({ status: eb.ref('status') }))
+    .where('id', '=', id)
+    .execute();
+}
+
 export async function settleActivity(tx: Db, activityRunId: string, now: number): Promise<void> {
+  await lockRow(tx, 'activity_runs', activityRunId);
   // Called after every task ends, so it must not read the activity's tasks: one indexed probe first.
   const open = await tx
     .selectFrom('tasks')
@@ -83,6 +97,7 @@ export async function settleActivity(tx: Db, activityRunId: string, now: number)
 }
 
 async function settleRun(tx: Db, runId: string, now: number): Promise<void> {
+  await lockRow(tx, 'runs', runId);
   const activities = await tx
     .selectFrom('activity_runs')
     .select(['name', 'status', 'error'])
