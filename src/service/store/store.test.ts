@@ -429,5 +429,71 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       assert.equal(run.status, 'failed');
       assert.match(run.error ?? '', /linked service "doomed" does not exist/);
     });
+
+    test('tasks completing at the same moment settle their activity and run exactly once', async () => {
+      await applyPipeline(
+        store.db,
+        {
+          name: 'r',
+          activities: [{ name: 'act', source: { linkedService: 'a' }, sink: { linkedService: 'a' } }],
+        },
+        400_000,
+      );
+      for (let round = 0; round < 5; round++) {
+        const id = await startRun(store.db, 'r', 400_000 + round);
+        const { epoch } = await recordHeartbeat(store.db, n1, hb(), 400_100 + round, T);
+        const [plan] = await claimTasks(
+          store.db,
+          store.dialect,
+          { node: n1, epoch, slots: [{ nodeId: n1.id, free: 8 }] },
+          400_101 + round,
+          T,
+          resolve,
+        );
+        const whole = { kind: 'whole' as const };
+        await completeAttempt(
+          store.db,
+          n1,
+          plan!.attemptId,
+          { outcome: 'succeeded', result: { kind: 'plan', partitions: [whole, whole, whole, whole] } },
+          400_102 + round,
+        );
+        await store.db.updateTable('nodes').set({ limit_override: 8 }).where('id', '=', n1.id).execute();
+        const copies = await claimTasks(
+          store.db,
+          store.dialect,
+          { node: n1, epoch, slots: [{ nodeId: n1.id, free: 8 }] },
+          400_103 + round,
+          T,
+          resolve,
+        );
+        assert.equal(copies.length, 4);
+        const done = {
+          kind: 'copy' as const,
+          rowsRead: 1,
+          rowsWritten: 1,
+          bytesRead: 1,
+          bytesWritten: 1,
+          outputs: [],
+        };
+        await Promise.all(
+          copies.map((a) =>
+            completeAttempt(
+              store.db,
+              n1,
+              a.attemptId,
+              { outcome: 'succeeded', result: done },
+              400_104 + round,
+            ),
+          ),
+        );
+        const run = await store.db
+          .selectFrom('runs')
+          .selectAll()
+          .where('id', '=', id)
+          .executeTakeFirstOrThrow();
+        assert.equal(run.status, 'succeeded', `round ${round}`);
+      }
+    });
   });
 }
