@@ -13,7 +13,15 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-floating-promises': [
         'error',
-        { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['it', 'describe', 'test', 'before', 'after', 'suite'] }] },
+        {
+          allowForKnownSafeCalls: [
+            {
+              from: 'package',
+              package: 'node:test',
+              name: ['it', 'describe', 'test', 'before', 'after', 'suite'],
+            },
+          ],
+        },
       ],
       '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: { arguments: false } }],
       '@typescript-eslint/no-explicit-any': 'error',
@@ -45,7 +53,14 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['**/node/**', '**/connectors/**', '**/cli/**'], message: 'service speaks to nodes only through protocol.' }] },
+        {
+          patterns: [
+            {
+              group: ['**/node/**', '**/connectors/**', '**/cli/**'],
+              message: 'service speaks to nodes only through protocol.',
+            },
+          ],
+        },
       ],
     },
   },
@@ -54,7 +69,14 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['**/service/**', '**/cli/**'], message: 'node speaks to the service only through protocol.' }] },
+        {
+          patterns: [
+            {
+              group: ['**/service/**', '**/cli/**'],
+              message: 'node speaks to the service only through protocol.',
+            },
+          ],
+        },
       ],
     },
   },

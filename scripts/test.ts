@@ -10,7 +10,13 @@ import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
 const args = process.argv.slice(2);
-const files = args.length > 0 ? args : [...globSync('src/**/*.test.ts', { cwd: root }), ...globSync('test/**/*.test.ts', { cwd: root })].sort();
+const files =
+  args.length > 0
+    ? args
+    : [
+        ...globSync('src/**/*.test.ts', { cwd: root }),
+        ...globSync('test/**/*.test.ts', { cwd: root }),
+      ].sort();
 const tap = join(tmpdir(), `ferry-test-${process.pid}.tap`);
 const concurrency = process.env['FERRY_TEST_CONCURRENCY'] ?? '3';
 
