@@ -20,13 +20,15 @@ export async function run(): Promise<void> {
     const svc = await startService(ctx, { env: { FERRY_LOG_LEVEL: 'warn' } });
     const gw = await svc.api.call('POST', '/api/v1/gateways', { name: 'bench' });
     const root = tempDir(ctx, 'ferry-bench-');
+    const procs = [svc.proc];
     for (let i = 0; i < NODES; i++) {
-      await startNode(ctx, svc, {
+      const node = await startNode(ctx, svc, {
         name: `n${i + 1}`,
         key: gw.key1,
         allowPaths: [root],
         env: { FERRY_LOG_LEVEL: 'warn' },
       });
+      procs.push(node.proc);
     }
     mkdirSync(join(root, 'in'), { recursive: true });
     mkdirSync(join(root, 'out'), { recursive: true });
@@ -48,8 +50,9 @@ export async function run(): Promise<void> {
     }
     const waitRun = async (id: string): Promise<any> => {
       for (;;) {
-        const r = await svc.api.call('GET', `/api/v1/runs/${id}`);
-        if (r.status === 'succeeded' || r.status === 'failed') return r;
+        const r = await svc.api.call('GET', `/api/v1/runs/${id}?tasks=false`);
+        if (r.status === 'succeeded' || r.status === 'failed')
+          return svc.api.call('GET', `/api/v1/runs/${id}`);
         await new Promise((res) => setTimeout(res, 200));
       }
     };
@@ -113,6 +116,11 @@ export async function run(): Promise<void> {
       },
       target: { tasksPerSecond: 1000, p99QueueToStartMs: 50 },
     };
+    if (process.env['BENCH_PROFILE']) {
+      // Graceful stop, so processes started with --cpu-prof write their profiles.
+      for (const p of procs) p.kill('SIGTERM');
+      await Promise.all(procs.map((p) => p.exited));
+    }
     const file = writeResult('dispatch', result);
     process.stdout.write(`${JSON.stringify(result, null, 2)}\nwritten to ${file}\n`);
   } finally {

@@ -60,7 +60,7 @@ async function round(
     });
     const { id } = await svc.api.call('POST', '/api/v1/pipelines/p/runs');
     for (;;) {
-      const r = await svc.api.call('GET', `/api/v1/runs/${id}`);
+      const r = await svc.api.call('GET', `/api/v1/runs/${id}?tasks=false`);
       if (r.progress.tasksDone >= TASKS * 0.2) break;
       await sleep(100);
     }
@@ -71,10 +71,11 @@ async function round(
     victim.proc.kill('SIGKILL');
     let run;
     for (;;) {
-      run = await svc.api.call('GET', `/api/v1/runs/${id}`);
+      run = await svc.api.call('GET', `/api/v1/runs/${id}?tasks=false`);
       if (run.status === 'succeeded' || run.status === 'failed') break;
       await sleep(250);
     }
+    run = await svc.api.call('GET', `/api/v1/runs/${id}`);
     if (run.status !== 'succeeded') throw new Error(`round ${i}: run failed: ${run.error}`);
     const after = await svc.api.call('GET', '/api/v1/gateways/bench');
     const attempts = run.tasks.flatMap((t: any) => t.attemptList);

@@ -55,11 +55,12 @@ async function follow(c: CliContext, runId: string): Promise<RunDetail> {
   bar.start(1, 0, { run: runId, bytes: '0 B', status: 'planning' });
   try {
     for (;;) {
-      const run = await c.api.get<RunDetail>(`/api/v1/runs/${enc(runId)}`);
+      // Progress only while it runs (cheap for the service); every task once it has finished.
+      const run = await c.api.get<Omit<RunDetail, 'tasks'>>(`/api/v1/runs/${enc(runId)}?tasks=false`);
       const p = run.progress;
       bar.setTotal(Math.max(1, p.tasksTotal));
       bar.update(p.tasksDone, { bytes: bytes(p.bytes), status: p.planned ? run.status : 'planning' });
-      if (FINISHED.has(run.status)) return run;
+      if (FINISHED.has(run.status)) return c.api.get<RunDetail>(`/api/v1/runs/${enc(runId)}`);
       await sleep(500);
     }
   } finally {

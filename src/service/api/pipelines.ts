@@ -6,8 +6,8 @@ import { NameSchema } from '../../protocol/stores.ts';
 import { validatePipeline } from '../pipeline-validation.ts';
 import { applyPipeline, deletePipeline, getPipeline, listPipelines } from '../store/queries/pipelines.ts';
 import { startRun } from '../store/queries/start-run.ts';
-import { getRunDetail, listRuns } from '../store/queries/runs.ts';
-import { runDetailView, runView } from './views.ts';
+import { getRunDetail, getRunSummary, listRuns } from '../store/queries/runs.ts';
+import { runDetailView, runSummaryView, runView } from './views.ts';
 import type { PipelineSpecT } from '../../protocol/pipeline.ts';
 
 export function pipelineRoutes(app: App, ctx: ServiceContext): void {
@@ -77,7 +77,17 @@ export function pipelineRoutes(app: App, ctx: ServiceContext): void {
 
   app.get(
     '/api/v1/runs/:id',
-    { schema: { tags: ['runs'], params: Type.Object({ id: Type.String() }) } },
-    async (req) => runDetailView(await getRunDetail(db, req.params.id)),
+    {
+      schema: {
+        tags: ['runs'],
+        params: Type.Object({ id: Type.String() }),
+        // tasks=false: progress only, cheap to poll during a run of many tasks.
+        querystring: Type.Object({ tasks: Type.Optional(Type.Boolean()) }),
+      },
+    },
+    async (req) =>
+      req.query.tasks === false
+        ? runSummaryView(await getRunSummary(db, req.params.id))
+        : runDetailView(await getRunDetail(db, req.params.id)),
   );
 }

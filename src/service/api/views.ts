@@ -7,7 +7,7 @@ import type {
   RunsTable,
   TasksTable,
 } from '../store/schema.ts';
-import type { RunDetail } from '../store/queries/runs.ts';
+import type { RunDetail, RunSummary } from '../store/queries/runs.ts';
 
 export function nodeView(n: NodeState, state: GatewayState) {
   const drain = n.draining ? (n.row.running > 0 ? 'draining' : 'drained') : null;
@@ -106,8 +106,7 @@ function attemptView(a: AttemptsTable) {
   };
 }
 
-function taskView(t: TasksTable, attempts: AttemptsTable[], activity: string) {
-  const mine = attempts.filter((a) => a.task_id === t.id);
+function taskView(t: TasksTable, mine: AttemptsTable[], activity: string) {
   const last = mine.at(-1);
   const result = t.result_json
     ? (JSON.parse(t.result_json) as { kind: string; outputs?: unknown[]; partitions?: unknown[] })
@@ -130,10 +129,7 @@ function taskView(t: TasksTable, attempts: AttemptsTable[], activity: string) {
   };
 }
 
-export function runDetailView(d: RunDetail) {
-  const byId = new Map(d.activities.map((a) => [a.id, a.name]));
-  const tasks = d.tasks.map((t) => taskView(t, d.attempts, byId.get(t.activity_run_id) ?? ''));
-  const copies = tasks.filter((t) => t.kind === 'copy');
+export function runSummaryView(d: RunSummary) {
   return {
     ...runView(d.run),
     activities: d.activities.map((a) => ({
@@ -143,14 +139,20 @@ export function runDetailView(d: RunDetail) {
       startedAt: iso(a.started_at),
       finishedAt: iso(a.finished_at),
     })),
-    progress: {
-      tasksTotal: copies.length,
-      tasksDone: copies.filter((t) => t.status === 'succeeded' || t.status === 'failed').length,
-      tasksFailed: copies.filter((t) => t.status === 'failed').length,
-      planned: d.tasks.filter((t) => t.kind === 'plan').every((t) => t.status === 'succeeded'),
-      rows: copies.reduce((a, t) => a + t.rows, 0),
-      bytes: copies.reduce((a, t) => a + t.bytes, 0),
-    },
-    tasks,
+    progress: d.progress,
+  };
+}
+
+export function runDetailView(d: RunDetail) {
+  const names = new Map(d.activities.map((a) => [a.id, a.name]));
+  const byTask = new Map<string, AttemptsTable[]>();
+  for (const a of d.attempts) {
+    const list = byTask.get(a.task_id);
+    if (list) list.push(a);
+    else byTask.set(a.task_id, [a]);
+  }
+  return {
+    ...runSummaryView(d),
+    tasks: d.tasks.map((t) => taskView(t, byTask.get(t.id) ?? [], names.get(t.activity_run_id) ?? '')),
   };
 }

@@ -1,7 +1,8 @@
 /**
  * Kysely's SqliteDialect speaks better-sqlite3's interface; node:sqlite's DatabaseSync is close but not
  * the same. This adapter bridges the two: `reader` from the statement's result columns, and rows copied
- * out of their null prototype so they behave like ordinary objects.
+ * out of their null prototype so they behave like ordinary objects. Prepared statements are kept per
+ * SQL text: Kysely asks for a fresh one on every query, and preparing was the service's top cost.
  */
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { SqliteDialect } from 'kysely';
@@ -34,16 +35,32 @@ class Statement {
   }
 }
 
+/** Distinct SQL texts kept prepared; the service issues a few hundred shapes at most. */
+const STATEMENT_CACHE_SIZE = 1000;
+
 export function createSqliteDialect(path: string): SqliteDialect {
   const database = new DatabaseSync(path);
   // WAL lets the CLI and operators read the file while the service writes; the busy timeout covers both.
   database.exec(
     'PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;',
   );
+  const cache = new Map<string, Statement>();
+  const prepare = (sql: string): Statement => {
+    let stmt = cache.get(sql);
+    if (stmt) {
+      // Map keeps insertion order: re-inserting makes this the most recently used.
+      cache.delete(sql);
+    } else {
+      stmt = new Statement(database.prepare(sql));
+      if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value ?? '');
+    }
+    cache.set(sql, stmt);
+    return stmt;
+  };
   return new SqliteDialect({
     database: {
       close: () => database.close(),
-      prepare: (sql: string) => new Statement(database.prepare(sql)),
+      prepare,
     },
   });
 }

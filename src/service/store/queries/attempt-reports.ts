@@ -14,31 +14,44 @@ import { newId } from '../../../common/crypto.ts';
 import { retryOrFail, settleActivity } from './settle-task.ts';
 import { ACTIVE_ATTEMPT } from './active-attempts.ts';
 
+/** Why a report for an attempt that is not this node's active attempt is refused. */
+async function refusal(tx: Kysely<Schema>, node: NodesTable, attemptId: string): Promise<FerryError> {
+  const attempt = await tx
+    .selectFrom('attempts')
+    .select(['node_id', 'status', 'error'])
+    .where('id', '=', attemptId)
+    .executeTakeFirst();
+  if (!attempt) return new FerryError('not_found', `attempt ${attemptId} does not exist`);
+  if (attempt.node_id !== node.id)
+    return new FerryError('lease_lost', `attempt ${attemptId} belongs to another node`);
+  return new FerryError(
+    'lease_lost',
+    `attempt ${attemptId} is ${attempt.status}${attempt.error ? `: ${attempt.error}` : ''}`,
+  );
+}
+
+/**
+ * Locks this node's active attempt (the conditional update takes the row lock: a concurrent sweep
+ * declaring it lost, or a repeated report, waits for this transaction and then sees its outcome) and
+ * returns it; refuses if it is not active.
+ */
 async function activeAttempt(
   tx: Transaction<Schema>,
   node: NodesTable,
   attemptId: string,
 ): Promise<AttemptsTable> {
-  // Lock the row first (a no-op update), so a concurrent sweep declaring it lost, or a repeated
-  // report, waits for this transaction and then sees its outcome (PostgreSQL; SQLite serializes).
-  await tx
+  const locked = await tx
     .updateTable('attempts')
     .set((eb) => ({ status: eb.ref('status') }))
     .where('id', '=', attemptId)
-    .execute();
-  const attempt = await tx.selectFrom('attempts').selectAll().where('id', '=', attemptId).executeTakeFirst();
-  if (!attempt) throw new FerryError('not_found', `attempt ${attemptId} does not exist`);
-  if (attempt.node_id !== node.id)
-    throw new FerryError('lease_lost', `attempt ${attemptId} belongs to another node`);
-  if (!(ACTIVE_ATTEMPT as readonly string[]).includes(attempt.status)) {
-    throw new FerryError(
-      'lease_lost',
-      `attempt ${attemptId} is ${attempt.status}${attempt.error ? `: ${attempt.error}` : ''}`,
-    );
-  }
-  return attempt;
+    .where('node_id', '=', node.id)
+    .where('status', 'in', ACTIVE_ATTEMPT)
+    .executeTakeFirst();
+  if (Number(locked.numUpdatedRows) !== 1) throw await refusal(tx, node, attemptId);
+  return tx.selectFrom('attempts').selectAll().where('id', '=', attemptId).executeTakeFirstOrThrow();
 }
 
+/** Renews the lease: one conditional update on the hot path, a read only when refusing. */
 export async function reportProgress(
   db: Kysely<Schema>,
   node: NodesTable,
@@ -47,20 +60,20 @@ export async function reportProgress(
   now: number,
   leaseMs: number,
 ): Promise<void> {
-  await db.transaction().execute(async (tx) => {
-    const attempt = await activeAttempt(tx, node, attemptId);
-    await tx
-      .updateTable('attempts')
-      .set({
-        status: 'running',
-        started_at: attempt.started_at ?? now,
-        rows: p.rows,
-        bytes: p.bytes,
-        lease_until: now + leaseMs,
-      })
-      .where('id', '=', attemptId)
-      .execute();
-  });
+  const res = await db
+    .updateTable('attempts')
+    .set((eb) => ({
+      status: 'running',
+      started_at: eb.fn.coalesce('started_at', eb.val(now)),
+      rows: p.rows,
+      bytes: p.bytes,
+      lease_until: now + leaseMs,
+    }))
+    .where('id', '=', attemptId)
+    .where('node_id', '=', node.id)
+    .where('status', 'in', ACTIVE_ATTEMPT)
+    .executeTakeFirst();
+  if (Number(res.numUpdatedRows) !== 1) throw await refusal(db, node, attemptId);
 }
 
 /** Returns true when new tasks were queued (a plan finished), so claimers can be woken. */

@@ -3,9 +3,25 @@ import type { Kysely } from 'kysely';
 import type { ActivityRunsTable, AttemptsTable, RunsTable, Schema, TasksTable } from '../schema.ts';
 import { FerryError } from '../../../common/errors.ts';
 
-export interface RunDetail {
+export interface RunProgress {
+  /** Copy tasks (the plan task is not counted). */
+  tasksTotal: number;
+  tasksDone: number;
+  tasksFailed: number;
+  /** Every activity's plan has finished, so tasksTotal is final. */
+  planned: boolean;
+  rows: number;
+  /** Bytes of finished copy tasks plus what running attempts reported so far. */
+  bytes: number;
+}
+
+export interface RunSummary {
   run: RunsTable;
   activities: ActivityRunsTable[];
+  progress: RunProgress;
+}
+
+export interface RunDetail extends RunSummary {
   tasks: TasksTable[];
   attempts: AttemptsTable[];
 }
@@ -21,7 +37,8 @@ export async function listRuns(db: Kysely<Schema>, limit: number, pipeline?: str
     .execute();
 }
 
-export async function getRunDetail(db: Kysely<Schema>, runId: string): Promise<RunDetail> {
+/** Aggregates only: cheap enough to poll while a run of many thousands of tasks is going. */
+export async function getRunSummary(db: Kysely<Schema>, runId: string): Promise<RunSummary> {
   const run = await db.selectFrom('runs').selectAll().where('id', '=', runId).executeTakeFirst();
   if (!run)
     throw new FerryError('not_found', `run ${runId} does not exist`, {
@@ -33,6 +50,44 @@ export async function getRunDetail(db: Kysely<Schema>, runId: string): Promise<R
     .where('run_id', '=', runId)
     .orderBy('idx')
     .execute();
+  const groups = await db
+    .selectFrom('tasks')
+    .select([
+      'kind',
+      'status',
+      (eb) => eb.fn.countAll<number>().as('n'),
+      (eb) => eb.fn.sum<number>('rows').as('rows'),
+      (eb) => eb.fn.sum<number>('bytes').as('bytes'),
+    ])
+    .where('run_id', '=', runId)
+    .groupBy(['kind', 'status'])
+    .execute();
+  const inFlight = await db
+    .selectFrom('attempts')
+    .select((eb) => eb.fn.sum<number>('bytes').as('bytes'))
+    .where('run_id', '=', runId)
+    .where('status', 'in', ['dispatched', 'running'])
+    .executeTakeFirst();
+  const copies = groups.filter((g) => g.kind === 'copy');
+  const count = (pred: (status: string) => boolean): number =>
+    copies.filter((g) => pred(g.status)).reduce((a, g) => a + Number(g.n), 0);
+  const plansOpen = groups.some((g) => g.kind === 'plan' && g.status !== 'succeeded');
+  return {
+    run,
+    activities,
+    progress: {
+      tasksTotal: count(() => true),
+      tasksDone: count((s) => s === 'succeeded' || s === 'failed'),
+      tasksFailed: count((s) => s === 'failed'),
+      planned: !plansOpen,
+      rows: copies.reduce((a, g) => a + Number(g.rows ?? 0), 0),
+      bytes: copies.reduce((a, g) => a + Number(g.bytes ?? 0), 0) + Number(inFlight?.bytes ?? 0),
+    },
+  };
+}
+
+export async function getRunDetail(db: Kysely<Schema>, runId: string): Promise<RunDetail> {
+  const summary = await getRunSummary(db, runId);
   const tasks = await db
     .selectFrom('tasks')
     .selectAll()
@@ -47,5 +102,5 @@ export async function getRunDetail(db: Kysely<Schema>, runId: string): Promise<R
     .where('run_id', '=', runId)
     .orderBy('created_at')
     .execute();
-  return { run, activities, tasks, attempts };
+  return { ...summary, tasks, attempts };
 }
