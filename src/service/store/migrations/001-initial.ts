@@ -122,7 +122,7 @@ export async function up(db: Kysely<unknown>, dialect: StoreDialect): Promise<vo
   await db.schema
     .createIndex('tasks_queue')
     .on('tasks')
-    .columns(['gateway_id', 'status', 'queued_at'])
+    .columns(['gateway_id', 'status', 'queued_at', 'idx'])
     .execute();
   await db.schema.createIndex('tasks_run').on('tasks').columns(['run_id']).execute();
   await db.schema.createIndex('tasks_activity').on('tasks').columns(['activity_run_id', 'status']).execute();
