@@ -3,7 +3,7 @@
  * a table partition rendered in a format); a sink stages objects and publishes them atomically on
  * commit, named by task, so a retried attempt replaces what an earlier one wrote and never adds to it.
  *
- * Rules every connector keeps (checked by the conformance suite in conformance.test.ts):
+ * Rules every connector keeps (each connector's tests check them against the real store):
  * - nothing is visible in the sink before commit(); abort() leaves nothing behind;
  * - commit() of a second attempt for the same task replaces the first attempt's output;
  * - the signal cancels reads and writes promptly;

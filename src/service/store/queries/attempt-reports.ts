@@ -8,11 +8,10 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { AttemptsTable, NodesTable, Schema } from '../schema.ts';
 import type { CompleteRequestT, ProgressRequestT } from '../../../protocol/agent.ts';
-import type { PartitionT } from '../../../protocol/task.ts';
 import { FerryError } from '../../../common/errors.ts';
-import { newId } from '../../../common/crypto.ts';
 import { retryOrFail, settleActivity } from './settle-task.ts';
 import { ACTIVE_ATTEMPT } from './active-attempts.ts';
+import { queueTasks } from './queue-tasks.ts';
 
 /** Why a report for an attempt that is not this node's active attempt is refused. */
 async function refusal(tx: Kysely<Schema>, node: NodesTable, attemptId: string): Promise<FerryError> {
@@ -140,57 +139,17 @@ export async function completeAttempt(
       .execute();
     let queued = false;
     if (result.kind === 'plan') {
-      queued = await queueCopyTasks(tx, task, result.partitions, now);
+      await queueTasks(
+        tx,
+        task,
+        result.partitions.map((partition, index) => ({ kind: 'copy', index, partition })),
+        now,
+      );
+      queued = result.partitions.length > 0;
     }
     await settleActivity(tx, task.activity_run_id, now);
     return queued;
   });
-}
-
-async function queueCopyTasks(
-  tx: Transaction<Schema>,
-  plan: {
-    run_id: string;
-    activity_run_id: string;
-    gateway_id: string;
-    max_attempts: number;
-    backoff_ms: number;
-    max_backoff_ms: number;
-  },
-  partitions: PartitionT[],
-  now: number,
-): Promise<boolean> {
-  let idx = 0;
-  for (const partition of partitions) {
-    const i = idx++;
-    await tx
-      .insertInto('tasks')
-      .values({
-        id: newId('task'),
-        run_id: plan.run_id,
-        activity_run_id: plan.activity_run_id,
-        gateway_id: plan.gateway_id,
-        kind: 'copy',
-        idx: i,
-        work_json: JSON.stringify({ kind: 'copy', index: i, partition }),
-        status: 'queued',
-        attempts: 0,
-        max_attempts: plan.max_attempts,
-        backoff_ms: plan.backoff_ms,
-        max_backoff_ms: plan.max_backoff_ms,
-        queued_at: now,
-        not_before: now,
-        node_id: null,
-        result_json: null,
-        rows: 0,
-        bytes: 0,
-        error: null,
-        started_at: null,
-        finished_at: null,
-      })
-      .execute();
-  }
-  return partitions.length > 0;
 }
 
 /** The dispatcher could not deliver the attempt, or its worker gave it back (shutdown): queue it again. */

@@ -2,6 +2,7 @@
 import type { Kysely } from 'kysely';
 import type { Schema } from '../schema.ts';
 import { newId } from '../../../common/crypto.ts';
+import { queueTasks } from './queue-tasks.ts';
 import { FerryError } from '../../../common/errors.ts';
 import type { PipelineSpecT } from '../../../protocol/pipeline.ts';
 
@@ -65,32 +66,19 @@ export async function startRun(db: Kysely<Schema>, pipelineName: string, now: nu
           finished_at: null,
         })
         .execute();
-      await tx
-        .insertInto('tasks')
-        .values({
-          id: newId('task'),
+      await queueTasks(
+        tx,
+        {
           run_id: runId,
           activity_run_id: activityRunId,
           gateway_id: source.gateway_id,
-          kind: 'plan',
-          idx: 0,
-          work_json: JSON.stringify({ kind: 'plan' }),
-          status: 'queued',
-          attempts: 0,
           max_attempts: activity.retry?.maxAttempts ?? 5,
           backoff_ms: activity.retry?.backoffMs ?? 1000,
           max_backoff_ms: activity.retry?.maxBackoffMs ?? 30000,
-          queued_at: now,
-          not_before: now,
-          node_id: null,
-          result_json: null,
-          rows: 0,
-          bytes: 0,
-          error: null,
-          started_at: null,
-          finished_at: null,
-        })
-        .execute();
+        },
+        [{ kind: 'plan' }],
+        now,
+      );
     }
     return runId;
   });
