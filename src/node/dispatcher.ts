@@ -30,7 +30,6 @@ export class Dispatcher {
   #controller: AbortController | undefined;
   /** Resolves the idle wait when something changed (role, peers, capacity). */
   #wake: (() => void) | undefined;
-  dispatched = 0;
 
   constructor(deps: DispatcherDeps) {
     this.#deps = deps;
@@ -113,7 +112,6 @@ export class Dispatcher {
     try {
       if (!target) throw new Error(`worker ${attempt.nodeId} is not among this gateway's nodes`);
       await this.#deps.deliver(target, { epoch, attempt });
-      this.dispatched++;
     } catch (err) {
       const reason = `could not hand the task to ${target === 'self' ? 'this node' : (target?.name ?? attempt.nodeId)}: ${toFerryError(err).message}`;
       this.#deps.log.warn({ attempt: attempt.attemptId }, reason);
