@@ -168,8 +168,6 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
   let heartbeatMs = 1000;
   let lastHb: HeartbeatResponseT | undefined;
   let reach: PeerReachT[] = [];
-  let operatorLimit: number | null = null;
-  let drainRequested = false;
   let shuttingDown = false;
   let lastError: string | null = null;
   let resolveStopped: (e: FerryError | undefined) => void = () => {};
@@ -255,11 +253,9 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
     lastHb = res;
     lastError = null;
     heartbeatMs = res.heartbeatIntervalMs;
-    operatorLimit = res.limit;
-    theWorker.limit = operatorLimit ?? o.defaultLimit;
+    theWorker.limit = res.limit ?? o.defaultLimit; // the operator's limit, else this node's own
     metrics.limit.set(theWorker.limit);
-    drainRequested = res.drain;
-    if (!shuttingDown) theWorker.draining = drainRequested;
+    if (!shuttingDown) theWorker.draining = res.drain;
     theWorker.observeEpoch(res.epoch);
     if (res.revoked.length > 0) theWorker.revoke(res.revoked);
     metrics.dispatcher.set(res.role === 'dispatcher' ? 1 : 0);
