@@ -23,7 +23,7 @@ export function linkedServiceCommands(program: Command): void {
 
   ls.command('create <name>')
     .description('create or replace a linked service (secret properties are kept encrypted and never shown)')
-    .option('--type <type>', 'filesystem | postgres')
+    .option('--type <type>', 'filesystem | postgres | mysql')
     .option('--gateway <gateway>', 'the gateway whose nodes reach the store')
     .option(
       '--property <key=value>',

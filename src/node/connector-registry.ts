@@ -1,10 +1,15 @@
 /** Which connector serves which store type. The only place the node names connectors. */
 import type { SinkConnector, SourceConnector } from '../connectors/connector.ts';
 import { filesystemSink, filesystemSource } from '../connectors/filesystem/filesystem-connector.ts';
+import { mysqlSource } from '../connectors/mysql/mysql-connector.ts';
 import { postgresSource } from '../connectors/postgres/postgres-connector.ts';
 import { FerryError } from '../common/errors.ts';
 
-const SOURCES: Record<string, SourceConnector> = { filesystem: filesystemSource, postgres: postgresSource };
+const SOURCES: Record<string, SourceConnector> = {
+  filesystem: filesystemSource,
+  postgres: postgresSource,
+  mysql: mysqlSource,
+};
 const SINKS: Record<string, SinkConnector> = { filesystem: filesystemSink };
 
 export function sourceFor(type: string): SourceConnector {

@@ -31,10 +31,26 @@ export const PostgresProperties = Type.Object(
   { additionalProperties: false },
 );
 
+export const MysqlProperties = Type.Object(
+  {
+    host: Type.String({ minLength: 1 }),
+    /** Default 3306. */
+    port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+    database: Type.String({ minLength: 1 }),
+    user: Type.String({ minLength: 1 }),
+    /** A secret: encrypted at rest by the service, never returned by the API. */
+    password: Type.Optional(Type.String()),
+    /** TLS with the server certificate verified against the system's CAs. */
+    ssl: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+
 /** Property names that hold secrets, per store type: redacted on every way out of the service. */
 export const SECRET_PROPERTIES: Record<StoreType, readonly string[]> = {
   filesystem: [],
   postgres: ['password'],
+  mysql: ['password'],
 };
 
 // ---- copy activity options ------------------------------------------------------------------
@@ -80,14 +96,31 @@ export const PostgresSource = Type.Object(
   { additionalProperties: false },
 );
 
+export const MysqlSource = Type.Object(
+  {
+    linkedService: Name,
+    /** `database.table` or `table` (in the linked service's database). */
+    table: Type.String({ minLength: 1 }),
+    /** Columns to copy (default all). */
+    columns: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
+    /** An integer, decimal, floating point, date or datetime column to split the table into ranges. */
+    partitionColumn: Type.Optional(Type.String({ minLength: 1 })),
+    /** How many ranges (default 1 without partitionColumn, else 8). */
+    partitions: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000 })),
+  },
+  { additionalProperties: false },
+);
+
 export type FilesystemSourceOptions = Static<typeof FilesystemSource>;
 export type FilesystemSinkOptions = Static<typeof FilesystemSink>;
 export type PostgresSourceOptions = Static<typeof PostgresSource>;
 export type FilesystemLinkedProperties = Static<typeof FilesystemProperties>;
 export type PostgresLinkedProperties = Static<typeof PostgresProperties>;
+export type MysqlSourceOptions = Static<typeof MysqlSource>;
+export type MysqlLinkedProperties = Static<typeof MysqlProperties>;
 
-export type StoreType = 'filesystem' | 'postgres';
-export const STORE_TYPES: readonly StoreType[] = ['filesystem', 'postgres'];
+export type StoreType = 'filesystem' | 'postgres' | 'mysql';
+export const STORE_TYPES: readonly StoreType[] = ['filesystem', 'postgres', 'mysql'];
 
 export interface StoreContract {
   properties: TSchema;
@@ -99,6 +132,7 @@ export interface StoreContract {
 export const STORES: Record<StoreType, StoreContract> = {
   filesystem: { properties: FilesystemProperties, source: FilesystemSource, sink: FilesystemSink },
   postgres: { properties: PostgresProperties, source: PostgresSource },
+  mysql: { properties: MysqlProperties, source: MysqlSource },
 };
 
 export function isStoreType(value: unknown): value is StoreType {

@@ -1,0 +1,159 @@
+/**
+ * Linked service properties and source options for MySQL and MariaDB, compiled once, and the one place
+ * where names and values are quoted into SQL.
+ *
+ * Names are taken literally and always quoted with backticks: `shop.Orders` reads `shop`.`Orders`.
+ * Input that would need more than quoting (a backtick, a quote, a backslash, a control character, a
+ * third dotted part, stray spaces) is refused rather than guessed at. Range bounds are never quoted
+ * as free text: each must look like a value of its column's kind, so nothing but a number or a date
+ * ever reaches the SQL.
+ */
+import type { ConnectionOptions } from 'mysql2';
+import { FerryError } from '../../common/errors.ts';
+import { MysqlProperties, MysqlSource } from '../../protocol/stores.ts';
+import type { ResolvedEndpointT } from '../../protocol/task.ts';
+import { validator, type Validator } from '../../protocol/validate.ts';
+import type { ColumnKind } from './mysql-columns.ts';
+import { mysqlMessage } from './mysql-errors.ts';
+
+/** A host that does not answer is reported after this long instead of the OS's minutes. */
+const CONNECT_TIMEOUT_MS = 10_000;
+const DEFAULT_PORT = 3306;
+const DEFAULT_PARTITIONS_WITH_COLUMN = 8;
+
+/** Where to connect, and what error messages may say about it (never the password). */
+export interface MysqlTarget {
+  linkedService: string;
+  /** `host:port`, for messages. */
+  address: string;
+  /** The linked service's database: where an unqualified table is looked up. */
+  database: string;
+  /** Kept only so messages can be scrubbed of it. */
+  password: string | undefined;
+  connection: ConnectionOptions;
+}
+
+export interface CompiledMysqlSource {
+  /** `database.table`, the database filled in when the pipeline left it out, for messages. */
+  table: string;
+  schemaName: string;
+  tableName: string;
+  /** `` `database`.`table` `` */
+  tableSql: string;
+  /** Requested column names, undefined = all. */
+  columns: string[] | undefined;
+  /** `` `a`, `b` `` or `*`. */
+  columnsSql: string;
+  partitionColumn: string | undefined;
+  partitions: number;
+}
+
+let validators:
+  { properties: Validator<typeof MysqlProperties>; source: Validator<typeof MysqlSource> } | undefined;
+
+function schemas(): NonNullable<typeof validators> {
+  validators ??= { properties: validator(MysqlProperties), source: validator(MysqlSource) };
+  return validators;
+}
+
+export function compileMysqlTarget(endpoint: ResolvedEndpointT): MysqlTarget {
+  const p = schemas().properties.parse(endpoint.properties, `linked service "${endpoint.linkedService}"`);
+  const port = p.port ?? DEFAULT_PORT;
+  return {
+    linkedService: endpoint.linkedService,
+    address: `${p.host}:${port}`,
+    database: p.database,
+    password: p.password,
+    connection: {
+      host: p.host,
+      port,
+      database: p.database,
+      user: p.user,
+      ...(p.password === undefined ? {} : { password: p.password }),
+      // An empty object asks for TLS with mysql2's defaults: the certificate is verified.
+      ...(p.ssl === true ? { ssl: {} } : {}),
+      connectTimeout: CONNECT_TIMEOUT_MS,
+      enableKeepAlive: true,
+      charset: 'utf8mb4',
+      // Values come back as the server's text, so nothing is rounded or shifted between time zones.
+      dateStrings: true,
+      supportBigNumbers: true,
+      bigNumberStrings: true,
+      decimalNumbers: false,
+      multipleStatements: false,
+    },
+  };
+}
+
+export function compileMysqlSource(endpoint: ResolvedEndpointT, database: string): CompiledMysqlSource {
+  const ls = endpoint.linkedService;
+  const o = schemas().source.parse({ linkedService: ls, ...endpoint.options }, `mysql source "${ls}"`);
+  if (o.partitionColumn === undefined && o.partitions !== undefined && o.partitions > 1) {
+    throw new FerryError(
+      'bad_request',
+      mysqlMessage(ls, `partitions: ${o.partitions} needs a partitionColumn to split on`),
+    );
+  }
+  try {
+    const [schemaName, tableName] = splitQualifiedName(o.table, database);
+    // Quoted here only to refuse odd names before any connection is made; queries quote it again.
+    if (o.partitionColumn !== undefined) quoteIdentifier(o.partitionColumn);
+    return {
+      table: `${schemaName}.${tableName}`,
+      schemaName,
+      tableName,
+      tableSql: `${quoteIdentifier(schemaName)}.${quoteIdentifier(tableName)}`,
+      columns: o.columns,
+      columnsSql: o.columns === undefined ? '*' : o.columns.map(quoteIdentifier).join(', '),
+      partitionColumn: o.partitionColumn,
+      partitions: o.partitions ?? (o.partitionColumn === undefined ? 1 : DEFAULT_PARTITIONS_WITH_COLUMN),
+    };
+  } catch (err) {
+    if (err instanceof FerryError) throw new FerryError(err.code, mysqlMessage(ls, err.message));
+    throw err;
+  }
+}
+
+// Backticks would need doubling, and quotes and backslashes change meaning with the server's
+// sql_mode; nobody names a table like that on purpose, so such input is treated as a mistake.
+const ODD_NAME = /[`'"\\\p{Cc}]/u;
+const MAX_NAME_CHARS = 64;
+
+/** `orders` -> `` `orders` ``. */
+export function quoteIdentifier(name: string): string {
+  if (name.length === 0) throw new FerryError('bad_request', 'a name is empty');
+  if (ODD_NAME.test(name) || name.trim() !== name || [...name].length > MAX_NAME_CHARS) {
+    throw new FerryError('bad_request', `${JSON.stringify(name)} is not a plain MySQL name`);
+  }
+  return `\`${name}\``;
+}
+
+/** `db.table` -> ['db', 'table']; `table` -> [database, 'table']. */
+function splitQualifiedName(name: string, database: string): [string, string] {
+  const parts = name.split('.');
+  if (parts.length > 2 || parts.some((p) => p.length === 0)) {
+    throw new FerryError('bad_request', `${JSON.stringify(name)} is not \`table\` or \`database.table\``);
+  }
+  const [first = '', second] = parts;
+  const pair: [string, string] = second === undefined ? [database, first] : [first, second];
+  for (const part of pair) quoteIdentifier(part);
+  return pair;
+}
+
+const BOUND_SHAPES: Record<ColumnKind, RegExp> = {
+  integer: /^-?\d{1,20}$/,
+  number: /^-?\d+(\.\d+)?(e[+-]?\d+)?$/i,
+  date: /^\d{4}-\d{2}-\d{2}$/,
+  datetime: /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?$/,
+};
+
+/**
+ * A range bound as SQL: numbers as bare literals (exact for integers of any size), dates and times
+ * as quoted text the server converts to the column's type for the comparison.
+ */
+export function boundLiteral(kind: ColumnKind, value: string): string {
+  if (!BOUND_SHAPES[kind].test(value)) {
+    throw new FerryError('bad_request', `${JSON.stringify(value)} is not a ${kind} bound`);
+  }
+  return kind === 'date' || kind === 'datetime' ? `'${value}'` : value;
+}
