@@ -46,11 +46,44 @@ export const MysqlProperties = Type.Object(
   { additionalProperties: false },
 );
 
+export const AzureBlobProperties = Type.Object(
+  {
+    /** A secret. Either this, or accountUrl with accountKey (and accountName) or with sasToken. */
+    connectionString: Type.Optional(Type.String({ minLength: 1 })),
+    /** `https://<account>.blob.core.windows.net`, or an emulator's `http://host:port/<account>`. */
+    accountUrl: Type.Optional(Type.String({ minLength: 1, pattern: '^https?://' })),
+    accountName: Type.Optional(Type.String({ minLength: 1 })),
+    /** A secret. */
+    accountKey: Type.Optional(Type.String({ minLength: 1 })),
+    /** A secret: a SAS token (without the leading `?`) used with accountUrl instead of a key. */
+    sasToken: Type.Optional(Type.String({ minLength: 1 })),
+    container: Type.String({ minLength: 3, maxLength: 63, pattern: '^[a-z0-9][a-z0-9-]*[a-z0-9]$' }),
+  },
+  { additionalProperties: false },
+);
+
+export const S3Properties = Type.Object(
+  {
+    /** For S3-compatible stores (MinIO, R2, ...): their URL; default AWS for the region. */
+    endpoint: Type.Optional(Type.String({ minLength: 1, pattern: '^https?://' })),
+    region: Type.String({ minLength: 1 }),
+    bucket: Type.String({ minLength: 1, maxLength: 255 }),
+    accessKeyId: Type.String({ minLength: 1 }),
+    /** A secret. */
+    secretAccessKey: Type.String({ minLength: 1 }),
+    /** Address buckets as `<endpoint>/<bucket>` rather than `<bucket>.<endpoint>` (most emulators). */
+    forcePathStyle: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+
 /** Property names that hold secrets, per store type: redacted on every way out of the service. */
 export const SECRET_PROPERTIES: Record<StoreType, readonly string[]> = {
   filesystem: [],
   postgres: ['password'],
   mysql: ['password'],
+  s3: ['secretAccessKey'],
+  'azure-blob': ['connectionString', 'accountKey', 'sasToken'],
 };
 
 // ---- copy activity options ------------------------------------------------------------------
@@ -111,6 +144,54 @@ export const MysqlSource = Type.Object(
   { additionalProperties: false },
 );
 
+export const AzureBlobSource = Type.Object(
+  {
+    linkedService: Name,
+    /** Folder-like blob name prefix in the container ('' = the whole container). */
+    prefix: Type.Optional(Type.String()),
+    /** Glob relative to `prefix`; default every blob below it. */
+    glob: Type.Optional(Type.String({ minLength: 1 })),
+    /** Split the blob set into tasks of at most this many blobs (default 64) ... */
+    filesPerTask: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000 })),
+    /** ... and at most this many bytes (default 256 MiB; a larger single blob is one task). */
+    bytesPerTask: Type.Optional(Type.Integer({ minimum: 1 })),
+  },
+  { additionalProperties: false },
+);
+
+export const AzureBlobSink = Type.Object(
+  {
+    linkedService: Name,
+    /** Blob name prefix the objects are published under ('' = the container root). */
+    prefix: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false },
+);
+
+export const S3Source = Type.Object(
+  {
+    linkedService: Name,
+    /** Key prefix, read as a folder ('' = the whole bucket); names are relative to it. */
+    prefix: Type.Optional(Type.String()),
+    /** Glob relative to `prefix`; default every object below it. */
+    glob: Type.Optional(Type.String({ minLength: 1 })),
+    /** Split the object set into tasks of at most this many objects (default 64) ... */
+    filesPerTask: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000 })),
+    /** ... and at most this many bytes (default 256 MiB; a larger single object is one task). */
+    bytesPerTask: Type.Optional(Type.Integer({ minimum: 1 })),
+  },
+  { additionalProperties: false },
+);
+
+export const S3Sink = Type.Object(
+  {
+    linkedService: Name,
+    /** Key prefix, read as a folder, objects are published under. */
+    prefix: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false },
+);
+
 export type FilesystemSourceOptions = Static<typeof FilesystemSource>;
 export type FilesystemSinkOptions = Static<typeof FilesystemSink>;
 export type PostgresSourceOptions = Static<typeof PostgresSource>;
@@ -118,9 +199,15 @@ export type FilesystemLinkedProperties = Static<typeof FilesystemProperties>;
 export type PostgresLinkedProperties = Static<typeof PostgresProperties>;
 export type MysqlSourceOptions = Static<typeof MysqlSource>;
 export type MysqlLinkedProperties = Static<typeof MysqlProperties>;
+export type S3SourceOptions = Static<typeof S3Source>;
+export type S3SinkOptions = Static<typeof S3Sink>;
+export type S3LinkedProperties = Static<typeof S3Properties>;
+export type AzureBlobSourceOptions = Static<typeof AzureBlobSource>;
+export type AzureBlobSinkOptions = Static<typeof AzureBlobSink>;
+export type AzureBlobLinkedProperties = Static<typeof AzureBlobProperties>;
 
-export type StoreType = 'filesystem' | 'postgres' | 'mysql';
-export const STORE_TYPES: readonly StoreType[] = ['filesystem', 'postgres', 'mysql'];
+export type StoreType = 'filesystem' | 'postgres' | 'mysql' | 's3' | 'azure-blob';
+export const STORE_TYPES: readonly StoreType[] = ['filesystem', 'postgres', 'mysql', 's3', 'azure-blob'];
 
 export interface StoreContract {
   properties: TSchema;
@@ -133,6 +220,8 @@ export const STORES: Record<StoreType, StoreContract> = {
   filesystem: { properties: FilesystemProperties, source: FilesystemSource, sink: FilesystemSink },
   postgres: { properties: PostgresProperties, source: PostgresSource },
   mysql: { properties: MysqlProperties, source: MysqlSource },
+  s3: { properties: S3Properties, source: S3Source, sink: S3Sink },
+  'azure-blob': { properties: AzureBlobProperties, source: AzureBlobSource, sink: AzureBlobSink },
 };
 
 export function isStoreType(value: unknown): value is StoreType {

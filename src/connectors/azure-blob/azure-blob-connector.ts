@@ -1,0 +1,18 @@
+/**
+ * The Azure Blob store: blobs in one container of a storage account. A source plans blobs below a
+ * prefix into FilePartitions and streams them as-is; a sink stages uncommitted blocks and publishes
+ * each blob by committing its block list.
+ */
+import type { SinkConnector, SourceConnector } from '../connector.ts';
+import { planAzureBlob } from './azure-blob-planner.ts';
+import { readAzureBlob } from './azure-blob-reader.ts';
+import { openAzureBlobWriter } from './azure-blob-writer.ts';
+
+export const azureBlobSource: SourceConnector = {
+  plan: planAzureBlob,
+  read: readAzureBlob,
+};
+
+export const azureBlobSink: SinkConnector = {
+  open: openAzureBlobWriter,
+};

@@ -1,0 +1,246 @@
+/**
+ * The Azure Blob sink: one AzureBlobWriter per task attempt, publishing with block blobs.
+ *
+ * Attempt states: open -> committed | aborted (both final; abort after commit is a no-op, commit
+ * after abort is refused). While open, stage() uploads an object's bytes as uncommitted blocks of its
+ * final blob `<prefix>/<name>` (8 MiB blocks, up to 4 in flight); uncommitted blocks are invisible,
+ * so nothing shows in the container. commit() puts each blob's block list: only then does the blob
+ * appear, whole, and a list replaces whatever the blob held before, so a second attempt of a task
+ * replaces the first attempt's blobs instead of adding to them. abort() needs no request: the service
+ * discards uncommitted blocks when another list is committed or after a week.
+ *
+ * Block ids are unique per attempt (`<attempt>-<seq>`), so two attempts of a task staging the same
+ * blob at once never mix blocks. Every id has the same length whatever the attempt, as the service
+ * requires of all blocks of one blob. Committing a list discards the blob's other uncommitted blocks,
+ * so of two attempts staging at once the first to commit wins and the other's commit fails with a
+ * conflict, as with the filesystem sink; an attempt that stages after a commit replaces it.
+ */
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { BlockBlobClient } from '@azure/storage-blob';
+import { FerryError } from '../../common/errors.ts';
+import type { ResolvedEndpointT } from '../../protocol/task.ts';
+import type { AttemptContext, SinkWriter, StagedObject } from '../connector.ts';
+import {
+  blobName,
+  checkObjectName,
+  compileAzureBlobSink,
+  openContainer,
+  type AzureBlobContainer,
+} from './azure-blob-config.ts';
+import { azureBlobError, azureBlobMessage, cancelledError } from './azure-blob-errors.ts';
+
+export const BLOCK_SIZE = 8 * 1024 * 1024;
+/** Blocks of one object uploading at once; with the one being filled, 40 MiB per stage at most. */
+const BLOCKS_IN_FLIGHT = 4;
+/** Block lists committed at once. */
+const COMMITS_IN_FLIGHT = 8;
+/** Raw block id length before base64; the service allows up to 64 bytes. */
+const BLOCK_ID_LENGTH = 64;
+const SAFE_ATTEMPT_ID = /^[A-Za-z0-9_-]{1,48}$/;
+
+type WriterState = 'open' | 'committed' | 'aborted';
+
+interface StagedBlob {
+  object: StagedObject;
+  blob: string;
+  blockIds: string[];
+}
+
+export async function openAzureBlobWriter(
+  sink: ResolvedEndpointT,
+  ctx: AttemptContext,
+): Promise<AzureBlobWriter> {
+  const options = compileAzureBlobSink(sink);
+  const store = openContainer(sink);
+  if (ctx.signal.aborted) throw cancelledError(store.linkedService, 'open');
+  // One request up front, so wrong credentials or a missing container fail the attempt before any
+  // data is read from the source.
+  try {
+    await store.client.getProperties({ abortSignal: ctx.signal });
+  } catch (err) {
+    if (ctx.signal.aborted) throw cancelledError(store.linkedService, 'open');
+    throw azureBlobError(err, store, 'open');
+  }
+  return new AzureBlobWriter(store, options.prefix, ctx);
+}
+
+export class AzureBlobWriter implements SinkWriter {
+  readonly #store: AzureBlobContainer;
+  readonly #prefix: string;
+  readonly #ctx: AttemptContext;
+  readonly #attemptKey: string;
+  readonly #staged = new Map<string, StagedBlob>();
+  #seq = 0;
+  #state: WriterState = 'open';
+
+  constructor(store: AzureBlobContainer, prefix: string, ctx: AttemptContext) {
+    this.#store = store;
+    this.#prefix = prefix;
+    this.#ctx = ctx;
+    this.#attemptKey = SAFE_ATTEMPT_ID.test(ctx.attemptId)
+      ? ctx.attemptId
+      : createHash('sha256').update(ctx.attemptId).digest('hex').slice(0, 48);
+  }
+
+  async stage(name: string, stream: Readable): Promise<StagedObject> {
+    const ls = this.#store.linkedService;
+    // The source may fail before pipeline() listens; kept by the stream, that failure then rejects
+    // pipeline() instead of crashing the process.
+    stream.on('error', () => {});
+    let normal: string;
+    try {
+      this.#assertOpen('stage');
+      if (this.#ctx.signal.aborted) throw cancelledError(ls, 'stage');
+      normal = checkObjectName(ls, name);
+    } catch (err) {
+      // The stream is ours once handed over: refusing it must not leave its source open.
+      stream.destroy();
+      throw err;
+    }
+    const blob = blobName(this.#prefix, normal);
+    const client = this.#store.client.getBlockBlobClient(blob);
+    // Stops the blocks still uploading when the stage fails for any reason, not only on cancel.
+    const local = new AbortController();
+    const signal = AbortSignal.any([this.#ctx.signal, local.signal]);
+    const uploads = new BlockUploads(client, signal);
+    const hash = createHash('sha256');
+    let bytes = 0;
+    try {
+      await pipeline(
+        stream,
+        async (source: AsyncIterable<Buffer | string>) => {
+          let block = Buffer.allocUnsafe(BLOCK_SIZE);
+          let filled = 0;
+          for await (const chunk of source) {
+            const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+            hash.update(buf);
+            bytes += buf.length;
+            let offset = 0;
+            while (offset < buf.length) {
+              const n = buf.copy(block, filled, offset);
+              offset += n;
+              filled += n;
+              if (filled === BLOCK_SIZE) {
+                await uploads.add(this.#nextBlockId(), block);
+                block = Buffer.allocUnsafe(BLOCK_SIZE);
+                filled = 0;
+              }
+            }
+          }
+          if (filled > 0) await uploads.add(this.#nextBlockId(), block.subarray(0, filled));
+          await uploads.finish();
+        },
+        { signal: this.#ctx.signal },
+      );
+    } catch (err) {
+      // pipeline() destroys the source when it fails; a failure before it started must do the same.
+      stream.destroy();
+      local.abort();
+      await uploads.settle();
+      if (this.#ctx.signal.aborted) throw cancelledError(ls, 'stage');
+      throw azureBlobError(err, { ...this.#store, blob }, 'stage');
+    }
+    const object: StagedObject = { name: normal, bytes, sha256: hash.digest('hex') };
+    this.#staged.set(normal, { object, blob, blockIds: uploads.ids });
+    return object;
+  }
+
+  async commit(): Promise<void> {
+    if (this.#state === 'committed') return;
+    this.#assertOpen('commit');
+    const ls = this.#store.linkedService;
+    if (this.#ctx.signal.aborted) throw cancelledError(ls, 'commit');
+    const pending = [...this.#staged.values()].sort((a, b) =>
+      a.blob < b.blob ? -1 : a.blob > b.blob ? 1 : 0,
+    );
+    const commitOne = async (staged: StagedBlob): Promise<void> => {
+      try {
+        // An empty list still creates the blob: a 0-byte object is published as an empty blob.
+        await this.#store.client
+          .getBlockBlobClient(staged.blob)
+          .commitBlockList(staged.blockIds, { abortSignal: this.#ctx.signal });
+      } catch (err) {
+        if (this.#ctx.signal.aborted) throw cancelledError(ls, 'commit');
+        throw azureBlobError(err, { ...this.#store, blob: staged.blob }, 'commit');
+      }
+    };
+    const workers = Array.from({ length: Math.min(COMMITS_IN_FLIGHT, pending.length) }, async () => {
+      for (let next = pending.shift(); next !== undefined; next = pending.shift()) await commitOne(next);
+    });
+    // allSettled first, so no commit is still running when the failure is reported.
+    const results = await Promise.allSettled(workers);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    this.#state = 'committed';
+  }
+
+  async abort(): Promise<void> {
+    if (this.#state === 'committed') return;
+    this.#state = 'aborted';
+    this.#staged.clear();
+  }
+
+  #nextBlockId(): string {
+    const raw = `${this.#attemptKey}-${String(this.#seq++).padStart(8, '0')}`.padEnd(BLOCK_ID_LENGTH, '.');
+    return Buffer.from(raw).toString('base64');
+  }
+
+  #assertOpen(operation: string): void {
+    if (this.#state !== 'open') {
+      throw new FerryError(
+        'conflict',
+        azureBlobMessage(
+          this.#store.linkedService,
+          `attempt ${this.#ctx.attemptId} is ${this.#state} (${operation})`,
+        ),
+      );
+    }
+  }
+}
+
+/** The blocks of one object: at most BLOCKS_IN_FLIGHT uploading, the first failure kept. */
+class BlockUploads {
+  readonly ids: string[] = [];
+  readonly #client: BlockBlobClient;
+  readonly #signal: AbortSignal;
+  readonly #inFlight = new Set<Promise<void>>();
+  #failure: { error: unknown } | undefined;
+
+  constructor(client: BlockBlobClient, signal: AbortSignal) {
+    this.#client = client;
+    this.#signal = signal;
+  }
+
+  /** Starts uploading a block; waits first while the limit is reached, so the reader is held back. */
+  async add(id: string, block: Buffer): Promise<void> {
+    while (this.#inFlight.size >= BLOCKS_IN_FLIGHT) await Promise.race(this.#inFlight);
+    this.#throwIfFailed();
+    this.ids.push(id);
+    const upload = this.#client
+      .stageBlock(id, block, block.length, { abortSignal: this.#signal })
+      .then(
+        () => {},
+        (error: unknown) => {
+          this.#failure ??= { error };
+        },
+      )
+      .finally(() => this.#inFlight.delete(upload));
+    this.#inFlight.add(upload);
+  }
+
+  async finish(): Promise<void> {
+    await this.settle();
+    this.#throwIfFailed();
+  }
+
+  /** Waits for every upload started; never rejects. */
+  async settle(): Promise<void> {
+    await Promise.all(this.#inFlight);
+  }
+
+  #throwIfFailed(): void {
+    if (this.#failure) throw this.#failure.error;
+  }
+}

@@ -1,0 +1,256 @@
+/**
+ * The S3 sink: one S3Writer per task attempt, publishing each object with a multipart upload of its
+ * final key, so nothing appears in the bucket before commit.
+ *
+ * Attempt states: open -> committed | aborted (both final; abort after commit is a no-op, commit
+ * after abort is refused). stage() creates a multipart upload for `<prefix><name>` and uploads 8 MiB
+ * parts (a few in flight, so memory is bounded whatever the object's size) but never completes it: an
+ * uncompleted upload is invisible to readers and listings. commit() completes every staged upload;
+ * completion publishes the object atomically and replaces any object under that key, so a retried
+ * attempt's commit replaces the earlier attempt's output. An empty object has no part to upload and
+ * is written by a PutObject at commit instead. abort() aborts every upload it created, best effort.
+ *
+ * An attempt killed before commit or abort leaves invisible uploads behind; a bucket lifecycle rule
+ * (AbortIncompleteMultipartUpload) reclaims their storage.
+ */
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  PutObjectCommand,
+  UploadPartCommand,
+  type CompletedPart,
+} from '@aws-sdk/client-s3';
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { FerryError } from '../../common/errors.ts';
+import type { ResolvedEndpointT } from '../../protocol/task.ts';
+import type { AttemptContext, SinkWriter, StagedObject } from '../connector.ts';
+import { checkObjectName, compileS3Sink, openS3Store, type S3Store } from './s3-config.ts';
+import { cancelledError, s3Error, s3Message } from './s3-errors.ts';
+
+/** Every part but the last has exactly this size (some S3-compatible stores require equal parts). */
+export const PART_SIZE = 8 * 1024 * 1024;
+/** Parts uploaded at once per object: bounds memory to (PARTS_IN_FLIGHT + 1) * PART_SIZE. */
+const PARTS_IN_FLIGHT = 4;
+/** Objects completed at once by commit(). */
+const COMMITS_IN_FLIGHT = 8;
+
+type WriterState = 'open' | 'committed' | 'aborted';
+
+interface Upload {
+  key: string;
+  uploadId: string;
+}
+
+interface StagedUpload {
+  object: StagedObject;
+  key: string;
+  /** undefined for an empty object, published by PutObject at commit. */
+  upload: Upload | undefined;
+  parts: CompletedPart[];
+}
+
+export async function openS3Writer(sink: ResolvedEndpointT, ctx: AttemptContext): Promise<S3Writer> {
+  const options = compileS3Sink(sink);
+  if (ctx.signal.aborted) throw cancelledError(sink.linkedService, 'open');
+  return new S3Writer(openS3Store(sink), options.prefix, ctx);
+}
+
+export class S3Writer implements SinkWriter {
+  readonly #store: S3Store;
+  readonly #prefix: string;
+  readonly #ctx: AttemptContext;
+  readonly #staged = new Map<string, StagedUpload>();
+  /** Every upload this attempt created, staged or not, so abort() can discard them all. */
+  readonly #uploads = new Set<Upload>();
+  #state: WriterState = 'open';
+
+  constructor(store: S3Store, prefix: string, ctx: AttemptContext) {
+    this.#store = store;
+    this.#prefix = prefix;
+    this.#ctx = ctx;
+  }
+
+  async stage(name: string, stream: Readable): Promise<StagedObject> {
+    const ls = this.#store.linkedService;
+    // A source failure before pipeline() listens is kept by the stream and rejects pipeline() later.
+    stream.on('error', () => {});
+    let normal: string;
+    try {
+      this.#assertOpen('stage');
+      if (this.#ctx.signal.aborted) throw cancelledError(ls, 'stage');
+      normal = checkObjectName(ls, name);
+    } catch (err) {
+      // The stream is ours once handed over: refusing it must not leave its source open.
+      stream.destroy();
+      throw err;
+    }
+    const key = this.#prefix + normal;
+    const hash = createHash('sha256');
+    let bytes = 0;
+    let upload: Upload | undefined;
+    const parts: CompletedPart[] = [];
+    const inFlight: Promise<void>[] = [];
+    let partCount = 0;
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+
+    const sendPart = async (body: Buffer): Promise<void> => {
+      upload ??= await this.#createUpload(key);
+      const { uploadId } = upload;
+      const partNumber = ++partCount;
+      const sent = this.#uploadPart(key, uploadId, partNumber, body).then((part) => {
+        parts.push(part);
+      });
+      // Awaited below or in allSettled on failure; this only keeps an early rejection from being unhandled.
+      sent.catch(() => {});
+      inFlight.push(sent);
+      if (inFlight.length >= PARTS_IN_FLIGHT) await inFlight.shift();
+    };
+
+    try {
+      await pipeline(
+        stream,
+        async (source: AsyncIterable<Buffer | string>) => {
+          for await (const chunk of source) {
+            const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+            hash.update(buf);
+            bytes += buf.length;
+            pending.push(buf);
+            pendingBytes += buf.length;
+            while (pendingBytes >= PART_SIZE) {
+              const all = Buffer.concat(pending, pendingBytes);
+              pending = [all.subarray(PART_SIZE)];
+              pendingBytes -= PART_SIZE;
+              await sendPart(all.subarray(0, PART_SIZE));
+            }
+          }
+        },
+        { signal: this.#ctx.signal },
+      );
+      if (pendingBytes > 0) await sendPart(Buffer.concat(pending, pendingBytes));
+      await Promise.all(inFlight);
+    } catch (err) {
+      // pipeline() destroys the source when it fails; a failure before it started must do the same.
+      stream.destroy();
+      await Promise.allSettled(inFlight);
+      if (upload) await this.#abortUpload(upload);
+      throw s3Error(err, ls, { bucket: this.#store.bucket, key }, 'stage');
+    }
+    parts.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
+    const object: StagedObject = { name: normal, bytes, sha256: hash.digest('hex') };
+    const earlier = this.#staged.get(normal);
+    // Staged twice in one attempt: the later copy wins, as a rename over the first would.
+    if (earlier?.upload) await this.#abortUpload(earlier.upload);
+    this.#staged.set(normal, { object, key, upload, parts });
+    return object;
+  }
+
+  async commit(): Promise<void> {
+    if (this.#state === 'committed') return;
+    this.#assertOpen('commit');
+    if (this.#ctx.signal.aborted) throw cancelledError(this.#store.linkedService, 'commit');
+    const queue = [...this.#staged.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    // A failure part way leaves some objects published: the retried attempt's commit replaces them.
+    const worker = async (): Promise<void> => {
+      for (let next = queue.shift(); next !== undefined; next = queue.shift()) await this.#publish(next);
+    };
+    await Promise.all(Array.from({ length: Math.min(COMMITS_IN_FLIGHT, queue.length) }, worker));
+    this.#state = 'committed';
+    this.#store.client.destroy();
+  }
+
+  async abort(): Promise<void> {
+    if (this.#state !== 'open') return;
+    this.#state = 'aborted';
+    await Promise.all([...this.#uploads].map((u) => this.#abortUpload(u)));
+    this.#store.client.destroy();
+  }
+
+  async #publish(staged: StagedUpload): Promise<void> {
+    const { bucket, client } = this.#store;
+    const signal = { abortSignal: this.#ctx.signal };
+    try {
+      if (staged.upload === undefined) {
+        await client.send(
+          new PutObjectCommand({ Bucket: bucket, Key: staged.key, Body: Buffer.alloc(0), ContentLength: 0 }),
+          signal,
+        );
+      } else {
+        await client.send(
+          new CompleteMultipartUploadCommand({
+            Bucket: bucket,
+            Key: staged.key,
+            UploadId: staged.upload.uploadId,
+            MultipartUpload: { Parts: staged.parts },
+          }),
+          signal,
+        );
+        this.#uploads.delete(staged.upload);
+      }
+    } catch (err) {
+      throw s3Error(err, this.#store.linkedService, { bucket, key: staged.key }, 'commit');
+    }
+  }
+
+  async #createUpload(key: string): Promise<Upload> {
+    const { bucket, client } = this.#store;
+    const created = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }), {
+      abortSignal: this.#ctx.signal,
+    });
+    if (created.UploadId === undefined) {
+      throw new FerryError(
+        'store_error',
+        s3Message(this.#store.linkedService, `no upload id for ${JSON.stringify(key)} (stage)`),
+      );
+    }
+    const upload = { key, uploadId: created.UploadId };
+    this.#uploads.add(upload);
+    return upload;
+  }
+
+  async #uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer): Promise<CompletedPart> {
+    const { bucket, client } = this.#store;
+    const sent = await client.send(
+      new UploadPartCommand({
+        Bucket: bucket,
+        Key: key,
+        UploadId: uploadId,
+        PartNumber: partNumber,
+        Body: body,
+      }),
+      { abortSignal: this.#ctx.signal },
+    );
+    return { ETag: sent.ETag, PartNumber: partNumber };
+  }
+
+  /** Best effort: an upload left behind is invisible, and some emulators lack AbortMultipartUpload. */
+  async #abortUpload(upload: Upload): Promise<void> {
+    this.#uploads.delete(upload);
+    try {
+      await this.#store.client.send(
+        new AbortMultipartUploadCommand({
+          Bucket: this.#store.bucket,
+          Key: upload.key,
+          UploadId: upload.uploadId,
+        }),
+      );
+    } catch {
+      // Nothing to do: see above.
+    }
+  }
+
+  #assertOpen(operation: string): void {
+    if (this.#state !== 'open') {
+      throw new FerryError(
+        'conflict',
+        s3Message(
+          this.#store.linkedService,
+          `attempt ${this.#ctx.attemptId} is ${this.#state} (${operation})`,
+        ),
+      );
+    }
+  }
+}
