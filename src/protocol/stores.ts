@@ -144,34 +144,11 @@ export const MysqlSource = Type.Object(
   { additionalProperties: false },
 );
 
-export const AzureBlobSource = Type.Object(
+/** Source options of an object store (Azure Blob, S3): names are relative to `prefix`. */
+const ObjectStoreSource = Type.Object(
   {
     linkedService: Name,
-    /** Folder-like blob name prefix in the container ('' = the whole container). */
-    prefix: Type.Optional(Type.String()),
-    /** Glob relative to `prefix`; default every blob below it. */
-    glob: Type.Optional(Type.String({ minLength: 1 })),
-    /** Split the blob set into tasks of at most this many blobs (default 64) ... */
-    filesPerTask: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000 })),
-    /** ... and at most this many bytes (default 256 MiB; a larger single blob is one task). */
-    bytesPerTask: Type.Optional(Type.Integer({ minimum: 1 })),
-  },
-  { additionalProperties: false },
-);
-
-export const AzureBlobSink = Type.Object(
-  {
-    linkedService: Name,
-    /** Blob name prefix the objects are published under ('' = the container root). */
-    prefix: Type.Optional(Type.String()),
-  },
-  { additionalProperties: false },
-);
-
-export const S3Source = Type.Object(
-  {
-    linkedService: Name,
-    /** Key prefix, read as a folder ('' = the whole bucket); names are relative to it. */
+    /** Folder-like name prefix in the container or bucket ('' = all of it). */
     prefix: Type.Optional(Type.String()),
     /** Glob relative to `prefix`; default every object below it. */
     glob: Type.Optional(Type.String({ minLength: 1 })),
@@ -183,14 +160,20 @@ export const S3Source = Type.Object(
   { additionalProperties: false },
 );
 
-export const S3Sink = Type.Object(
+/** Sink options of an object store: objects are published under `prefix`. */
+const ObjectStoreSink = Type.Object(
   {
     linkedService: Name,
-    /** Key prefix, read as a folder, objects are published under. */
+    /** Folder-like name prefix the objects are published under ('' = the root). */
     prefix: Type.Optional(Type.String()),
   },
   { additionalProperties: false },
 );
+
+export const AzureBlobSource = ObjectStoreSource;
+export const AzureBlobSink = ObjectStoreSink;
+export const S3Source = ObjectStoreSource;
+export const S3Sink = ObjectStoreSink;
 
 export type FilesystemSourceOptions = Static<typeof FilesystemSource>;
 export type FilesystemSinkOptions = Static<typeof FilesystemSink>;
