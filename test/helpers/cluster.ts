@@ -16,9 +16,36 @@ export const MAIN = join(ROOT, 'src/cli/main.ts');
 
 type Ctx = Pick<TestContext, 'after'>;
 
+/**
+ * What one test (or bench) started and made. A single cleanup, registered on first use, kills every
+ * process first and only then removes the folders: a live node still writes to its data dir, and an
+ * error in one cleanup must not leave the others (and so live processes) undone.
+ */
+interface Leftovers {
+  procs: Proc[];
+  dirs: string[];
+}
+
+const leftovers = new WeakMap<Ctx, Leftovers>();
+
+function leftoversOf(t: Ctx): Leftovers {
+  let l = leftovers.get(t);
+  if (!l) {
+    const mine: Leftovers = { procs: [], dirs: [] };
+    leftovers.set(t, mine);
+    t.after(async () => {
+      for (const p of mine.procs) p.kill('SIGKILL');
+      await Promise.all(mine.procs.map((p) => p.exited));
+      for (const dir of mine.dirs) rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
+    });
+    l = mine;
+  }
+  return l;
+}
+
 export function tempDir(t: Ctx, prefix = 'ferry-test-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  leftoversOf(t).dirs.push(dir);
   return dir;
 }
 
@@ -196,12 +223,7 @@ export async function cli(
 }
 
 function track(t: Ctx, p: Proc): Proc {
-  t.after(async () => {
-    if (p.alive) {
-      p.kill('SIGKILL');
-      await p.exited;
-    }
-  });
+  leftoversOf(t).procs.push(p);
   return p;
 }
 
