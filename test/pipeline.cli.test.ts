@@ -26,6 +26,12 @@ test('pipeline apply/run through the CLI on a PostgreSQL-backed service', async 
   assert.equal(health.store, 'postgres');
   await fsLinkedServices(g, { in: 'src', out: 'dst' }, { in: 'in', out: 'out' });
   makeFiles(join(g.root, 'in'), '', 30, (i) => 1000 + i * 3000);
+  await g.svc.api.call('POST', '/api/v1/linked-services', {
+    name: 'pgls',
+    type: 'postgres',
+    gateway: g.gateway,
+    properties: { host: '127.0.0.1', database: 'test', user: 'postgres' },
+  });
   const dir = tempDir(t);
   const flags = ['--service', g.svc.url, '--token', g.svc.token];
   const write = (name: string, text: string): string => {
@@ -60,6 +66,21 @@ test('pipeline apply/run through the CLI on a PostgreSQL-backed service', async 
       'unknown-ls.yaml',
       'name: p\nactivities:\n  - name: a\n    source: { linkedService: nope }\n    sink: { linkedService: dst }\n',
       /activities\/0\/source\/linkedService: linked service "nope" does not exist/,
+    ],
+    [
+      'bad-format.yaml',
+      'name: p\nactivities:\n  - name: a\n    source: { linkedService: src }\n    sink: { linkedService: dst, format: xml }\n',
+      /activities\/0\/sink\/format/,
+    ],
+    [
+      'bad-mode.yaml',
+      'name: p\nactivities:\n  - name: a\n    source: { linkedService: src, format: csv }\n    sink: { linkedService: pgls, table: t, mode: replace }\n',
+      /activities\/0\/sink\/mode/,
+    ],
+    [
+      'files-into-table.yaml',
+      'name: p\nactivities:\n  - name: a\n    source: { linkedService: src }\n    sink: { linkedService: pgls, table: t }\n',
+      /activities\/0\/source\/format: the sink loads a table/,
     ],
     ['broken.yaml', 'name: p\nactivities: [\n', /broken\.yaml is not valid YAML/],
     ['no-activities.yaml', 'name: p\nactivities: []\n', /activities/],

@@ -85,7 +85,7 @@ function printRun(run: RunDetail): void {
   printTable(
     run.tasks.map((t) => ({
       ...t,
-      task: `${t.activity}/${t.kind === 'plan' ? 'plan' : t.index}`,
+      task: `${t.activity}/${t.kind === 'copy' ? t.index : t.kind}`,
       duration: t.durationMs === null ? '-' : `${(t.durationMs / 1000).toFixed(2)} s`,
       history: t.attemptList.length > 1 ? t.attemptList.map((a) => `${a.node}:${a.status}`).join(' ') : '',
     })),

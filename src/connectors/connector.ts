@@ -1,16 +1,28 @@
 /**
- * The connector contract. A source plans partitions and opens each as a stream of objects (a file, or
- * a table partition rendered in a format); a sink stages objects and publishes them atomically on
- * commit, named by task, so a retried attempt replaces what an earlier one wrote and never adds to it.
+ * The connector contract. A source plans partitions and opens each as a stream of objects: a file
+ * as-is, or a table partition as typed columns plus canonical CSV (table-columns.ts). A sink takes
+ * them in one of two ways (`accepts`):
+ * - 'files' sinks (filesystem, Azure Blob, S3) stage bytes under a name. A table object reaches
+ *   them already encoded in the sink's format (src/formats).
+ * - 'table' sinks (PostgreSQL, MySQL) load rows. They take only table objects. A file source
+ *   yields those when its `format` option says how to read its files.
  *
- * Rules every connector keeps (each connector's tests check them against the real store):
+ * Rules every connector keeps (the conformance suite in src/connectors/conformance checks them
+ * against the real stores):
  * - nothing is visible in the sink before commit(); abort() leaves nothing behind;
- * - commit() of a second attempt for the same task replaces the first attempt's output;
+ * - a second committed attempt of the same task replaces the first one's output; it never adds to
+ *   it. Files are named by task. Table sinks record each task's commit in a ledger, in the same
+ *   transaction as its rows;
  * - the signal cancels reads and writes promptly;
  * - failures are FerryErrors that name the store, the object and the operation, with a retry decision.
+ *
+ * Lifecycle of one activity run: plan task (source.plan, source.describe, sink.prepare) -> copy
+ * tasks (source.read, sink.open/stage/commit) -> finalize task (sink.finalize), when prepare asked
+ * for one. Each step may run on any node and may run more than once, so each is idempotent.
  */
 import type { Readable } from 'node:stream';
-import type { PartitionT, ResolvedEndpointT, TaskOutputT } from '../protocol/task.ts';
+import type { PartitionT, ResolvedEndpointT, TaskOutputT, WatermarkWindowT } from '../protocol/task.ts';
+import type { TableColumn } from './table-columns.ts';
 
 export interface ConnectorContext {
   signal: AbortSignal;
@@ -18,46 +30,103 @@ export interface ConnectorContext {
   allowedRoots: readonly string[];
 }
 
-export interface AttemptContext extends ConnectorContext {
+export interface PlanContext extends ConnectorContext {
+  /**
+   * The high mark the last successful run of this activity copied up to (exclusive lower bound for
+   * this run); null on the first run. Only sources with a watermark column look at it.
+   */
+  watermark: string | null;
+}
+
+export interface ActivityContext extends ConnectorContext {
+  runId: string;
+  /** The activity's name within its pipeline. With runId, it names the activity run in ledgers. */
+  activity: string;
+}
+
+export interface AttemptContext extends ActivityContext {
   taskId: string;
   attemptId: string;
   /** Position of the task in its activity; table outputs are named by it (part-00003.csv). */
   taskIndex: number;
+  /** Incremental copy: read only rows in this window of the watermark column. */
+  window?: WatermarkWindowT;
 }
 
-/** One object read from a source: a file, or a partition of a table already rendered in a format. */
+/** One object read from a source: a file, or a partition of a table. */
 export interface SourceObject {
-  /** Relative name the sink publishes it under. */
+  /** Relative name the sink publishes it under; a table partition's has no extension (`part-00003`). */
   name: string;
+  /** The bytes of a file, or a table partition as canonical CSV with a header row. */
   stream: Readable;
+  /** Present exactly when the object is a table partition. */
+  columns?: TableColumn[];
   /** Rows the source produced for this object, known once the stream has ended (undefined for raw files). */
   rows(): number | undefined;
 }
 
+export interface SourcePlan {
+  partitions: PartitionT[];
+  /** Incremental sources: the rows this run copies, whose upper bound becomes the next watermark. */
+  window?: WatermarkWindowT;
+}
+
 export interface SourceConnector {
   /** Splits the source into partitions, one copy task each. */
-  plan(source: ResolvedEndpointT, ctx: ConnectorContext): Promise<PartitionT[]>;
+  plan(source: ResolvedEndpointT, ctx: PlanContext): Promise<SourcePlan>;
   /** Streams the objects of one partition. */
   read(source: ResolvedEndpointT, partition: PartitionT, ctx: AttemptContext): AsyncIterable<SourceObject>;
+  /**
+   * The columns a table source yields, so a sink can create its table before any task runs.
+   * Absent, or undefined, for files read as-is.
+   */
+  describe?(source: ResolvedEndpointT, ctx: ConnectorContext): Promise<TableColumn[] | undefined>;
 }
 
 export interface StagedObject {
   name: string;
   bytes: number;
   sha256: string;
+  /** Rows the store accepted (table sinks), checked against the rows the source read. */
+  rows?: number;
+}
+
+export interface StageInput {
+  /** Object name (files sinks), or the partition name a table sink records in its ledger. */
+  name: string;
+  stream: Readable;
+  /** Present for table sinks: the stream is canonical CSV with a header row naming these columns. */
+  columns?: TableColumn[];
 }
 
 export interface SinkWriter {
   /** Writes one object to a staging place, invisible until commit. */
-  stage(name: string, stream: Readable): Promise<StagedObject>;
-  /** Publishes everything staged, replacing any earlier attempt's output for the same names. */
+  stage(input: StageInput): Promise<StagedObject>;
+  /** Publishes everything staged, replacing any earlier attempt's output for the same task. */
   commit(): Promise<void>;
   /** Discards everything staged. Safe to call after a failure and more than once. */
   abort(): Promise<void>;
 }
 
+export interface SinkPreparation {
+  /** Ask for a finalize task once every copy task has succeeded (an overwrite's swap). */
+  finalize: boolean;
+}
+
 export interface SinkConnector {
+  readonly accepts: 'files' | 'table';
+  /**
+   * Runs in the plan task, before any copy task: creates a missing table, a staging table.
+   * `columns` is the source's description, when it has one.
+   */
+  prepare?(
+    sink: ResolvedEndpointT,
+    columns: TableColumn[] | undefined,
+    ctx: ActivityContext,
+  ): Promise<SinkPreparation>;
   open(sink: ResolvedEndpointT, ctx: AttemptContext): Promise<SinkWriter>;
+  /** Runs once every copy task has succeeded, when prepare asked for it. */
+  finalize?(sink: ResolvedEndpointT, ctx: ActivityContext): Promise<void>;
 }
 
 export type { TaskOutputT };

@@ -1,13 +1,17 @@
 /**
- * Runs one task on this node: a plan (list files, find column bounds) or a copy of one partition.
- * A copy streams each object from the source into the sink's staging place, counting bytes on both
- * sides, then checks the attempt still holds its lease, then commits. Any failure aborts the staging,
- * so a failed or lost attempt leaves nothing in the sink.
+ * Runs one task on this node: a plan (list files, find column bounds, prepare the sink), a copy of
+ * one partition, or a finalize. A copy streams each object from the source into the sink's staging
+ * place (a table encoded in the files sink's format on the way), counting rows and bytes on both
+ * sides, then checks the attempt still holds its lease, then commits. Any failure aborts the
+ * staging, so a failed or lost attempt leaves nothing in the sink.
  */
-import { Transform, type TransformCallback } from 'node:stream';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TaskResultT, TaskSpecT, TaskOutputT } from '../protocol/task.ts';
-import type { AttemptContext, SinkWriter } from '../connectors/connector.ts';
+import type { AttemptContext, SinkWriter, SourceObject, StageInput } from '../connectors/connector.ts';
+import { compileFormat, sinkFormat } from '../formats/file-format.ts';
+import { decodeTable } from '../formats/decode-table.ts';
+import { encodeTable } from '../formats/encode-table.ts';
 import { sinkFor, sourceFor } from './connector-registry.ts';
 import { FerryError } from '../common/errors.ts';
 
@@ -49,31 +53,78 @@ export async function executeTask(
   ctx: AttemptContext,
   hooks: ExecutionHooks,
 ): Promise<TaskResultT> {
-  const source = sourceFor(spec.source.type);
-  if (spec.work.kind === 'plan') {
-    sinkFor(spec.sink.type); // fail the plan early if this node cannot write the sink
-    return { kind: 'plan', partitions: await source.plan(spec.source, ctx) };
+  const work = spec.work;
+  if (work.kind === 'plan') return planTask(spec, ctx, work.watermark ?? null);
+  const sink = await sinkFor(spec.sink.type);
+  if (work.kind === 'finalize') {
+    await hooks.beforeCommit();
+    await sink.finalize?.(spec.sink, ctx);
+    return { kind: 'finalize' };
   }
-  const partition = spec.work.partition;
-  const writer: SinkWriter = await sinkFor(spec.sink.type).open(spec.sink, ctx);
+  const source = await sourceFor(spec.source.type);
+  const format = sink.accepts === 'files' ? sinkFormat(spec.sink.options, sinkWhat(spec)) : undefined;
+  // A files source with a format yields tables; without one (and for table sources) undefined.
+  const decodeFormat = compileFormat(spec.source.options, sourceWhat(spec));
+  const writer: SinkWriter = await sink.open(spec.sink, ctx);
   const outputs: TaskOutputT[] = [];
   let bytesRead = 0;
   let rowsRead = 0;
+  let rowsWritten = 0;
+  let converted = false;
   try {
-    for await (const object of source.read(spec.source, partition, ctx)) {
+    for await (const raw of source.read(spec.source, work.partition, ctx)) {
       const meter = new Meter(spec.maxBytesPerSecond, (n) => {
         bytesRead += n;
         hooks.onProgress(rowsRead, bytesRead);
       });
-      object.stream.on('error', (err) => meter.destroy(err));
-      const staged = await writer.stage(object.name, object.stream.pipe(meter));
+      raw.stream.on('error', (err) => meter.destroy(err));
+      let read: Readable = raw.stream.pipe(meter);
+      // ---- decode: a file read as a table (src/formats/decode-table.ts), its bytes metered as read.
+      let object: SourceObject = raw;
+      if (!raw.columns && decodeFormat) {
+        object = await decodeTable(
+          { name: raw.name, stream: read },
+          decodeFormat,
+          sourceWhat(spec),
+          ctx.signal,
+        );
+        read = object.stream;
+        converted = true; // bytes read are the file's, bytes written the table's
+      }
+      // ---- end decode
+      let input: StageInput = { name: object.name, stream: read };
+      let encodedRows: () => number | undefined = () => undefined;
+      if (sink.accepts === 'table') {
+        if (!object.columns) {
+          object.stream.destroy();
+          throw new FerryError(
+            'bad_request',
+            `the ${spec.source.type} source "${spec.source.linkedService}" yields files as-is; set its format (csv, jsonl, parquet) to load them into a table`,
+          );
+        }
+        if (object.columns.length === 0) {
+          // An empty JSON lines file: no columns, no rows, nothing a table could take.
+          await drain(read);
+          continue;
+        }
+        input = { name: object.name, stream: read, columns: object.columns };
+      } else if (object.columns && format) {
+        const encoded = encodeTable(object.columns, read, format, ctx.signal);
+        input = { name: `${object.name}${encoded.extension}`, stream: encoded.stream };
+        encodedRows = () => encoded.rows();
+        converted ||= encoded.converted;
+      }
+      const staged = await writer.stage(input);
       const rows = object.rows();
       if (rows !== undefined) rowsRead += rows;
+      // What the sink says it wrote, else what the encoder wrote, else (bytes as-is) what was read.
+      const written = staged.rows ?? encodedRows() ?? rows;
+      if (written !== undefined) rowsWritten += written;
       outputs.push({
         name: staged.name,
         bytes: staged.bytes,
         sha256: staged.sha256,
-        ...(rows !== undefined ? { rows } : {}),
+        ...(written !== undefined ? { rows: written } : {}),
       });
       hooks.onProgress(rowsRead, bytesRead);
     }
@@ -85,6 +136,51 @@ export async function executeTask(
     throw err;
   }
   const bytesWritten = outputs.reduce((a, o) => a + o.bytes, 0);
-  // Objects rendered by the source (a CSV of a table partition) hold exactly the rows it counted.
-  return { kind: 'copy', rowsRead, rowsWritten: rowsRead, bytesRead, bytesWritten, outputs };
+  return {
+    kind: 'copy',
+    rowsRead,
+    rowsWritten,
+    bytesRead,
+    bytesWritten,
+    outputs,
+    ...(converted ? { converted } : {}),
+  };
+}
+
+/** The plan task: partitions from the source, then the sink's preparation (a table created). */
+async function planTask(
+  spec: TaskSpecT,
+  ctx: AttemptContext,
+  watermark: string | null,
+): Promise<TaskResultT> {
+  const source = await sourceFor(spec.source.type);
+  const sink = await sinkFor(spec.sink.type); // fail the plan early if this node cannot write the sink
+  if (sink.accepts === 'files') sinkFormat(spec.sink.options, sinkWhat(spec));
+  compileFormat(spec.source.options, sourceWhat(spec)); // and a source's format, when it has one
+  const plan = await source.plan(spec.source, { ...ctx, watermark });
+  let finalize = false;
+  if (sink.prepare) {
+    const columns = await source.describe?.(spec.source, ctx);
+    finalize = (await sink.prepare(spec.sink, columns, ctx)).finalize;
+  }
+  return {
+    kind: 'plan',
+    partitions: plan.partitions,
+    ...(plan.window ? { window: plan.window } : {}),
+    ...(finalize ? { finalize } : {}),
+  };
+}
+
+function sourceWhat(spec: TaskSpecT): string {
+  return `${spec.source.type} source "${spec.source.linkedService}"`;
+}
+
+async function drain(stream: Readable): Promise<void> {
+  for await (const _chunk of stream) {
+    // discard
+  }
+}
+
+function sinkWhat(spec: TaskSpecT): string {
+  return `${spec.sink.type} sink "${spec.sink.linkedService}"`;
 }

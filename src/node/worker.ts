@@ -160,9 +160,14 @@ export class Worker {
         {
           signal: controller.signal,
           allowedRoots: this.#deps.allowedRoots,
+          runId: attempt.spec.runId,
+          activity: attempt.spec.activity,
           taskId: attempt.taskId,
           attemptId: id,
           taskIndex: attempt.spec.work.kind === 'copy' ? attempt.spec.work.index : 0,
+          ...(attempt.spec.work.kind === 'copy' && attempt.spec.work.window
+            ? { window: attempt.spec.work.window }
+            : {}),
         },
         {
           onProgress: (rows, bytes) => {

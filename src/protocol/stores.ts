@@ -88,6 +88,38 @@ export const SECRET_PROPERTIES: Record<StoreType, readonly string[]> = {
 
 // ---- copy activity options ------------------------------------------------------------------
 
+/** How CSV is written (sinks) or read (sources); defaults are canonical CSV (src/connectors/table-columns.ts). */
+export const CsvOptions = Type.Object(
+  {
+    /** A first row of column names (default true). */
+    header: Type.Optional(Type.Boolean()),
+    /** One character between fields (default `,`). */
+    delimiter: Type.Optional(Type.String({ minLength: 1, maxLength: 1 })),
+    /** One character around fields that need quoting; doubled inside them (default `"`). */
+    quote: Type.Optional(Type.String({ minLength: 1, maxLength: 1 })),
+    /** Text written for NULL, unquoted (default empty); an empty string is always written quoted. */
+    nullValue: Type.Optional(Type.String()),
+    /** Character encoding of the file (default utf8). */
+    encoding: Type.Optional(
+      Type.Union([Type.Literal('utf8'), Type.Literal('utf16le'), Type.Literal('latin1')]),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+/**
+ * On a files sink: how a table is written (files are always copied as-is). On a files source: read
+ * the files as a table in this format (absent = copy the files as-is).
+ */
+const FormatFields = {
+  /** csv (default for tables), jsonl (one JSON object per row), or parquet (schema from the columns' types). */
+  format: Type.Optional(Type.Union([Type.Literal('csv'), Type.Literal('jsonl'), Type.Literal('parquet')])),
+  /** gzip the encoded table (`.csv.gz`, `.jsonl.gz`); sources: gunzip (also when a name ends `.gz`). */
+  compression: Type.Optional(Type.Union([Type.Literal('none'), Type.Literal('gzip')])),
+  csv: Type.Optional(CsvOptions),
+};
+export const FileFormatOptions = Type.Object(FormatFields);
+
 export const FilesystemSource = Type.Object(
   {
     linkedService: Name,
@@ -99,6 +131,7 @@ export const FilesystemSource = Type.Object(
     filesPerTask: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000 })),
     /** ... and at most this many bytes (default 256 MiB; a larger single file is one task). */
     bytesPerTask: Type.Optional(Type.Integer({ minimum: 1 })),
+    ...FormatFields,
   },
   { additionalProperties: false },
 );
@@ -108,8 +141,7 @@ export const FilesystemSink = Type.Object(
     linkedService: Name,
     /** Folder under the linked service root; created if missing. */
     path: Type.Optional(Type.String()),
-    /** Output format when the source is a table: csv (default). Files are copied as-is. */
-    format: Type.Optional(Type.Literal('csv')),
+    ...FormatFields,
   },
   { additionalProperties: false },
 );
@@ -125,6 +157,11 @@ export const PostgresSource = Type.Object(
     partitionColumn: Type.Optional(Type.String({ minLength: 1 })),
     /** How many ranges (default 1 without partitionColumn, else 8). */
     partitions: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000 })),
+    /**
+     * Incremental copy: a column that only grows (an id, an updated-at time). Each run copies the
+     * rows above the highest value the last successful run copied, and remembers the new highest.
+     */
+    watermarkColumn: Type.Optional(Type.String({ minLength: 1 })),
   },
   { additionalProperties: false },
 );
@@ -140,6 +177,11 @@ export const MysqlSource = Type.Object(
     partitionColumn: Type.Optional(Type.String({ minLength: 1 })),
     /** How many ranges (default 1 without partitionColumn, else 8). */
     partitions: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000 })),
+    /**
+     * Incremental copy: a column that only grows (an id, an updated-at time). Each run copies the
+     * rows above the highest value the last successful run copied, and remembers the new highest.
+     */
+    watermarkColumn: Type.Optional(Type.String({ minLength: 1 })),
   },
   { additionalProperties: false },
 );
@@ -156,6 +198,7 @@ const ObjectStoreSource = Type.Object(
     filesPerTask: Type.Optional(Type.Integer({ minimum: 1, maximum: 100000 })),
     /** ... and at most this many bytes (default 256 MiB; a larger single object is one task). */
     bytesPerTask: Type.Optional(Type.Integer({ minimum: 1 })),
+    ...FormatFields,
   },
   { additionalProperties: false },
 );
@@ -166,6 +209,45 @@ const ObjectStoreSink = Type.Object(
     linkedService: Name,
     /** Folder-like name prefix the objects are published under ('' = the root). */
     prefix: Type.Optional(Type.String()),
+    ...FormatFields,
+  },
+  { additionalProperties: false },
+);
+
+/**
+ * A database table as a sink. Every task's rows are committed in one transaction, together with a
+ * row in the ledger table that names the task, so a retried task never loads its rows twice.
+ */
+const TableSinkFields = {
+  linkedService: Name,
+  /**
+   * append (default): add the rows to an existing table. create: create the table from the source's
+   * columns if it does not exist, then append. overwrite: load into a staging table, then replace
+   * the table's rows with it in one transaction once every task has succeeded.
+   */
+  mode: Type.Optional(
+    Type.Union([Type.Literal('append'), Type.Literal('create'), Type.Literal('overwrite')]),
+  ),
+  /** Columns to load, in the source's order (default: the source's column names). */
+  columns: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
+  /** Where task commits are recorded (default `ferry_ledger`, in the table's schema/database). */
+  ledgerTable: Type.Optional(Type.String({ minLength: 1 })),
+};
+
+export const PostgresSink = Type.Object(
+  {
+    ...TableSinkFields,
+    /** `schema.table` or `table`. */
+    table: Type.String({ minLength: 1 }),
+  },
+  { additionalProperties: false },
+);
+
+export const MysqlSink = Type.Object(
+  {
+    ...TableSinkFields,
+    /** `database.table` or `table` (in the linked service's database). */
+    table: Type.String({ minLength: 1 }),
   },
   { additionalProperties: false },
 );
@@ -178,6 +260,10 @@ export const S3Sink = ObjectStoreSink;
 export type FilesystemSourceOptions = Static<typeof FilesystemSource>;
 export type FilesystemSinkOptions = Static<typeof FilesystemSink>;
 export type PostgresSourceOptions = Static<typeof PostgresSource>;
+export type PostgresSinkOptions = Static<typeof PostgresSink>;
+export type MysqlSinkOptions = Static<typeof MysqlSink>;
+export type CsvOptionsT = Static<typeof CsvOptions>;
+export type FileFormatOptionsT = Static<typeof FileFormatOptions>;
 export type FilesystemLinkedProperties = Static<typeof FilesystemProperties>;
 export type PostgresLinkedProperties = Static<typeof PostgresProperties>;
 export type MysqlSourceOptions = Static<typeof MysqlSource>;
@@ -193,6 +279,8 @@ export type StoreType = 'filesystem' | 'postgres' | 'mysql' | 's3' | 'azure-blob
 export const STORE_TYPES: readonly StoreType[] = ['filesystem', 'postgres', 'mysql', 's3', 'azure-blob'];
 
 export interface StoreContract {
+  /** files: objects as bytes (a table only through a format); table: rows with typed columns. */
+  kind: 'files' | 'table';
   properties: TSchema;
   /** Absent when the store cannot be a source (yet). */
   source?: TSchema;
@@ -200,11 +288,21 @@ export interface StoreContract {
 }
 
 export const STORES: Record<StoreType, StoreContract> = {
-  filesystem: { properties: FilesystemProperties, source: FilesystemSource, sink: FilesystemSink },
-  postgres: { properties: PostgresProperties, source: PostgresSource },
-  mysql: { properties: MysqlProperties, source: MysqlSource },
-  s3: { properties: S3Properties, source: S3Source, sink: S3Sink },
-  'azure-blob': { properties: AzureBlobProperties, source: AzureBlobSource, sink: AzureBlobSink },
+  filesystem: {
+    kind: 'files',
+    properties: FilesystemProperties,
+    source: FilesystemSource,
+    sink: FilesystemSink,
+  },
+  postgres: { kind: 'table', properties: PostgresProperties, source: PostgresSource, sink: PostgresSink },
+  mysql: { kind: 'table', properties: MysqlProperties, source: MysqlSource, sink: MysqlSink },
+  s3: { kind: 'files', properties: S3Properties, source: S3Source, sink: S3Sink },
+  'azure-blob': {
+    kind: 'files',
+    properties: AzureBlobProperties,
+    source: AzureBlobSource,
+    sink: AzureBlobSink,
+  },
 };
 
 export function isStoreType(value: unknown): value is StoreType {

@@ -38,9 +38,31 @@ export const WholePartition = Type.Object({ kind: Type.Literal('whole') });
 
 export const Partition = Type.Union([FilePartition, RangePartition, WholePartition]);
 
+/**
+ * Incremental copy: the rows of a run are those whose watermark column is above `after` (the last
+ * successful run's high mark; null = from the start) and at most `upTo` (the highest value when the
+ * run was planned; null = the column held no values then).
+ */
+export const WatermarkWindow = Type.Object({
+  column: Type.String(),
+  after: Type.Union([Type.String(), Type.Null()]),
+  upTo: Type.Union([Type.String(), Type.Null()]),
+});
+
 export const TaskWork = Type.Union([
-  Type.Object({ kind: Type.Literal('plan') }),
-  Type.Object({ kind: Type.Literal('copy'), index: Type.Integer({ minimum: 0 }), partition: Partition }),
+  Type.Object({
+    kind: Type.Literal('plan'),
+    /** The high mark remembered for this activity (its watermark column), null = none yet. */
+    watermark: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+  }),
+  Type.Object({
+    kind: Type.Literal('copy'),
+    index: Type.Integer({ minimum: 0 }),
+    partition: Partition,
+    window: Type.Optional(WatermarkWindow),
+  }),
+  /** Runs once after every copy task succeeded, when the plan asked for it (a table overwrite's swap). */
+  Type.Object({ kind: Type.Literal('finalize') }),
 ]);
 
 export const TaskSpec = Type.Object({
@@ -63,6 +85,10 @@ export const TaskOutput = Type.Object({
 export const PlanResult = Type.Object({
   kind: Type.Literal('plan'),
   partitions: Type.Array(Partition, { maxItems: 100000 }),
+  /** The sink asked for a finalize task after the copies. */
+  finalize: Type.Optional(Type.Boolean()),
+  /** Incremental copy: what this run copies; `upTo` becomes the watermark when the activity succeeds. */
+  window: Type.Optional(WatermarkWindow),
 });
 
 export const CopyResult = Type.Object({
@@ -72,10 +98,18 @@ export const CopyResult = Type.Object({
   bytesRead: Type.Integer({ minimum: 0 }),
   bytesWritten: Type.Integer({ minimum: 0 }),
   outputs: Type.Array(TaskOutput),
+  /**
+   * The rows were re-encoded on the way (a table to JSON lines, Parquet, gzip), so bytes read and
+   * written differ by design and only rows are compared; a copy as-is must match in bytes too.
+   */
+  converted: Type.Optional(Type.Boolean()),
 });
 
-export const TaskResult = Type.Union([PlanResult, CopyResult]);
+export const FinalizeResult = Type.Object({ kind: Type.Literal('finalize') });
 
+export const TaskResult = Type.Union([PlanResult, CopyResult, FinalizeResult]);
+
+export type WatermarkWindowT = Static<typeof WatermarkWindow>;
 export type ResolvedEndpointT = Static<typeof ResolvedEndpoint>;
 export type PartitionT = Static<typeof Partition>;
 export type TaskWorkT = Static<typeof TaskWork>;

@@ -31,6 +31,7 @@ export async function validatePipeline(db: Kysely<Schema>, input: unknown): Prom
       );
     seen.add(activity.name);
     const gateways = new Set<string>();
+    const kinds: Partial<Record<'source' | 'sink', 'files' | 'table'>> = {};
     for (const role of ['source', 'sink'] as const) {
       const endpoint = activity[role];
       const ls = await db
@@ -56,6 +57,17 @@ export async function validatePipeline(db: Kysely<Schema>, input: unknown): Prom
         );
       endpointValidator(schema).parse(endpoint, 'pipeline', `${at}/${role}`);
       gateways.add(ls.gateway_id);
+      kinds[role] = STORES[ls.type].kind;
+    }
+    if (
+      kinds.sink === 'table' &&
+      kinds.source === 'files' &&
+      (activity.source as Record<string, unknown>)['format'] === undefined
+    ) {
+      throw new FerryError(
+        'bad_request',
+        `pipeline: ${at}/source/format: the sink loads a table, so the source's files need a format to be read as one (csv, jsonl or parquet)`,
+      );
     }
     if (gateways.size > 1) {
       throw new FerryError(

@@ -9,6 +9,7 @@ import pg from 'pg';
 import { createSqliteDialect } from './sqlite-dialect.ts';
 import type { Schema } from './schema.ts';
 import * as m001 from './migrations/001-initial.ts';
+import * as m002 from './migrations/002-watermarks.ts';
 import { FerryError } from '../../common/errors.ts';
 
 export type StoreDialect = 'sqlite' | 'postgres';
@@ -31,6 +32,7 @@ export interface StoreLocation {
 
 const MIGRATIONS: Record<string, { up: (db: Kysely<unknown>, d: StoreDialect) => Promise<void> }> = {
   '001-initial': m001,
+  '002-watermarks': m002,
 };
 
 function bigintAsNumber(oid: number, format?: 'text' | 'binary'): (value: string) => unknown {

@@ -140,6 +140,17 @@ export interface EventsTable {
   message: string;
 }
 
+export interface WatermarksTable {
+  pipeline_name: string;
+  activity: string;
+  column_name: string;
+  /** The highest value copied so far, as text; null = the column held no values yet. */
+  value: string | null;
+  /** The run that advanced it. */
+  run_id: string;
+  updated_at: number;
+}
+
 export interface Schema {
   gateways: GatewaysTable;
   nodes: NodesTable;
@@ -150,4 +161,5 @@ export interface Schema {
   tasks: TasksTable;
   attempts: AttemptsTable;
   events: EventsTable;
+  watermarks: WatermarksTable;
 }

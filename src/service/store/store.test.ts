@@ -495,5 +495,150 @@ for (const kind of ['sqlite', 'postgres'] as const) {
         assert.equal(run.status, 'succeeded', `round ${round}`);
       }
     });
+
+    test('finalize after the copies, watermark advanced only by a succeeded activity, verification', async () => {
+      await applyPipeline(
+        store.db,
+        {
+          name: 'inc',
+          activities: [
+            {
+              name: 'act',
+              // Store options pass through the pipeline's type untyped; the service reads this one.
+              source: { linkedService: 'a', ...{ watermarkColumn: 'id' } },
+              sink: { linkedService: 'a' },
+              retry: { maxAttempts: 1 },
+            },
+          ],
+        },
+        500_000,
+      );
+      let now = 500_000;
+      const claim = async () => {
+        const { epoch } = await recordHeartbeat(store.db, n1, hb(), ++now, T);
+        await store.db.updateTable('nodes').set({ limit_override: 8 }).where('id', '=', n1.id).execute();
+        return claimTasks(
+          store.db,
+          store.dialect,
+          { node: n1, epoch, slots: [{ nodeId: n1.id, free: 8 }] },
+          ++now,
+          T,
+          resolve,
+        );
+      };
+      const status = async (id: string) =>
+        (await store.db.selectFrom('runs').select('status').where('id', '=', id).executeTakeFirstOrThrow())
+          .status;
+      const copy = (over: Partial<{ bytesWritten: number; converted: boolean }> = {}) => ({
+        outcome: 'succeeded' as const,
+        result: {
+          kind: 'copy' as const,
+          rowsRead: 2,
+          rowsWritten: 2,
+          bytesRead: 10,
+          bytesWritten: over.bytesWritten ?? 10,
+          outputs: [],
+          ...(over.converted ? { converted: true } : {}),
+        },
+      });
+
+      // Run 1: no watermark yet; the plan copies up to 42 and asks for a finalize.
+      const run1 = await startRun(store.db, 'inc', ++now);
+      const [plan1] = await claim();
+      assert.deepEqual(plan1!.spec.work, { kind: 'plan', watermark: null });
+      const window = { column: 'id', after: null, upTo: '42' };
+      await completeAttempt(
+        store.db,
+        n1,
+        plan1!.attemptId,
+        {
+          outcome: 'succeeded',
+          result: {
+            kind: 'plan',
+            partitions: [{ kind: 'whole' }, { kind: 'whole' }],
+            window,
+            finalize: true,
+          },
+        },
+        ++now,
+      );
+      const copies = await claim();
+      assert.deepEqual(
+        copies.map((a) => a.spec.work),
+        [0, 1].map((index) => ({ kind: 'copy', index, partition: { kind: 'whole' }, window })),
+      );
+      // Re-encoded output may differ in bytes (converted); rows still have to match.
+      await completeAttempt(
+        store.db,
+        n1,
+        copies[0]!.attemptId,
+        copy({ bytesWritten: 7, converted: true }),
+        ++now,
+      );
+      await completeAttempt(store.db, n1, copies[1]!.attemptId, copy(), ++now);
+      assert.equal(await status(run1), 'running', 'waits for its finalize');
+      const [fin] = await claim();
+      assert.deepEqual(fin!.spec.work, { kind: 'finalize' });
+      await completeAttempt(
+        store.db,
+        n1,
+        fin!.attemptId,
+        { outcome: 'succeeded', result: { kind: 'finalize' } },
+        ++now,
+      );
+      assert.equal(await status(run1), 'succeeded');
+
+      // Run 2 starts from 42; its copy writes fewer bytes than it read without re-encoding: it fails,
+      // and the watermark stays where run 1 left it.
+      const run2 = await startRun(store.db, 'inc', ++now);
+      const [plan2] = await claim();
+      assert.deepEqual(plan2!.spec.work, { kind: 'plan', watermark: '42' });
+      await completeAttempt(
+        store.db,
+        n1,
+        plan2!.attemptId,
+        {
+          outcome: 'succeeded',
+          result: {
+            kind: 'plan',
+            partitions: [{ kind: 'whole' }],
+            window: { column: 'id', after: '42', upTo: '50' },
+          },
+        },
+        ++now,
+      );
+      const [bad] = await claim();
+      await completeAttempt(store.db, n1, bad!.attemptId, copy({ bytesWritten: 9 }), ++now);
+      assert.equal(await status(run2), 'failed');
+      const failedRun = await store.db
+        .selectFrom('runs')
+        .select('error')
+        .where('id', '=', run2)
+        .executeTakeFirstOrThrow();
+      assert.match(
+        failedRun.error ?? '',
+        /verification failed: read 2 rows \/ 10 bytes, wrote 2 rows \/ 9 bytes/,
+      );
+
+      const run3 = await startRun(store.db, 'inc', ++now);
+      const [plan3] = await claim();
+      assert.deepEqual(
+        plan3!.spec.work,
+        { kind: 'plan', watermark: '42' },
+        'a failed run does not advance it',
+      );
+      // No new rows: no copy tasks, and the activity succeeds at once.
+      await completeAttempt(
+        store.db,
+        n1,
+        plan3!.attemptId,
+        {
+          outcome: 'succeeded',
+          result: { kind: 'plan', partitions: [], window: { column: 'id', after: '42', upTo: '42' } },
+        },
+        ++now,
+      );
+      assert.equal(await status(run3), 'succeeded');
+    });
   });
 }

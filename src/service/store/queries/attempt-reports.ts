@@ -104,12 +104,16 @@ export async function completeAttempt(
       throw new FerryError('bad_request', 'a plan task must return a plan result');
     if (task.kind === 'copy' && result.kind !== 'copy')
       throw new FerryError('bad_request', 'a copy task must return a copy result');
+    if (task.kind === 'finalize' && result.kind !== 'finalize')
+      throw new FerryError('bad_request', 'a finalize task must return a finalize result');
     let rows = 0;
     let bytes = 0;
     if (result.kind === 'copy') {
       rows = result.rowsWritten;
       bytes = result.bytesWritten;
-      if (result.bytesRead !== result.bytesWritten || result.rowsRead !== result.rowsWritten) {
+      // Re-encoded tables (JSON lines, Parquet, gzip) differ in bytes by design; rows must always match.
+      const bytesDiffer = result.converted !== true && result.bytesRead !== result.bytesWritten;
+      if (bytesDiffer || result.rowsRead !== result.rowsWritten) {
         const msg = `verification failed: read ${result.rowsRead} rows / ${result.bytesRead} bytes, wrote ${result.rowsWritten} rows / ${result.bytesWritten} bytes`;
         await tx
           .updateTable('attempts')
@@ -142,13 +146,17 @@ export async function completeAttempt(
       await queueTasks(
         tx,
         task,
-        result.partitions.map((partition, index) => ({ kind: 'copy', index, partition })),
+        result.partitions.map((partition, index) =>
+          result.window
+            ? { kind: 'copy', index, partition, window: result.window }
+            : { kind: 'copy', index, partition },
+        ),
         now,
       );
       queued = result.partitions.length > 0;
     }
-    await settleActivity(tx, task.activity_run_id, now);
-    return queued;
+    // Settling may queue the activity's finalize task: claimers must hear of that too.
+    return (await settleActivity(tx, task.activity_run_id, now)) || queued;
   });
 }
 

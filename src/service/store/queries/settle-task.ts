@@ -7,10 +7,16 @@
  *                        '--attempt released (never started)--> queued (not counted as an attempt)
  *
  * When a task ends, its activity ends once no task of it is queued or running (failed if any
- * failed), and the run ends once all its activities have.
+ * failed), and the run ends once all its activities have. An activity whose plan asked for a
+ * finalize (a table overwrite's swap) gets one more task once every copy has succeeded, and ends
+ * with it. A succeeded activity with a watermark window advances the activity's watermark in the
+ * same transaction, so a failed run never moves it.
  */
 import type { Transaction } from 'kysely';
 import type { Schema, TasksTable } from '../schema.ts';
+import type { PlanResultT } from '../../../protocol/task.ts';
+import { queueTasks } from './queue-tasks.ts';
+import { advanceWatermark } from './watermarks.ts';
 
 export type Db = Transaction<Schema>;
 
@@ -36,7 +42,10 @@ export async function retryOrFail(
       .execute();
     return true;
   }
-  const why = retryable ? `${error} (gave up after ${task.attempts} attempts)` : error;
+  // The operator's first question about a failed task: would running it again help?
+  const why = retryable
+    ? `${error} (gave up after ${task.attempts} attempts)`
+    : `${error} (not retried: the error would repeat)`;
   await tx
     .updateTable('tasks')
     .set({ status: 'failed', error: why, finished_at: now })
@@ -59,7 +68,8 @@ async function lockRow(tx: Db, table: 'activity_runs' | 'runs', id: string): Pro
     .execute();
 }
 
-export async function settleActivity(tx: Db, activityRunId: string, now: number): Promise<void> {
+/** Returns true when it queued a finalize task (claimers should be woken). */
+export async function settleActivity(tx: Db, activityRunId: string, now: number): Promise<boolean> {
   await lockRow(tx, 'activity_runs', activityRunId);
   // Called after every task ends, so it must not read the activity's tasks: one indexed probe first.
   const open = await tx
@@ -69,21 +79,64 @@ export async function settleActivity(tx: Db, activityRunId: string, now: number)
     .where('status', 'in', ['queued', 'running'])
     .limit(1)
     .executeTakeFirst();
-  if (open) return;
+  if (open) return false;
   const activity = await tx
     .selectFrom('activity_runs')
-    .select(['run_id', 'status'])
+    .select(['run_id', 'status', 'name'])
     .where('id', '=', activityRunId)
     .executeTakeFirstOrThrow();
-  if (activity.status === 'succeeded' || activity.status === 'failed') return;
+  if (activity.status === 'succeeded' || activity.status === 'failed') return false;
   const counts = await tx
     .selectFrom('tasks')
-    .select(['status', (eb) => eb.fn.countAll<number>().as('n'), (eb) => eb.fn.min('error').as('error')])
+    .select([
+      'kind',
+      'status',
+      (eb) => eb.fn.countAll<number>().as('n'),
+      (eb) => eb.fn.min('error').as('error'),
+    ])
     .where('activity_run_id', '=', activityRunId)
-    .groupBy('status')
+    .groupBy(['kind', 'status'])
     .execute();
   const total = counts.reduce((a, c) => a + Number(c.n), 0);
-  const failed = counts.find((c) => c.status === 'failed');
+  const failedGroups = counts.filter((c) => c.status === 'failed');
+  const failed =
+    failedGroups.length === 0
+      ? undefined
+      : {
+          n: failedGroups.reduce((a, c) => a + Number(c.n), 0),
+          error: failedGroups.map((c) => c.error).find((e) => e !== null),
+        };
+  if (!failed) {
+    const plan = await tx
+      .selectFrom('tasks')
+      .selectAll()
+      .where('activity_run_id', '=', activityRunId)
+      .where('kind', '=', 'plan')
+      .executeTakeFirst();
+    const planned = plan?.result_json ? (JSON.parse(plan.result_json) as PlanResultT) : undefined;
+    if (plan && planned?.finalize === true && !counts.some((c) => c.kind === 'finalize')) {
+      await queueTasks(tx, plan, [{ kind: 'finalize' }], now);
+      return true;
+    }
+    if (planned?.window) {
+      const run = await tx
+        .selectFrom('runs')
+        .select('pipeline_name')
+        .where('id', '=', activity.run_id)
+        .executeTakeFirstOrThrow();
+      await advanceWatermark(
+        tx,
+        {
+          pipeline: run.pipeline_name,
+          activity: activity.name,
+          column: planned.window.column,
+          value: planned.window.upTo,
+          runId: activity.run_id,
+        },
+        now,
+      );
+    }
+  }
   await tx
     .updateTable('activity_runs')
     .set({
@@ -94,6 +147,7 @@ export async function settleActivity(tx: Db, activityRunId: string, now: number)
     .where('id', '=', activityRunId)
     .execute();
   await settleRun(tx, activity.run_id, now);
+  return false;
 }
 
 async function settleRun(tx: Db, runId: string, now: number): Promise<void> {

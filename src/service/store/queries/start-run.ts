@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import type { Schema } from '../schema.ts';
 import { newId } from '../../../common/crypto.ts';
 import { queueTasks } from './queue-tasks.ts';
+import { getWatermark } from './watermarks.ts';
 import { FerryError } from '../../../common/errors.ts';
 import type { PipelineSpecT } from '../../../protocol/pipeline.ts';
 
@@ -51,6 +52,11 @@ export async function startRun(db: Kysely<Schema>, pipelineName: string, now: nu
           `linked service "${activity.source.linkedService}" no longer exists`,
         );
       const activityRunId = newId('act');
+      // Options are the store's own (checked when the pipeline was applied); only this one is ours.
+      const column = (activity.source as Record<string, unknown>)['watermarkColumn'];
+      const watermarkColumn = typeof column === 'string' ? column : undefined;
+      const watermark =
+        watermarkColumn === undefined ? null : await getWatermark(tx, p.name, activity.name, watermarkColumn);
       await tx
         .insertInto('activity_runs')
         .values({
@@ -76,7 +82,7 @@ export async function startRun(db: Kysely<Schema>, pipelineName: string, now: nu
           backoff_ms: activity.retry?.backoffMs ?? 1000,
           max_backoff_ms: activity.retry?.maxBackoffMs ?? 30000,
         },
-        [{ kind: 'plan' }],
+        [watermarkColumn === undefined ? { kind: 'plan' } : { kind: 'plan', watermark }],
         now,
       );
     }
