@@ -1,11 +1,14 @@
 /**
- * What the catalog says about a table and its columns: whether the table exists, each column's type,
- * and how a partition column of that type is split.
+ * What the catalog says about a table and its columns: whether the table exists, each column's
+ * logical type (postgres-types.ts), and how a partition or watermark column of that type is split
+ * and compared. One query answers all of it.
  */
 import { FerryError } from '../../common/errors.ts';
+import type { TableColumn } from '../table-columns.ts';
 import type { PostgresSession } from './postgres-client.ts';
 import type { CompiledPostgresSource } from './postgres-config.ts';
 import { postgresMessage } from './postgres-errors.ts';
+import { logicalType, numericModifier } from './postgres-types.ts';
 
 /** How a partition column is split: integers exactly, numbers approximately, dates and times on the epoch. */
 export type ColumnKind = 'integer' | 'number' | 'date' | 'timestamp';
@@ -14,8 +17,10 @@ export interface ColumnInfo {
   name: string;
   /** The type without modifiers, as SQL can cast to it: `bigint`, `numeric`, `timestamp with time zone`. */
   castType: string;
-  /** undefined when the column cannot be a partition column. */
+  /** undefined when the column cannot be a partition or watermark column. */
   kind: ColumnKind | undefined;
+  /** The column as it travels (table-columns.ts). */
+  column: TableColumn;
 }
 
 const KINDS: Record<string, ColumnKind> = {
@@ -30,51 +35,114 @@ const KINDS: Record<string, ColumnKind> = {
   timestamptz: 'timestamp',
 };
 
-export async function assertTableExists(
+/** Every column of the source table, by name, in table order. */
+export type TableInfo = ReadonlyMap<string, ColumnInfo>;
+
+interface AttributeRow {
+  found: boolean;
+  name: string | null;
+  typname: string;
+  typmod: number;
+  cast_type: string;
+  native_type: string;
+  not_null: boolean;
+}
+
+export async function describeTable(
   session: PostgresSession,
   source: CompiledPostgresSource,
   linkedService: string,
-): Promise<void> {
+  operation: string,
+): Promise<TableInfo> {
   // to_regclass answers NULL for a missing table instead of failing, so the message can be ours.
-  const rows = await session.query<{ found: boolean }>(
-    'SELECT to_regclass($1) IS NOT NULL AS found',
+  // A domain is described by its base type, with the domain's own modifier and NOT NULL.
+  const rows = await session.query<AttributeRow>(
+    `SELECT r.oid IS NOT NULL AS found, a.attname AS name,
+            coalesce(b.typname, t.typname) AS typname,
+            CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END AS typmod,
+            format_type(a.atttypid, NULL) AS cast_type,
+            format_type(a.atttypid, a.atttypmod) AS native_type,
+            a.attnotnull OR coalesce(t.typnotnull, false) AS not_null
+       FROM (SELECT to_regclass($1) AS oid) r
+       LEFT JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
+       LEFT JOIN pg_type t ON t.oid = a.atttypid
+       LEFT JOIN pg_type b ON t.typtype = 'd' AND b.oid = t.typbasetype
+      ORDER BY a.attnum`,
     [source.tableSql],
-    'check table',
+    operation,
   );
   if (rows[0]?.found !== true) {
     throw new FerryError(
       'store_object_missing',
-      postgresMessage(linkedService, `relation "${source.table}" does not exist (check table)`),
+      postgresMessage(linkedService, `relation "${source.table}" does not exist (${operation})`),
     );
   }
+  const table = new Map<string, ColumnInfo>();
+  for (const row of rows) {
+    if (row.name === null) continue; // a table without columns
+    const type = logicalType(row.typname);
+    const decimal = type === 'decimal' ? numericModifier(row.typmod) : undefined;
+    table.set(row.name, {
+      name: row.name,
+      castType: row.cast_type,
+      kind: KINDS[row.typname],
+      column: {
+        name: row.name,
+        type,
+        ...(decimal ?? {}),
+        nullable: !row.not_null,
+        nativeType: row.native_type,
+      },
+    });
+  }
+  return table;
 }
 
 /** The named columns, in the order asked; a missing one is store_object_missing. */
-export async function describeColumns(
-  session: PostgresSession,
+export function pickColumns(
+  table: TableInfo,
   source: CompiledPostgresSource,
   names: readonly string[],
   linkedService: string,
-): Promise<ColumnInfo[]> {
-  const rows = await session.query<{ name: string; cast_type: string; typname: string }>(
-    `SELECT a.attname AS name, format_type(a.atttypid, NULL) AS cast_type, t.typname
-       FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
-      WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped AND a.attname = ANY($2::text[])`,
-    [source.tableSql, names],
-    'describe columns',
-  );
-  const byName = new Map(rows.map((r) => [r.name, r]));
+  operation: string,
+): ColumnInfo[] {
   return names.map((name) => {
-    const row = byName.get(name);
-    if (!row) {
+    const info = table.get(name);
+    if (!info) {
       throw new FerryError(
         'store_object_missing',
         postgresMessage(
           linkedService,
-          `column "${name}" of relation "${source.table}" does not exist (describe columns)`,
+          `column "${name}" of relation "${source.table}" does not exist (${operation})`,
         ),
       );
     }
-    return { name, castType: row.cast_type, kind: KINDS[row.typname] };
+    return info;
   });
+}
+
+/** One named column; a missing one is store_object_missing. */
+export function pickColumn(
+  table: TableInfo,
+  source: CompiledPostgresSource,
+  name: string,
+  linkedService: string,
+  operation: string,
+): ColumnInfo {
+  const [info] = pickColumns(table, source, [name], linkedService, operation);
+  return info!;
+}
+
+/** The columns the source copies: those asked for, else all of them. */
+export function sourceColumns(
+  table: TableInfo,
+  source: CompiledPostgresSource,
+  linkedService: string,
+  operation: string,
+): TableColumn[] {
+  const infos =
+    source.columns === undefined
+      ? [...table.values()]
+      : pickColumns(table, source, source.columns, linkedService, operation);
+  return infos.map((i) => i.column);
 }

@@ -1,6 +1,6 @@
 /**
- * Linked service properties and source options for PostgreSQL, compiled once, and the one place
- * where names and values are quoted into SQL.
+ * Linked service properties, source and sink options for PostgreSQL, compiled once, and the one
+ * place where names and values are quoted into SQL.
  *
  * Names are taken literally and always quoted: `public.Orders` reads the table "public"."Orders",
  * case and all, so what the pipeline says is exactly what is read. Input that would need more than
@@ -9,10 +9,10 @@
  */
 import { escapeLiteral, type ClientConfig } from 'pg';
 import { FerryError } from '../../common/errors.ts';
-import { PostgresProperties, PostgresSource } from '../../protocol/stores.ts';
+import { PostgresProperties, PostgresSink, PostgresSource } from '../../protocol/stores.ts';
 import type { ResolvedEndpointT } from '../../protocol/task.ts';
 import { validator, type Validator } from '../../protocol/validate.ts';
-import { postgresMessage } from './postgres-errors.ts';
+import { postgresMessage, withStoreName } from './postgres-errors.ts';
 
 /** A host that does not answer is reported after this long instead of the OS's minutes. */
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -40,18 +40,53 @@ export interface CompiledPostgresSource {
   columnsSql: string;
   partitionColumn: string | undefined;
   partitions: number;
+  /** Incremental copy: the column whose window each run reads. */
+  watermarkColumn: string | undefined;
 }
 
+/** A table name as written: `schema.table`, or `table` found through the search_path. */
+export interface QualifiedName {
+  schema: string | undefined;
+  name: string;
+}
+
+export type PostgresSinkMode = 'append' | 'create' | 'overwrite';
+
+export interface CompiledPostgresSink {
+  /** As written in the pipeline, for messages. */
+  table: string;
+  target: QualifiedName;
+  mode: PostgresSinkMode;
+  /** Target column names to load, in the source's order; undefined = the source's names. */
+  columns: string[] | undefined;
+  /** Unqualified = in the target table's schema. */
+  ledger: QualifiedName;
+}
+
+const DEFAULT_LEDGER = 'ferry_ledger';
+
 let validators:
-  { properties: Validator<typeof PostgresProperties>; source: Validator<typeof PostgresSource> } | undefined;
+  | {
+      properties: Validator<typeof PostgresProperties>;
+      source: Validator<typeof PostgresSource>;
+      sink: Validator<typeof PostgresSink>;
+    }
+  | undefined;
 
 function schemas(): NonNullable<typeof validators> {
-  validators ??= { properties: validator(PostgresProperties), source: validator(PostgresSource) };
+  validators ??= {
+    properties: validator(PostgresProperties),
+    source: validator(PostgresSource),
+    sink: validator(PostgresSink),
+  };
   return validators;
 }
 
 export function compilePostgresTarget(endpoint: ResolvedEndpointT): PostgresTarget {
-  const p = schemas().properties.parse(endpoint.properties, `linked service "${endpoint.linkedService}"`);
+  const p = schemas().properties.parse(
+    endpoint.properties,
+    `postgres linked service "${endpoint.linkedService}"`,
+  );
   const port = p.port ?? DEFAULT_PORT;
   return {
     linkedService: endpoint.linkedService,
@@ -83,6 +118,7 @@ export function compilePostgresSource(endpoint: ResolvedEndpointT): CompiledPost
   try {
     // Quoted here only to refuse odd names before any connection is made; queries quote it again.
     if (o.partitionColumn !== undefined) quoteIdentifier(o.partitionColumn);
+    if (o.watermarkColumn !== undefined) quoteIdentifier(o.watermarkColumn);
     return {
       table: o.table,
       tableSql: quoteQualifiedName(o.table),
@@ -90,11 +126,36 @@ export function compilePostgresSource(endpoint: ResolvedEndpointT): CompiledPost
       columnsSql: o.columns === undefined ? '*' : o.columns.map(quoteIdentifier).join(', '),
       partitionColumn: o.partitionColumn,
       partitions: o.partitions ?? (o.partitionColumn === undefined ? 1 : DEFAULT_PARTITIONS_WITH_COLUMN),
+      watermarkColumn: o.watermarkColumn,
     };
   } catch (err) {
     if (err instanceof FerryError) throw new FerryError(err.code, postgresMessage(ls, err.message));
     throw err;
   }
+}
+
+export function compilePostgresSink(endpoint: ResolvedEndpointT): CompiledPostgresSink {
+  const ls = endpoint.linkedService;
+  const o = schemas().sink.parse({ linkedService: ls, ...endpoint.options }, `postgres sink "${ls}"`);
+  return withStoreName(ls, () => {
+    o.columns?.forEach(quoteIdentifier);
+    const duplicate = o.columns?.find((c, i) => o.columns?.indexOf(c) !== i);
+    if (duplicate !== undefined) throw new FerryError('bad_request', `column "${duplicate}" is listed twice`);
+    return {
+      table: o.table,
+      target: splitQualifiedName(o.table),
+      mode: o.mode ?? 'append',
+      columns: o.columns,
+      ledger: splitQualifiedName(o.ledgerTable ?? DEFAULT_LEDGER),
+    };
+  });
+}
+
+/** `schema.table` -> both parts; `table` -> no schema. Refuses what quoteQualifiedName refuses. */
+export function splitQualifiedName(name: string): QualifiedName {
+  quoteQualifiedName(name);
+  const [first, second] = name.split('.') as [string, string | undefined];
+  return second === undefined ? { schema: undefined, name: first } : { schema: first, name: second };
 }
 
 // Control characters and double quotes would need escaping inside a quoted name; nobody names a

@@ -1,33 +1,43 @@
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, readdir, readFile, realpath, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
-import { Client, DatabaseError } from 'pg';
+import { DatabaseError, type Client } from 'pg';
 import { FerryError } from '../../common/errors.ts';
 import type { PartitionT, ResolvedEndpointT } from '../../protocol/task.ts';
-import type { AttemptContext, ConnectorContext, SourceObject } from '../connector.ts';
 import { filesystemSink } from '../filesystem/filesystem-connector.ts';
+import { rangeSql } from './postgres-conditions.ts';
 import { quoteQualifiedName } from './postgres-config.ts';
 import { postgresSource } from './postgres-connector.ts';
 import { postgresError } from './postgres-errors.ts';
-import { rangeSql } from './postgres-reader.ts';
+import {
+  attempt,
+  backends as backendsOf,
+  createTestSchema,
+  endpoint,
+  eventually,
+  only,
+  planCtx as ctx,
+  rejectsWith,
+  text,
+  type TestSchema,
+} from './postgres-test-kit.ts';
 
-// PostgreSQL at 127.0.0.1:5432, user postgres, trust auth, database `test`. Everything this file
-// creates lives in its own schema (and two roles), all with a random suffix, dropped at the end.
-const SERVER = { host: '127.0.0.1', port: 5432, database: 'test', user: 'postgres' };
-const suffix = randomBytes(4).toString('hex');
-const schema = `ferry_pg_${suffix}`;
+// Everything this file creates lives in its own schema (and a role), with a random suffix, dropped at the end.
 const ROWS = 1000;
+let db: TestSchema;
 let admin: Client;
+let schema: string;
+let suffix: string;
+const backends = (fragment: string): Promise<number> => backendsOf(admin, fragment);
 
 before(async () => {
-  admin = new Client(SERVER);
-  await admin.connect();
-  await admin.query(`CREATE SCHEMA ${schema}`);
+  db = await createTestSchema('pg');
+  ({ admin, schema, suffix } = db);
   await admin.query(`
     CREATE TABLE ${schema}.orders (
       k integer PRIMARY KEY,
@@ -60,61 +70,14 @@ before(async () => {
 });
 
 after(async () => {
-  // A failed test may leave a COPY open, whose lock would make DROP SCHEMA wait forever.
-  await admin.query(
-    `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND position($1 in query) > 0`,
-    [`"${schema}"`],
-  );
-  await admin.query(`SET lock_timeout = '10s'`);
-  await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-  await admin.query(`DROP ROLE IF EXISTS ferry_nologin_${suffix}`);
-  await admin.end();
+  await db.drop([`ferry_nologin_${suffix}`]);
 });
 
-function endpoint(
-  options: Record<string, unknown>,
-  properties: Record<string, unknown> = {},
-): ResolvedEndpointT {
-  return { type: 'postgres', linkedService: 'pg1', properties: { ...SERVER, ...properties }, options };
-}
-
-function ctx(signal = new AbortController().signal): ConnectorContext {
-  return { signal, allowedRoots: [] };
-}
-
-function attempt(taskIndex: number, signal = new AbortController().signal): AttemptContext {
-  return { signal, allowedRoots: [], taskId: `t${taskIndex}`, attemptId: 'a1', taskIndex };
-}
-
-async function only(objects: AsyncIterable<SourceObject>): Promise<SourceObject> {
-  const all: SourceObject[] = [];
-  for await (const o of objects) all.push(o);
-  assert.equal(all.length, 1);
-  const [object] = all;
-  assert.ok(object);
-  return object;
-}
-
-async function text(object: SourceObject): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of object.stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-async function rejectsWith(
-  promise: Promise<unknown>,
-  code: FerryError['code'],
-  message?: RegExp,
-): Promise<FerryError> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof FerryError, `expected a FerryError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    if (message) assert.match(err.message, message);
-    return err;
-  }
-  assert.fail(`expected ${code}`);
+/** The partitions of a plan without a watermark. */
+async function plan(source: ResolvedEndpointT): Promise<PartitionT[]> {
+  const result = await postgresSource.plan(source, ctx());
+  assert.equal(result.window, undefined);
+  return result.partitions;
 }
 
 /** Reads every partition (column k only) and returns the keys seen, checking rows() on the way. */
@@ -122,7 +85,7 @@ async function readKeys(source: ResolvedEndpointT, partitions: PartitionT[]): Pr
   const keys: number[] = [];
   for (const [index, partition] of partitions.entries()) {
     const object = await only(postgresSource.read(source, partition, attempt(index)));
-    assert.equal(object.name, `part-${String(index).padStart(5, '0')}.csv`);
+    assert.equal(object.name, `part-${String(index).padStart(5, '0')}`);
     assert.equal(object.rows(), undefined);
     const lines = (await text(object)).split('\n').filter((l) => l !== '');
     assert.equal(lines[0], 'k');
@@ -157,10 +120,10 @@ const everyKey = Array.from({ length: ROWS }, (_, i) => i + 1);
 describe('postgres plan and read', () => {
   it('reads a whole table as CSV with a header and counts its rows', async () => {
     const source = endpoint({ table: `${schema}.orders`, columns: ['k', 'note'] });
-    const partitions = await postgresSource.plan(source, ctx());
+    const partitions = await plan(source);
     assert.deepEqual(partitions, [{ kind: 'whole' }]);
     const object = await only(postgresSource.read(source, { kind: 'whole' }, attempt(3)));
-    assert.equal(object.name, 'part-00003.csv');
+    assert.equal(object.name, 'part-00003');
     const csv = await text(object);
     assert.ok(
       csv.startsWith('k,note\n1,"he said ""hi"", then left"\n2,"two\nlines"\n3,row 3\n'),
@@ -177,7 +140,7 @@ describe('postgres plan and read', () => {
         partitionColumn: column,
         partitions: 8,
       });
-      const partitions = await postgresSource.plan(source, ctx());
+      const partitions = await plan(source);
       checkRangeShape(partitions, column, 8);
       assert.deepEqual(await readKeys(source, partitions), everyKey);
     });
@@ -207,7 +170,7 @@ describe('postgres plan and read', () => {
 
   it('drops duplicate bounds: 3 distinct values into 8 partitions make no empty-width ranges', async () => {
     const source = endpoint({ table: `${schema}.tiny`, columns: ['k'], partitionColumn: 'v', partitions: 8 });
-    const partitions = await postgresSource.plan(source, ctx());
+    const partitions = await plan(source);
     checkRangeShape(partitions, 'v', 3);
     assert.deepEqual(await readKeys(source, partitions), [1, 2, 3, 4]);
   });
@@ -218,11 +181,7 @@ describe('postgres plan and read', () => {
       { table: `${schema}.same`, partitionColumn: 'v' },
       { table: `${schema}.orders`, partitionColumn: 'id', partitions: 1 },
     ]) {
-      assert.deepEqual(
-        await postgresSource.plan(endpoint(options), ctx()),
-        [{ kind: 'whole' }],
-        JSON.stringify(options),
-      );
+      assert.deepEqual(await plan(endpoint(options)), [{ kind: 'whole' }], JSON.stringify(options));
     }
     const empty = await only(
       postgresSource.read(endpoint({ table: `${schema}.empty` }), { kind: 'whole' }, attempt(0)),
@@ -246,17 +205,17 @@ describe('postgres plan and read', () => {
         properties: { root: dir },
         options: {},
       };
-      const partitions = await postgresSource.plan(source, ctx());
+      const partitions = await plan(source);
       for (const attemptId of ['a1', 'a2']) {
         let rows = 0;
         for (const [index, partition] of partitions.entries()) {
           const actx = { ...attempt(index), attemptId, allowedRoots: [dir] };
           const writer = await filesystemSink.open(sink, actx);
           const object = await only(postgresSource.read(source, partition, actx));
-          const staged = await writer.stage(object.name, object.stream);
+          const staged = await writer.stage({ name: `${object.name}.csv`, stream: object.stream });
           await writer.commit();
           rows += object.rows() ?? 0;
-          const file = await readFile(path.join(dir, object.name));
+          const file = await readFile(path.join(dir, `${object.name}.csv`));
           assert.equal(staged.bytes, file.length);
           assert.equal(staged.sha256, createHash('sha256').update(file).digest('hex'));
         }
@@ -275,7 +234,7 @@ describe('postgres plan and read', () => {
     const source = endpoint({ table: `${schema}.tiny`, partitionColumn: 'v' });
     await readKeys(
       endpoint({ table: `${schema}.tiny`, columns: ['k'], partitionColumn: 'v' }),
-      await postgresSource.plan(source, ctx()),
+      await plan(source),
     );
     await eventually(async () => (await backends(`"${schema}"`)) === 0, 'connections to close');
   });
@@ -294,17 +253,34 @@ describe('postgres errors', () => {
       'store_object_missing',
       /column "nope" of relation .* does not exist/,
     );
-    // Reading without planning: PostgreSQL itself reports the column (42703), through the stream.
+    // Reading without planning checks the columns too.
+    await rejectsWith(
+      only(
+        postgresSource.read(
+          endpoint({ table: `${schema}.orders`, columns: ['nope'] }),
+          { kind: 'whole' },
+          attempt(0),
+        ),
+      ),
+      'store_object_missing',
+      /column "nope" of relation .* does not exist \(check table\)/,
+    );
+    // A bound the column's type cannot read fails in the COPY itself, through the stream.
     const object = await only(
       postgresSource.read(
-        endpoint({ table: `${schema}.orders`, columns: ['nope'] }),
-        { kind: 'whole' },
+        endpoint({ table: `${schema}.orders`, columns: ['k'] }),
+        { kind: 'range', column: 'id', lo: 'abc', hi: null, includeNulls: false },
         attempt(0),
       ),
     );
     // It fails before anyone listens: the stream keeps the error for whoever reads it.
     await eventually(async () => object.stream.destroyed, 'the COPY to fail');
-    await rejectsWith(text(object), 'store_object_missing', /column "nope" does not exist \(copy\)/);
+    const bad = await rejectsWith(
+      text(object),
+      'store_error',
+      /invalid input syntax for type bigint: "abc" \(copy\)/,
+    );
+    assert.equal(bad.retryable, false);
     // The server trusts 127.0.0.1, so a wrong password is accepted there; an unknown database (3D000) is not.
     await rejectsWith(
       postgresSource.plan(endpoint({ table: 'orders' }, { database: `nodb_${suffix}` }), ctx()),
@@ -410,7 +386,7 @@ describe('postgres cancellation', () => {
       postgresSource.read(
         endpoint({ table: `${schema}.wide` }),
         { kind: 'whole' },
-        attempt(0, controller.signal),
+        attempt(0, { signal: controller.signal }),
       ),
     );
     try {
@@ -437,21 +413,3 @@ describe('postgres cancellation', () => {
     );
   });
 });
-
-/** Backends other than the admin's whose current or last query contains `fragment`. */
-async function backends(fragment: string): Promise<number> {
-  const { rows } = await admin.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND position($1 in query) > 0`,
-    [fragment],
-  );
-  return rows[0]?.n ?? 0;
-}
-
-/** Polls a condition the server reaches on its own schedule (a backend exiting), up to a deadline. */
-async function eventually(check: () => Promise<boolean>, what: string, deadlineMs = 5000): Promise<void> {
-  const until = Date.now() + deadlineMs;
-  while (!(await check())) {
-    if (Date.now() > until) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}

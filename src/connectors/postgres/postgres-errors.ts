@@ -31,6 +31,17 @@ export function postgresMessage(linkedService: string, text: string): string {
   return `postgres ${JSON.stringify(linkedService)}: ${text}`;
 }
 
+/** Runs `build`, giving a refused value or name (a NUL byte, an odd name) the linked service's name. */
+export function withStoreName<T>(linkedService: string, build: () => T): T {
+  try {
+    return build();
+  } catch (err) {
+    if (err instanceof FerryError)
+      throw new FerryError(err.code, postgresMessage(linkedService, err.message));
+    throw err;
+  }
+}
+
 export function cancelledError(linkedService: string, operation: string): FerryError {
   return new FerryError('cancelled', postgresMessage(linkedService, `cancelled (${operation})`));
 }
@@ -51,7 +62,12 @@ export function postgresError(err: unknown, scope: PostgresErrorScope, operation
     const sqlstate = err.code ?? '';
     if (AUTH.has(sqlstate)) return make('store_auth', err.message, false);
     if (MISSING.has(sqlstate)) return make('store_object_missing', err.message, false);
-    return make('store_error', err.message, RETRYABLE.has(sqlstate) || sqlstate.startsWith('08'));
+    // Bad data (class 22) and broken constraints (23) fail the same way on every attempt.
+    return make(
+      'store_error',
+      `${err.message}${copyPosition(err.where)}`,
+      RETRYABLE.has(sqlstate) || sqlstate.startsWith('08'),
+    );
   }
   if (err instanceof Error) {
     if (err.name === 'AbortError') return cancelledError(scope.linkedService, operation);
@@ -69,6 +85,17 @@ export function postgresError(err: unknown, scope: PostgresErrorScope, operation
     return make('store_error', err.message, false);
   }
   return make('store_error', String(err), false);
+}
+
+/**
+ * Where in a COPY's input a row failed, from the error's context (`COPY t, line 3, column k: "zz"`):
+ * ` at line 3, column k`. Lines count from the header, as in the file. The value itself is left out:
+ * the message already quotes it when it is short, and a long one would drown the message.
+ */
+function copyPosition(where: string | undefined): string {
+  const match = where === undefined ? null : /^COPY [^\n]*?, line (\d+)(?:, column ([^:\n]+))?/.exec(where);
+  if (!match) return '';
+  return ` at line ${match[1]}${match[2] === undefined ? '' : `, column ${match[2]}`}`;
 }
 
 /** PostgreSQL does not echo passwords, but a message should not rely on that. */

@@ -1,6 +1,8 @@
 /**
- * Reads one partition of a table as CSV through `COPY (SELECT ...) TO STDOUT`, PostgreSQL's fast
- * path: the server renders the CSV and the bytes flow to the sink with backpressure.
+ * Reads one partition of a table as canonical CSV through `COPY (SELECT ...) TO STDOUT`, PostgreSQL's
+ * fast path: the server renders the CSV (canonical thanks to the session's settings, see
+ * postgres-client.ts) and the bytes flow to the sink with backpressure. An incremental run reads only
+ * its window of the watermark column, within the partition's range.
  *
  * The connection lives exactly as long as the stream: it is ended once the COPY has completed (only
  * then is the row count known), and severed if the stream fails, is destroyed by its consumer, or the
@@ -12,18 +14,14 @@ import { FerryError } from '../../common/errors.ts';
 import type { PartitionT, ResolvedEndpointT } from '../../protocol/task.ts';
 import type { AttemptContext, SourceObject } from '../connector.ts';
 import { onAbort } from '../on-abort.ts';
+import type { TableColumn } from '../table-columns.ts';
 import { connectPostgres, type PostgresSession } from './postgres-client.ts';
-import { describeColumns, type ColumnInfo } from './postgres-columns.ts';
-import {
-  compilePostgresSource,
-  compilePostgresTarget,
-  quoteIdentifier,
-  quoteLiteral,
-  type CompiledPostgresSource,
-  type PostgresTarget,
-} from './postgres-config.ts';
-import { cancelledError, postgresError, postgresMessage } from './postgres-errors.ts';
-import type { RangePartitionT } from './postgres-ranges.ts';
+import { describeTable, pickColumn, sourceColumns } from './postgres-columns.ts';
+import { rangeSql, whereSql, windowSql } from './postgres-conditions.ts';
+import { compilePostgresSource, compilePostgresTarget, type PostgresTarget } from './postgres-config.ts';
+import { cancelledError, postgresError, postgresMessage, withStoreName } from './postgres-errors.ts';
+
+const CHECK = 'check table';
 
 export async function* readPostgres(
   source: ResolvedEndpointT,
@@ -32,25 +30,33 @@ export async function* readPostgres(
 ): AsyncGenerator<SourceObject> {
   const target = compilePostgresTarget(source);
   const options = compilePostgresSource(source);
+  const ls = target.linkedService;
   if (partition.kind === 'files') {
     throw new FerryError(
       'bad_request',
-      postgresMessage(target.linkedService, 'cannot read a files partition; a table source plans ranges'),
+      postgresMessage(ls, 'cannot read a files partition; a table source plans ranges'),
     );
   }
   const session = await connectPostgres(target, ctx.signal);
   let handedOver = false;
   try {
-    const where =
-      partition.kind === 'range' ? ` WHERE ${await rangeCondition(session, options, partition, target)}` : '';
-    const sql = `COPY (SELECT ${options.columnsSql} FROM ${options.tableSql}${where}) TO STDOUT WITH (FORMAT csv, HEADER true)`;
-    const object = startCopy(
-      session,
-      target,
-      sql,
-      `part-${String(ctx.taskIndex).padStart(5, '0')}.csv`,
-      ctx.signal,
-    );
+    // Types are looked up again rather than carried in the partition: bounds are cast to what the
+    // columns are now, and a column dropped since planning fails here with a clear message.
+    const table = await describeTable(session, options, ls, CHECK);
+    const columns = sourceColumns(table, options, ls, CHECK);
+    const conditions: string[] = [];
+    if (partition.kind === 'range') {
+      const column = pickColumn(table, options, partition.column, ls, CHECK);
+      conditions.push(withStoreName(ls, () => rangeSql(column, partition)));
+    }
+    const window = ctx.window;
+    if (window !== undefined) {
+      const column = pickColumn(table, options, window.column, ls, CHECK);
+      conditions.push(withStoreName(ls, () => windowSql(column, window)));
+    }
+    const sql = `COPY (SELECT ${options.columnsSql} FROM ${options.tableSql}${whereSql(conditions)}) TO STDOUT WITH (FORMAT csv, HEADER true)`;
+    const name = `part-${String(ctx.taskIndex).padStart(5, '0')}`;
+    const object = startCopy(session, target, sql, name, columns, ctx.signal);
     handedOver = true;
     yield object;
   } finally {
@@ -59,42 +65,12 @@ export async function* readPostgres(
   }
 }
 
-/** `"id" >= '10'::bigint AND "id" < '20'::bigint`, with `OR "id" IS NULL` for the range that takes NULLs. */
-export function rangeSql(column: ColumnInfo, range: RangePartitionT): string {
-  const col = quoteIdentifier(column.name);
-  const literal = (value: string): string => `${quoteLiteral(value)}::${column.castType}`;
-  const bounds: string[] = [];
-  if (range.lo !== null) bounds.push(`${col} >= ${literal(range.lo)}`);
-  if (range.hi !== null) bounds.push(`${col} < ${literal(range.hi)}`);
-  const bounded = bounds.length === 0 ? 'TRUE' : bounds.join(' AND ');
-  return range.includeNulls ? `(${bounded} OR ${col} IS NULL)` : bounded;
-}
-
-async function rangeCondition(
-  session: PostgresSession,
-  options: CompiledPostgresSource,
-  range: RangePartitionT,
-  target: PostgresTarget,
-): Promise<string> {
-  // The type is looked up again rather than carried in the partition: bounds are cast to what the
-  // column is now, and a column dropped since planning fails here with a clear message.
-  const [column] = await describeColumns(session, options, [range.column], target.linkedService);
-  if (column === undefined)
-    throw new FerryError('internal', postgresMessage(target.linkedService, 'column lookup returned nothing'));
-  try {
-    return rangeSql(column, range);
-  } catch (err) {
-    if (err instanceof FerryError)
-      throw new FerryError(err.code, postgresMessage(target.linkedService, err.message));
-    throw err;
-  }
-}
-
 function startCopy(
   session: PostgresSession,
   target: PostgresTarget,
   sql: string,
   name: string,
+  columns: TableColumn[],
   signal: AbortSignal,
 ): SourceObject {
   const { client } = session;
@@ -142,5 +118,5 @@ function startCopy(
     void session.close();
   });
   copy.pipe(stream);
-  return { name, stream, rows: () => (finished ? copy.rowCount : undefined) };
+  return { name, stream, columns, rows: () => (finished ? copy.rowCount : undefined) };
 }
