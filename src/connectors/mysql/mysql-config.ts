@@ -1,6 +1,6 @@
 /**
- * Linked service properties and source options for MySQL and MariaDB, compiled once, and the one place
- * where names and values are quoted into SQL.
+ * Linked service properties, source and sink options for MySQL and MariaDB, compiled once, and the
+ * one place where names and values are quoted into SQL.
  *
  * Names are taken literally and always quoted with backticks: `shop.Orders` reads `shop`.`Orders`.
  * Input that would need more than quoting (a backtick, a quote, a backslash, a control character, a
@@ -8,12 +8,13 @@
  * as free text: each must look like a value of its column's kind, so nothing but a number or a date
  * ever reaches the SQL.
  */
+import { createHash } from 'node:crypto';
 import type { ConnectionOptions } from 'mysql2';
 import { FerryError } from '../../common/errors.ts';
-import { MysqlProperties, MysqlSource } from '../../protocol/stores.ts';
+import { MysqlProperties, MysqlSink, MysqlSource } from '../../protocol/stores.ts';
 import type { ResolvedEndpointT } from '../../protocol/task.ts';
 import { validator, type Validator } from '../../protocol/validate.ts';
-import type { ColumnKind } from './mysql-columns.ts';
+import type { ColumnKind, TableRef } from './mysql-columns.ts';
 import { mysqlMessage } from './mysql-errors.ts';
 
 /** A host that does not answer is reported after this long instead of the OS's minutes. */
@@ -33,31 +34,58 @@ export interface MysqlTarget {
   connection: ConnectionOptions;
 }
 
-export interface CompiledMysqlSource {
-  /** `database.table`, the database filled in when the pipeline left it out, for messages. */
-  table: string;
-  schemaName: string;
-  tableName: string;
+/** A table: `database.table` in messages (the database filled in when the pipeline left it out). */
+export interface QualifiedTable extends TableRef {
   /** `` `database`.`table` `` */
   tableSql: string;
-  /** Requested column names, undefined = all. */
-  columns: string[] | undefined;
-  /** `` `a`, `b` `` or `*`. */
-  columnsSql: string;
-  partitionColumn: string | undefined;
-  partitions: number;
 }
 
+export interface CompiledMysqlSource extends QualifiedTable {
+  /** Requested column names, undefined = all. */
+  columns: string[] | undefined;
+  partitionColumn: string | undefined;
+  partitions: number;
+  watermarkColumn: string | undefined;
+}
+
+export type MysqlSinkMode = 'append' | 'create' | 'overwrite';
+
+export interface CompiledMysqlSink extends QualifiedTable {
+  mode: MysqlSinkMode;
+  /** Target column names, in the source's column order; undefined = the source's names. */
+  columns: string[] | undefined;
+  /** Where task commits are recorded. */
+  ledger: QualifiedTable;
+}
+
+const DEFAULT_LEDGER = 'ferry_ledger';
+/** `<table>__ferry_<8 hex>`: MySQL names stop at 64 characters, so a long table name is cut. */
+const STAGING_INFIX = '__ferry_';
+const STAGING_HEX = 8;
+const MAX_STAGING_BASE = 64 - STAGING_INFIX.length - STAGING_HEX;
+
 let validators:
-  { properties: Validator<typeof MysqlProperties>; source: Validator<typeof MysqlSource> } | undefined;
+  | {
+      properties: Validator<typeof MysqlProperties>;
+      source: Validator<typeof MysqlSource>;
+      sink: Validator<typeof MysqlSink>;
+    }
+  | undefined;
 
 function schemas(): NonNullable<typeof validators> {
-  validators ??= { properties: validator(MysqlProperties), source: validator(MysqlSource) };
+  validators ??= {
+    properties: validator(MysqlProperties),
+    source: validator(MysqlSource),
+    sink: validator(MysqlSink),
+  };
   return validators;
 }
 
 export function compileMysqlTarget(endpoint: ResolvedEndpointT): MysqlTarget {
-  const p = schemas().properties.parse(endpoint.properties, `linked service "${endpoint.linkedService}"`);
+  const p = schemas().properties.parse(
+    endpoint.properties,
+    `mysql linked service "${endpoint.linkedService}"`,
+  );
   const port = p.port ?? DEFAULT_PORT;
   return {
     linkedService: endpoint.linkedService,
@@ -94,24 +122,87 @@ export function compileMysqlSource(endpoint: ResolvedEndpointT, database: string
       mysqlMessage(ls, `partitions: ${o.partitions} needs a partitionColumn to split on`),
     );
   }
-  try {
-    const [schemaName, tableName] = splitQualifiedName(o.table, database);
-    // Quoted here only to refuse odd names before any connection is made; queries quote it again.
-    if (o.partitionColumn !== undefined) quoteIdentifier(o.partitionColumn);
+  return withStoreName(ls, () => {
+    // Quoted here only to refuse odd names before any connection is made; queries quote them again.
+    for (const name of [o.partitionColumn, o.watermarkColumn]) if (name !== undefined) quoteIdentifier(name);
     return {
-      table: `${schemaName}.${tableName}`,
-      schemaName,
-      tableName,
-      tableSql: `${quoteIdentifier(schemaName)}.${quoteIdentifier(tableName)}`,
-      columns: o.columns,
-      columnsSql: o.columns === undefined ? '*' : o.columns.map(quoteIdentifier).join(', '),
+      ...qualifiedTable(o.table, database),
+      columns: checkColumnList(o.columns),
       partitionColumn: o.partitionColumn,
       partitions: o.partitions ?? (o.partitionColumn === undefined ? 1 : DEFAULT_PARTITIONS_WITH_COLUMN),
+      watermarkColumn: o.watermarkColumn,
     };
+  });
+}
+
+export function compileMysqlSink(endpoint: ResolvedEndpointT, database: string): CompiledMysqlSink {
+  const ls = endpoint.linkedService;
+  const o = schemas().sink.parse({ linkedService: ls, ...endpoint.options }, `mysql sink "${ls}"`);
+  return withStoreName(ls, () => {
+    const table = qualifiedTable(o.table, database);
+    return {
+      ...table,
+      mode: o.mode ?? 'append',
+      columns: checkColumnList(o.columns),
+      // An unqualified ledger lives beside the table, wherever the table is.
+      ledger: qualifiedTable(o.ledgerTable ?? DEFAULT_LEDGER, table.schemaName),
+    };
+  });
+}
+
+/**
+ * The staging table an overwrite loads into: named by the activity run, so every attempt of every
+ * task of one run finds the same one, and another run's leftovers are recognisable (isStagingOf).
+ */
+export function stagingTable(sink: QualifiedTable, runId: string, activity: string): QualifiedTable {
+  const hex = createHash('sha256').update(`${runId}\n${activity}`).digest('hex').slice(0, STAGING_HEX);
+  const name = `${[...sink.tableName].slice(0, MAX_STAGING_BASE).join('')}${STAGING_INFIX}${hex}`;
+  return {
+    schemaName: sink.schemaName,
+    tableName: name,
+    table: `${sink.schemaName}.${name}`,
+    tableSql: `${quoteIdentifier(sink.schemaName)}.${quoteIdentifier(name)}`,
+  };
+}
+
+/** Whether `name` is a staging table of `sink` (of any run). */
+export function isStagingOf(sink: TableRef, name: string): boolean {
+  const base = [...sink.tableName].slice(0, MAX_STAGING_BASE).join('');
+  const rest = name.startsWith(base + STAGING_INFIX) ? name.slice(base.length + STAGING_INFIX.length) : '';
+  return new RegExp(`^[0-9a-f]{${STAGING_HEX}}$`).test(rest);
+}
+
+function withStoreName<T>(linkedService: string, compile: () => T): T {
+  try {
+    return compile();
   } catch (err) {
-    if (err instanceof FerryError) throw new FerryError(err.code, mysqlMessage(ls, err.message));
+    if (err instanceof FerryError) throw new FerryError(err.code, mysqlMessage(linkedService, err.message));
     throw err;
   }
+}
+
+function qualifiedTable(name: string, database: string): QualifiedTable {
+  const [schemaName, tableName] = splitQualifiedName(name, database);
+  return {
+    schemaName,
+    tableName,
+    table: `${schemaName}.${tableName}`,
+    tableSql: `${quoteIdentifier(schemaName)}.${quoteIdentifier(tableName)}`,
+  };
+}
+
+/** Checks every name quotes, and none is named twice (MySQL names are case-insensitive). */
+function checkColumnList(names: string[] | undefined): string[] | undefined {
+  if (names === undefined) return undefined;
+  const seen = new Set<string>();
+  for (const name of names) {
+    quoteIdentifier(name);
+    if (seen.has(name.toLowerCase())) {
+      throw new FerryError('bad_request', `column ${name} is listed twice`);
+    }
+    seen.add(name.toLowerCase());
+  }
+  return names;
 }
 
 // Backticks would need doubling, and quotes and backslashes change meaning with the server's

@@ -4,13 +4,15 @@ import { finished } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
 import mysql from 'mysql2/promise';
 import { FerryError } from '../../common/errors.ts';
-import type { PartitionT, ResolvedEndpointT } from '../../protocol/task.ts';
-import type { AttemptContext, ConnectorContext, SourceObject } from '../connector.ts';
+import type { PartitionT, ResolvedEndpointT, WatermarkWindowT } from '../../protocol/task.ts';
+import type { AttemptContext, PlanContext, SourceObject } from '../connector.ts';
+import { rangeSql } from './mysql-conditions.ts';
 import { boundLiteral } from './mysql-config.ts';
 import { mysqlSource } from './mysql-connector.ts';
 import { mysqlError } from './mysql-errors.ts';
 import { formatMicros } from './mysql-planner.ts';
-import { rangeSql } from './mysql-reader.ts';
+import { shortestFloat32 } from './mysql-reader.ts';
+import { rejectsWith } from '../../../test/helpers/rejects-with.ts';
 
 // MariaDB at 127.0.0.1:3306, user root without a password. Everything this file creates lives in its
 // own database (and one user), with a random suffix, dropped at the end.
@@ -60,6 +62,27 @@ before(async () => {
     CREATE TABLE same (k int, v bigint);
     INSERT INTO same VALUES (1, 7), (2, 7), (3, 7);
     CREATE TABLE empty (k int, v bigint);
+    CREATE TABLE every (
+      k int PRIMARY KEY, flag bool, ti tinyint, tiu tinyint unsigned, si smallint, siu smallint unsigned,
+      mi mediumint NOT NULL DEFAULT 0, i int, iu int unsigned, bi bigint, biu bigint unsigned, f float,
+      d double, dec12 decimal(12,2), c char(3), vc varchar(10), tt tinytext, tx text, e enum('a','b'),
+      st set('x','y'), bn binary(2), vb varbinary(4), bl blob, bt bit(3), dt date, tm time(3),
+      dtm datetime(6), ts timestamp(6) NULL, y year, j json, u uuid, ip inet6);
+    INSERT INTO every VALUES
+      (1, TRUE, -128, 255, -32768, 65535, -8388608, -2147483648, 4294967295, -9223372036854775808,
+       18446744073709551615, 1.2345678, 1e-1 + 2e-1, -1234567890.12, 'ab', 'x,y', '', 'line\\nnext', 'b',
+       'x,y', X'00FF', X'', X'DEADBEEF', b'101', '2024-02-29', '-838:59:59.000',
+       '2024-02-29 23:59:59.123456', '2038-01-19 03:14:07.999999', 2024, '{"a": [1, 2]}',
+       'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', '::1'),
+      (2, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+      (3, FALSE, 0, 0, 0, 0, 0, 0, 0, 0, 0, 16777217, 1e300, 0, '', '\\\\N', '\\\\.', '"', 'a', '',
+       X'0000', X'0A0D', X'00', b'0', '0000-00-00', '100:00:00', '0000-00-00 00:00:00',
+       '0000-00-00 00:00:00', 0, '[]', NULL, NULL);
+    CREATE TABLE flags (k int, flag tinyint(1));
+    INSERT INTO flags VALUES (1, 1), (2, 0), (3, 2);
+    CREATE TABLE events (id bigint PRIMARY KEY, at datetime(6) NULL, amount decimal(10,2), f float);
+    CREATE TABLE nothing (id bigint PRIMARY KEY, at datetime(6));
     CREATE TABLE big (k int PRIMARY KEY, pad varchar(64));
     INSERT INTO big SELECT g, REPEAT(MD5(g), 2) FROM seq WHERE g <= ${BIG_ROWS};
   `);
@@ -83,12 +106,31 @@ function endpoint(
   };
 }
 
-function ctx(signal = new AbortController().signal): ConnectorContext {
-  return { signal, allowedRoots: [] };
+function ctx(signal = new AbortController().signal, watermark: string | null = null): PlanContext {
+  return { signal, allowedRoots: [], watermark };
 }
 
-function attempt(taskIndex: number, signal = new AbortController().signal): AttemptContext {
-  return { signal, allowedRoots: [], taskId: `t${taskIndex}`, attemptId: 'a1', taskIndex };
+function attempt(
+  taskIndex: number,
+  signal = new AbortController().signal,
+  window?: WatermarkWindowT,
+): AttemptContext {
+  return {
+    signal,
+    allowedRoots: [],
+    runId: 'run1',
+    activity: 'act',
+    taskId: `t${taskIndex}`,
+    attemptId: 'a1',
+    taskIndex,
+    ...(window ? { window } : {}),
+  };
+}
+
+async function partitions(source: ResolvedEndpointT, context = ctx()): Promise<PartitionT[]> {
+  const plan = await mysqlSource.plan(source, context);
+  assert.equal(plan.window, undefined);
+  return plan.partitions;
 }
 
 async function only(objects: AsyncIterable<SourceObject>): Promise<SourceObject> {
@@ -106,30 +148,18 @@ async function text(object: SourceObject): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-async function rejectsWith(
-  promise: Promise<unknown>,
-  code: FerryError['code'],
-  message?: RegExp,
-): Promise<FerryError> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof FerryError, `expected a FerryError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    if (message) assert.match(err.message, message);
-    return err;
-  }
-  assert.fail(`expected ${code}`);
-}
-
 /** Reads every partition (column k only) and returns the keys seen, checking rows() on the way. */
-async function readKeys(source: ResolvedEndpointT, partitions: PartitionT[]): Promise<number[]> {
+async function readKeys(
+  source: ResolvedEndpointT,
+  partitions: PartitionT[],
+  window?: WatermarkWindowT,
+): Promise<number[]> {
   const keys: number[] = [];
   for (const [index, partition] of partitions.entries()) {
-    const object = await only(mysqlSource.read(source, partition, attempt(index)));
-    assert.equal(object.name, `part-${String(index).padStart(5, '0')}.csv`);
+    const object = await only(mysqlSource.read(source, partition, attempt(index, undefined, window)));
+    assert.equal(object.name, `part-${String(index).padStart(5, '0')}`);
     const lines = (await text(object)).split('\n').filter((l) => l !== '');
-    assert.equal(lines[0], 'k');
+    assert.equal(lines[0], object.columns?.[0]?.name);
     const body = lines.slice(1).map(Number);
     assert.equal(object.rows(), body.length);
     keys.push(...body);
@@ -178,15 +208,15 @@ const everyKey = Array.from({ length: ROWS }, (_, i) => i + 1);
 describe('mysql plan and read', () => {
   it('reads a whole table as CSV like PostgreSQL would: quoting, NULLs, exact numbers, dates, bytes', async () => {
     const source = endpoint({ table: `${db}.kinds` });
-    assert.deepEqual(await mysqlSource.plan(source, ctx()), [{ kind: 'whole' }]);
+    assert.deepEqual(await partitions(source), [{ kind: 'whole' }]);
     const object = await only(mysqlSource.read(source, { kind: 'whole' }, attempt(3)));
-    assert.equal(object.name, 'part-00003.csv');
+    assert.equal(object.name, 'part-00003');
     assert.equal(object.rows(), undefined);
     assert.equal(
       await text(object),
       [
         'k,note,big,dec38,d,dt,ts,bin,f',
-        '1,"he said ""hi"", then left",18446744073709551615,1234567890123456789012345678.1234567890,2024-02-29,2024-02-29 23:59:59.123456,2024-01-01 00:00:00,\\x00ff41,0.1',
+        '1,"he said ""hi"", then left",18446744073709551615,1234567890123456789012345678.1234567890,2024-02-29,2024-02-29 23:59:59.123456,2024-01-01 00:00:00+00,\\x00ff41,0.1',
         '2,"two\nlines",0,-0.0000000001,,,,\\x,-1.5',
         '3,héllo ✓ 日本 🚢,,,,,,,',
         '4,"",,,,,,,',
@@ -213,9 +243,9 @@ describe('mysql plan and read', () => {
         partitionColumn: column,
         partitions: 8,
       });
-      const partitions = await mysqlSource.plan(source, ctx());
-      checkRangeShape(partitions, column, 8);
-      assert.deepEqual(await readKeys(source, partitions), everyKey);
+      const planned = await partitions(source);
+      checkRangeShape(planned, column, 8);
+      assert.deepEqual(await readKeys(source, planned), everyKey);
     });
   }
 
@@ -248,9 +278,9 @@ describe('mysql plan and read', () => {
 
   it('drops duplicate bounds: 3 distinct values into 8 partitions make no empty-width ranges', async () => {
     const source = endpoint({ table: `${db}.tiny`, columns: ['k'], partitionColumn: 'v', partitions: 8 });
-    const partitions = await mysqlSource.plan(source, ctx());
-    checkRangeShape(partitions, 'v', 3);
-    assert.deepEqual(await readKeys(source, partitions), [1, 2, 3, 4]);
+    const planned = await partitions(source);
+    checkRangeShape(planned, 'v', 3);
+    assert.deepEqual(await readKeys(source, planned), [1, 2, 3, 4]);
   });
 
   it('plans one whole partition for an empty table, a single value, or partitions: 1', async () => {
@@ -259,11 +289,7 @@ describe('mysql plan and read', () => {
       { table: `${db}.same`, partitionColumn: 'v' },
       { table: `${db}.orders`, partitionColumn: 'id', partitions: 1 },
     ]) {
-      assert.deepEqual(
-        await mysqlSource.plan(endpoint(options), ctx()),
-        [{ kind: 'whole' }],
-        JSON.stringify(options),
-      );
+      assert.deepEqual(await partitions(endpoint(options)), [{ kind: 'whole' }], JSON.stringify(options));
     }
     const empty = await only(
       mysqlSource.read(endpoint({ table: `${db}.empty` }), { kind: 'whole' }, attempt(0)),
@@ -274,7 +300,7 @@ describe('mysql plan and read', () => {
 
   it('closes every connection it opened', async () => {
     const source = endpoint({ table: `${db}.tiny`, columns: ['k'], partitionColumn: 'v' });
-    await readKeys(source, await mysqlSource.plan(source, ctx()));
+    await readKeys(source, await partitions(source));
     await eventually(async () => {
       const [rows] = await admin.query<mysql.RowDataPacket[]>(
         `SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND DB = ?`,
@@ -282,6 +308,212 @@ describe('mysql plan and read', () => {
       );
       return Number(rows[0]?.n) === 0;
     }, 'connections to close');
+  });
+});
+
+describe('mysql columns and canonical values', () => {
+  it('describes every column with its logical type, nullability and native type', async () => {
+    const columns = await mysqlSource.describe?.(endpoint({ table: 'every' }), ctx());
+    assert.ok(columns);
+    assert.deepEqual(
+      columns.map((c) => [c.name, c.type, c.nullable]),
+      [
+        ['k', 'int32', false],
+        ['flag', 'boolean', true],
+        ['ti', 'int16', true],
+        ['tiu', 'int16', true],
+        ['si', 'int16', true],
+        ['siu', 'int32', true],
+        ['mi', 'int32', false],
+        ['i', 'int32', true],
+        ['iu', 'int64', true],
+        ['bi', 'int64', true],
+        ['biu', 'decimal', true],
+        ['f', 'float32', true],
+        ['d', 'float64', true],
+        ['dec12', 'decimal', true],
+        ['c', 'text', true],
+        ['vc', 'text', true],
+        ['tt', 'text', true],
+        ['tx', 'text', true],
+        ['e', 'text', true],
+        ['st', 'text', true],
+        ['bn', 'binary', true],
+        ['vb', 'binary', true],
+        ['bl', 'binary', true],
+        ['bt', 'binary', true],
+        ['dt', 'date', true],
+        ['tm', 'time', true],
+        ['dtm', 'timestamp', true],
+        ['ts', 'timestamptz', true],
+        ['y', 'int16', true],
+        ['j', 'json', true],
+        ['u', 'uuid', true],
+        ['ip', 'text', true],
+      ],
+    );
+    const byName = new Map(columns.map((c) => [c.name, c]));
+    assert.deepEqual(
+      ['biu', 'dec12'].map((n) => [byName.get(n)?.precision, byName.get(n)?.scale]),
+      [
+        [20, 0],
+        [12, 2],
+      ],
+    );
+    assert.equal(byName.get('biu')?.nativeType, 'bigint(20) unsigned');
+    assert.equal(byName.get('e')?.nativeType, "enum('a','b')");
+    // Chosen columns come in the order asked, spelled as the table spells them.
+    const some = await mysqlSource.describe?.(endpoint({ table: 'every', columns: ['TS', 'k'] }), ctx());
+    assert.deepEqual(
+      some?.map((c) => [c.name, c.type]),
+      [
+        ['ts', 'timestamptz'],
+        ['k', 'int32'],
+      ],
+    );
+  });
+
+  it('renders every type as canonical text, and the object carries the columns', async () => {
+    const object = await only(mysqlSource.read(endpoint({ table: 'every' }), { kind: 'whole' }, attempt(0)));
+    assert.deepEqual(
+      object.columns?.map((c) => c.type),
+      (await mysqlSource.describe?.(endpoint({ table: 'every' }), ctx()))?.map((c) => c.type),
+    );
+    const lines = (await text(object)).split('\n');
+    assert.equal(lines[0], object.columns?.map((c) => c.name).join(','));
+    assert.equal(
+      lines.slice(1).join('\n'),
+      [
+        '1,t,-128,255,-32768,65535,-8388608,-2147483648,4294967295,-9223372036854775808,18446744073709551615,' +
+          '1.2345678,0.30000000000000004,-1234567890.12,ab,"x,y","","line\nnext",b,"x,y",\\x00ff,\\x,\\xdeadbeef,' +
+          '\\x05,2024-02-29,-838:59:59.000,2024-02-29 23:59:59.123456,2038-01-19 03:14:07.999999+00,2024,' +
+          '"{""a"": [1, 2]}",a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11,::1',
+        // NULL is an empty field without quotes, in every type.
+        `2,,,,,,0${','.repeat(25)}`,
+        // Zero dates pass as they are; float32 as its shortest digits; `\.` is quoted for COPY.
+        '3,f,0,0,0,0,0,0,0,0,0,16777216,1e300,0.00,"",\\N,"\\.","""",a,"",\\x0000,\\x0a0d,\\x00,\\x00,' +
+          '0000-00-00,100:00:00.000,0000-00-00 00:00:00.000000,0000-00-00 00:00:00.000000+00,0000,[],,',
+        '',
+      ].join('\n'),
+    );
+    assert.equal(object.rows(), 3);
+  });
+
+  it('fails a TINYINT(1) that holds something other than 0 or 1, naming the column and the value', async () => {
+    const object = await only(mysqlSource.read(endpoint({ table: 'flags' }), { kind: 'whole' }, attempt(0)));
+    const err = await rejectsWith(
+      text(object),
+      'store_error',
+      /^mysql "my1": column flag of .*\.flags is tinyint\(1\), read as a boolean, but holds 2; .* \(read\)$/,
+    );
+    assert.equal(err.retryable, false);
+  });
+
+  it('writes float32 values as the shortest digits that read back as the same float', () => {
+    for (const [wide, short] of [
+      ['0.10000000149011612', '0.1'],
+      ['1.2345677614212036', '1.2345678'],
+      ['16777216', '16777216'],
+      ['3.4028234663852886e38', '3.4028235e+38'],
+      ['-1.401298464324817e-45', '-1e-45'],
+      ['0', '0'],
+    ] as const) {
+      assert.equal(shortestFloat32(wide), short, wide);
+      assert.equal(Math.fround(Number(short)), Math.fround(Number(wide)));
+    }
+  });
+});
+
+describe('mysql incremental copy', () => {
+  const source = (options: Record<string, unknown> = {}): ResolvedEndpointT =>
+    endpoint({ table: 'events', columns: ['id'], watermarkColumn: 'at', ...options });
+  const addEvents = async (from: number, to: number): Promise<void> => {
+    await admin.query(
+      `INSERT INTO events SELECT g, TIMESTAMP('2025-01-01') + INTERVAL g MINUTE + INTERVAL 250 MICROSECOND,
+              g / 4, g FROM seq WHERE g BETWEEN ? AND ?`,
+      [from, to],
+    );
+  };
+  const range = (from: number, to: number): number[] =>
+    Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+  it('copies everything on the first run, then only newer rows, then nothing', async () => {
+    await addEvents(1, 100);
+    // A row without a watermark belongs to no window.
+    await admin.query(`INSERT INTO events VALUES (100000, NULL, 1, 1)`);
+    const first = await mysqlSource.plan(source(), ctx());
+    assert.deepEqual(first, {
+      partitions: [{ kind: 'whole' }],
+      window: { column: 'at', after: null, upTo: '2025-01-01 01:40:00.000250' },
+    });
+    // Rows written after the plan belong to the next run, whenever this run's tasks read.
+    await addEvents(101, 130);
+    assert.deepEqual(await readKeys(source(), first.partitions, first.window), range(1, 100));
+
+    const second = await mysqlSource.plan(source(), ctx(undefined, first.window?.upTo ?? null));
+    assert.deepEqual(second.window, {
+      column: 'at',
+      after: '2025-01-01 01:40:00.000250',
+      upTo: '2025-01-01 02:10:00.000250',
+    });
+    assert.deepEqual(await readKeys(source(), second.partitions, second.window), range(101, 130));
+
+    const third = await mysqlSource.plan(source(), ctx(undefined, second.window?.upTo ?? null));
+    assert.deepEqual(third, {
+      partitions: [],
+      window: { column: 'at', after: '2025-01-01 02:10:00.000250', upTo: '2025-01-01 02:10:00.000250' },
+    });
+  });
+
+  it('splits a window into ranges found within it', async () => {
+    const options = { partitionColumn: 'id', partitions: 4 };
+    const plan = await mysqlSource.plan(source(options), ctx(undefined, '2025-01-01 00:50:00.000250'));
+    assert.equal(plan.window?.after, '2025-01-01 00:50:00.000250');
+    checkRangeShape(plan.partitions, 'id', 4);
+    // The cut points lie between the window's ids (51..130), not the table's (1..100000).
+    const cuts = plan.partitions.flatMap((p) => (p.kind === 'range' && p.hi !== null ? [Number(p.hi)] : []));
+    assert.ok(
+      cuts.every((c) => c > 51 && c <= 130),
+      cuts.join(','),
+    );
+    assert.deepEqual(await readKeys(source(options), plan.partitions, plan.window), range(51, 130));
+  });
+
+  it('takes integer and decimal watermarks, and an empty table plans nothing', async () => {
+    const byId = await mysqlSource.plan(source({ watermarkColumn: 'id' }), ctx(undefined, '129'));
+    assert.deepEqual(byId.window, { column: 'id', after: '129', upTo: '100000' });
+    assert.deepEqual(
+      await readKeys(source({ watermarkColumn: 'id' }), byId.partitions, byId.window),
+      [130, 100000],
+    );
+    const byAmount = await mysqlSource.plan(source({ watermarkColumn: 'amount' }), ctx(undefined, '32.25'));
+    assert.deepEqual(byAmount.window, { column: 'amount', after: '32.25', upTo: '32.50' });
+    assert.deepEqual(
+      await readKeys(source({ watermarkColumn: 'amount' }), byAmount.partitions, byAmount.window),
+      [130],
+    );
+    assert.deepEqual(await mysqlSource.plan(endpoint({ table: 'nothing', watermarkColumn: 'at' }), ctx()), {
+      partitions: [],
+      window: { column: 'at', after: null, upTo: null },
+    });
+  });
+
+  it('refuses a float watermark, a watermark that is not a value of its column, and a task without its window', async () => {
+    await rejectsWith(
+      mysqlSource.plan(source({ watermarkColumn: 'f' }), ctx()),
+      'bad_request',
+      /^mysql "my1": watermarkColumn f has type float; it must be an integer, decimal, date/,
+    );
+    await rejectsWith(
+      mysqlSource.plan(source(), ctx(undefined, "2025-01-01' OR '1")),
+      'bad_request',
+      /is not a datetime bound/,
+    );
+    await rejectsWith(
+      only(mysqlSource.read(source(), { kind: 'whole' }, attempt(0))),
+      'internal',
+      /came without its watermark window/,
+    );
   });
 });
 
@@ -298,11 +530,23 @@ describe('mysql errors', () => {
       'store_object_missing',
       /column nope of table .* does not exist \(plan\)/,
     );
-    // Reading without planning: the server itself reports the column, through the stream.
-    const object = await only(
-      mysqlSource.read(endpoint({ table: `${db}.orders`, columns: ['nope'] }), { kind: 'whole' }, attempt(0)),
+    // Reading without planning: the read checks the columns again before it queries.
+    await rejectsWith(
+      only(
+        mysqlSource.read(
+          endpoint({ table: `${db}.orders`, columns: ['nope'] }),
+          { kind: 'whole' },
+          attempt(0),
+        ),
+      ),
+      'store_object_missing',
+      /^mysql "my1": column nope of table .*\.orders does not exist \(read\)$/,
     );
-    await rejectsWith(text(object), 'store_object_missing', /Unknown column 'nope'.* \(read\)$/);
+    await rejectsWith(
+      only(mysqlSource.read(endpoint({ table: `${db}.gone` }), { kind: 'whole' }, attempt(0))),
+      'store_object_missing',
+      /^mysql "my1": table .*\.gone does not exist \(read\)$/,
+    );
     await rejectsWith(
       mysqlSource.plan(endpoint({ table: 'orders' }, { database: `nodb_${suffix}` }), ctx()),
       'store_object_missing',
@@ -383,7 +627,8 @@ describe('mysql cancellation', () => {
     try {
       await once(object.stream, 'data');
       object.stream.pause();
-      assert.equal(await running(statement), 1);
+      // The header comes first, maybe before the server has the query: wait until it runs.
+      await eventually(async () => (await running(statement)) === 1, 'the query to run');
     } finally {
       controller.abort();
     }

@@ -1,12 +1,28 @@
 /**
- * The MySQL and MariaDB store, as a source: a table (or some of its columns) read whole or in ranges
- * of a partition column, each range one task, streamed row by row and rendered as CSV.
+ * The MySQL and MariaDB store.
+ * - As a source: a table (or some of its columns) read whole or in ranges of a partition column, each
+ *   range one task, streamed row by row and rendered as canonical CSV; incremental by a watermark
+ *   column.
+ * - As a sink: rows loaded with LOAD DATA LOCAL (or INSERT batches) in one transaction per task,
+ *   recorded in a ledger table; append, create, or overwrite through a staging table.
  */
-import type { SourceConnector } from '../connector.ts';
+import type { SinkConnector, SourceConnector } from '../connector.ts';
+import { describeMysql } from './mysql-describe.ts';
+import { finalizeMysqlSink } from './mysql-finalize.ts';
 import { planMysql } from './mysql-planner.ts';
+import { prepareMysqlSink } from './mysql-prepare.ts';
 import { readMysql } from './mysql-reader.ts';
+import { openMysqlWriter } from './mysql-writer.ts';
 
 export const mysqlSource: SourceConnector = {
   plan: planMysql,
   read: readMysql,
+  describe: describeMysql,
+};
+
+export const mysqlSink: SinkConnector = {
+  accepts: 'table',
+  prepare: prepareMysqlSink,
+  open: (sink, ctx) => openMysqlWriter(sink, ctx),
+  finalize: finalizeMysqlSink,
 };

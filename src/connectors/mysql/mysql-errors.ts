@@ -70,6 +70,17 @@ export function mysqlError(err: unknown, scope: MysqlErrorScope, operation: stri
   return make('store_error', err.message, RETRYABLE.has(code));
 }
 
+/**
+ * Whether `err` (a FerryError from a session, or the driver's own error) is the server's `code`
+ * (`ER_DUP_ENTRY`) or errno (4166; newer servers' codes have no name in the driver).
+ */
+export function isServerError(err: unknown, code: string | number): boolean {
+  const cause = err instanceof FerryError ? err.cause : err;
+  if (!(cause instanceof Error)) return false;
+  const e = cause as Error & { code?: unknown; errno?: unknown };
+  return typeof code === 'string' ? e.code === code : e.errno === code;
+}
+
 /** Servers do not echo passwords, but a message should not rely on that. */
 function scrub(text: string, password: string | undefined): string {
   // Very short passwords would blank out ordinary letters, and are not worth hiding anyway.

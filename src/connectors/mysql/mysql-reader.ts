@@ -1,9 +1,21 @@
 /**
- * Reads one partition of a table as CSV: a streaming SELECT (rows are parsed as they arrive and the
- * socket is paused when the consumer is slow, so nothing is buffered beyond a few rows) rendered by
- * csv-stringify the way PostgreSQL's COPY renders CSV: a header row, NULL as an empty field, an empty
- * string as `""`, every value as the server's own text (exact BIGINT and DECIMAL, dates as
- * `2024-01-31 12:00:00`), binary columns as `\x` and hex.
+ * Reads one partition of a table as canonical CSV (table-columns.ts): a streaming SELECT (rows are
+ * parsed as they arrive and the socket is paused when the consumer is slow, so nothing is buffered
+ * beyond a few rows) rendered by csv-stringify the way PostgreSQL's COPY renders CSV: a header row,
+ * NULL as an empty field, an empty string as `""`, every value as the canonical text of its logical
+ * type (mysql-types.ts).
+ *
+ * Most values are the server's own text, which already is canonical: exact BIGINT and DECIMAL,
+ * dates as `2024-01-31`, DATETIME as `2024-01-31 12:00:00.000001`, DOUBLE as its shortest
+ * round-trip digits. The rest is rendered here:
+ * - binary columns: `\x` and lowercase hex;
+ * - TINYINT(1) booleans: `t` / `f`;
+ * - FLOAT: MariaDB prints 6 significant digits, which loses bits; the column is read as the exact
+ *   DOUBLE it widens to, and written as the shortest digits that read back as the same float32;
+ * - TIMESTAMP: the session is UTC, so the value gets `+00`.
+ * Zero dates (`0000-00-00`, `2024-00-00`, `0000-00-00 00:00:00`) pass as they are: turning them
+ * into NULL would lose a NOT NULL column's values, and a sink that cannot hold them refuses them by
+ * name. TIME values outside a day (`-838:59:59`, `100:00:00`) pass the same way.
  *
  * The connection lives exactly as long as the stream: it is ended once the result set is complete,
  * and severed if the query fails, the stream is destroyed by its consumer, or the task's signal aborts.
@@ -15,17 +27,11 @@ import { FerryError } from '../../common/errors.ts';
 import type { PartitionT, ResolvedEndpointT } from '../../protocol/task.ts';
 import type { AttemptContext, SourceObject } from '../connector.ts';
 import { onAbort } from '../on-abort.ts';
-import type { RangePartitionT } from '../postgres/postgres-ranges.ts';
+import type { TableColumn } from '../table-columns.ts';
 import { connectMysql, type MysqlSession } from './mysql-client.ts';
-import { describeColumns, type ColumnInfo } from './mysql-columns.ts';
-import {
-  boundLiteral,
-  compileMysqlSource,
-  compileMysqlTarget,
-  quoteIdentifier,
-  type CompiledMysqlSource,
-  type MysqlTarget,
-} from './mysql-config.ts';
+import { pickColumns, readColumns, type ColumnInfo } from './mysql-columns.ts';
+import { rangeSql, windowSql } from './mysql-conditions.ts';
+import { compileMysqlSource, compileMysqlTarget, quoteIdentifier, type MysqlTarget } from './mysql-config.ts';
 import { cancelledError, mysqlError, mysqlMessage } from './mysql-errors.ts';
 
 /** The `binary` character set: BINARY, VARBINARY, BLOB and BIT columns carry it, text never does. */
@@ -43,6 +49,8 @@ const BYTE_TYPES = new Set([
 /** Rows parsed ahead of the CSV encoder before the socket is paused. */
 const ROWS_AHEAD = 256;
 
+type Render = (value: string | null) => string | null;
+
 export async function* readMysql(
   source: ResolvedEndpointT,
   partition: PartitionT,
@@ -50,25 +58,51 @@ export async function* readMysql(
 ): AsyncGenerator<SourceObject> {
   const target = compileMysqlTarget(source);
   const options = compileMysqlSource(source, target.database);
+  const ls = target.linkedService;
   if (partition.kind === 'files') {
     throw new FerryError(
       'bad_request',
-      mysqlMessage(target.linkedService, 'cannot read a files partition; a table source plans ranges'),
+      mysqlMessage(ls, 'cannot read a files partition; a table source plans ranges'),
+    );
+  }
+  if (options.watermarkColumn !== undefined && ctx.window === undefined) {
+    // Reading everything instead would copy again what earlier runs copied.
+    throw new FerryError(
+      'internal',
+      mysqlMessage(ls, 'an incremental copy task came without its watermark window'),
     );
   }
   const session = await connectMysql(target, ctx.signal);
   let handedOver = false;
   try {
-    const where =
-      partition.kind === 'range' ? ` WHERE ${await rangeCondition(session, options, partition, target)}` : '';
-    const sql = `SELECT ${options.columnsSql} FROM ${options.tableSql}${where}`;
-    const object = startQuery(
-      session,
-      target,
-      sql,
-      `part-${String(ctx.taskIndex).padStart(5, '0')}.csv`,
-      ctx.signal,
-    );
+    // The types are looked up again rather than carried in the partition: bounds are checked against
+    // what the columns are now, and a column dropped since planning fails here with a clear message.
+    const all = await readColumns(session, options, 'read');
+    if (all.length === 0) {
+      throw new FerryError(
+        'store_object_missing',
+        mysqlMessage(ls, `table ${options.table} does not exist (read)`),
+      );
+    }
+    const one = (name: string): ColumnInfo => pickColumns(all, [name], options, ls, 'read')[0] as ColumnInfo;
+    const chosen = pickColumns(all, options.columns, options, ls, 'read');
+    const conditions: string[] = [];
+    try {
+      if (partition.kind === 'range') conditions.push(rangeSql(one(partition.column), partition));
+      if (ctx.window) conditions.push(windowSql(one(ctx.window.column), ctx.window));
+    } catch (err) {
+      if (err instanceof FerryError && !err.message.startsWith('mysql ')) {
+        throw new FerryError(err.code, mysqlMessage(ls, err.message));
+      }
+      throw err;
+    }
+    const where = conditions.length === 0 ? '' : ` WHERE ${conditions.join(' AND ')}`;
+    const select = chosen.map((c) => selectItem(c)).join(', ');
+    const sql = `SELECT ${select} FROM ${options.tableSql}${where}`;
+    const columns = chosen.map((c) => c.column);
+    const renders = chosen.map((c) => renderer(c, options.table, ls));
+    const name = `part-${String(ctx.taskIndex).padStart(5, '0')}`;
+    const object = startQuery(session, target, sql, name, columns, renders, ctx.signal);
     handedOver = true;
     yield object;
   } finally {
@@ -77,41 +111,46 @@ export async function* readMysql(
   }
 }
 
-/** `` `id` >= 10 AND `id` < 20 ``, with `` OR `id` IS NULL `` for the range that takes NULLs. */
-export function rangeSql(column: ColumnInfo, range: RangePartitionT): string {
-  const kind = column.kind;
-  if (kind === undefined) {
-    throw new FerryError(
-      'bad_request',
-      `column ${column.name} (${column.columnType}) cannot be split into ranges`,
-    );
-  }
-  const col = quoteIdentifier(column.name);
-  const bounds: string[] = [];
-  if (range.lo !== null) bounds.push(`${col} >= ${boundLiteral(kind, range.lo)}`);
-  if (range.hi !== null) bounds.push(`${col} < ${boundLiteral(kind, range.hi)}`);
-  const bounded = bounds.length === 0 ? 'TRUE' : bounds.join(' AND ');
-  return range.includeNulls ? `(${bounded} OR ${col} IS NULL)` : bounded;
+function selectItem(info: ColumnInfo): string {
+  const col = quoteIdentifier(info.name);
+  return info.column.type === 'float32' ? `CAST(${col} AS DOUBLE) AS ${col}` : col;
 }
 
-async function rangeCondition(
-  session: MysqlSession,
-  options: CompiledMysqlSource,
-  range: RangePartitionT,
-  target: MysqlTarget,
-): Promise<string> {
-  // The type is looked up again rather than carried in the partition: bounds are checked against
-  // what the column is now, and a column dropped since planning fails here with a clear message.
-  const [column] = await describeColumns(session, options, [range.column], target.linkedService, 'read');
-  if (column === undefined)
-    throw new FerryError('internal', mysqlMessage(target.linkedService, 'column lookup returned nothing'));
-  try {
-    return rangeSql(column, range);
-  } catch (err) {
-    if (err instanceof FerryError)
-      throw new FerryError(err.code, mysqlMessage(target.linkedService, err.message));
-    throw err;
+/** How one column's server text becomes canonical text; undefined values pass as they are. */
+function renderer(info: ColumnInfo, table: string, linkedService: string): Render {
+  switch (info.column.type) {
+    case 'boolean':
+      return (v) => {
+        if (v === null) return null;
+        if (v === '0') return 'f';
+        if (v === '1') return 't';
+        throw new FerryError(
+          'store_error',
+          mysqlMessage(
+            linkedService,
+            `column ${info.name} of ${table} is ${info.columnType}, read as a boolean, but holds ${v}; make it TINYINT(2) or wider to copy it as a number (read)`,
+          ),
+          { retryable: false },
+        );
+      };
+    case 'float32':
+      return (v) => (v === null ? null : shortestFloat32(v));
+    case 'timestamptz':
+      return (v) => (v === null ? null : `${v}+00`);
+    default:
+      return (v) => v;
   }
+}
+
+/** The shortest decimal that reads back as the same float32 as `text` (a float widened to double). */
+export function shortestFloat32(text: string): string {
+  const value = Math.fround(Number(text));
+  if (!Number.isFinite(value)) return text;
+  for (let digits = 1; digits < 9; digits++) {
+    const candidate = Number(value.toPrecision(digits));
+    if (Math.fround(candidate) === value) return String(candidate);
+  }
+  return String(Number(value.toPrecision(9)));
 }
 
 function startQuery(
@@ -119,6 +158,8 @@ function startQuery(
   target: MysqlTarget,
   sql: string,
   name: string,
+  columns: TableColumn[],
+  renders: Render[],
   signal: AbortSignal,
 ): SourceObject {
   // Filled from the column definitions, which arrive before the first row is parsed.
@@ -135,7 +176,23 @@ function startQuery(
   // Errors after the stream is gone (the socket severed on purpose) have nobody else to hear them.
   query.on('error', () => {});
   const rows = query.stream({ highWaterMark: ROWS_AHEAD });
-  const csv = stringify({ quoted_match: [/^$/], record_delimiter: 'unix' });
+  const render = new Transform({
+    objectMode: true,
+    transform(row: (string | null)[], _encoding, callback) {
+      try {
+        callback(
+          null,
+          row.map((value, i) => (renders[i] ?? String)(value)),
+        );
+      } catch (err) {
+        callback(err as Error);
+      }
+    },
+  });
+  // `\.` alone on a line ends the data for PostgreSQL's COPY FROM unless it is quoted.
+  const csv = stringify({ quoted_match: [/^$/, /^\\\.$/], record_delimiter: 'unix' });
+  // The header goes first, before any row arrives.
+  csv.write(columns.map((c) => c.name));
 
   let count = 0;
   let finished = false;
@@ -160,14 +217,12 @@ function startQuery(
   };
 
   query.on('fields', (fields: unknown) => {
-    const columns = (Array.isArray(fields) ? fields : []) as FieldPacket[];
+    const list = (Array.isArray(fields) ? fields : []) as FieldPacket[];
     binaryColumns = new Set(
-      columns
+      list
         .filter((f) => f.characterSet === BINARY_CHARSET && BYTE_TYPES.has(f.typeName ?? typeName(f)))
         .map((f) => f.name),
     );
-    // The header goes first: rows are only parsed after the column definitions.
-    csv.write(columns.map((f) => f.name));
   });
   query.on('result', () => {
     count++;
@@ -176,6 +231,7 @@ function startQuery(
   // keeps it, and pipeline(), finished() or iteration report it to the consumer.
   stream.on('error', () => {});
   rows.on('error', fail);
+  render.on('error', fail);
   csv.on('error', fail);
   // The session severs the connection on abort, which fails the query (handled above); destroying
   // the stream here as well makes the cancellation visible even if the socket is slow to report it.
@@ -185,12 +241,13 @@ function startQuery(
     if (!finished) {
       session.kill();
       rows.destroy();
+      render.destroy();
       csv.destroy();
     }
     void session.close();
   });
-  rows.pipe(csv).pipe(stream);
-  return { name, stream, rows: () => (finished ? count : undefined) };
+  rows.pipe(render).pipe(csv).pipe(stream);
+  return { name, stream, columns, rows: () => (finished ? count : undefined) };
 }
 
 /** mysql2 names a column's type only on some versions; the number is always there. */
