@@ -1,0 +1,93 @@
+/**
+ * Turns a file from a files source into a table (columns + canonical CSV), when the source's options
+ * set a format: CSV in the source's dialect, JSON lines or Parquet, gunzipped when the options say
+ * gzip or the name ends in `.gz`. The table is named after the file without its extensions, so the
+ * sink can give it its own (`orders.csv.gz` -> `orders` -> `orders.parquet`).
+ */
+import { pipeline, Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import type { TableColumn } from '../connectors/table-columns.ts';
+import { decodeCsv } from './decode-csv.ts';
+import { decodeJsonl } from './decode-jsonl.ts';
+import { decodeParquet } from './decode-parquet.ts';
+import { cancellable } from './cancellable.ts';
+import type { CompiledFormat } from './file-format.ts';
+import { cancelled, fileError } from './format-errors.ts';
+
+export interface FileToDecode {
+  /** The file's name in its source, for the table's name and for messages. */
+  name: string;
+  stream: Readable;
+}
+
+export interface TableStream {
+  columns: TableColumn[];
+  /** Canonical CSV with a header row. */
+  stream: Readable;
+  /** Rows decoded, known once the stream has ended. */
+  rows(): number | undefined;
+}
+
+/** A decoded file: the same shape as a table partition a table source yields (SourceObject). */
+export interface DecodedTable extends TableStream {
+  name: string;
+}
+
+export interface DecodeOptions {
+  /**
+   * A path on this node holding the same bytes as the stream. Parquet is then read in place rather
+   * than spooled to a temporary file (the stream is closed unread).
+   */
+  localPath?: string;
+}
+
+/**
+ * Reads `file` as a table in `format`. Resolves once the columns are known (a header read, a first
+ * line parsed, a Parquet footer read); the rows follow in the stream. `what` names the source in
+ * errors (`filesystem source "in"`).
+ */
+export async function decodeTable(
+  file: FileToDecode,
+  format: CompiledFormat,
+  what: string,
+  signal: AbortSignal,
+  options: DecodeOptions = {},
+): Promise<DecodedTable> {
+  if (signal.aborted) {
+    file.stream.destroy();
+    throw cancelled();
+  }
+  const gzipped = format.gzip || file.name.endsWith('.gz');
+  const bytes: FileToDecode = gzipped ? { name: file.name, stream: gunzip(file, what) } : file;
+  const table =
+    format.format === 'csv'
+      ? await decodeCsv(bytes, format.csv, what)
+      : format.format === 'jsonl'
+        ? await decodeJsonl(bytes, what)
+        : await decodeParquet(bytes, gzipped ? undefined : options.localPath, what, signal);
+  return { name: tableName(file.name), ...table, stream: cancellable(table.stream, signal) };
+}
+
+/** `dir/orders.csv.gz` -> `dir/orders`; a name without an extension stays as it is. */
+export function tableName(fileName: string): string {
+  const withoutGz = fileName.endsWith('.gz') ? fileName.slice(0, -3) : fileName;
+  const slash = withoutGz.lastIndexOf('/');
+  const dot = withoutGz.lastIndexOf('.');
+  return dot > slash + 1 ? withoutGz.slice(0, dot) : withoutGz;
+}
+
+function gunzip(file: FileToDecode, what: string): Readable {
+  const inflated = pipeline(file.stream, createGunzip(), () => {});
+  async function* chunks(): AsyncGenerator<Buffer> {
+    try {
+      for await (const chunk of inflated) yield chunk as Buffer;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (typeof code === 'string' && code.startsWith('Z_')) {
+        throw fileError(what, file.name, `not gzip data (${(err as Error).message})`);
+      }
+      throw err;
+    }
+  }
+  return Readable.from(chunks(), { objectMode: false });
+}

@@ -1,0 +1,168 @@
+/**
+ * The Parquet converter: a child process (started by duckdb-job.ts, one per file) that runs one
+ * DuckDB COPY between its stdin/stdout and Parquet.
+ *
+ * Why a process of its own: DuckDB runs a query on one of libuv's four shared threads for as long as
+ * the query lasts, and a streaming COPY lasts as long as its source; two or three of them would hold
+ * every thread the node's file reads and gzip need. A process also keeps DuckDB's memory, and any
+ * native crash, out of the node, and a cancelled copy ends with one kill.
+ *
+ * Why FIFOs: DuckDB reads and writes paths, and a child's stdio are sockets, which it cannot open.
+ * So stdin is copied into one named pipe that DuckDB reads, and another that DuckDB writes is copied
+ * to stdout. Both live in a folder the parent made and removes. Blocking opens of a FIFO are fine
+ * here: this process does nothing else.
+ *
+ * Protocol (IPC): the parent sends one job; the child answers `columns` (decode only), then `done`
+ * with the row count, or `error`, and exits. Only data goes to stdout.
+ */
+import { execFileSync } from 'node:child_process';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import type { TableColumn } from '../connectors/table-columns.ts';
+import { MESSAGE_MARK, parquetRead, parquetReadSql, parquetWriteSql, sqlString } from './parquet-sql.ts';
+
+export type DuckdbJobSpec =
+  /** canonical CSV on stdin -> Parquet on stdout */
+  | { kind: 'write-parquet'; dir: string; columns: TableColumn[] }
+  /** the Parquet file at `file` -> canonical CSV on stdout */
+  | { kind: 'read-parquet'; dir: string; file: string };
+
+export type DuckdbMessage =
+  | { kind: 'columns'; columns: TableColumn[] }
+  | { kind: 'done'; rows: number }
+  /** `data`: the data cannot be converted (not retried); else the converter failed. */
+  | { kind: 'error'; data: boolean; message: string };
+
+/**
+ * CSV reading limits. A line longer than half DuckDB's buffer trips a bug in DuckDB 1.5.5's reader
+ * (a valid quoted field reported as unterminated), so the line limit is half the buffer. Rows of up
+ * to 16 MB can be written to Parquet; the buffers cost about 100 MB of the converter's memory.
+ */
+const BUFFER_SIZE = 32 * 1024 * 1024;
+const MAX_LINE_SIZE = BUFFER_SIZE / 2;
+
+async function connect(dir: string): Promise<DuckDBConnection> {
+  const instance = await DuckDBInstance.create(':memory:', {
+    threads: '1', // one copy per process; the node runs several processes at once
+    memory_limit: '256MB',
+    temp_directory: path.join(dir, 'spill'),
+    // The machines are offline, and a copy must not depend on the internet: the Parquet, JSON and
+    // ICU extensions are built into the binding, and nothing else is ever fetched.
+    autoinstall_known_extensions: 'false',
+    autoload_known_extensions: 'false',
+    allow_community_extensions: 'false',
+    // Rows of a table have no order, and with one thread they keep it anyway; DuckDB only honours
+    // a row group byte limit (bounded memory for wide rows) when it need not preserve order.
+    preserve_insertion_order: 'false',
+  });
+  const connection = await instance.connect();
+  // Canonical text for timestamptz is UTC, whatever the machine's zone.
+  await connection.run("SET TimeZone = 'UTC'");
+  return connection;
+}
+
+function mkfifo(file: string): string {
+  execFileSync('mkfifo', ['-m', '600', file]);
+  return file;
+}
+
+async function writeParquet(job: Extract<DuckdbJobSpec, { kind: 'write-parquet' }>): Promise<number> {
+  const connection = await connect(job.dir);
+  const input = mkfifo(path.join(job.dir, 'in.csv'));
+  const output = mkfifo(path.join(job.dir, 'out.parquet'));
+  const sql = parquetWriteSql(job.columns, input, output, {
+    bufferSize: BUFFER_SIZE,
+    maxLineSize: MAX_LINE_SIZE,
+  });
+  const copy = connection.run(sql);
+  const [result] = await Promise.all([
+    copy,
+    pipeline(process.stdin, createWriteStream(input)),
+    copyToStdout(output),
+  ]);
+  return Number((await result.getRows())[0]?.[0] ?? 0);
+}
+
+async function readParquet(job: Extract<DuckdbJobSpec, { kind: 'read-parquet' }>): Promise<number> {
+  const connection = await connect(job.dir);
+  const described = await connection.runAndReadAll(
+    `DESCRIBE SELECT * FROM read_parquet(${sqlString(job.file)})`,
+  );
+  const reads = described
+    .getRowObjects()
+    .map((r) => parquetRead(String(r['column_name']), String(r['column_type'])));
+  await send({ kind: 'columns', columns: reads.map((r) => r.column) });
+  const output = mkfifo(path.join(job.dir, 'out.csv'));
+  const [result] = await Promise.all([
+    connection.run(parquetReadSql(job.file, reads, output)),
+    copyToStdout(output),
+  ]);
+  return Number((await result.getRows())[0]?.[0] ?? 0);
+}
+
+/** Not pipeline(): it would wait for stdout to finish, and stdout only ends when the process does. */
+async function copyToStdout(file: string): Promise<void> {
+  for await (const chunk of createReadStream(file)) {
+    if (!process.stdout.write(chunk as Buffer)) await once(process.stdout, 'drain');
+  }
+  await new Promise<void>((resolve, reject) =>
+    process.stdout.write('', (err) => (err ? reject(err) : resolve())),
+  );
+}
+
+function send(message: DuckdbMessage): Promise<void> {
+  return new Promise((resolve) => process.send!(message, undefined, {}, () => resolve()));
+}
+
+/** Our own value messages as they are; DuckDB's first line otherwise (the rest is advice). */
+function describeFailure(err: unknown): DuckdbMessage {
+  const text = err instanceof Error ? err.message : String(err);
+  const mark = text.indexOf(MESSAGE_MARK);
+  if (mark >= 0) {
+    return { kind: 'error', data: true, message: text.slice(mark + MESSAGE_MARK.length).split('\n')[0]! };
+  }
+  const converting =
+    /Error when converting column "([^"]*)"\. (Could not convert string "(?:[^"]|"")*" to '[^']*')/.exec(
+      text,
+    );
+  if (converting)
+    return { kind: 'error', data: true, message: `column "${converting[1]}": ${converting[2]}` };
+  const csvLine = /CSV Error on Line: (\d+)/.exec(text);
+  if (csvLine) {
+    // The offending line follows as `Original Line: ...` (it may be megabytes): never pass it on.
+    const reason = text
+      .split('\n')
+      .slice(1)
+      .find((l) => l.trim() !== '' && !l.startsWith('Original Line:'));
+    // DuckDB reports a line longer than its limit as an unterminated quote.
+    const why = /unterminated quote|maximum line size/i.test(reason ?? '')
+      ? `a row longer than ${MAX_LINE_SIZE / 1024 / 1024} MB, the most a Parquet write takes (or a malformed row)`
+      : (reason ?? 'malformed');
+    return { kind: 'error', data: true, message: `line ${csvLine[1]} of the table: ${why.slice(0, 300)}` };
+  }
+  const data = /^(Invalid Input Error|Conversion Error|Out of Range Error)/.test(text);
+  return { kind: 'error', data, message: text.split('\n')[0]! };
+}
+
+// The node that started this converter is gone: nobody will read the result.
+process.once('disconnect', () => process.exit(1));
+
+process.once('message', (job: DuckdbJobSpec) => {
+  const run = job.kind === 'write-parquet' ? writeParquet(job) : readParquet(job);
+  run.then(
+    async (rows) => {
+      await send({ kind: 'done', rows });
+      process.exit(0);
+    },
+    async (err: unknown) => {
+      const failure = describeFailure(err);
+      // A value quoted in DuckDB's message may be megabytes long.
+      await send(failure.kind === 'error' ? { ...failure, message: failure.message.slice(0, 500) } : failure);
+      // Exit now: a FIFO the query never opened would keep a blocked open pending forever.
+      process.exit(1);
+    },
+  );
+});

@@ -1,0 +1,213 @@
+/**
+ * The decode wiring in the task executor (src/node/task-executor.ts): a files source whose options
+ * set a format yields tables, named after the files without their extensions, which a files sink
+ * then writes in its own format; without a format, files still copy as-is. Runs real copy tasks
+ * between filesystem folders.
+ */
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { FerryError } from '../common/errors.ts';
+import { executeTask } from '../node/task-executor.ts';
+import type { CopyResultT, TaskSpecT } from '../protocol/task.ts';
+import { TYPED_COLUMNS, TYPED_ROWS, canonical, encode, format } from './test-tables.ts';
+
+let base: string;
+let tasks = 0;
+
+before(async () => {
+  base = await realpath(await mkdtemp(path.join(tmpdir(), 'ferry-files-tables-')));
+});
+
+after(async () => {
+  await rm(base, { recursive: true, force: true });
+});
+
+async function folderWith(files: Record<string, Buffer | string>): Promise<string> {
+  const dir = path.join(base, `in-${++tasks}`);
+  await mkdir(dir);
+  for (const [name, bytes] of Object.entries(files)) await writeFile(path.join(dir, name), bytes);
+  return dir;
+}
+
+async function copy(
+  source: string,
+  files: string[],
+  sourceOptions: Record<string, unknown>,
+  sinkOptions: Record<string, unknown>,
+): Promise<{ result: CopyResultT; out: string }> {
+  const out = path.join(base, `out-${++tasks}`);
+  await mkdir(out);
+  const spec: TaskSpecT = {
+    runId: 'run1',
+    activity: 'copy',
+    source: { type: 'filesystem', linkedService: 'in', properties: { root: source }, options: sourceOptions },
+    sink: { type: 'filesystem', linkedService: 'out', properties: { root: out }, options: sinkOptions },
+    work: {
+      kind: 'copy',
+      index: 0,
+      partition: { kind: 'files', files: files.map((p) => ({ path: p, size: 0 })) },
+    },
+  };
+  const result = await executeTask(
+    spec,
+    {
+      signal: new AbortController().signal,
+      allowedRoots: [base],
+      runId: 'run1',
+      activity: 'copy',
+      taskId: `task${tasks}`,
+      attemptId: 'a1',
+      taskIndex: 0,
+    },
+    { onProgress: () => {}, beforeCommit: async () => {} },
+  );
+  assert.ok(result.kind === 'copy');
+  return { result, out };
+}
+
+describe('files read as tables by the copy task', () => {
+  it('reads CSV files in their dialect and writes each as a Parquet file named after it', async () => {
+    const semicolons = 'id;name\n1;"a;b"\n2;\\N\n3;""\n';
+    const source = await folderWith({ 'orders.csv': semicolons, 'more.csv.gz': gzipSync('id;name\n4;d\n') });
+    const { result, out } = await copy(
+      source,
+      ['orders.csv', 'more.csv.gz'],
+      { format: 'csv', csv: { delimiter: ';', nullValue: '\\N' } },
+      { format: 'parquet' },
+    );
+    assert.deepEqual(
+      result.outputs.map((o) => [o.name, o.rows]),
+      [
+        ['orders.parquet', 3],
+        ['more.parquet', 1],
+      ],
+    );
+    assert.equal(result.rowsRead, 4);
+    assert.equal(result.rowsWritten, 4);
+    assert.equal(result.converted, true);
+    assert.equal(result.bytesRead, Buffer.byteLength(semicolons) + gzipSync('id;name\n4;d\n').length);
+    assert.deepEqual((await readdir(out)).sort(), ['more.parquet', 'orders.parquet']);
+
+    // Read the written Parquet back as a table: the NULL stayed NULL, the empty string empty.
+    const back = await copy(out, ['orders.parquet'], { format: 'parquet' }, { format: 'csv' });
+    assert.equal(await readFile(path.join(back.out, 'orders.csv'), 'utf8'), 'id,name\n1,a;b\n2,\n3,""\n');
+  });
+
+  it('reads Parquet files and writes JSON lines, gzipped, with every type in its JSON form', async () => {
+    const { bytes } = await encode(
+      TYPED_COLUMNS,
+      canonical(TYPED_COLUMNS, TYPED_ROWS),
+      format({ format: 'parquet' }),
+    );
+    const source = await folderWith({ 'typed.parquet': bytes });
+    const { result, out } = await copy(
+      source,
+      ['typed.parquet'],
+      { format: 'parquet' },
+      { format: 'jsonl', compression: 'gzip' },
+    );
+    assert.deepEqual(
+      result.outputs.map((o) => [o.name, o.rows]),
+      [['typed.jsonl.gz', TYPED_ROWS.length]],
+    );
+    const lines = gunzipSync(await readFile(path.join(out, 'typed.jsonl.gz'))).toString();
+    assert.match(lines, /^\{"i16":-32768,"i32":-2147483648,"i64":-9223372036854775808,/);
+    assert.match(
+      lines,
+      /"dec":"-9999999999\.99","big":"-1234567890123456789012345678901234567890\.0123456789"/,
+    );
+  });
+
+  it('loads a JSON lines file into a PostgreSQL table, NULL and empty string kept apart', async () => {
+    const schema = `ferry_fmt_${Math.random().toString(36).slice(2, 10)}`;
+    const client = new pg.Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' });
+    await client.connect();
+    try {
+      await client.query(`CREATE SCHEMA ${schema}; CREATE TABLE ${schema}.events (id bigint, name text)`);
+      const lines = '{"id":9223372036854775807,"name":"x"}\n{"id":2,"name":null}\n{"id":3,"name":""}\n';
+      const source = await folderWith({ 'events.jsonl': lines });
+      const spec = {
+        runId: 'run1',
+        activity: 'load',
+        source: {
+          type: 'filesystem',
+          linkedService: 'in',
+          properties: { root: source },
+          options: { format: 'jsonl' },
+        },
+        sink: {
+          type: 'postgres',
+          linkedService: 'pg',
+          properties: { host: '127.0.0.1', port: 5432, database: 'test', user: 'postgres' },
+          options: { table: `${schema}.events` },
+        },
+      };
+      const ctx = {
+        signal: new AbortController().signal,
+        allowedRoots: [base],
+        runId: 'run1',
+        activity: 'load',
+        taskId: 'load1',
+        attemptId: 'a1',
+        taskIndex: 0,
+      };
+      const hooks = { onProgress: () => {}, beforeCommit: async () => {} };
+      await executeTask({ ...spec, work: { kind: 'plan' } }, ctx, hooks); // the sink's ledger
+      const partition = { kind: 'files' as const, files: [{ path: 'events.jsonl', size: lines.length }] };
+      const result = await executeTask({ ...spec, work: { kind: 'copy', index: 0, partition } }, ctx, hooks);
+      assert.equal(result.kind, 'copy');
+      assert.deepEqual(
+        [result.rowsRead, result.rowsWritten, result.outputs[0]?.name, result.converted],
+        [3, 3, 'events', true],
+      );
+      const rows = await client.query<{ id: string; name: string | null }>(
+        `SELECT id::text, name FROM ${schema}.events ORDER BY id`,
+      );
+      assert.deepEqual(rows.rows, [
+        { id: '2', name: null },
+        { id: '3', name: '' },
+        { id: '9223372036854775807', name: 'x' },
+      ]);
+    } finally {
+      await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await client.end();
+    }
+  });
+
+  it('still copies files as-is when the source sets no format', async () => {
+    const source = await folderWith({ 'raw.csv': 'not;really\ncsv"' });
+    const { result, out } = await copy(source, ['raw.csv'], {}, { format: 'parquet' });
+    assert.deepEqual(
+      result.outputs.map((o) => o.name),
+      ['raw.csv'],
+    );
+    assert.equal(result.converted, undefined);
+    assert.equal(await readFile(path.join(out, 'raw.csv'), 'utf8'), 'not;really\ncsv"');
+  });
+
+  it('fails the task, publishing nothing, on a malformed file', async () => {
+    const source = await folderWith({ 'good.csv': 'a\n1\n', 'bad.csv': 'a\n"open\n' });
+    const out = path.join(base, `out-${tasks + 1}`);
+    await assert.rejects(
+      copy(source, ['good.csv', 'bad.csv'], { format: 'csv' }, { format: 'jsonl' }),
+      (err: unknown) => {
+        assert.ok(err instanceof FerryError);
+        assert.equal(err.code, 'bad_request');
+        assert.equal(
+          err.message,
+          'filesystem source "in": bad.csv line 2: malformed CSV: a quoted field is never closed (unterminated quote)',
+        );
+        return true;
+      },
+    );
+    assert.deepEqual(
+      (await readdir(out)).filter((f) => !f.startsWith('.')),
+      [],
+    );
+  });
+});

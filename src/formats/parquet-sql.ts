@@ -1,0 +1,222 @@
+/**
+ * The SQL the Parquet converter (duckdb-child.ts) runs: how each logical type is read from canonical
+ * CSV and written to Parquet, and how each Parquet column type is read back as a logical type and
+ * rendered as canonical text. docs/type-mapping.md is the table these functions implement.
+ *
+ * Writing reads most columns as VARCHAR and converts them with TRY_CAST, so a value Parquet cannot
+ * hold (a PostgreSQL `infinity` date, a `NaN` decimal) stops the copy with a message naming the
+ * column and the value (DuckDB's `error()`), instead of being written as something else: DuckDB
+ * itself takes `infinity` as a date, and silently drops a ` BC`.
+ */
+import type { ColumnType, TableColumn } from '../connectors/table-columns.ts';
+
+/** Marks the messages our SQL raises, so the converter can pass them on without DuckDB's wording. */
+export const MESSAGE_MARK = 'ferry-value: ';
+
+export function sqlString(s: string): string {
+  return `'${s.replaceAll("'", "''")}'`;
+}
+
+export function sqlIdent(s: string): string {
+  return `"${s.replaceAll('"', '""')}"`;
+}
+
+interface ParquetWrite {
+  /** How DuckDB's CSV reader reads the column. */
+  csvType: string;
+  /** The SELECT expression that turns that into the Parquet column's value. */
+  expr: string;
+}
+
+/** The Parquet writing query: canonical CSV at `input` to a Parquet file at `output`. */
+export function parquetWriteSql(
+  columns: readonly TableColumn[],
+  input: string,
+  output: string,
+  limits: { bufferSize: number; maxLineSize: number },
+): string {
+  const plans = columns.map(parquetWrite);
+  const csvColumns = columns
+    .map((c, i) => `${sqlString(c.name)}: ${sqlString(plans[i]!.csvType)}`)
+    .join(', ');
+  const select =
+    columns.length === 0 ? '*' : plans.map((p, i) => `${p.expr} AS ${sqlIdent(columns[i]!.name)}`).join(', ');
+  return `COPY (SELECT ${select} FROM read_csv(${sqlString(input)}, header = true, auto_detect = false,
+      delim = ',', quote = '"', escape = '"', new_line = '\\n', allow_quoted_nulls = false, strict_mode = true,
+      buffer_size = ${limits.bufferSize}, max_line_size = ${limits.maxLineSize}, columns = {${csvColumns}}))
+    TO ${sqlString(output)} (FORMAT parquet, USE_TMP_FILE false, ROW_GROUP_SIZE 100000, ROW_GROUP_SIZE_BYTES '32MB')`;
+}
+
+/** Whether a decimal column becomes a Parquet DECIMAL (else a string: Parquet stops at 38 digits). */
+export function parquetDecimal(c: TableColumn): { precision: number; scale: number } | undefined {
+  const { precision, scale = 0 } = c;
+  if (precision === undefined || precision < 1 || precision > 38 || scale < 0 || scale > precision)
+    return undefined;
+  return { precision, scale };
+}
+
+function parquetWrite(c: TableColumn): ParquetWrite {
+  const v = sqlIdent(c.name);
+  const typed = (csvType: string): ParquetWrite => ({ csvType, expr: v });
+  const checked = (target: string, label: string, refuse?: string): ParquetWrite => ({
+    csvType: 'VARCHAR',
+    expr: `CASE WHEN ${v} IS NULL THEN NULL
+      WHEN ${refuse ? `${refuse} OR ` : ''}TRY_CAST(${v} AS ${target}) IS NULL THEN ${raise(c.name, v, label)}
+      ELSE TRY_CAST(${v} AS ${target}) END`,
+  });
+  // PostgreSQL's infinities and BC dates: DuckDB would take the first and misread the second.
+  const notADate = `${v} IN ('infinity', '-infinity') OR ends_with(${v}, ' BC')`;
+  switch (c.type) {
+    case 'boolean':
+      return typed('BOOLEAN');
+    case 'int16':
+      return typed('SMALLINT');
+    case 'int32':
+      return typed('INTEGER');
+    case 'int64':
+      return typed('BIGINT');
+    case 'float32':
+      return typed('FLOAT');
+    case 'float64':
+      return typed('DOUBLE');
+    case 'text':
+      return typed('VARCHAR');
+    case 'decimal': {
+      const d = parquetDecimal(c);
+      if (!d) return typed('VARCHAR');
+      // More fraction digits than the scale would be rounded by the cast: refuse rather than change.
+      const refuse = `${v} IN ('NaN', 'Infinity', '-Infinity') OR length(split_part(${v}, '.', 2)) > ${d.scale}`;
+      return checked(`DECIMAL(${d.precision},${d.scale})`, `DECIMAL(${d.precision},${d.scale})`, refuse);
+    }
+    case 'binary':
+      return {
+        csvType: 'VARCHAR',
+        expr: `CASE WHEN ${v} IS NULL THEN NULL
+          WHEN NOT (starts_with(${v}, '\\x') AND regexp_full_match(substr(${v}, 3), '([0-9a-fA-F]{2})*'))
+            THEN ${raise(c.name, v, 'BYTE_ARRAY (it is not \\x hex)')}
+          ELSE unhex(substr(${v}, 3)) END`,
+      };
+    case 'date':
+      return checked('DATE', 'DATE', notADate);
+    case 'time':
+      return checked('TIME', 'TIME');
+    case 'timestamp':
+      return checked('TIMESTAMP', 'TIMESTAMP', notADate);
+    case 'timestamptz':
+      return checked('TIMESTAMPTZ', 'TIMESTAMP (UTC)', notADate);
+    case 'json':
+      return {
+        csvType: 'VARCHAR',
+        expr: `CASE WHEN ${v} IS NULL THEN NULL WHEN json_valid(${v}) THEN ${v}::JSON
+          ELSE ${raise(c.name, v, 'JSON (it is not a JSON document)')} END`,
+      };
+    case 'uuid':
+      return checked('UUID', 'UUID');
+  }
+}
+
+/** DuckDB's error() with our message: column, value (cut short), and the Parquet type refusing it. */
+function raise(column: string, v: string, label: string): string {
+  const prefix = sqlString(`${MESSAGE_MARK}column ${JSON.stringify(column)}: value `);
+  const value = `to_json(CASE WHEN length(${v}) > 60 THEN left(${v}, 60) || '...' ELSE ${v} END)`;
+  return `error(${prefix} || ${value} || ${sqlString(` cannot be written as Parquet ${label}`)})`;
+}
+
+interface ParquetRead {
+  column: TableColumn;
+  /** Renders the column's canonical text (NULL stays NULL). */
+  expr: string;
+}
+
+/**
+ * A Parquet column (as DuckDB types it) as a table column, and the expression rendering its
+ * canonical text. Types with no logical type of their own (intervals, lists, structs, maps) become
+ * json when nested and text otherwise.
+ */
+export function parquetRead(name: string, duckType: string): ParquetRead {
+  const v = sqlIdent(name);
+  const col = (type: ColumnType, extra: Partial<TableColumn> = {}): TableColumn => ({
+    name,
+    type,
+    nullable: true,
+    nativeType: duckType,
+    ...extra,
+  });
+  const asText = (type: ColumnType, extra?: Partial<TableColumn>): ParquetRead => ({
+    column: col(type, extra),
+    expr: `CAST(${v} AS VARCHAR)`,
+  });
+  const decimal = /^DECIMAL\((\d+),(\d+)\)$/.exec(duckType);
+  if (decimal) return asText('decimal', { precision: Number(decimal[1]), scale: Number(decimal[2]) });
+  switch (duckType) {
+    case 'BOOLEAN':
+      return {
+        column: col('boolean'),
+        expr: `CASE WHEN ${v} IS NULL THEN NULL WHEN ${v} THEN 't' ELSE 'f' END`,
+      };
+    case 'TINYINT':
+    case 'UTINYINT':
+    case 'SMALLINT':
+      return asText('int16');
+    case 'USMALLINT':
+    case 'INTEGER':
+      return asText('int32');
+    case 'UINTEGER':
+    case 'BIGINT':
+      return asText('int64');
+    case 'UBIGINT':
+      return asText('decimal', { precision: 20, scale: 0 });
+    case 'HUGEINT':
+    case 'UHUGEINT':
+    case 'BIGNUM':
+    case 'VARINT':
+      return asText('decimal');
+    case 'FLOAT':
+    case 'DOUBLE':
+      return {
+        column: col(duckType === 'FLOAT' ? 'float32' : 'float64'),
+        // PostgreSQL's spellings of the specials; `1.0` -> `1` (DuckDB adds `.0` to whole numbers).
+        expr: `CASE WHEN isnan(${v}) THEN 'NaN' WHEN isinf(${v}) THEN (CASE WHEN ${v} > 0 THEN 'Infinity' ELSE '-Infinity' END)
+          ELSE regexp_replace(CAST(${v} AS VARCHAR), '\\.0$', '') END`,
+      };
+    case 'VARCHAR':
+    case 'TIME WITH TIME ZONE':
+    case 'INTERVAL':
+    case 'BIT':
+      return asText('text');
+    case 'JSON':
+      return asText('json');
+    case 'BLOB':
+      return { column: col('binary'), expr: `'\\x' || lower(hex(${v}))` };
+    case 'DATE':
+      return { column: col('date'), expr: bcSuffix(`CAST(${v} AS VARCHAR)`) };
+    case 'TIME':
+    case 'TIME_NS':
+      return { column: col('time'), expr: `CAST(CAST(${v} AS TIME) AS VARCHAR)` };
+    case 'TIMESTAMP':
+    case 'TIMESTAMP_S':
+    case 'TIMESTAMP_MS':
+    case 'TIMESTAMP_NS': // nanoseconds are cut to microseconds, the finest a table holds
+      return { column: col('timestamp'), expr: bcSuffix(`CAST(CAST(${v} AS TIMESTAMP) AS VARCHAR)`) };
+    case 'TIMESTAMP WITH TIME ZONE':
+      return { column: col('timestamptz'), expr: bcSuffix(`CAST(${v} AS VARCHAR)`) };
+    case 'UUID':
+      return asText('uuid');
+  }
+  if (/^ENUM\(/.test(duckType)) return asText('text');
+  // LIST, ARRAY, STRUCT, MAP, UNION, VARIANT: JSON is the one text that keeps their shape.
+  return { column: col('json'), expr: `CAST(to_json(${v}) AS VARCHAR)` };
+}
+
+/** DuckDB writes `0044-03-15 (BC)`; PostgreSQL, and so canonical text, `0044-03-15 BC`. */
+function bcSuffix(expr: string): string {
+  return `replace(${expr}, ' (BC)', ' BC')`;
+}
+
+/** The Parquet reading query: the file at `input` as canonical CSV at `output`. */
+export function parquetReadSql(input: string, reads: readonly ParquetRead[], output: string): string {
+  const select =
+    reads.length === 0 ? '*' : reads.map((r) => `${r.expr} AS ${sqlIdent(r.column.name)}`).join(', ');
+  return `COPY (SELECT ${select} FROM read_parquet(${sqlString(input)}))
+    TO ${sqlString(output)} (FORMAT csv, HEADER true, DELIMITER ',', QUOTE '"', ESCAPE '"', NULLSTR '', USE_TMP_FILE false)`;
+}
