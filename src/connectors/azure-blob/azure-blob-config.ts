@@ -98,7 +98,7 @@ export function openContainer(endpoint: ResolvedEndpointT): AzureBlobContainer {
   const linkedService = endpoint.linkedService;
   const props: AzureBlobLinkedProperties = schemas().properties.parse(
     endpoint.properties,
-    `linked service "${linkedService}"`,
+    `azure-blob linked service "${linkedService}"`,
   );
   const pipelineOptions = { retryOptions: RETRY_OPTIONS };
   let service: BlobServiceClient;

@@ -9,10 +9,11 @@ import { readAzureBlob } from './azure-blob-reader.ts';
 import { openAzureBlobWriter } from './azure-blob-writer.ts';
 
 export const azureBlobSource: SourceConnector = {
-  plan: planAzureBlob,
+  plan: async (source, ctx) => ({ partitions: await planAzureBlob(source, ctx) }),
   read: readAzureBlob,
 };
 
 export const azureBlobSink: SinkConnector = {
+  accepts: 'files',
   open: openAzureBlobWriter,
 };

@@ -16,12 +16,11 @@
  * conflict, as with the filesystem sink; an attempt that stages after a commit replaces it.
  */
 import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { BlockBlobClient } from '@azure/storage-blob';
 import { FerryError } from '../../common/errors.ts';
 import type { ResolvedEndpointT } from '../../protocol/task.ts';
-import type { AttemptContext, SinkWriter, StagedObject } from '../connector.ts';
+import type { AttemptContext, SinkWriter, StageInput, StagedObject } from '../connector.ts';
 import {
   blobName,
   checkObjectName,
@@ -84,7 +83,7 @@ export class AzureBlobWriter implements SinkWriter {
       : createHash('sha256').update(ctx.attemptId).digest('hex').slice(0, 48);
   }
 
-  async stage(name: string, stream: Readable): Promise<StagedObject> {
+  async stage({ name, stream }: StageInput): Promise<StagedObject> {
     const ls = this.#store.linkedService;
     // The source may fail before pipeline() listens; kept by the stream, that failure then rejects
     // pipeline() instead of crashing the process.

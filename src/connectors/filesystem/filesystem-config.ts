@@ -90,7 +90,10 @@ export async function resolveRoot(
   allowedRoots: readonly string[],
 ): Promise<FilesystemRoot> {
   const linkedService = endpoint.linkedService;
-  const { root } = schemas().properties.parse(endpoint.properties, `linked service "${linkedService}"`);
+  const { root } = schemas().properties.parse(
+    endpoint.properties,
+    `filesystem linked service "${linkedService}"`,
+  );
   const lexical = path.resolve(root);
   const allowedLexical = allowedRoots.map((r) => path.resolve(r));
   const allowedReal = await Promise.all(allowedLexical.map(realpathOrSelf));

@@ -8,10 +8,11 @@ import { readFilesystem } from './filesystem-reader.ts';
 import { openFilesystemWriter } from './filesystem-writer.ts';
 
 export const filesystemSource: SourceConnector = {
-  plan: planFilesystem,
+  plan: async (source, ctx) => ({ partitions: await planFilesystem(source, ctx) }),
   read: readFilesystem,
 };
 
 export const filesystemSink: SinkConnector = {
+  accepts: 'files',
   open: openFilesystemWriter,
 };

@@ -16,11 +16,10 @@
 import { createHash } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, rmdir, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FerryError } from '../../common/errors.ts';
 import type { ResolvedEndpointT } from '../../protocol/task.ts';
-import type { AttemptContext, SinkWriter, StagedObject } from '../connector.ts';
+import type { AttemptContext, SinkWriter, StageInput, StagedObject } from '../connector.ts';
 import {
   STAGING_FOLDER,
   checkObjectName,
@@ -91,7 +90,7 @@ export class FilesystemWriter implements SinkWriter {
     this.#ctx = ctx;
   }
 
-  async stage(name: string, stream: Readable): Promise<StagedObject> {
+  async stage({ name, stream }: StageInput): Promise<StagedObject> {
     const ls = this.#root.linkedService;
     // The source may fail while the staging file is being opened, before pipeline() listens; kept
     // by the stream, that failure then rejects pipeline() instead of crashing the process.

@@ -78,7 +78,7 @@ export function compileS3Sink(endpoint: ResolvedEndpointT): CompiledS3Sink {
 /** Builds a client from the linked service properties; secrets go to the signer and nowhere else. */
 export function openS3Store(endpoint: ResolvedEndpointT): S3Store {
   const linkedService = endpoint.linkedService;
-  const p = schemas().properties.parse(endpoint.properties, `linked service "${linkedService}"`);
+  const p = schemas().properties.parse(endpoint.properties, `s3 linked service "${linkedService}"`);
   const client = new S3Client({
     region: p.region,
     ...(p.endpoint === undefined ? {} : { endpoint: p.endpoint }),

@@ -9,10 +9,11 @@ import { readS3 } from './s3-reader.ts';
 import { openS3Writer } from './s3-writer.ts';
 
 export const s3Source: SourceConnector = {
-  plan: planS3,
+  plan: async (source, ctx) => ({ partitions: await planS3(source, ctx) }),
   read: readS3,
 };
 
 export const s3Sink: SinkConnector = {
+  accepts: 'files',
   open: openS3Writer,
 };

@@ -77,10 +77,14 @@ export function s3Error(
   const e = err as AwsLikeError;
   if (e.name === 'AbortError') return cancelledError(linkedService, operation);
   if ((e.code !== undefined && NETWORK_CODES.has(e.code)) || e.name === 'TimeoutError') {
-    return new FerryError('store_unreachable', say(`cannot reach the store: ${describeSystemError(e)}`), {
-      cause: err,
-      retryable: true,
-    });
+    return new FerryError(
+      'store_unreachable',
+      say(`cannot reach the store for ${describeTarget(target)}: ${describeSystemError(e)}`),
+      {
+        cause: err,
+        retryable: true,
+      },
+    );
   }
   const status = e.$metadata?.httpStatusCode;
   if (AUTH_NAMES.has(e.name) || status === 403) {

@@ -22,11 +22,10 @@ import {
   type CompletedPart,
 } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FerryError } from '../../common/errors.ts';
 import type { ResolvedEndpointT } from '../../protocol/task.ts';
-import type { AttemptContext, SinkWriter, StagedObject } from '../connector.ts';
+import type { AttemptContext, SinkWriter, StageInput, StagedObject } from '../connector.ts';
 import { checkObjectName, compileS3Sink, openS3Store, type S3Store } from './s3-config.ts';
 import { cancelledError, s3Error, s3Message } from './s3-errors.ts';
 
@@ -73,7 +72,7 @@ export class S3Writer implements SinkWriter {
     this.#ctx = ctx;
   }
 
-  async stage(name: string, stream: Readable): Promise<StagedObject> {
+  async stage({ name, stream }: StageInput): Promise<StagedObject> {
     const ls = this.#store.linkedService;
     // A source failure before pipeline() listens is kept by the stream and rejects pipeline() later.
     stream.on('error', () => {});

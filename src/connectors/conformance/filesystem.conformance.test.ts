@@ -1,0 +1,4 @@
+import { describeConformance } from './conformance-suite.ts';
+import { filesystemHarness } from './filesystem-harness.ts';
+
+describeConformance(filesystemHarness());

@@ -1,0 +1,4 @@
+import { describeConformance } from './conformance-suite.ts';
+import { mysqlHarness } from './mysql-harness.ts';
+
+describeConformance(mysqlHarness());

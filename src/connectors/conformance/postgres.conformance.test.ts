@@ -1,0 +1,4 @@
+import { describeConformance } from './conformance-suite.ts';
+import { postgresHarness } from './postgres-harness.ts';
+
+describeConformance(postgresHarness());

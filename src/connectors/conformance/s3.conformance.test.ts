@@ -1,0 +1,4 @@
+import { describeConformance } from './conformance-suite.ts';
+import { s3Harness } from './s3-harness.ts';
+
+describeConformance(s3Harness());
