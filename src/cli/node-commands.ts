@@ -3,7 +3,6 @@ import type { Command } from 'commander';
 import { cliContext } from './context.ts';
 import { enc } from './api-client.ts';
 import { bytes, printFields, printJson, printTable } from './output.ts';
-import { startNode } from '../node/node-agent.ts';
 import type { NodeOptions } from '../node/node-options.ts';
 import { readLocalStatus, readRegistration, removeRegistration } from '../node/node-state.ts';
 import { ServiceClient } from '../node/service-client.ts';
@@ -113,6 +112,7 @@ export function nodeCommands(program: Command): void {
     )
     .option('--drain-grace-ms <ms>', 'on SIGTERM, how long running tasks may finish (default 30000)')
     .action(async (_flags: RunFlags, cmd: Command) => {
+      const { startNode } = await import('../node/node-agent.ts');
       const running = await startNode(nodeOptionsFrom(cmd.optsWithGlobals<RunFlags>()));
       // Listen before announcing: whoever waits for the line may send SIGTERM at once, and an
       // unhandled SIGTERM would kill the node without draining or leaving.

@@ -1,9 +1,13 @@
-/** `ferry service` and `ferry up` (service + one local node on the embedded store). */
+/**
+ * `ferry service` and `ferry up` (service + one local node on the embedded store). The service and
+ * the node are imported when a command runs, so that a node process (or `ferry gateway list`) does
+ * not carry the service's libraries in its memory.
+ */
 import type { Command } from 'commander';
 import { join } from 'node:path';
-import { startService, type RunningService } from '../service/service.ts';
+import type { RunningService } from '../service/service.ts';
 import type { ServiceOptions } from '../service/service-options.ts';
-import { startNode, type RunningNode } from '../node/node-agent.ts';
+import type { RunningNode } from '../node/node-agent.ts';
 import { readConfigFile, readEnv } from '../common/config.ts';
 import { FerryError, toFerryError } from '../common/errors.ts';
 import { ApiClient } from './api-client.ts';
@@ -51,6 +55,7 @@ export function serviceCommands(program: Command): void {
   withServiceFlags(
     program.command('service').description('run the control plane: REST API, scheduler, store'),
   ).action(async (_f: ServiceFlags, cmd: Command) => {
+    const { startService } = await import('../service/service.ts');
     const svc = await startService(serviceOptionsFrom(cmd.optsWithGlobals<ServiceFlags>()));
     // Listen before announcing, so a SIGTERM sent as soon as the line appears still closes cleanly.
     const signalled = waitForShutdownSignal();
@@ -76,6 +81,7 @@ export function serviceCommands(program: Command): void {
         ServiceFlags & { nodePort?: string; allowPath: string[]; gateway: string }
       >();
       const options = serviceOptionsFrom(flags);
+      const { startService } = await import('../service/service.ts');
       const svc: RunningService = await startService(options);
       let node: RunningNode | undefined;
       try {
@@ -89,6 +95,7 @@ export function serviceCommands(program: Command): void {
           if (toFerryError(err).code !== 'not_found') throw err;
           key = (await api.post<{ key1: string }>('/api/v1/gateways', { name: flags.gateway })).key1;
         }
+        const { startNode } = await import('../node/node-agent.ts');
         node = await startNode({
           serviceUrl: svc.url,
           key,

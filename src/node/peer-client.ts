@@ -1,6 +1,6 @@
 /** Signed calls to other nodes of the gateway: dispatch, ping, cancel. TLS verified against --tls-ca. */
 import { readFileSync } from 'node:fs';
-import { Agent, request } from 'undici';
+import { closeAgents, jsonAgents, requestJson, type JsonAgents, type JsonResponse } from './json-request.ts';
 import { FerryError, describeSystemError, fromProblem } from '../common/errors.ts';
 import {
   PEER_HEADER_GATEWAY,
@@ -17,16 +17,12 @@ export interface PeerIdentity {
 }
 
 export class PeerClient {
-  readonly #agent: Agent;
+  readonly #agents: JsonAgents;
   readonly #identity: () => PeerIdentity | undefined;
 
   constructor(identity: () => PeerIdentity | undefined, tlsCa: string | undefined) {
     this.#identity = identity;
-    this.#agent = new Agent({
-      keepAliveTimeout: 30_000,
-      connections: 8,
-      connect: { timeout: 2_000, ...(tlsCa ? { ca: readFileSync(tlsCa) } : {}) },
-    });
+    this.#agents = jsonAgents({ maxSockets: 8, ca: tlsCa ? readFileSync(tlsCa) : undefined });
   }
 
   async call<T>(
@@ -40,11 +36,11 @@ export class PeerClient {
     if (!id) throw new FerryError('unavailable', 'not registered');
     const text = body === undefined ? '' : JSON.stringify(body);
     const time = Date.now();
-    let res;
+    let res: JsonResponse;
     try {
-      res = await request(`${baseUrl}${path}`, {
+      res = await requestJson(`${baseUrl}${path}`, {
         method,
-        dispatcher: this.#agent,
+        agents: this.#agents,
         headers: {
           'content-type': 'application/json',
           [PEER_HEADER_GATEWAY]: id.gatewayId,
@@ -52,26 +48,21 @@ export class PeerClient {
           [PEER_HEADER_TIME]: String(time),
           [PEER_HEADER_SIGNATURE]: signPeerRequest(id.peerSecret, method, path, time, text),
         },
-        ...(method === 'POST' ? { body: text } : {}),
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-        signal: AbortSignal.timeout(timeoutMs),
+        body: method === 'POST' ? text : undefined,
+        timeoutMs,
       });
     } catch (err) {
+      if (err instanceof FerryError) throw err;
       const e = err as Error;
-      const msg =
-        e.name === 'TimeoutError' || e.name === 'AbortError' || /timeout/i.test(e.message)
-          ? 'timed out'
-          : describeSystemError((e.cause as Error | undefined) ?? e);
-      throw new FerryError('unavailable', msg, { cause: err });
+      throw new FerryError('unavailable', describeSystemError(e), { cause: err });
     }
-    const out = await res.body.text();
-    const parsed: unknown = out.length > 0 ? JSON.parse(out) : undefined;
-    if (res.statusCode >= 400) throw fromProblem(parsed, res.statusCode);
+    const parsed: unknown = res.text.length > 0 ? JSON.parse(res.text) : undefined;
+    if (res.status >= 400) throw fromProblem(parsed, res.status);
     return parsed as T;
   }
 
   async close(): Promise<void> {
-    await this.#agent.close();
+    closeAgents(this.#agents);
+    return Promise.resolve();
   }
 }

@@ -2,7 +2,7 @@
  * The node's calls to the service (outbound only). Errors come back as FerryErrors: the service's
  * problem body when it answered, `unavailable` when it could not be reached.
  */
-import { Agent, request } from 'undici';
+import { closeAgents, jsonAgents, requestJson, type JsonResponse } from './json-request.ts';
 import { FerryError, fromProblem, toFerryError } from '../common/errors.ts';
 import type {
   ClaimRequestT,
@@ -18,7 +18,7 @@ import type {
 export class ServiceClient {
   readonly #base: string;
   #token: string | undefined;
-  readonly #agent = new Agent({ keepAliveTimeout: 30_000, connections: 16, connect: { timeout: 5_000 } });
+  readonly #agents = jsonAgents({ maxSockets: 16 });
 
   constructor(baseUrl: string, token?: string) {
     this.#base = baseUrl.replace(/\/+$/, '');
@@ -39,28 +39,27 @@ export class ServiceClient {
     body?: unknown,
     opts: { signal?: AbortSignal; timeoutMs?: number } = {},
   ): Promise<T> {
-    let res;
+    let res: JsonResponse;
     try {
-      res = await request(`${this.#base}${path}`, {
+      res = await requestJson(`${this.#base}${path}`, {
         method,
-        dispatcher: this.#agent,
+        agents: this.#agents,
         headers: {
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
           ...(this.#token ? { authorization: `Bearer ${this.#token}` } : {}),
         },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        ...(opts.signal ? { signal: opts.signal } : {}),
-        headersTimeout: opts.timeoutMs ?? 15_000,
-        bodyTimeout: opts.timeoutMs ?? 15_000,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: opts.signal,
+        timeoutMs: opts.timeoutMs ?? 15_000,
+        context: `service ${this.#base}`,
       });
     } catch (err) {
       const fe = toFerryError(err, `service ${this.#base}`);
       if (fe.code === 'internal') throw new FerryError('unavailable', fe.message, { cause: err });
       throw fe;
     }
-    const text = await res.body.text();
-    const parsed: unknown = text.length > 0 ? JSON.parse(text) : undefined;
-    if (res.statusCode >= 400) throw fromProblem(parsed, res.statusCode);
+    const parsed: unknown = res.text.length > 0 ? JSON.parse(res.text) : undefined;
+    if (res.status >= 400) throw fromProblem(parsed, res.status);
     return parsed as T;
   }
 
@@ -97,6 +96,7 @@ export class ServiceClient {
   }
 
   async close(): Promise<void> {
-    await this.#agent.close();
+    closeAgents(this.#agents);
+    return Promise.resolve();
   }
 }
