@@ -130,7 +130,11 @@ test('PostgreSQL table to CSV files: split by ranges of a numeric column, every 
   assert.equal(run.status, 'succeeded', JSON.stringify(run.error));
   const copies = run.tasks.filter((tk: any) => tk.kind === 'copy');
   assert.equal(copies.length, 6);
-  assert.ok(new Set(copies.map((tk: any) => tk.node)).size >= 2, 'partitions ran on several nodes');
+  assert.ok(
+    new Set(copies.map((tk: any) => tk.node)).size >= 2,
+    'partitions ran on several nodes: ' +
+      JSON.stringify(copies.map((tk: any) => tk.attemptList.map((a: any) => [a.node, a.status, a.error]))),
+  );
   assert.equal(run.progress.rows, 20001);
 
   const dir = join(g.root, 'out', 'orders');

@@ -46,13 +46,20 @@ export async function gatewayWithNodes(
       }),
     );
   }
-  await eventually(`${count} nodes Online`, async () => {
+  const allOnlineAt = await eventually(`${count} nodes Online`, async () => {
     const res = await svc.api.call('GET', `/api/v1/gateways/${gateway}/nodes`);
-    return (
+    const ready =
       res.nodes.length === count &&
       res.nodes.every((n: { status: string }) => n.status === 'Online') &&
-      res.gateway.dispatcher !== null
-    );
+      res.gateway.dispatcher !== null;
+    return ready ? Date.now() : undefined;
+  });
+  // The dispatcher learns its peers from its heartbeat replies: wait for one sent after every node
+  // was Online, or its first claims would offer only the nodes it knew before.
+  await eventually('the dispatcher to hear of every node', async () => {
+    const res = await svc.api.call('GET', `/api/v1/gateways/${gateway}/nodes`);
+    const dispatcher = res.nodes.find((n: { role: string }) => n.role === 'dispatcher');
+    return dispatcher !== undefined && Date.parse(dispatcher.lastSeenAt) > allOnlineAt;
   });
   return { svc, gateway, key: created.key1, nodes, root };
 }
