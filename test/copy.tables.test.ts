@@ -243,3 +243,65 @@ test('kill -9 of a worker mid-load into PostgreSQL: its transaction vanishes, th
   assert.equal(copy.attemptList[0].status, 'lost');
   assert.deepEqual(await pgDigest(db, `"${schema}".dst`, 'k'), await pgDigest(db, `"${schema}".src`, 'k'));
 });
+
+test('PostgreSQL into MariaDB: LOAD DATA per task, overwrite swapped in by the finalize task', async (t) => {
+  const ROWS = 20_000;
+  const { db, schema } = await pgSchema(t, 'ferry_p2m');
+  await db.query(`
+    CREATE TABLE "${schema}".orders (id bigint PRIMARY KEY, customer text, amount numeric(14,2), at timestamptz, bin bytea);
+    INSERT INTO "${schema}".orders
+    SELECT g, CASE WHEN g % 9 = 0 THEN NULL WHEN g % 10 = 0 THEN '' ELSE 'naïve ' || g END, g * 1.25,
+           timestamptz '2024-03-01 12:00:00+00' + g * interval '1 second', decode(lpad(to_hex(g), 8, '0'), 'hex')
+      FROM generate_series(1, ${ROWS}) g;`);
+  const myDb = `ferry_p2m_${process.pid}_${Date.now()}`;
+  const my = await mysql.createConnection({ ...MY, database: 'test', multipleStatements: true });
+  t.after(async () => {
+    await my.query(`DROP DATABASE IF EXISTS ${myDb}`);
+    await my.end();
+  });
+  await my.query(`CREATE DATABASE ${myDb}; USE ${myDb};
+    CREATE TABLE orders (id bigint PRIMARY KEY, customer text, amount decimal(14,2), at datetime(6), bin varbinary(8));
+    INSERT INTO orders VALUES (-1, 'old', 0, NULL, NULL);`);
+  const g = await gatewayWithNodes(t, 2);
+  await pgLinkedService(g, 'pg');
+  await g.svc.api.call('POST', '/api/v1/linked-services', {
+    name: 'maria',
+    type: 'mysql',
+    gateway: g.gateway,
+    properties: { ...MY, database: myDb, password: '' },
+  });
+  const runId = await runPipeline(g, {
+    name: 'p2m',
+    activities: [
+      {
+        name: 'orders',
+        source: { linkedService: 'pg', table: `${schema}.orders`, partitionColumn: 'id', partitions: 4 },
+        sink: { linkedService: 'maria', table: 'orders', mode: 'overwrite' },
+      },
+    ],
+  });
+  const run = await waitRun(g, runId, 120_000);
+  assert.equal(run.status, 'succeeded', JSON.stringify(run.error));
+  assert.equal(run.tasks.filter((tk: any) => tk.kind === 'finalize').length, 1);
+  assert.equal(run.progress.rows, ROWS);
+  const [rows] = (await my.query(
+    `SELECT COUNT(*) AS n, MIN(id) AS lo, SUM(amount) AS total, SUM(customer IS NULL) AS nulls,
+            SUM(customer = '') AS empties, MAX(at) AS last, HEX(MAX(bin)) AS bin,
+            (SELECT customer FROM orders WHERE id = 7) AS seven
+       FROM orders`,
+  )) as unknown as [Record<string, unknown>[]];
+  const { rows: expected } = await db.query(`SELECT sum(amount)::text AS total FROM "${schema}".orders`);
+  assert.deepEqual(
+    { ...rows[0], last: String(rows[0]!['last']) },
+    {
+      n: ROWS,
+      lo: 1,
+      total: expected[0].total,
+      nulls: String(Math.floor(ROWS / 9)),
+      empties: String(Math.floor(ROWS / 10) - Math.floor(ROWS / 90)),
+      last: String(new Date(Date.UTC(2024, 2, 1, 12, 0, 0) + ROWS * 1000)),
+      bin: ROWS.toString(16).padStart(8, '0').toUpperCase(),
+      seven: 'naïve 7',
+    },
+  );
+});
