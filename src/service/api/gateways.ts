@@ -12,7 +12,8 @@ import {
 } from '../store/queries/gateways.ts';
 import { deleteNode, getNodeByName, setNodeDrain, setNodeLimit } from '../store/queries/nodes.ts';
 import { loadGatewayState } from '../scheduler/gateway-state.ts';
-import { gatewayDetail, gatewaySummary, keysView, nodeView } from './views.ts';
+import { gatewayDetail, gatewaySummary, keysView, nodeView, type GatewayStateView } from './views.ts';
+import { activeAttemptsByNode } from '../store/queries/active-attempts.ts';
 import { FerryError } from '../../common/errors.ts';
 import { NameSchema } from '../../protocol/stores.ts';
 
@@ -25,7 +26,11 @@ export function gatewayRoutes(app: App, ctx: ServiceContext): void {
     const gw = await getGatewayByName(db, name);
     const s = await loadGatewayState(db, gw.id, ctx.now(), ctx.timings);
     if (!s) throw new FerryError('not_found', `gateway "${name}" does not exist`);
-    return s;
+    const assigned = await activeAttemptsByNode(
+      db,
+      s.nodes.map((n) => n.row.id),
+    );
+    return { ...s, assigned };
   };
 
   app.post(
@@ -186,7 +191,7 @@ export function gatewayRoutes(app: App, ctx: ServiceContext): void {
   );
 }
 
-function nodeOf(s: Awaited<ReturnType<typeof loadGatewayState>> & object, name: string) {
+function nodeOf(s: GatewayStateView, name: string) {
   const n = s.nodes.find((x) => x.row.name === name);
   if (!n) throw new FerryError('not_found', `node "${name}" does not exist`);
   return nodeView(n, s);

@@ -9,8 +9,14 @@ import type {
 } from '../store/schema.ts';
 import type { RunDetail, RunSummary } from '../store/queries/runs.ts';
 
-export function nodeView(n: NodeState, state: GatewayState) {
-  const drain = n.draining ? (n.row.running > 0 ? 'draining' : 'drained') : null;
+/** The gateway's state, with the attempts the service has handed to each node and not yet seen end. */
+export type GatewayStateView = GatewayState & { assigned?: ReadonlyMap<string, number> };
+
+export function nodeView(n: NodeState, state: GatewayStateView) {
+  // The node's heartbeat says what it runs, up to a second late; the service knows at once what it
+  // handed out. Either running means not drained yet.
+  const running = Math.max(n.row.running, state.assigned?.get(n.row.id) ?? 0);
+  const drain = n.draining ? (running > 0 ? 'draining' : 'drained') : null;
   return {
     name: n.row.name,
     status: n.status.status,
@@ -23,7 +29,7 @@ export function nodeView(n: NodeState, state: GatewayState) {
     memoryTotalBytes: n.metrics.memoryTotalBytes ?? null,
     networkInBytesPerSec: n.metrics.networkInBytesPerSec ?? null,
     networkOutBytesPerSec: n.metrics.networkOutBytesPerSec ?? null,
-    jobsRunning: n.row.running,
+    jobsRunning: running,
     jobsLimit: n.limit,
     limitIsDefault: n.row.limit_override === null,
     drain,
@@ -52,7 +58,7 @@ export function gatewaySummary(state: GatewayState) {
   };
 }
 
-export function gatewayDetail(state: GatewayState) {
+export function gatewayDetail(state: GatewayStateView) {
   return { ...gatewaySummary(state), nodeList: state.nodes.map((n) => nodeView(n, state)) };
 }
 
