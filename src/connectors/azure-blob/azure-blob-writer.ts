@@ -110,25 +110,28 @@ export class AzureBlobWriter implements SinkWriter {
       await pipeline(
         stream,
         async (source: AsyncIterable<Buffer | string>) => {
-          let block = Buffer.allocUnsafe(BLOCK_SIZE);
+          // Chunks are kept as they come and joined once a block is full (or the object ends): a
+          // small file costs its own size, not a preallocated 8 MiB block.
+          let parts: Buffer[] = [];
           let filled = 0;
           for await (const chunk of source) {
-            const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+            let buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
             hash.update(buf);
             bytes += buf.length;
-            let offset = 0;
-            while (offset < buf.length) {
-              const n = buf.copy(block, filled, offset);
-              offset += n;
-              filled += n;
-              if (filled === BLOCK_SIZE) {
-                await uploads.add(this.#nextBlockId(), block);
-                block = Buffer.allocUnsafe(BLOCK_SIZE);
-                filled = 0;
-              }
+            while (filled + buf.length >= BLOCK_SIZE) {
+              const take = BLOCK_SIZE - filled;
+              parts.push(buf.subarray(0, take));
+              await uploads.add(this.#nextBlockId(), Buffer.concat(parts, BLOCK_SIZE));
+              buf = buf.subarray(take);
+              parts = [];
+              filled = 0;
+            }
+            if (buf.length > 0) {
+              parts.push(buf);
+              filled += buf.length;
             }
           }
-          if (filled > 0) await uploads.add(this.#nextBlockId(), block.subarray(0, filled));
+          if (filled > 0) await uploads.add(this.#nextBlockId(), Buffer.concat(parts, filled));
           await uploads.finish();
         },
         { signal: this.#ctx.signal },
