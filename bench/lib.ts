@@ -2,8 +2,8 @@
  * Shared by the benchmarks: a context that stops everything started (like a test's), statistics, and
  * writing results to bench/results/NAME.json. See BENCHMARKS.md for the rules.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { mkdirSync, readFileSync, statfsSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../test/helpers/cluster.ts';
 
@@ -35,8 +35,33 @@ export function machine(): { cores: number; memoryGiB: number; date: string } {
   };
 }
 
+/**
+ * Settings that make a run unlike the published one: smaller data, fewer rounds, an untuned peer, a
+ * profiler. Such a run writes its results to the temp folder, and leaves bench/results and the
+ * README's table alone.
+ */
+const NON_STANDARD = [
+  'BENCH_ROWS',
+  'BENCH_FILE_GIB',
+  'BENCH_SMALL_FILES',
+  'BENCH_BIG_MIB',
+  'BENCH_SETS',
+  'BENCH_MEMORY_SETS',
+  'BENCH_WARMUPS',
+  'BENCH_TUNE',
+  'BENCH_NODE_OPTIONS',
+  'BENCH_NODE_ARGS',
+];
+
+/** The non-standard settings of this run (empty for a run worth publishing). */
+export function nonStandardSettings(): string[] {
+  const set = NON_STANDARD.filter((k) => process.env[k] !== undefined);
+  if (Number(process.env['BENCH_RUNS'] ?? 3) < 3) set.push('BENCH_RUNS < 3');
+  return set;
+}
+
 export function writeResult(name: string, result: unknown): string {
-  const dir = join(ROOT, 'bench', 'results');
+  const dir = nonStandardSettings().length > 0 ? tmpdir() : join(ROOT, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${name}.json`);
   writeFileSync(file, `${JSON.stringify({ name, machine: machine(), ...(result as object) }, null, 2)}\n`);
@@ -51,4 +76,14 @@ export function peakRss(pid: number): number {
   } catch {
     return 0;
   }
+}
+
+/** Fails early when the disk holding `path` has less than `bytes` free (big files are made there). */
+export function requireFreeDisk(path: string, bytes: number): void {
+  const s = statfsSync(path);
+  const free = s.bavail * s.bsize;
+  if (free < bytes)
+    throw new Error(
+      `${path} has ${Math.round(free / 2 ** 30)} GiB free; this benchmark needs ${Math.round(bytes / 2 ** 30)} GiB`,
+    );
 }

@@ -1,6 +1,15 @@
 /** `npm run bench -- NAME`: runs bench/NAME.ts (each prepares its data, starts what it needs, stops it). */
 const name = process.argv[2];
-const known = ['dispatch', 'failover'];
+const known = [
+  'dispatch',
+  'failover',
+  'pg-to-csv',
+  'files-to-blob',
+  'memory',
+  'mysql-to-pg',
+  'pg-to-blob',
+  'pg-to-parquet',
+];
 if (!name || !known.includes(name)) {
   process.stderr.write(`usage: npm run bench -- <${known.join('|')}>\n`);
   process.exit(2);
