@@ -51,6 +51,8 @@ import { resolveSinkTables, type SinkTables } from './postgres-sink-tables.ts';
 
 type WriterState = 'open' | 'committed' | 'aborted';
 
+/** Bytes gathered into one COPY message. */
+const COPY_CHUNK_BYTES = 64 * 1024;
 const EMPTY_SHA256 = createHash('sha256').digest('hex');
 
 export async function openPostgresWriter(sink: ResolvedEndpointT, ctx: AttemptContext): Promise<SinkWriter> {
@@ -134,11 +136,27 @@ export class PostgresWriter implements SinkWriter {
     const operation = `copy ${name} into ${this.#tables.shown}`;
     const hash = createHash('sha256');
     let bytes = 0;
+    // Small chunks are gathered up to COPY_CHUNK_BYTES: COPY FROM sends every chunk as its own message
+    // with two socket writes, so a source that hands over a row at a time would cost a syscall per row.
+    let parts: Buffer[] = [];
+    let held = 0;
     const meter = new Transform({
       transform(chunk: Buffer, _encoding, callback) {
         hash.update(chunk);
         bytes += chunk.length;
-        callback(null, chunk);
+        if (held === 0 && chunk.length >= COPY_CHUNK_BYTES) return callback(null, chunk);
+        parts.push(chunk);
+        held += chunk.length;
+        if (held >= COPY_CHUNK_BYTES) {
+          this.push(Buffer.concat(parts, held));
+          parts = [];
+          held = 0;
+        }
+        callback();
+      },
+      flush(callback) {
+        if (held > 0) this.push(Buffer.concat(parts, held));
+        callback();
       },
     });
     const copy = this.#session.client.query(
