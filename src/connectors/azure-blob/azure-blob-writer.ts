@@ -71,6 +71,7 @@ export class AzureBlobWriter implements SinkWriter {
   readonly #ctx: AttemptContext;
   readonly #attemptKey: string;
   readonly #staged = new Map<string, StagedBlob>();
+  readonly #blocks = new BlockPool();
   #seq = 0;
   #state: WriterState = 'open';
 
@@ -121,7 +122,10 @@ export class AzureBlobWriter implements SinkWriter {
             while (filled + buf.length >= BLOCK_SIZE) {
               const take = BLOCK_SIZE - filled;
               parts.push(buf.subarray(0, take));
-              await uploads.add(this.#nextBlockId(), Buffer.concat(parts, BLOCK_SIZE));
+              const block = this.#blocks.take();
+              let at = 0;
+              for (const part of parts) at += part.copy(block, at);
+              await uploads.add(this.#nextBlockId(), block, () => this.#blocks.give(block));
               buf = buf.subarray(take);
               parts = [];
               filled = 0;
@@ -131,7 +135,7 @@ export class AzureBlobWriter implements SinkWriter {
               filled += buf.length;
             }
           }
-          if (filled > 0) await uploads.add(this.#nextBlockId(), Buffer.concat(parts, filled));
+          if (filled > 0) await uploads.add(this.#nextBlockId(), joined(parts, filled), () => {});
           await uploads.finish();
         },
         { signal: this.#ctx.signal },
@@ -202,6 +206,29 @@ export class AzureBlobWriter implements SinkWriter {
   }
 }
 
+/**
+ * Full-size block buffers of one attempt, reused once their upload is over. Allocated only when an
+ * object fills a block (a small file costs its own size), and at most one more than can be in flight
+ * is kept. Reuse keeps a large upload's memory at the blocks in flight: fresh 8 MiB buffers would be
+ * garbage the moment they are sent, and pile up outside V8's heap until a full collection.
+ */
+class BlockPool {
+  readonly #free: Buffer[] = [];
+
+  take(): Buffer {
+    return this.#free.pop() ?? Buffer.allocUnsafeSlow(BLOCK_SIZE);
+  }
+
+  give(block: Buffer): void {
+    if (this.#free.length <= BLOCKS_IN_FLIGHT) this.#free.push(block);
+  }
+}
+
+/** The parts as one buffer; a single part is used as it is, not copied. */
+function joined(parts: Buffer[], length: number): Buffer {
+  return parts.length === 1 && parts[0]?.length === length ? parts[0] : Buffer.concat(parts, length);
+}
+
 /** The blocks of one object: at most BLOCKS_IN_FLIGHT uploading, the first failure kept. */
 class BlockUploads {
   readonly ids: string[] = [];
@@ -215,10 +242,18 @@ class BlockUploads {
     this.#signal = signal;
   }
 
-  /** Starts uploading a block; waits first while the limit is reached, so the reader is held back. */
-  async add(id: string, block: Buffer): Promise<void> {
-    while (this.#inFlight.size >= BLOCKS_IN_FLIGHT) await Promise.race(this.#inFlight);
-    this.#throwIfFailed();
+  /**
+   * Starts uploading a block; waits first while the limit is reached, so the reader is held back.
+   * `done` is called once the request is over, whatever its outcome: the block is free again.
+   */
+  async add(id: string, block: Buffer, done: () => void): Promise<void> {
+    try {
+      while (this.#inFlight.size >= BLOCKS_IN_FLIGHT) await Promise.race(this.#inFlight);
+      this.#throwIfFailed();
+    } catch (err) {
+      done();
+      throw err;
+    }
     this.ids.push(id);
     const upload = this.#client
       .stageBlock(id, block, block.length, { abortSignal: this.#signal })
@@ -228,7 +263,10 @@ class BlockUploads {
           this.#failure ??= { error };
         },
       )
-      .finally(() => this.#inFlight.delete(upload));
+      .finally(() => {
+        this.#inFlight.delete(upload);
+        done();
+      });
     this.#inFlight.add(upload);
   }
 

@@ -20,6 +20,10 @@ import {
 } from './filesystem-config.ts';
 import { cancelledError, filesystemError, filesystemMessage } from './filesystem-errors.ts';
 
+/** The largest read, and the smallest buffer a read is given. */
+const READ_CHUNK = 1024 * 1024;
+const MIN_READ_CHUNK = 16 * 1024;
+
 export async function* readFilesystem(
   source: ResolvedEndpointT,
   partition: PartitionT,
@@ -58,8 +62,11 @@ async function openFile(
   } catch (err) {
     throw filesystemError(err, root.linkedService, lexical, 'read');
   }
+  let size: number;
   try {
-    if (!(await handle.stat()).isFile()) {
+    const stat = await handle.stat();
+    size = stat.size;
+    if (!stat.isFile()) {
       throw new FerryError(
         'store_error',
         filesystemMessage(root.linkedService, `${lexical} is not a regular file (read)`),
@@ -72,7 +79,11 @@ async function openFile(
 
   // The consumer sees FerryErrors, not raw errno errors, so the stream it gets is a pass-through
   // that the file stream feeds and whose failures are translated on the way.
-  const file = handle.createReadStream();
+  // Reads as large as the file, within bounds: a small file is read in one call and travels as one
+  // chunk, a large one in READ_CHUNK pieces.
+  const file = handle.createReadStream({
+    highWaterMark: Math.min(READ_CHUNK, Math.max(MIN_READ_CHUNK, size)),
+  });
   const stream = new PassThrough();
   // A failure before the consumer attaches its pipeline must not be an uncaught 'error': the stream
   // keeps it, and pipeline(), finished() or iteration report it to the consumer.
