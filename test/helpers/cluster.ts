@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestContext } from 'node:test';
+import { NODE_FLAGS } from '../../src/common/runtime-flags.ts';
 
 export const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
 export const NODE = join(ROOT, 'node_modules/.bin/node');
@@ -58,7 +59,7 @@ export class Proc {
 
   constructor(name: string, args: string[], env: NodeJS.ProcessEnv, cwd: string) {
     this.name = name;
-    this.child = spawn(NODE, [MAIN, ...args], {
+    this.child = spawn(NODE, [...NODE_FLAGS, MAIN, ...args], {
       cwd,
       env: { ...process.env, FERRY_LOG_LEVEL: 'info', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -202,7 +203,7 @@ export async function cli(
   env: NodeJS.ProcessEnv = {},
   cwd: string = ROOT,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(NODE, [MAIN, ...args], {
+  const child = spawn(NODE, [...NODE_FLAGS, MAIN, ...args], {
     cwd,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

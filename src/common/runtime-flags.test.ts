@@ -1,0 +1,27 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { NODE_FLAGS } from './runtime-flags.ts';
+
+const root = new URL('../..', import.meta.url);
+
+describe('runtime flags', () => {
+  it('bin/ferry starts node with every flag', () => {
+    const script = readFileSync(new URL('bin/ferry', root), 'utf8');
+    const exec = script.split('\n').find((l) => l.startsWith('exec '));
+    assert.ok(exec, 'bin/ferry has an exec line');
+    for (const flag of NODE_FLAGS) assert.ok(exec.includes(` ${flag} `), `bin/ferry passes ${flag}`);
+  });
+
+  it('the npm scripts that run Ferry pass every flag', () => {
+    const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as {
+      scripts: Record<string, string>;
+    };
+    for (const name of ['start', 'ferry']) {
+      const script = pkg.scripts[name] ?? '';
+      assert.match(script, /src\/cli\/main\.ts/, `npm run ${name} runs the CLI`);
+      for (const flag of NODE_FLAGS)
+        assert.ok(script.includes(` ${flag} `), `npm run ${name} passes ${flag}`);
+    }
+  });
+});
