@@ -63,7 +63,8 @@ function renderFor(type: ColumnType): Render {
     case 'binary':
       return (v, column) => {
         if (!HEX_BYTES.test(v)) throw valueError('jsonl', column, v, 'is not binary in \\x hex form');
-        return `"${Buffer.from(v.slice(2), 'hex').toString('base64')}"`;
+        // The canonical `\x` hex text, as in CSV: read back, it loads into bytea/BLOB as the same bytes.
+        return `"\\\\x${v.slice(2).toLowerCase()}"`;
       };
     case 'json':
       return renderJson;

@@ -38,6 +38,15 @@ export function binaryHex(value: string): string {
   return match[1];
 }
 
+/**
+ * A text value bound for a binary column: `\x` and hex digits are the bytes they spell (the form every
+ * format carries binary in, and the one PostgreSQL's bytea reads), any other text is its UTF-8 bytes.
+ * Returned in the canonical `\x` form.
+ */
+export function textAsBinary(value: string): string {
+  return HEX.test(value) ? value : `\\x${Buffer.from(value, 'utf8').toString('hex')}`;
+}
+
 export function utcText(value: string): string {
   const match = UTC.exec(value);
   if (!match) throw new ValueError(`${quote(value)} is not a UTC timestamp (ending +00)`);

@@ -23,7 +23,7 @@ import type { ResultSetHeader } from 'mysql2';
 import { FerryError } from '../../common/errors.ts';
 import type { ResolvedEndpointT } from '../../protocol/task.ts';
 import type { AttemptContext, SinkWriter, StageInput, StagedObject } from '../connector.ts';
-import { canonicalInput, type CanonicalInput } from './mysql-canonical-input.ts';
+import { canonicalInput, type CanonicalInput, type CanonicalRecord } from './mysql-canonical-input.ts';
 import { WRITING_SESSION, connectMysql, type MysqlSession } from './mysql-client.ts';
 import { readColumns, type ColumnInfo } from './mysql-columns.ts';
 import {
@@ -44,7 +44,7 @@ import {
   type LedgerKey,
 } from './mysql-ledger.ts';
 import { RecordError, loadData, loadDataRefused, type LoadTarget } from './mysql-load-data.ts';
-import { guardFor } from './mysql-values.ts';
+import { guardFor, textAsBinary } from './mysql-values.ts';
 import { assertNoWarnings } from './mysql-warnings.ts';
 
 /** A ROLLBACK that takes longer is cut short: the server rolls back a dropped connection itself. */
@@ -157,16 +157,23 @@ export class MysqlWriter implements SinkWriter {
       if (this.#elsewhere) return await this.#drain(input.name, input.stream);
       this.#targetColumns ??= await readColumns(this.#session, this.#table, operation);
       const byName = new Map(this.#targetColumns.map((c) => [c.name.toLowerCase(), c]));
+      // Text into a binary column (binary read from CSV or JSON lines is `\x` hex text) is taken as
+      // PostgreSQL's bytea takes it, so both table sinks store the same bytes.
+      const textToBinary = columns.map(
+        (c, i) => c.type !== 'binary' && byName.get(names[i]!.toLowerCase())?.column.type === 'binary',
+      );
       const target: LoadTarget = {
         table: this.#table,
         names,
-        types: columns.map((c) => c.type),
+        types: columns.map((c, i) => (textToBinary[i] ? 'binary' : c.type)),
         guards: names.map((n) => {
           const info = byName.get(n.toLowerCase());
           return info && guardFor(info);
         }),
       };
-      return await this.#load(input.name, canonicalInput(input.stream, columns), target, operation);
+      const records = canonicalInput(input.stream, columns);
+      if (textToBinary.includes(true)) records.records = binaryFromText(records.records, textToBinary);
+      return await this.#load(input.name, records, target, operation);
     } catch (err) {
       this.#state = 'failed';
       input.stream.destroy();
@@ -357,5 +364,18 @@ export class MysqlWriter implements SinkWriter {
       });
     }
     return mysqlError(err, this.#target, operation);
+  }
+}
+
+async function* binaryFromText(
+  records: AsyncIterable<CanonicalRecord>,
+  columns: readonly boolean[],
+): AsyncGenerator<CanonicalRecord> {
+  for await (const record of records) {
+    for (let i = 0; i < record.length; i++) {
+      const value = record[i];
+      if (columns[i] && value !== null && value !== undefined) record[i] = textAsBinary(value);
+    }
+    yield record;
   }
 }
