@@ -69,7 +69,10 @@ export interface ProcessReport {
   peakTreeRssBytes: number;
   /** Peak RSS per process, in bytes. */
   rss: Record<string, number>;
-  /** CPU seconds per process over the run; `NAME children` for its child processes that ended. */
+  /**
+   * CPU seconds per process over the run; `NAME children` for its child processes (Parquet
+   * converters): those that ended, and those still running (a converter kept for the next job).
+   */
   cpu: Record<string, number>;
   rssMethod: 'VmHWM' | 'sampled VmRSS';
 }
@@ -79,6 +82,8 @@ export class ProcessMeter {
   readonly #rssOf: readonly string[];
   readonly #sampled = new Map<string, number>();
   readonly #cpuAtStart = new Map<string, { own: number; children: number }>();
+  /** Per process: the CPU its descendants alive at the start had used by then, by pid. */
+  readonly #descendantsAtStart = new Map<string, Map<number, number>>();
   readonly #treeSampled = new Map<string, number>();
   #resetWorked = true;
   #timer: NodeJS.Timeout | undefined;
@@ -98,6 +103,7 @@ export class ProcessMeter {
       }
       this.#sampled.set(name, statusKb(pid, 'VmRSS'));
       this.#cpuAtStart.set(name, cpuSeconds(pid));
+      this.#descendantsAtStart.set(name, new Map(descendants(pid).map((d) => [d, cpuSeconds(d).own])));
     }
     this.#timer = setInterval(() => this.#sample(), 100);
     this.#timer.unref();
@@ -115,7 +121,14 @@ export class ProcessMeter {
       const now = cpuSeconds(pid);
       const then = this.#cpuAtStart.get(name) ?? { own: 0, children: 0 };
       cpu[name] = round(now.own - then.own);
-      if (now.children > then.children) cpu[`${name} children`] = round(now.children - then.children);
+      // Ended children count through their reaped time (less what they had used before the start),
+      // running ones through their own.
+      const before = this.#descendantsAtStart.get(name) ?? new Map<number, number>();
+      const live = descendants(pid);
+      let children = now.children - then.children;
+      for (const [d, used] of before) if (!live.includes(d)) children -= used;
+      for (const d of live) children += cpuSeconds(d).own - (before.get(d) ?? 0);
+      if (children > 0.005) cpu[`${name} children`] = round(children);
     }
     return {
       peakRssBytes: Math.max(0, ...this.#rssOf.map((n) => rss[n] ?? 0)),

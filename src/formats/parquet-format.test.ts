@@ -233,6 +233,37 @@ describe('parquet: writing tables', () => {
     );
   });
 
+  it('reuses a converter after a clean job, never after a failed one', async () => {
+    const columns: TableColumn[] = [{ name: 'n', type: 'int64', nullable: false }];
+    const job = async (rows: string): Promise<{ pid: number | undefined; out: Promise<Buffer> }> => {
+      const run = runDuckdb(
+        {
+          kind: 'write-parquet',
+          dir: await mkdtemp(path.join(tmpdir(), 'ferry-parquet-test-job-')),
+          columns,
+        },
+        Readable.from([Buffer.from(`n\n${rows}`)]),
+        new AbortController().signal,
+        (m) => new FerryError('bad_request', m),
+      );
+      const out = buffer(run.output);
+      out.catch(() => {});
+      await run.exited;
+      return { pid: run.pid, out };
+    };
+    const first = await job('1\n2\n');
+    assert.ok((await first.out).length > 0);
+    const second = await job('3\n');
+    assert.equal(second.pid, first.pid, 'the idle converter took the next job');
+    assert.ok((await second.out).subarray(0, 4).equals(Buffer.from('PAR1')));
+    const bad = await job('not a number\n');
+    assert.equal(bad.pid, first.pid);
+    await assert.rejects(bad.out, rejectsWith('bad_request', /not a number/));
+    const fresh = await job('4\n');
+    assert.notEqual(fresh.pid, bad.pid, 'a converter that failed is not reused');
+    await fresh.out;
+  });
+
   it('kills the converter and removes its folder when the copy is cancelled', async () => {
     const columns: TableColumn[] = [{ name: 'n', type: 'int64', nullable: false }];
     const jobDir = await mkdtemp(path.join(tmpdir(), 'ferry-parquet-test-job-'));
