@@ -4,8 +4,8 @@
  *
  * Parquet is read from its footer backwards, so the reader needs the whole file at hand. A file this
  * node can open by path is read in place; any other stream (object stores, a gzipped file) is first
- * spooled to a temporary file under os.tmpdir(), which is deleted with the converter's folder once
- * the converter exits, whether it succeeded or not.
+ * spooled to a temporary file under os.tmpdir(), in the job's folder, which is deleted once the job
+ * is over, whether it succeeded or not.
  */
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -49,7 +49,7 @@ export async function decodeParquet(
   const run = runDuckdb({ kind: 'read-parquet', dir, file: spooled }, undefined, signal, (message) =>
     fileError(what, file.name, describe(message.replaceAll(spooled, file.name))),
   );
-  const columns = await run.columns; // on failure the converter has exited and the folder is gone
+  const columns = await run.columns; // on failure the job is over and its folder is being removed
   return { columns, stream: run.output, rows: () => run.rows() };
 }
 

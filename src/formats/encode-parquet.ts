@@ -17,7 +17,7 @@ export function encodeParquet(
   canonical: Readable,
   signal: AbortSignal,
 ): EncodedRows {
-  // The converter's two FIFOs and DuckDB's spill folder; removed when the converter exits.
+  // The job's two FIFOs; removed once the job is over.
   const dir = mkdtempSync(path.join(tmpdir(), 'ferry-parquet-'));
   const run = runDuckdb(
     { kind: 'write-parquet', dir, columns: [...columns] },
