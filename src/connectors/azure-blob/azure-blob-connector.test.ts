@@ -185,6 +185,25 @@ describe('azure-blob block staging', () => {
     assert.equal((await content(dst, 'out/empty')).length, 0);
   });
 
+  it('shares the node block buffers among uploads: five at once, each intact', async () => {
+    // 5 x 4 full blocks want 20 buffers at once; the node has 8, so uploads wait for each other's.
+    const dst = await freshContainer();
+    const datas = Array.from({ length: 5 }, () => randomBytes(4 * 8 * 1024 * 1024 + 3));
+    await Promise.all(
+      datas.map(async (data, i) => {
+        const writer = await azureBlobSink.open(
+          endpoint(dst.containerName, {}, 'out'),
+          attempt(`t${i}`, `a${i}`),
+        );
+        await writer.stage({ name: `f${i}.bin`, ...bytes(data) });
+        await writer.commit();
+      }),
+    );
+    for (const [i, data] of datas.entries()) {
+      assert.ok((await content(dst, `f${i}.bin`)).equals(data), `f${i}.bin is what was sent`);
+    }
+  });
+
   it('of two attempts staging at once, the first to commit wins and the other gets a conflict', async () => {
     const dst = await freshContainer();
     const sink = endpoint(dst.containerName, {}, 'out');

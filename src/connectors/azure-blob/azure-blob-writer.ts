@@ -31,8 +31,10 @@ import {
 import { azureBlobError, azureBlobMessage, cancelledError } from './azure-blob-errors.ts';
 
 export const BLOCK_SIZE = 8 * 1024 * 1024;
-/** Blocks of one object uploading at once; with the one being filled, 40 MiB per stage at most. */
+/** Blocks of one object uploading at once. */
 const BLOCKS_IN_FLIGHT = 4;
+/** Full-size block buffers in the whole node (64 MiB): shared by every upload running. */
+const NODE_BLOCKS = 8;
 /** Block lists committed at once. */
 const COMMITS_IN_FLIGHT = 8;
 /** Raw block id length before base64; the service allows up to 64 bytes. */
@@ -71,7 +73,6 @@ export class AzureBlobWriter implements SinkWriter {
   readonly #ctx: AttemptContext;
   readonly #attemptKey: string;
   readonly #staged = new Map<string, StagedBlob>();
-  readonly #blocks = new BlockPool();
   #seq = 0;
   #state: WriterState = 'open';
 
@@ -122,10 +123,10 @@ export class AzureBlobWriter implements SinkWriter {
             while (filled + buf.length >= BLOCK_SIZE) {
               const take = BLOCK_SIZE - filled;
               parts.push(buf.subarray(0, take));
-              const block = this.#blocks.take();
+              const block = await blockPool.take(signal);
               let at = 0;
               for (const part of parts) at += part.copy(block, at);
-              await uploads.add(this.#nextBlockId(), block, () => this.#blocks.give(block));
+              await uploads.add(this.#nextBlockId(), block, () => blockPool.give(block));
               buf = buf.subarray(take);
               parts = [];
               filled = 0;
@@ -207,22 +208,52 @@ export class AzureBlobWriter implements SinkWriter {
 }
 
 /**
- * Full-size block buffers of one attempt, reused once their upload is over. Allocated only when an
- * object fills a block (a small file costs its own size), and at most one more than can be in flight
- * is kept. Reuse keeps a large upload's memory at the blocks in flight: fresh 8 MiB buffers would be
- * garbage the moment they are sent, and pile up outside V8's heap until a full collection.
+ * The node's full-size block buffers, shared by every upload: at most NODE_BLOCKS exist, reused once
+ * their upload is over. This bounds what block uploads hold whatever the number of tasks running at
+ * once (an upload waits for a free buffer), and fresh 8 MiB buffers would be garbage the moment they
+ * are sent, piling up outside V8's heap until a full collection. Buffers are made only when an
+ * object fills a block: a small file costs its own size.
  */
 class BlockPool {
   readonly #free: Buffer[] = [];
+  readonly #waiting: ((block: Buffer) => void)[] = [];
+  readonly #limit: number;
+  #made = 0;
 
-  take(): Buffer {
-    return this.#free.pop() ?? Buffer.allocUnsafeSlow(BLOCK_SIZE);
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+
+  async take(signal: AbortSignal): Promise<Buffer> {
+    const free = this.#free.pop();
+    if (free) return free;
+    if (this.#made < this.#limit) {
+      this.#made++;
+      return Buffer.allocUnsafeSlow(BLOCK_SIZE);
+    }
+    signal.throwIfAborted();
+    return new Promise<Buffer>((resolve, reject) => {
+      const give = (block: Buffer): void => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(block);
+      };
+      const onAbort = (): void => {
+        this.#waiting.splice(this.#waiting.indexOf(give), 1);
+        reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.#waiting.push(give);
+    });
   }
 
   give(block: Buffer): void {
-    if (this.#free.length <= BLOCKS_IN_FLIGHT) this.#free.push(block);
+    const next = this.#waiting.shift();
+    if (next) next(block);
+    else this.#free.push(block);
   }
 }
+
+const blockPool = new BlockPool(NODE_BLOCKS);
 
 /** The parts as one buffer; a single part is used as it is, not copied. */
 function joined(parts: Buffer[], length: number): Buffer {
