@@ -1,6 +1,6 @@
 /**
  * The Parquet converter: a child process (started and reused by duckdb-job.ts) that runs DuckDB
- * COPYs between its stdin/stdout and Parquet, one job at a time.
+ * COPYs between named pipes and Parquet, one job at a time.
  *
  * Why a process of its own: DuckDB runs a query on one of libuv's four shared threads for as long as
  * the query lasts, and a streaming COPY lasts as long as its source; two or three of them would hold
@@ -11,20 +11,21 @@
  * as much as converting 100,000 rows; a node writing many files would spend more time starting
  * converters than converting. The DuckDB instance is made at the first job and kept.
  *
- * Why FIFOs: DuckDB reads and writes paths, and a child's stdio are sockets, which it cannot open.
- * So stdin is copied into one named pipe that DuckDB reads, and another that DuckDB writes is copied
- * to stdout. Both live in the job's folder, which the parent made and removes. Blocking opens of a
- * FIFO are fine here: this process does nothing else.
+ * Why FIFOs: DuckDB reads and writes paths. The converter makes two named pipes in the job's folder
+ * (made and removed by the parent): DuckDB reads the table from one and writes the result to the
+ * other, and the node writes and reads their other ends itself, non-blocking. The data never passes
+ * through this process's JavaScript: relaying it through stdin and stdout cost as much CPU as DuckDB's
+ * own work.
  *
- * Protocol (IPC), per job: the parent sends `job`; for a write job it then streams the input on stdin
- * and sends `input-end` with the input's length (stdin stays open for the next job). The child answers
- * `columns` (read jobs only), then `done` with the row count and the number of bytes it wrote to stdout
- * for this job, or `error` and exits. Only data goes to stdout. The spill folder (argv[2]) is the
- * converter's, made and removed by the parent.
+ * Protocol (IPC), per job: the parent sends `job`. The converter answers `columns` (read jobs only),
+ * then `ready` once the pipes exist and the output is held open (hold()); the parent then opens its
+ * ends and writes the input (write jobs), closing it at the end, which DuckDB reads as EOF. The
+ * converter answers `done` with the row count once DuckDB is done and the output released, or
+ * `error` and exits; the output's EOF follows. The spill folder (argv[2]) is
+ * the converter's, made and removed by the parent.
  */
 import { execFileSync } from 'node:child_process';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { once } from 'node:events';
+import { closeSync, constants, openSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
@@ -32,18 +33,20 @@ import type { TableColumn } from '../connectors/table-columns.ts';
 import { MESSAGE_MARK, parquetRead, parquetReadSql, parquetWriteSql, sqlString } from './parquet-sql.ts';
 
 export type DuckdbJobSpec =
-  /** canonical CSV on stdin -> Parquet on stdout */
+  /** canonical CSV from the node -> Parquet to the node */
   | { kind: 'write-parquet'; dir: string; columns: TableColumn[] }
-  /** the Parquet file at `file` -> canonical CSV on stdout */
+  /** the Parquet file at `file` -> canonical CSV to the node */
   | { kind: 'read-parquet'; dir: string; file: string };
 
 /** Parent -> converter. */
-export type DuckdbRequest = { kind: 'job'; spec: DuckdbJobSpec } | { kind: 'input-end'; bytes: number };
+export type DuckdbRequest = { kind: 'job'; spec: DuckdbJobSpec };
 
 /** Converter -> parent. */
 export type DuckdbMessage =
   | { kind: 'columns'; columns: TableColumn[] }
-  | { kind: 'done'; rows: number; bytes: number }
+  /** The job's FIFOs exist (the output held open): the parent opens its ends now. */
+  | { kind: 'ready'; input?: string; output: string }
+  | { kind: 'done'; rows: number }
   /** `data`: the data cannot be converted (not retried); else the converter failed. */
   | { kind: 'error'; data: boolean; message: string };
 
@@ -87,25 +90,39 @@ function mkfifo(file: string): string {
   return file;
 }
 
-interface Done {
-  rows: number;
-  bytes: number;
+/**
+ * Opens the job's output FIFO read-write and keeps it open while DuckDB writes. The converter never
+ * reads or writes it: holding it means the pipe always has a writer, so the node can open its end
+ * before DuckDB does without reading an early EOF. Releasing it once DuckDB is done lets EOF through.
+ */
+function hold(file: string): () => void {
+  const fd = openSync(file, constants.O_RDWR);
+  let open = true;
+  return () => {
+    if (open) closeSync(fd);
+    open = false;
+  };
 }
 
-async function writeParquet(job: Extract<DuckdbJobSpec, { kind: 'write-parquet' }>): Promise<Done> {
+async function writeParquet(job: Extract<DuckdbJobSpec, { kind: 'write-parquet' }>): Promise<number> {
   const connection = await duckdb();
   const input = mkfifo(path.join(job.dir, 'in.csv'));
   const output = mkfifo(path.join(job.dir, 'out.parquet'));
-  const sql = parquetWriteSql(job.columns, input, output, {
-    bufferSize: BUFFER_SIZE,
-    maxLineSize: MAX_LINE_SIZE,
-  });
-  const copy = connection.run(sql);
-  const [result, , bytes] = await Promise.all([copy, feedFromStdin(input), copyToStdout(output)]);
-  return { rows: Number((await result.getRows())[0]?.[0] ?? 0), bytes };
+  const releaseOutput = hold(output);
+  try {
+    await send({ kind: 'ready', input, output });
+    const sql = parquetWriteSql(job.columns, input, output, {
+      bufferSize: BUFFER_SIZE,
+      maxLineSize: MAX_LINE_SIZE,
+    });
+    const result = await connection.run(sql);
+    return Number((await result.getRows())[0]?.[0] ?? 0);
+  } finally {
+    releaseOutput();
+  }
 }
 
-async function readParquet(job: Extract<DuckdbJobSpec, { kind: 'read-parquet' }>): Promise<Done> {
+async function readParquet(job: Extract<DuckdbJobSpec, { kind: 'read-parquet' }>): Promise<number> {
   const connection = await duckdb();
   const described = await connection.runAndReadAll(
     `DESCRIBE SELECT * FROM read_parquet(${sqlString(job.file)})`,
@@ -115,66 +132,14 @@ async function readParquet(job: Extract<DuckdbJobSpec, { kind: 'read-parquet' }>
     .map((r) => parquetRead(String(r['column_name']), String(r['column_type'])));
   await send({ kind: 'columns', columns: reads.map((r) => r.column) });
   const output = mkfifo(path.join(job.dir, 'out.csv'));
-  const [result, bytes] = await Promise.all([
-    connection.run(parquetReadSql(job.file, reads, output)),
-    copyToStdout(output),
-  ]);
-  return { rows: Number((await result.getRows())[0]?.[0] ?? 0), bytes };
-}
-
-/** The current write job's input length, once the parent has said it. */
-let inputBytes: number | undefined;
-let onInputEnd: () => void = () => {};
-
-/**
- * Copies this job's input from stdin into the FIFO: exactly the bytes the parent says it sent, so
- * stdin stays open for the next job. stdin is paused between jobs.
- */
-async function feedFromStdin(file: string): Promise<void> {
-  const fifo = createWriteStream(file);
-  let copied = 0;
-  let feeding = true;
+  const releaseOutput = hold(output);
   try {
-    await new Promise<void>((resolve, reject) => {
-      const finish = (): void => {
-        if (inputBytes === undefined || copied < inputBytes) return;
-        feeding = false;
-        process.stdin.off('data', onData);
-        process.stdin.pause();
-        if (copied > inputBytes) reject(new Error(`input longer than announced (${copied} > ${inputBytes})`));
-        else fifo.end(resolve);
-      };
-      const onData = (chunk: Buffer): void => {
-        copied += chunk.length;
-        if (!fifo.write(chunk)) {
-          process.stdin.pause();
-          // Resumed only while this job reads: data with no listener would be lost.
-          fifo.once('drain', () => feeding && process.stdin.resume());
-        }
-        finish();
-      };
-      fifo.once('error', reject);
-      onInputEnd = finish;
-      process.stdin.on('data', onData);
-      process.stdin.resume();
-      finish(); // an empty input, announced before the job started
-    });
+    await send({ kind: 'ready', output });
+    const result = await connection.run(parquetReadSql(job.file, reads, output));
+    return Number((await result.getRows())[0]?.[0] ?? 0);
   } finally {
-    onInputEnd = () => {};
+    releaseOutput();
   }
-}
-
-/** Not pipeline(): it would end stdout, which lives as long as the process. Returns the bytes copied. */
-async function copyToStdout(file: string): Promise<number> {
-  let bytes = 0;
-  for await (const chunk of createReadStream(file)) {
-    bytes += (chunk as Buffer).length;
-    if (!process.stdout.write(chunk as Buffer)) await once(process.stdout, 'drain');
-  }
-  await new Promise<void>((resolve, reject) =>
-    process.stdout.write('', (err) => (err ? reject(err) : resolve())),
-  );
-  return bytes;
 }
 
 function send(message: DuckdbMessage): Promise<void> {
@@ -215,22 +180,15 @@ function describeFailure(err: unknown): DuckdbMessage {
 process.once('disconnect', () => process.exit(1));
 
 process.on('message', (request: DuckdbRequest) => {
-  if (request.kind === 'input-end') {
-    inputBytes = request.bytes;
-    onInputEnd();
-    return;
-  }
   const job = request.spec;
-  inputBytes = undefined;
   const run = job.kind === 'write-parquet' ? writeParquet(job) : readParquet(job);
   run.then(
     // Done: wait for the next job.
-    (done) => send({ kind: 'done', ...done }),
+    (rows) => send({ kind: 'done', rows }),
     async (err: unknown) => {
       const failure = describeFailure(err);
       // A value quoted in DuckDB's message may be megabytes long.
       await send(failure.kind === 'error' ? { ...failure, message: failure.message.slice(0, 500) } : failure);
-      // Exit now: a FIFO the query never opened would keep a blocked open pending forever.
       process.exit(1);
     },
   );

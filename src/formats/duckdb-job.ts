@@ -9,10 +9,11 @@
  * reused. Idle converters do not keep the node's process alive.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { closeSync, constants, mkdtempSync, open, openSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { FerryError } from '../common/errors.ts';
@@ -51,7 +52,7 @@ const idle: Converter[] = [];
 
 function startConverter(): Converter {
   const dir = mkdtempSync(path.join(tmpdir(), 'ferry-converter-'));
-  const child = spawn(process.execPath, [CHILD, dir], { stdio: ['pipe', 'pipe', 'pipe', 'ipc'] });
+  const child = spawn(process.execPath, [CHILD, dir], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
   const converter: Converter = {
     child,
     closed: new Promise<void>((resolve) => {
@@ -64,7 +65,6 @@ function startConverter(): Converter {
     }),
   };
   child.on('error', () => {}); // reported to the job through its own listener
-  child.stdin!.on('error', () => {}); // a converter that died: its job reports why
   return converter;
 }
 
@@ -101,7 +101,7 @@ function kill(c: Converter): void {
 
 /** Whether the converter's process, channel and pipes keep the node's event loop alive. */
 function holdOpen(c: Converter, held: boolean): void {
-  const handles = [c.child, c.child.channel, c.child.stdin, c.child.stdout, c.child.stderr] as unknown as (
+  const handles = [c.child, c.child.channel, c.child.stderr] as unknown as (
     { ref?: () => void; unref?: () => void } | null | undefined
   )[];
   for (const h of handles) (held ? h?.ref : h?.unref)?.call(h);
@@ -121,13 +121,15 @@ export function runDuckdb(
   const converter = takeConverter();
   const { child } = converter;
   let rows: number | undefined;
-  /** The bytes the converter says it wrote, once it is done. */
-  let doneBytes: number | undefined;
-  let received = 0;
+  let outputEnded = false;
   let failure: FerryError | undefined;
-  let inputError: unknown;
   let stderr = '';
   let finished = false;
+  /** The node's ends of the job's pipes, once the converter is ready. */
+  let toConverter: Socket | undefined;
+  let fromConverter: Socket | undefined;
+  /** The input FIFO while the node's open of it waits for DuckDB's. */
+  let pendingInput: string | undefined;
   let resolveColumns: (c: TableColumn[]) => void = () => {};
   let rejectColumns: (e: unknown) => void = () => {};
   const columns = new Promise<TableColumn[]>((resolve, reject) => {
@@ -140,7 +142,7 @@ export function runDuckdb(
 
   const output = new Readable({
     read() {
-      child.stdout!.resume();
+      fromConverter?.resume();
     },
   });
 
@@ -152,9 +154,18 @@ export function runDuckdb(
     child.off('message', onMessage);
     child.off('error', onError);
     child.off('close', onClose);
-    child.stdout!.off('data', onData);
     child.stderr!.off('data', onStderr);
-    input?.off('data', onInput);
+    toConverter?.destroy();
+    fromConverter?.destroy();
+    // An open of the input still waiting for DuckDB's (the converter failed first) would hold a thread
+    // of the pool forever: opening the other end ourselves lets it return.
+    if (pendingInput !== undefined) {
+      try {
+        closeSync(openSync(pendingInput, constants.O_RDONLY | constants.O_NONBLOCK));
+      } catch {
+        // the folder is gone: the open failed on its own
+      }
+    }
     if (input && !input.readableEnded) input.destroy();
     rejectColumns(outcome ?? new FerryError('internal', 'parquet converter described no columns'));
     if (outcome) {
@@ -167,29 +178,83 @@ export function runDuckdb(
       void rm(spec.dir, { recursive: true, force: true }).then(resolveOver, resolveOver);
     }
   };
-  const complete = (): void => {
-    if (doneBytes !== undefined && received >= doneBytes) finish(undefined);
-  };
-
-  const onAbort = (): void => {
-    failure ??= cancelled();
+  /** Fails the job with the first failure, the converter's own if it gave one. */
+  const fail = (err: unknown): void => {
+    failure ??= toError(err);
     finish(failure);
   };
+  const complete = (): void => {
+    if (outputEnded && rows !== undefined) finish(undefined);
+  };
+
+  /**
+   * The node's ends of the pipes. The output is held open by the converter, so it opens at once,
+   * non-blocking. The input opens through libuv's thread pool and returns when DuckDB opens its end
+   * (it does so after opening the output): then DuckDB is surely reading, and closing this end is the
+   * EOF it waits for. An open still pending when the job ends is released by finish().
+   */
+  const connect = (ready: Extract<DuckdbMessage, { kind: 'ready' }>): void => {
+    try {
+      fromConverter = new Socket({
+        fd: openSync(ready.output, constants.O_RDONLY | constants.O_NONBLOCK),
+        readable: true,
+        writable: false,
+      });
+    } catch (err) {
+      fail(new FerryError('internal', `parquet converter: cannot open its output: ${String(err)}`));
+      return;
+    }
+    fromConverter.on('data', (chunk: Buffer) => {
+      if (!output.push(chunk)) fromConverter?.pause();
+    });
+    fromConverter.once('end', () => {
+      outputEnded = true;
+      complete();
+    });
+    fromConverter.on('error', fail);
+    if (ready.input === undefined || !input) return;
+    const fifo = ready.input;
+    pendingInput = fifo;
+    open(fifo, constants.O_WRONLY, (err, fd) => {
+      pendingInput = undefined;
+      if (finished) {
+        if (!err) closeSync(fd);
+        return;
+      }
+      if (err) {
+        fail(new FerryError('internal', `parquet converter: cannot open its input: ${err.message}`));
+        return;
+      }
+      feed(new Socket({ fd, readable: false, writable: true }));
+    });
+  };
+  const feed = (sink: Socket): void => {
+    toConverter = sink;
+    sink.on('error', (err) => {
+      // A pipe the converter no longer reads: its own failure, coming next, says why.
+      if (!failure) setTimeout(() => fail(err), 1000).unref();
+    });
+    input!.on('data', (chunk: Buffer | string) => {
+      if (!sink.write(chunk)) {
+        input!.pause();
+        sink.once('drain', () => input!.resume());
+      }
+    });
+    // Closed, not only ended: a pipe has no half-close, and DuckDB sees EOF once no writer is left.
+    input!.once('end', () => sink.end(() => sink.destroy()));
+  };
+
+  const onAbort = (): void => fail(cancelled());
   const onMessage = (m: DuckdbMessage): void => {
     if (m.kind === 'columns') resolveColumns(m.columns);
+    else if (m.kind === 'ready') connect(m);
     else if (m.kind === 'done') {
       rows = m.rows;
-      doneBytes = m.bytes;
       complete();
     } else
       failure ??= m.data
         ? dataError(m.message)
         : new FerryError('internal', `parquet converter: ${m.message}`);
-  };
-  const onData = (chunk: Buffer): void => {
-    received += chunk.length;
-    if (!output.push(chunk)) child.stdout!.pause();
-    complete();
   };
   const onStderr = (s: string): void => {
     stderr = (stderr + s).slice(-STDERR_TAIL);
@@ -199,24 +264,13 @@ export function runDuckdb(
       cause: err,
     });
   };
-  // 'close' comes after the exit, the end of stdout and the IPC channel, so every message is in.
+  // 'close' comes after the exit and the end of the IPC channel, so every message is in.
   const onClose = (code: number | null, sig: NodeJS.Signals | null): void => {
-    let outcome = failure;
-    if (!outcome && inputError !== undefined) outcome = toError(inputError);
-    if (!outcome) {
-      const detail = stderr.trim() ? `: ${stderr.trim().split('\n').slice(-3).join(' | ')}` : '';
-      outcome = new FerryError('internal', `parquet converter exited with ${sig ?? `code ${code}`}${detail}`);
-    }
-    finish(outcome);
-  };
-  let sent = 0;
-  const onInput = (chunk: Buffer | string): void => {
-    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    sent += buf.length;
-    if (!child.stdin!.write(buf)) {
-      input!.pause();
-      child.stdin!.once('drain', () => input!.resume());
-    }
+    const detail = stderr.trim() ? `: ${stderr.trim().split('\n').slice(-3).join(' | ')}` : '';
+    fail(
+      failure ??
+        new FerryError('internal', `parquet converter exited with ${sig ?? `code ${code}`}${detail}`),
+    );
   };
 
   // A failure nobody reads yet (a read job whose columns were refused) must not be an uncaught
@@ -224,8 +278,10 @@ export function runDuckdb(
   output.on('error', () => {});
   // Destroyed by its consumer before the end (stopped early, or failed): the converter is killed.
   output.once('close', () => {
-    if (!finished) finish(failure ?? new FerryError('cancelled', 'the Parquet output was abandoned'));
+    if (!finished) fail(new FerryError('cancelled', 'the Parquet output was abandoned'));
   });
+  // The source failing is the job failing (a broken table stream must not end the file short).
+  input?.once('error', fail);
   if (signal.aborted) {
     onAbort();
   } else {
@@ -235,20 +291,7 @@ export function runDuckdb(
     child.once('close', onClose);
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', onStderr);
-    child.stdout!.on('data', onData);
-    child.stdout!.resume(); // a reused converter's stdout may have been left paused
     child.send({ kind: 'job', spec } satisfies DuckdbRequest);
-    if (input) {
-      input.on('data', onInput);
-      input.once('end', () => {
-        if (!finished) child.send({ kind: 'input-end', bytes: sent } satisfies DuckdbRequest);
-      });
-      input.once('error', (err) => {
-        // The converter's own failure explains a broken pipe better than the pipe does.
-        inputError ??= err;
-        finish(failure ?? toError(err));
-      });
-    }
   }
   return { output, columns, rows: () => rows, exited: over, pid: child.pid };
 }
