@@ -171,7 +171,9 @@ export function runDuckdb(
     if (outcome) {
       kill(converter);
       output.destroy(outcome);
-      void converter.closed.then(() => rm(spec.dir, { recursive: true, force: true })).then(resolveOver);
+      void converter.closed
+        .then(() => rm(spec.dir, { recursive: true, force: true }))
+        .then(resolveOver, resolveOver);
     } else {
       output.push(null);
       returnConverter(converter);

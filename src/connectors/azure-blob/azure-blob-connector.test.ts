@@ -186,7 +186,7 @@ describe('azure-blob block staging', () => {
   });
 
   it('shares the node block buffers among uploads: five at once, each intact', async () => {
-    // 5 x 4 full blocks want 20 buffers at once; the node has 8, so uploads wait for each other's.
+    // 5 x 4 full blocks want 20 buffers at once; the node has 6, so uploads wait for each other's.
     const dst = await freshContainer();
     const datas = Array.from({ length: 5 }, () => randomBytes(4 * 8 * 1024 * 1024 + 3));
     await Promise.all(

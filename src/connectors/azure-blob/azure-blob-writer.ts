@@ -33,8 +33,8 @@ import { azureBlobError, azureBlobMessage, cancelledError } from './azure-blob-e
 export const BLOCK_SIZE = 8 * 1024 * 1024;
 /** Blocks of one object uploading at once. */
 const BLOCKS_IN_FLIGHT = 4;
-/** Full-size block buffers in the whole node (64 MiB): shared by every upload running. */
-const NODE_BLOCKS = 8;
+/** Full-size block buffers in the whole node (48 MiB): shared by every upload running. */
+const NODE_BLOCKS = 6;
 /** Block lists committed at once. */
 const COMMITS_IN_FLIGHT = 8;
 /** Raw block id length before base64; the service allows up to 64 bytes. */
@@ -209,7 +209,7 @@ export class AzureBlobWriter implements SinkWriter {
 
 /**
  * The node's full-size block buffers, shared by every upload: at most NODE_BLOCKS exist, reused once
- * their upload is over. This bounds what block uploads hold whatever the number of tasks running at
+ * their upload is over, and dropped when no upload holds any. This bounds what block uploads hold whatever the number of tasks running at
  * once (an upload waits for a free buffer), and fresh 8 MiB buffers would be garbage the moment they
  * are sent, piling up outside V8's heap until a full collection. Buffers are made only when an
  * object fills a block: a small file costs its own size.
@@ -248,8 +248,13 @@ class BlockPool {
 
   give(block: Buffer): void {
     const next = this.#waiting.shift();
-    if (next) next(block);
-    else this.#free.push(block);
+    if (next) return next(block);
+    this.#free.push(block);
+    // Every buffer is back: no upload is running, and an idle node keeps none.
+    if (this.#free.length === this.#made) {
+      this.#free.length = 0;
+      this.#made = 0;
+    }
   }
 }
 
