@@ -38,6 +38,9 @@ const ATTEMPT_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
 type WriterState = 'open' | 'committed' | 'aborted';
 
+/** Bytes gathered into one write of a staging file. */
+const WRITE_BYTES = 1024 * 1024;
+
 export async function openFilesystemWriter(
   sink: ResolvedEndpointT,
   ctx: AttemptContext,
@@ -75,6 +78,7 @@ export class FilesystemWriter implements SinkWriter {
   readonly #ctx: AttemptContext;
   readonly #staged = new Map<string, StagedObject>();
   #state: WriterState = 'open';
+  #gatherBuffer: Buffer | undefined;
 
   constructor(
     root: FilesystemRoot,
@@ -117,12 +121,30 @@ export class FilesystemWriter implements SinkWriter {
       await pipeline(
         stream,
         async (source: AsyncIterable<Buffer | string>) => {
+          // Small chunks are gathered into writes of up to WRITE_BYTES, in one buffer per attempt
+          // reused from write to write: a write is a round trip through libuv's thread pool, and a
+          // table source hands over what each socket read brought.
+          // Taken for this stage (a stage running beside it makes its own) and given back after.
+          const gather = this.#gatherBuffer ?? Buffer.allocUnsafeSlow(WRITE_BYTES);
+          this.#gatherBuffer = undefined;
+          let held = 0;
+          const flush = async (): Promise<void> => {
+            if (held > 0) await writeAll(out, gather.subarray(0, held));
+            held = 0;
+          };
           for await (const chunk of source) {
             const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
             hash.update(buf);
             bytes += buf.length;
-            await writeAll(out, buf);
+            if (held + buf.length > WRITE_BYTES) await flush();
+            if (buf.length >= WRITE_BYTES) {
+              await writeAll(out, buf);
+              continue;
+            }
+            held += buf.copy(gather, held);
           }
+          await flush();
+          this.#gatherBuffer = gather;
         },
         { signal: this.#ctx.signal },
       );
