@@ -3,7 +3,9 @@
  * task's rows, so "these rows are in" and "this task is done" commit together or not at all. A
  * retried attempt finds its task's row and loads nothing; two attempts at once both load, but the
  * second insert of the same key waits for the first transaction and then fails on the duplicate key,
- * so only one of them commits. An overwrite's finalize records itself as task -1.
+ * so only one of them commits. An overwrite's finalize records itself as task -1. Rows are kept
+ * LEDGER_RETENTION_DAYS, long past the last attempt their run could make, and trimmed by every
+ * prepare (trimLedger).
  */
 import type { MysqlSession } from './mysql-client.ts';
 import { tableExists } from './mysql-columns.ts';
@@ -21,6 +23,26 @@ export interface LedgerEntry {
   bytes: number;
   /** null for the finalize row. */
   sha256: string | null;
+}
+
+/** Days a ledger row is kept after its commit. */
+export const LEDGER_RETENTION_DAYS = 30;
+
+/**
+ * Deletes the rows older than LEDGER_RETENTION_DAYS. A user who may not delete from the ledger keeps
+ * every row: the failure is ignored, and the prepare goes on.
+ */
+export async function trimLedger(
+  session: MysqlSession,
+  ledger: QualifiedTable,
+  operation: string,
+): Promise<void> {
+  await session
+    .run(
+      `DELETE FROM ${ledger.tableSql} WHERE \`committed_at\` < NOW(6) - INTERVAL ${LEDGER_RETENTION_DAYS} DAY`,
+      operation,
+    )
+    .catch(() => undefined);
 }
 
 /** The finalize task's index in the ledger. */

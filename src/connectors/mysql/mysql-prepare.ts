@@ -25,7 +25,7 @@ import {
   type QualifiedTable,
 } from './mysql-config.ts';
 import { mysqlMessage } from './mysql-errors.ts';
-import { ensureLedger } from './mysql-ledger.ts';
+import { ensureLedger, trimLedger } from './mysql-ledger.ts';
 import { mysqlTypeFor } from './mysql-types.ts';
 
 export async function prepareMysqlSink(
@@ -57,6 +57,7 @@ export async function prepareMysqlSink(
       );
     }
     await ensureLedger(session, options.ledger, 'prepare');
+    await trimLedger(session, options.ledger, 'prepare');
     await assertTransactional(session, options.ledger, ls);
     if (!exists) {
       if (!columns || !names) {

@@ -334,6 +334,19 @@ describe('mysql sink: append', () => {
   });
 });
 
+describe('mysql sink: ledger retention', () => {
+  it('trims ledger rows older than 30 days at prepare, and keeps the newer ones', async () => {
+    const table = await kvTable();
+    await admin.query(
+      `INSERT INTO ferry_ledger (run_id, activity, task_index, \`rows\`, bytes, committed_at)
+       VALUES ('r-old', 'a', 0, 1, 1, NOW(6) - INTERVAL 31 DAY), ('r-recent', 'a', 0, 1, 1, NOW(6) - INTERVAL 29 DAY)`,
+    );
+    await mysqlSink.prepare?.(sink({ table }), undefined, activity('r-trim'));
+    assert.deepEqual(await ledger('r-old'), []);
+    assert.deepEqual(await ledger('r-recent'), [{ task_index: 0, rows: 1, bytes: 1 }]);
+  });
+});
+
 describe('mysql sink: text into a binary column', () => {
   for (const localInfile of [true, false]) {
     it(`takes \\x hex text as the bytes it spells, other text as its UTF-8 bytes (${localInfile ? 'LOAD DATA' : 'INSERT'})`, async () => {

@@ -6,7 +6,8 @@
  * then finds the row (the first committed) or takes its place (the first rolled back).
  *
  * Task index -1 records an overwrite's finalize, so a finalize that runs again does nothing.
- * Rows stay after the run; they are small (one per task) and deleting them is left to the owner.
+ * Rows are kept LEDGER_RETENTION_DAYS, long past the last attempt their run could make, and trimmed
+ * by every prepare (trimLedger).
  */
 import type { ActivityContext } from '../connector.ts';
 import type { PostgresSession } from './postgres-client.ts';
@@ -39,6 +40,28 @@ export function createLedgerSql(ledger: string): string {
     bytes bigint,
     committed_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (run_id, activity, task_index))`;
+}
+
+/** Days a ledger row is kept after its commit. */
+export const LEDGER_RETENTION_DAYS = 30;
+
+/**
+ * Deletes the rows older than LEDGER_RETENTION_DAYS, inside the caller's transaction. A user who may
+ * not delete from the ledger keeps every row: the failure is rolled back to a savepoint, and the
+ * prepare goes on.
+ */
+export async function trimLedger(session: PostgresSession, ledger: string, operation: string): Promise<void> {
+  await session.query('SAVEPOINT ferry_ledger_trim', [], operation);
+  try {
+    await session.query(
+      `DELETE FROM ${ledger} WHERE committed_at < now() - make_interval(days => $1)`,
+      [LEDGER_RETENTION_DAYS],
+      operation,
+    );
+    await session.query('RELEASE SAVEPOINT ferry_ledger_trim', [], operation);
+  } catch {
+    await session.query('ROLLBACK TO SAVEPOINT ferry_ledger_trim', [], operation);
+  }
 }
 
 const KEY_WHERE = 'run_id = $1 AND activity = $2 AND task_index = $3';

@@ -28,7 +28,7 @@ import {
   type CompiledPostgresSink,
 } from './postgres-config.ts';
 import { postgresMessage, withStoreName } from './postgres-errors.ts';
-import { createLedgerSql } from './postgres-ledger.ts';
+import { createLedgerSql, trimLedger } from './postgres-ledger.ts';
 import { isStagingName, resolveSinkTables, type SinkTables } from './postgres-sink-tables.ts';
 import { logicalTypeSql, nativeTypeSql } from './postgres-types.ts';
 
@@ -72,6 +72,7 @@ export async function preparePostgresSink(
       OPERATION,
     );
     await session.query(createLedgerSql(tables.ledger), [], OPERATION);
+    await trimLedger(session, tables.ledger, OPERATION);
     let exists = await tableExists(session, tables.target);
     if (!exists && options.mode !== 'append' && definition !== undefined) {
       await session.query(`CREATE TABLE ${tables.target} (${definition})`, [], OPERATION);

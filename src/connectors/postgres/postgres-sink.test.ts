@@ -102,6 +102,18 @@ describe('postgres sink: append', () => {
     await rejectsWith(writer.stage({ name: 'x', stream: csvStream(CSV), columns: KV }), 'conflict');
   });
 
+  it('trims ledger rows older than 30 days at prepare, and keeps the newer ones', async () => {
+    await postgresSink.prepare!(sink(), KV, activityCtx());
+    await admin.query(`INSERT INTO ${schema}.ferry_ledger (run_id, activity, task_index, rows, committed_at)
+      VALUES ('old', 'a', 0, 1, now() - interval '31 days'), ('recent', 'a', 0, 1, now() - interval '29 days')`);
+    await postgresSink.prepare!(sink(), KV, activityCtx());
+    const left = await query<{ run_id: string }>(`SELECT run_id FROM ${schema}.ferry_ledger ORDER BY run_id`);
+    assert.deepEqual(
+      left.map((r) => r.run_id),
+      ['recent'],
+    );
+  });
+
   it('abort leaves nothing behind, ledger included, and may run twice', async () => {
     await postgresSink.prepare!(sink(), KV, activityCtx());
     const writer = await postgresSink.open(sink(), attempt(0));
