@@ -32,7 +32,7 @@ import { azureBlobError, azureBlobMessage, cancelledError } from './azure-blob-e
 
 export const BLOCK_SIZE = 8 * 1024 * 1024;
 /** Blocks of one object uploading at once. */
-const BLOCKS_IN_FLIGHT = 4;
+const BLOCKS_IN_FLIGHT = 3;
 /** Full-size block buffers in the whole node (48 MiB): shared by every upload running. */
 const NODE_BLOCKS = 6;
 /** Block lists committed at once. */

@@ -21,7 +21,7 @@ import {
 import { cancelledError, filesystemError, filesystemMessage } from './filesystem-errors.ts';
 
 /** The largest read, and the smallest buffer a read is given. */
-const READ_CHUNK = 1024 * 1024;
+const READ_CHUNK = 256 * 1024;
 const MIN_READ_CHUNK = 16 * 1024;
 
 export async function* readFilesystem(

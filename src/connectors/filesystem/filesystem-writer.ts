@@ -39,7 +39,7 @@ const ATTEMPT_ID = /^[A-Za-z0-9_-]{1,128}$/;
 type WriterState = 'open' | 'committed' | 'aborted';
 
 /** Bytes gathered into one write of a staging file. */
-const WRITE_BYTES = 1024 * 1024;
+const WRITE_BYTES = 256 * 1024;
 
 export async function openFilesystemWriter(
   sink: ResolvedEndpointT,
