@@ -18,75 +18,11 @@ import {
   type ContainerClient,
 } from '@azure/storage-blob';
 import type { BenchContext } from './lib.ts';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { connectionStringFor, DEV_ACCOUNT, DEV_KEY } from '../test/helpers/azurite.ts';
-import { NODE, ROOT } from '../test/helpers/cluster.ts';
+import { DEV_ACCOUNT, DEV_KEY, startAzurite, type Azurite } from '../test/helpers/azurite.ts';
 
 export interface BlobDigest {
   size: number;
   md5: string;
-}
-
-/** Like test/helpers/azurite.ts, with the process kept so its CPU can be measured. */
-export interface Azurite {
-  pid: number;
-  accountUrl: string;
-  connectionString(): string;
-  stop(): Promise<void>;
-}
-
-async function startAzurite(): Promise<Azurite> {
-  const location = mkdtempSync(join(tmpdir(), 'ferry-bench-azurite-'));
-  const child: ChildProcess = spawn(
-    NODE,
-    [
-      join(ROOT, 'node_modules/azurite/dist/src/blob/main.js'),
-      '--blobHost',
-      '127.0.0.1',
-      '--blobPort',
-      '0',
-      '--disableTelemetry',
-      '--skipApiVersionCheck',
-      '--loose',
-      '--silent',
-      '--location',
-      location,
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const exited = once(child, 'exit');
-  let output = '';
-  const port = await new Promise<number>((resolve, reject) => {
-    const onData = (d: Buffer): void => {
-      output += d.toString();
-      const m = /successfully listens on http:\/\/127\.0\.0\.1:(\d+)/.exec(output);
-      if (m?.[1]) resolve(Number(m[1]));
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    exited.then(
-      () => reject(new Error(`azurite exited before listening:\n${output}`)),
-      () => {},
-    );
-    setTimeout(() => reject(new Error(`azurite did not start within 20 s:\n${output}`)), 20_000).unref();
-  });
-  const accountUrl = `http://127.0.0.1:${port}/${DEV_ACCOUNT}`;
-  return {
-    pid: child.pid ?? -1,
-    accountUrl,
-    connectionString: () => connectionStringFor(accountUrl),
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        await exited;
-      }
-      rmSync(location, { recursive: true, force: true });
-    },
-  };
 }
 
 export class AzuriteStore {

@@ -19,6 +19,8 @@ export const DEV_KEY =
 
 export interface Azurite {
   port: number;
+  /** The emulator's process, so a benchmark can measure its CPU. */
+  pid: number;
   /** `http://127.0.0.1:<port>/devstoreaccount1` */
   accountUrl: string;
   connectionString(key?: string): string;
@@ -67,6 +69,7 @@ export async function startAzurite(): Promise<Azurite> {
   const accountUrl = `http://127.0.0.1:${port}/${DEV_ACCOUNT}`;
   return {
     port,
+    pid: child.pid ?? -1,
     accountUrl,
     connectionString: (key = DEV_KEY) => connectionStringFor(accountUrl, key),
     async stop() {
