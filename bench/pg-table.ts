@@ -13,6 +13,27 @@ import type { BenchContext } from './lib.ts';
 
 export const PG = { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' };
 
+/** psql, the peer's client, run against the benchmark database with one command (`-c`). */
+export function psqlCommand(command: string): string[] {
+  return [
+    'psql',
+    '-X',
+    '-q',
+    '-v',
+    'ON_ERROR_STOP=1',
+    '-h',
+    PG.host,
+    '-p',
+    String(PG.port),
+    '-U',
+    PG.user,
+    '-d',
+    PG.database,
+    '-c',
+    command,
+  ];
+}
+
 export const PG_COLUMNS = ['id', 'qty', 'amount', 'note', 'placed', 'due'] as const;
 
 export interface PgBenchTable {

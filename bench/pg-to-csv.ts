@@ -15,7 +15,7 @@ import { alternate, maxRss, mib, speedRatio, type Contender, type Sample } from 
 import { CsvChecker, digestCsvFiles } from './csv-digest.ts';
 import { startFerry, type FerryCluster } from './ferry-cluster.ts';
 import { BenchContext, writeResult } from './lib.ts';
-import { createPgTable, PG, selectAll, type PgBenchTable } from './pg-table.ts';
+import { createPgTable, PG, psqlCommand, selectAll, type PgBenchTable } from './pg-table.ts';
 import { writeReadmeRow } from './readme-table.ts';
 import { requireTools, runCommand } from './tools.ts';
 import { tempDir } from '../test/helpers/cluster.ts';
@@ -89,23 +89,7 @@ export async function run(): Promise<void> {
       name: 'psql',
       async run(round: number): Promise<Sample> {
         const file = join(root, `psql-${round}.csv`);
-        const r = await runCommand([
-          'psql',
-          '-X',
-          '-q',
-          '-v',
-          'ON_ERROR_STOP=1',
-          '-h',
-          PG.host,
-          '-p',
-          String(PG.port),
-          '-U',
-          PG.user,
-          '-d',
-          PG.database,
-          '-c',
-          `\\copy (${selectAll(table)}) to '${file}' csv header`,
-        ]);
+        const r = await runCommand(psqlCommand(`\\copy (${selectAll(table)}) to '${file}' csv header`));
         const d = checker.check('psql', await digestCsvFiles([file]));
         rmSync(file, { force: true });
         return { ms: r.ms, cpu: { psql: r.cpuSeconds ?? NaN }, detail: { rows: d.rows, hash: d.hash } };

@@ -19,7 +19,7 @@ import { alternate, maxRss, mib, speedRatio, type Contender, type Sample } from 
 import { startFerry } from './ferry-cluster.ts';
 import { BenchContext, writeResult } from './lib.ts';
 import { digestParquet, type ParquetDigest } from './parquet-convert.ts';
-import { createPgTable, PG, selectAll, type PgBenchTable } from './pg-table.ts';
+import { createPgTable, PG, psqlCommand, selectAll, type PgBenchTable } from './pg-table.ts';
 import { writeReadmeRow } from './readme-table.ts';
 import { requireTools, runCommand } from './tools.ts';
 import { NODE, ROOT, tempDir } from '../test/helpers/cluster.ts';
@@ -105,23 +105,7 @@ export async function run(): Promise<void> {
     const twoStep = async ([threads, preserve]: [number, boolean]): Promise<Sample> => {
       const csv = join(root, 'export.csv');
       const parquet = join(root, 'export.parquet');
-      const psql = await runCommand([
-        'psql',
-        '-X',
-        '-q',
-        '-v',
-        'ON_ERROR_STOP=1',
-        '-h',
-        PG.host,
-        '-p',
-        String(PG.port),
-        '-U',
-        PG.user,
-        '-d',
-        PG.database,
-        '-c',
-        `\\copy (${selectAll(table)}) to '${csv}' csv header`,
-      ]);
+      const psql = await runCommand(psqlCommand(`\\copy (${selectAll(table)}) to '${csv}' csv header`));
       const duck = await runCommand([
         NODE,
         join(ROOT, 'bench', 'parquet-convert.ts'),
