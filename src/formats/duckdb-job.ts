@@ -26,6 +26,8 @@ const STDERR_TAIL = 2000;
 /** Converters kept waiting for a next job, and for how long. */
 const IDLE_CONVERTERS = 4;
 const IDLE_MS = 30_000;
+/** Table bytes gathered into one write to the converter's input pipe (its default capacity). */
+const GATHER_BYTES = 64 * 1024;
 
 export interface DuckdbRun {
   /** What the converter writes; fails with the converter's error, ends only on its success. */
@@ -236,13 +238,25 @@ export function runDuckdb(
       // A pipe the converter no longer reads: its own failure, coming next, says why.
       if (!failure) setTimeout(() => fail(err), 1000).unref();
     });
+    // A table stream comes in pieces of a few KiB (one socket read each): written one by one, they
+    // cost a write(2) each, the node's largest cost in a profile. They are gathered while the socket
+    // is corked and go in one writev(2) per GATHER_BYTES, or sooner when the socket's buffer is full.
+    let gathered = 0;
     input!.on('data', (chunk: Buffer | string) => {
-      if (!sink.write(chunk)) {
+      if (gathered === 0) sink.cork();
+      gathered += chunk.length;
+      const more = sink.write(chunk);
+      if (gathered >= GATHER_BYTES || !more) {
+        gathered = 0;
+        sink.uncork();
+      }
+      if (!more) {
         input!.pause();
         sink.once('drain', () => input!.resume());
       }
     });
     // Closed, not only ended: a pipe has no half-close, and DuckDB sees EOF once no writer is left.
+    // end() writes what is still corked first.
     input!.once('end', () => sink.end(() => sink.destroy()));
   };
 

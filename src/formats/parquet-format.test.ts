@@ -170,6 +170,8 @@ describe('parquet: writing tables', () => {
       [d, 'infinity', /column "shipped on": value "infinity" cannot be written as Parquet DATE/],
       [d, '0044-03-15 BC', /column "shipped on": value "0044-03-15 BC" cannot be written as Parquet DATE/],
       [ts, '-infinity', /column "at": value "-infinity" cannot be written as Parquet TIMESTAMP \(UTC\)/],
+      [ts, '0044-03-15 10:00:00+00 BC', /column "at": value "0044-03-15 10:00:00\+00 BC" cannot be written/],
+      [dec, '-Infinity', /column "price": value "-Infinity" cannot be written as Parquet DECIMAL\(12,2\)/],
       [dec, 'NaN', /column "price": value "NaN" cannot be written as Parquet DECIMAL\(12,2\)/],
       [dec, '1.005', /column "price": value "1\.005" cannot be written as Parquet DECIMAL\(12,2\)/],
       [dec, '12345678901.00', /column "price": value "12345678901\.00" cannot be written as Parquet DECIMAL/],
@@ -181,6 +183,16 @@ describe('parquet: writing tables', () => {
         rejectsWith('bad_request', message),
       );
     }
+    // The checks compute each cast once beside the columns: a column named like those values is
+    // still itself.
+    const cast0: TableColumn = { ...d, name: '_cast0' };
+    const cast1: TableColumn = { ...dec, name: '_cast1' };
+    const csv = canonical([cast0, cast1], [['2024-02-29', '1.50'], [null, null]]);
+    assert.equal((await roundTrip([cast0, cast1], csv, parquet)).csv, csv);
+    await assert.rejects(
+      encode([cast0, cast1], canonical([cast0, cast1], [['2024-02-29', '1.505']]), parquet),
+      rejectsWith('bad_request', /column "_cast1": value "1\.505" cannot be written as Parquet DECIMAL/),
+    );
     const body: TableColumn = { name: 'body', type: 'text', nullable: true };
     await assert.rejects(
       encode([body], canonical([body], [['x'], ['y'.repeat(17 * 1024 * 1024)]]), parquet),

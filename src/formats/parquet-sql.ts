@@ -3,10 +3,10 @@
  * CSV and written to Parquet, and how each Parquet column type is read back as a logical type and
  * rendered as canonical text. docs/type-mapping.md is the table these functions implement.
  *
- * Writing reads most columns as VARCHAR and converts them with TRY_CAST, so a value Parquet cannot
- * hold (a PostgreSQL `infinity` date, a `NaN` decimal) stops the copy with a message naming the
- * column and the value (DuckDB's `error()`), instead of being written as something else: DuckDB
- * itself takes `infinity` as a date, and silently drops a ` BC`.
+ * Writing reads the columns DuckDB would misread as VARCHAR and converts them with TRY_CAST, so a
+ * value Parquet cannot hold (a PostgreSQL `infinity` date, a `NaN` decimal) stops the copy with a
+ * message naming the column and the value (DuckDB's `error()`), instead of being written as
+ * something else: DuckDB itself takes `infinity` as a date, and silently drops a date's ` BC`.
  */
 import type { ColumnType, TableColumn } from '../connectors/table-columns.ts';
 
@@ -24,11 +24,18 @@ export function sqlIdent(s: string): string {
 interface ParquetWrite {
   /** How DuckDB's CSV reader reads the column. */
   csvType: string;
-  /** The SELECT expression that turns that into the Parquet column's value. */
-  expr: string;
+  /** A value computed once per row beside the column (a TRY_CAST), that `expr` may use as `cast`. */
+  cast?: string;
+  /** The SELECT expression that turns the column (and its `cast`) into the Parquet column's value. */
+  expr: (cast: string) => string;
 }
 
-/** The Parquet writing query: canonical CSV at `input` to a Parquet file at `output`. */
+/**
+ * The Parquet writing query: canonical CSV at `input` to a Parquet file at `output`.
+ *
+ * An inner SELECT computes each checked column's TRY_CAST once, under an alias no column has; the
+ * outer one checks it and refuses, or passes it on. Written as one CASE, DuckDB casts twice.
+ */
 export function parquetWriteSql(
   columns: readonly TableColumn[],
   input: string,
@@ -39,11 +46,19 @@ export function parquetWriteSql(
   const csvColumns = columns
     .map((c, i) => `${sqlString(c.name)}: ${sqlString(plans[i]!.csvType)}`)
     .join(', ');
+  let prefix = '_cast';
+  while (columns.some((c) => c.name.startsWith(prefix))) prefix = `_${prefix}`;
+  const alias = (i: number): string => sqlIdent(`${prefix}${i}`);
+  const casts = plans.flatMap((p, i) => (p.cast ? [`${p.cast} AS ${alias(i)}`] : []));
   const select =
-    columns.length === 0 ? '*' : plans.map((p, i) => `${p.expr} AS ${sqlIdent(columns[i]!.name)}`).join(', ');
-  return `COPY (SELECT ${select} FROM read_csv(${sqlString(input)}, header = true, auto_detect = false,
+    columns.length === 0
+      ? '*'
+      : plans.map((p, i) => `${p.expr(alias(i))} AS ${sqlIdent(columns[i]!.name)}`).join(', ');
+  const read = `read_csv(${sqlString(input)}, header = true, auto_detect = false,
       delim = ',', quote = '"', escape = '"', new_line = '\\n', allow_quoted_nulls = false, strict_mode = true,
-      buffer_size = ${limits.bufferSize}, max_line_size = ${limits.maxLineSize}, columns = {${csvColumns}}))
+      buffer_size = ${limits.bufferSize}, max_line_size = ${limits.maxLineSize}, columns = {${csvColumns}})`;
+  const from = casts.length === 0 ? read : `(SELECT *, ${casts.join(', ')} FROM ${read})`;
+  return `COPY (SELECT ${select} FROM ${from})
     TO ${sqlString(output)} (FORMAT parquet, USE_TMP_FILE false, ROW_GROUP_SIZE 100000, ROW_GROUP_SIZE_BYTES '32MB')`;
 }
 
@@ -57,15 +72,17 @@ export function parquetDecimal(c: TableColumn): { precision: number; scale: numb
 
 function parquetWrite(c: TableColumn): ParquetWrite {
   const v = sqlIdent(c.name);
-  const typed = (csvType: string): ParquetWrite => ({ csvType, expr: v });
-  const checked = (target: string, label: string, refuse?: string): ParquetWrite => ({
+  const typed = (csvType: string): ParquetWrite => ({ csvType, expr: () => v });
+  // A value the cast refuses (NULL from TRY_CAST) or takes but changes (`refuse`) stops the copy.
+  const checked = (target: string, label: string, refuse?: (cast: string) => string): ParquetWrite => ({
     csvType: 'VARCHAR',
-    expr: `CASE WHEN ${v} IS NULL THEN NULL
-      WHEN ${refuse ? `${refuse} OR ` : ''}TRY_CAST(${v} AS ${target}) IS NULL THEN ${raise(c.name, v, label)}
-      ELSE TRY_CAST(${v} AS ${target}) END`,
+    cast: `TRY_CAST(${v} AS ${target})`,
+    expr: (cast) => `CASE WHEN ${v} IS NOT NULL AND (${cast} IS NULL${refuse ? ` OR ${refuse(cast)}` : ''})
+      THEN ${raise(c.name, v, label)} ELSE ${cast} END`,
   });
-  // PostgreSQL's infinities and BC dates: DuckDB would take the first and misread the second.
-  const notADate = `${v} IN ('infinity', '-infinity') OR ends_with(${v}, ' BC')`;
+  // PostgreSQL's infinities, which DuckDB takes as its own; a date's ` BC`, which it drops (a
+  // timestamp's it refuses).
+  const infinite = (cast: string): string => `isinf(${cast})`;
   switch (c.type) {
     case 'boolean':
       return typed('BOOLEAN');
@@ -84,30 +101,32 @@ function parquetWrite(c: TableColumn): ParquetWrite {
     case 'decimal': {
       const d = parquetDecimal(c);
       if (!d) return typed('VARCHAR');
-      // More fraction digits than the scale would be rounded by the cast: refuse rather than change.
-      const refuse = `${v} IN ('NaN', 'Infinity', '-Infinity') OR length(split_part(${v}, '.', 2)) > ${d.scale}`;
-      return checked(`DECIMAL(${d.precision},${d.scale})`, `DECIMAL(${d.precision},${d.scale})`, refuse);
+      // The cast refuses NaN and the infinities, but rounds more fraction digits than the scale:
+      // refuse those rather than change the value.
+      const dot = `strpos(${v}, '.')`;
+      const type = `DECIMAL(${d.precision},${d.scale})`;
+      return checked(type, type, () => `(${dot} > 0 AND length(${v}) - ${dot} > ${d.scale})`);
     }
     case 'binary':
       return {
         csvType: 'VARCHAR',
-        expr: `CASE WHEN ${v} IS NULL THEN NULL
+        expr: () => `CASE WHEN ${v} IS NULL THEN NULL
           WHEN NOT (starts_with(${v}, '\\x') AND regexp_full_match(substr(${v}, 3), '([0-9a-fA-F]{2})*'))
             THEN ${raise(c.name, v, 'BYTE_ARRAY (it is not \\x hex)')}
           ELSE unhex(substr(${v}, 3)) END`,
       };
     case 'date':
-      return checked('DATE', 'DATE', notADate);
+      return checked('DATE', 'DATE', (cast) => `${infinite(cast)} OR ends_with(${v}, ' BC')`);
     case 'time':
       return checked('TIME', 'TIME');
     case 'timestamp':
-      return checked('TIMESTAMP', 'TIMESTAMP', notADate);
+      return checked('TIMESTAMP', 'TIMESTAMP', infinite);
     case 'timestamptz':
-      return checked('TIMESTAMPTZ', 'TIMESTAMP (UTC)', notADate);
+      return checked('TIMESTAMPTZ', 'TIMESTAMP (UTC)', infinite);
     case 'json':
       return {
         csvType: 'VARCHAR',
-        expr: `CASE WHEN ${v} IS NULL THEN NULL WHEN json_valid(${v}) THEN ${v}::JSON
+        expr: () => `CASE WHEN ${v} IS NULL THEN NULL WHEN json_valid(${v}) THEN ${v}::JSON
           ELSE ${raise(c.name, v, 'JSON (it is not a JSON document)')} END`,
       };
     case 'uuid':
