@@ -187,7 +187,13 @@ describe('parquet: writing tables', () => {
     // still itself.
     const cast0: TableColumn = { ...d, name: '_cast0' };
     const cast1: TableColumn = { ...dec, name: '_cast1' };
-    const csv = canonical([cast0, cast1], [['2024-02-29', '1.50'], [null, null]]);
+    const csv = canonical(
+      [cast0, cast1],
+      [
+        ['2024-02-29', '1.50'],
+        [null, null],
+      ],
+    );
     assert.equal((await roundTrip([cast0, cast1], csv, parquet)).csv, csv);
     await assert.rejects(
       encode([cast0, cast1], canonical([cast0, cast1], [['2024-02-29', '1.505']]), parquet),

@@ -9,12 +9,12 @@
  * task's signal aborts.
  */
 import { Transform } from 'node:stream';
-import { to as copyTo } from 'pg-copy-streams';
 import { FerryError } from '../../common/errors.ts';
 import type { PartitionT, ResolvedEndpointT } from '../../protocol/task.ts';
 import type { AttemptContext, SourceObject } from '../connector.ts';
 import { onAbort } from '../on-abort.ts';
 import type { TableColumn } from '../table-columns.ts';
+import { CopyOut } from './copy-out.ts';
 import { connectPostgres, type PostgresSession } from './postgres-client.ts';
 import { describeTable, pickColumn, sourceColumns } from './postgres-columns.ts';
 import { rangeSql, whereSql, windowSql } from './postgres-conditions.ts';
@@ -74,7 +74,7 @@ function startCopy(
   signal: AbortSignal,
 ): SourceObject {
   const { client } = session;
-  const copy = client.query(copyTo(sql));
+  const copy = client.query(new CopyOut(sql));
   // The COPY stream ends at CopyDone; the row count arrives just after, with CommandComplete, and
   // the client says 'drain' once the server is ready again. Waiting for it makes rows() exact.
   const completed = new Promise<void>((resolve, reject) => {
