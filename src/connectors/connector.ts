@@ -6,6 +6,10 @@
  *   them already encoded in the sink's format (src/formats).
  * - 'table' sinks (PostgreSQL, MySQL) load rows. They take only table objects. A file source
  *   yields those when its `format` option says how to read its files.
+ * A file copied as-is may also go the direct way: a source that can read a file into memory it is
+ * given (SourceObject.direct: the filesystem) and a sink with buffers of its own to fill
+ * (SinkWriter.stageDirect: Azure Blob's pooled blocks) skip the stream, and no buffer is made per
+ * read. The executor picks it when both sides offer it; the rules below are the same.
  *
  * Rules every connector keeps (the conformance suite in src/connectors/conformance checks them
  * against the real stores):
@@ -63,6 +67,20 @@ export interface SourceObject {
   columns?: TableColumn[];
   /** Rows the source produced for this object, known once the stream has ended (undefined for raw files). */
   rows(): number | undefined;
+  /**
+   * A file's bytes read in order into memory the caller owns, for sinks that fill buffers of their
+   * own (block uploads): no buffer is made per read. Either this or `stream` is used, never both;
+   * nothing is read until one of them asks, and destroying `stream` releases the file either way.
+   */
+  direct?: DirectRead;
+}
+
+/** Sequential reads of one object into the caller's buffers (SourceObject.direct). */
+export interface DirectRead {
+  /** The object's size when it was opened: a hint for sizing buffers; the end is where read() gives 0. */
+  size: number;
+  /** Reads up to `length` bytes into `into` at `offset`; 0 at the end. One call at a time. */
+  read(into: Buffer, offset: number, length: number): Promise<number>;
 }
 
 export interface SourcePlan {
@@ -102,6 +120,11 @@ export interface StageInput {
 export interface SinkWriter {
   /** Writes one object to a staging place, invisible until commit. */
   stage(input: StageInput): Promise<StagedObject>;
+  /**
+   * stage() for a file copied as-is whose source offers direct reads (SourceObject.direct): the
+   * sink reads it into its own buffers. Optional; the executor uses it when present.
+   */
+  stageDirect?(name: string, direct: DirectRead): Promise<StagedObject>;
   /** Publishes everything staged, replacing any earlier attempt's output for the same task. */
   commit(): Promise<void>;
   /** Discards everything staged. Safe to call after a failure and more than once. */

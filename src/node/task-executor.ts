@@ -8,7 +8,14 @@
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TaskResultT, TaskSpecT, TaskOutputT } from '../protocol/task.ts';
-import type { AttemptContext, SinkWriter, SourceObject, StageInput } from '../connectors/connector.ts';
+import type {
+  AttemptContext,
+  DirectRead,
+  SinkWriter,
+  SourceObject,
+  StagedObject,
+  StageInput,
+} from '../connectors/connector.ts';
 import { compileFormat, sinkFormat } from '../formats/file-format.ts';
 import { decodeTable } from '../formats/decode-table.ts';
 import { encodeTable } from '../formats/encode-table.ts';
@@ -22,30 +29,57 @@ export interface ExecutionHooks {
   beforeCommit(): Promise<void>;
 }
 
-/** Counts bytes and, when asked, holds the stream to a rate (bytes per second). */
-class Meter extends Transform {
+/** Counts bytes and, when asked, says how long to wait to hold them to a rate (bytes per second). */
+class Pace {
   bytes = 0;
   readonly #rate: number | undefined;
   readonly #started = Date.now();
   readonly #tick: (n: number) => void;
 
   constructor(rate: number | undefined, tick: (n: number) => void) {
-    super();
     this.#rate = rate;
     this.#tick = tick;
   }
 
+  /** Counts `n` bytes; the milliseconds to wait before passing them on (0: at once). */
+  count(n: number): number {
+    this.bytes += n;
+    this.#tick(n);
+    if (this.#rate === undefined) return 0;
+    return Math.max(0, this.#started + (this.bytes / this.#rate) * 1000 - Date.now());
+  }
+}
+
+/** A stream's bytes through a Pace. */
+class Meter extends Transform {
+  readonly #pace: Pace;
+
+  constructor(pace: Pace) {
+    super();
+    this.#pace = pace;
+  }
+
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.bytes += chunk.length;
-    this.#tick(chunk.length);
-    if (this.#rate === undefined) return cb(null, chunk);
-    const due = this.#started + (this.bytes / this.#rate) * 1000 - Date.now();
+    const due = this.#pace.count(chunk.length);
     if (due <= 0) return cb(null, chunk);
     sleep(due).then(
       () => cb(null, chunk),
       (err: unknown) => cb(err as Error),
     );
   }
+}
+
+/** Direct reads through a Pace. */
+function metered(direct: DirectRead, pace: Pace): DirectRead {
+  return {
+    size: direct.size,
+    async read(into, offset, length) {
+      const n = await direct.read(into, offset, length);
+      const due = pace.count(n);
+      if (due > 0) await sleep(due);
+      return n;
+    },
+  };
 }
 
 export async function executeTask(
@@ -73,10 +107,24 @@ export async function executeTask(
   let converted = false;
   try {
     for await (const raw of source.read(spec.source, work.partition, ctx)) {
-      const meter = new Meter(spec.maxBytesPerSecond, (n) => {
+      const pace = new Pace(spec.maxBytesPerSecond, (n) => {
         bytesRead += n;
         hooks.onProgress(rowsRead, bytesRead);
       });
+      // ---- direct: a file copied as-is into a sink that reads it into buffers of its own.
+      if (raw.direct && writer.stageDirect && !raw.columns && !decodeFormat && sink.accepts === 'files') {
+        let staged: StagedObject;
+        try {
+          staged = await writer.stageDirect(raw.name, metered(raw.direct, pace));
+        } finally {
+          raw.stream.destroy(); // releases the file; its stream was never read
+        }
+        outputs.push({ name: staged.name, bytes: staged.bytes, sha256: staged.sha256 });
+        hooks.onProgress(rowsRead, bytesRead);
+        continue;
+      }
+      // ---- end direct
+      const meter = new Meter(pace);
       raw.stream.on('error', (err) => meter.destroy(err));
       let read: Readable = raw.stream.pipe(meter);
       // ---- decode: a file read as a table (src/formats/decode-table.ts), its bytes metered as read.

@@ -1,11 +1,14 @@
 /**
- * What only the Azure Blob store does: listing below a prefix, block staging (several 8 MiB blocks,
+ * What only the Azure Blob store does: listing below a prefix, block staging (several 16 MiB blocks,
  * an empty blob from an empty list, the first of two racing attempts winning), and the credential
  * forms of a linked service. Reading, writing, the commit rules, cancellation and the error
  * catalogue are checked by the conformance suite (src/connectors/conformance/azure-blob.conformance.test.ts).
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
@@ -16,9 +19,12 @@ import {
   startAzurite,
   type Azurite,
 } from '../../../test/helpers/azurite.ts';
-import type { PartitionT, ResolvedEndpointT } from '../../protocol/task.ts';
-import type { AttemptContext, PlanContext } from '../connector.ts';
+import { executeTask } from '../../node/task-executor.ts';
+import type { PartitionT, ResolvedEndpointT, TaskSpecT } from '../../protocol/task.ts';
+import { FerryError } from '../../common/errors.ts';
+import type { AttemptContext, DirectRead, PlanContext } from '../connector.ts';
 import { azureBlobSink, azureBlobSource } from './azure-blob-connector.ts';
+import { BLOCK_SIZE } from './azure-blob-writer.ts';
 import { rejectsWith } from '../../../test/helpers/rejects-with.ts';
 
 let azurite: Azurite;
@@ -69,6 +75,20 @@ function attempt(taskId: string, attemptId: string): AttemptContext {
 /** The partitions of a plan. */
 async function plan(source: ResolvedEndpointT): Promise<PartitionT[]> {
   return (await azureBlobSource.plan(source, ctx())).partitions;
+}
+
+/** Direct reads over `data`, in pieces of at most 1 MiB; failing once `failAt` bytes are read. */
+function directOf(data: Buffer, size: number, failAt = Infinity): DirectRead {
+  let at = 0;
+  return {
+    size,
+    async read(into, offset, length) {
+      if (at >= failAt) throw new FerryError('store_error', 'files "in": disk on fire (read)');
+      const n = data.copy(into, offset, at, at + Math.min(length, 1024 * 1024));
+      at += n;
+      return n;
+    },
+  };
 }
 
 function bytes(data: string | Buffer): { stream: Readable } {
@@ -156,16 +176,16 @@ describe('azure-blob plan', () => {
 });
 
 describe('azure-blob block staging', () => {
-  it('stages an object in 8 MiB blocks, and publishes an empty one as an empty blob', async () => {
+  it('stages an object in 16 MiB blocks, and publishes an empty one as an empty blob', async () => {
     const dst = await freshContainer();
-    const big = randomBytes(20 * 1024 * 1024 + 17);
+    const big = randomBytes(2 * BLOCK_SIZE + 4 * 1024 * 1024 + 17);
     const writer = await azureBlobSink.open(
       endpoint(dst.containerName, { prefix: 'out' }, 'out'),
       attempt('t1', 'a1'),
     );
     await writer.stage({ name: 'big.bin', ...bytes(big) });
     await writer.stage({ name: 'empty', stream: Readable.from([]) });
-    const blocks = [8 * 1024 * 1024, 8 * 1024 * 1024, 4 * 1024 * 1024 + 17];
+    const blocks = [BLOCK_SIZE, BLOCK_SIZE, 4 * 1024 * 1024 + 17];
     // Uncommitted blocks come back in no particular order.
     const staged = await dst.getBlockBlobClient('out/big.bin').getBlockList('uncommitted');
     assert.deepEqual(
@@ -180,15 +200,15 @@ describe('azure-blob block staging', () => {
     assert.deepEqual(
       committed.committedBlocks?.map((b) => b.size),
       blocks,
-      '20 MiB goes up as three blocks, in order',
+      'two blocks and a bit go up as three blocks, in order',
     );
     assert.equal((await content(dst, 'out/empty')).length, 0);
   });
 
   it('shares the node block buffers among uploads: five at once, each intact', async () => {
-    // 5 x 4 full blocks want 20 buffers at once; the node has 6, so uploads wait for each other's.
+    // 5 x 4 full blocks want 20 buffers at once; the node has 4, so uploads wait for each other's.
     const dst = await freshContainer();
-    const datas = Array.from({ length: 5 }, () => randomBytes(4 * 8 * 1024 * 1024 + 3));
+    const datas = Array.from({ length: 5 }, () => randomBytes(4 * BLOCK_SIZE + 3));
     await Promise.all(
       datas.map(async (data, i) => {
         const writer = await azureBlobSink.open(
@@ -202,6 +222,107 @@ describe('azure-blob block staging', () => {
     for (const [i, data] of datas.entries()) {
       assert.ok((await content(dst, `f${i}.bin`)).equals(data), `f${i}.bin is what was sent`);
     }
+  });
+
+  it('stages a file read directly into its blocks, whatever its size hint says', async () => {
+    const dst = await freshContainer();
+    const writer = await azureBlobSink.open(endpoint(dst.containerName, {}, 'out'), attempt('t1', 'a1'));
+    const big = randomBytes(2 * BLOCK_SIZE + 5);
+    const small = randomBytes(3000);
+    const cases: [string, Buffer, number][] = [
+      ['big.bin', big, big.length],
+      ['small.bin', small, small.length],
+      ['empty.bin', Buffer.alloc(0), 0],
+      // The file grew after it was opened (hint too small), or shrank (hint too large).
+      ['grew.bin', big, 100],
+      ['shrank.bin', small, BLOCK_SIZE + 1],
+    ];
+    for (const [name, data, size] of cases) {
+      const staged = await writer.stageDirect!(name, directOf(data, size));
+      assert.equal(staged.bytes, data.length, name);
+      assert.equal(staged.sha256, createHash('sha256').update(data).digest('hex'), name);
+    }
+    assert.deepEqual(await names(dst), []);
+    await writer.commit();
+    for (const [name, data] of cases) {
+      assert.ok((await content(dst, name)).equals(data), `${name} is what was read`);
+    }
+    const blocks = await dst.getBlockBlobClient('big.bin').getBlockList('committed');
+    assert.deepEqual(
+      blocks.committedBlocks?.map((b) => b.size),
+      [BLOCK_SIZE, BLOCK_SIZE, 5],
+    );
+  });
+
+  it('fails a direct stage when a read fails, publishing nothing and keeping no block buffer', async () => {
+    const dst = await freshContainer();
+    const sink = endpoint(dst.containerName, {}, 'out');
+    const writer = await azureBlobSink.open(sink, attempt('t1', 'a1'));
+    const data = randomBytes(3 * BLOCK_SIZE);
+    const failing = directOf(data, data.length, 2 * BLOCK_SIZE + 100);
+    await rejectsWith(writer.stageDirect!('broken.bin', failing), 'store_error', /disk on fire/);
+    await writer.abort();
+    assert.deepEqual(await names(dst), []);
+    // Every pooled buffer came back: six objects of three blocks each still go through.
+    await Promise.all(
+      Array.from({ length: 6 }, async (_, i) => {
+        const w = await azureBlobSink.open(sink, attempt(`t${i + 2}`, `a${i + 2}`));
+        await w.stageDirect!(`ok${i}.bin`, directOf(data, data.length));
+        await w.commit();
+      }),
+    );
+    assert.equal((await names(dst)).length, 6);
+  });
+
+  it('takes files from the filesystem source by direct reads in a copy task, metered and paced', async () => {
+    const dst = await freshContainer();
+    const dir = await realpath(await mkdtemp(join(tmpdir(), 'ferry-direct-')));
+    after(() => rm(dir, { recursive: true, force: true }));
+    const files = { 'a.bin': randomBytes(9 * 1024 * 1024 + 1), 'b.bin': randomBytes(700_000) };
+    for (const [name, data] of Object.entries(files)) await writeFile(join(dir, name), data);
+    const rate = 8 * 1024 * 1024;
+    const progress: number[] = [];
+    const spec: TaskSpecT = {
+      runId: 'r1',
+      activity: 'copy',
+      source: { type: 'filesystem', linkedService: 'in', properties: { root: dir }, options: {} },
+      sink: endpoint(dst.containerName, {}, 'out'),
+      maxBytesPerSecond: rate,
+      work: {
+        kind: 'copy',
+        index: 0,
+        partition: { kind: 'files', files: Object.keys(files).map((path) => ({ path, size: 0 })) },
+      },
+    };
+    const started = Date.now();
+    const result = await executeTask(
+      spec,
+      { ...attempt('t1', 'a1'), allowedRoots: [dir] },
+      { onProgress: (_rows, bytes) => progress.push(bytes), beforeCommit: async () => {} },
+    );
+    const elapsed = Date.now() - started;
+    assert.equal(result.kind, 'copy');
+    const total = files['a.bin'].length + files['b.bin'].length;
+    assert.equal(result.bytesRead, total);
+    assert.equal(result.bytesWritten, total);
+    assert.deepEqual(
+      result.outputs.map((o) => [o.name, o.bytes, o.sha256]),
+      Object.entries(files).map(([name, data]) => [
+        name,
+        data.length,
+        createHash('sha256').update(data).digest('hex'),
+      ]),
+    );
+    for (const [name, data] of Object.entries(files)) assert.ok((await content(dst, name)).equals(data));
+    // Progress came read by read, never backwards, up to every byte.
+    assert.ok(progress.length > 3);
+    assert.deepEqual(
+      progress,
+      [...progress].sort((a, b) => a - b),
+    );
+    assert.equal(progress.at(-1), total);
+    // Held to the rate: a throttle can only make the copy slower than the bytes allow.
+    assert.ok(elapsed >= (total / rate) * 1000 * 0.9, `took ${elapsed} ms`);
   });
 
   it('of two attempts staging at once, the first to commit wins and the other gets a conflict', async () => {

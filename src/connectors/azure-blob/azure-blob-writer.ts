@@ -3,7 +3,7 @@
  *
  * Attempt states: open -> committed | aborted (both final; abort after commit is a no-op, commit
  * after abort is refused). While open, stage() uploads an object's bytes as uncommitted blocks of its
- * final blob `<prefix>/<name>` (8 MiB blocks, up to 4 in flight); uncommitted blocks are invisible,
+ * final blob `<prefix>/<name>` (16 MiB blocks, up to 3 in flight); uncommitted blocks are invisible,
  * so nothing shows in the container. commit() puts each blob's block list: only then does the blob
  * appear, whole, and a list replaces whatever the blob held before, so a second attempt of a task
  * replaces the first attempt's blobs instead of adding to them. abort() needs no request: the service
@@ -15,12 +15,12 @@
  * so of two attempts staging at once the first to commit wins and the other's commit fails with a
  * conflict, as with the filesystem sink; an attempt that stages after a commit replaces it.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import type { BlockBlobClient } from '@azure/storage-blob';
 import { FerryError } from '../../common/errors.ts';
 import type { ResolvedEndpointT } from '../../protocol/task.ts';
-import type { AttemptContext, SinkWriter, StageInput, StagedObject } from '../connector.ts';
+import type { AttemptContext, DirectRead, SinkWriter, StageInput, StagedObject } from '../connector.ts';
 import {
   blobName,
   checkObjectName,
@@ -30,11 +30,11 @@ import {
 } from './azure-blob-config.ts';
 import { azureBlobError, azureBlobMessage, cancelledError } from './azure-blob-errors.ts';
 
-export const BLOCK_SIZE = 8 * 1024 * 1024;
+export const BLOCK_SIZE = 16 * 1024 * 1024;
 /** Blocks of one object uploading at once. */
 const BLOCKS_IN_FLIGHT = 3;
-/** Full-size block buffers in the whole node (48 MiB): shared by every upload running. */
-const NODE_BLOCKS = 6;
+/** Full-size block buffers in the whole node (64 MiB, one slab): shared by every upload running. */
+const NODE_BLOCKS = 4;
 /** Block lists committed at once. */
 const COMMITS_IN_FLIGHT = 8;
 /** Raw block id length before base64; the service allows up to 64 bytes. */
@@ -86,18 +86,116 @@ export class AzureBlobWriter implements SinkWriter {
   }
 
   async stage({ name, stream }: StageInput): Promise<StagedObject> {
-    const ls = this.#store.linkedService;
     // The source may fail before pipeline() listens; kept by the stream, that failure then rejects
     // pipeline() instead of crashing the process.
     stream.on('error', () => {});
+    return this.#stageBlocks(
+      name,
+      async (uploads, hash, signal) => {
+        let bytes = 0;
+        await pipeline(
+          stream,
+          async (source: AsyncIterable<Buffer | string>) => {
+            // Chunks are kept as they come and joined once a block is full (or the object ends): a
+            // small file costs its own size, not a preallocated 8 MiB block.
+            let parts: Buffer[] = [];
+            let filled = 0;
+            for await (const chunk of source) {
+              let buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+              hash.update(buf);
+              bytes += buf.length;
+              while (filled + buf.length >= BLOCK_SIZE) {
+                const take = BLOCK_SIZE - filled;
+                parts.push(buf.subarray(0, take));
+                const block = await blockPool.take(signal);
+                let at = 0;
+                for (const part of parts) at += part.copy(block, at);
+                await uploads.add(this.#nextBlockId(), block, () => blockPool.give(block));
+                buf = buf.subarray(take);
+                parts = [];
+                filled = 0;
+              }
+              if (buf.length > 0) {
+                parts.push(buf);
+                filled += buf.length;
+              }
+            }
+            if (filled > 0) await uploads.add(this.#nextBlockId(), joined(parts, filled), () => {});
+          },
+          { signal: this.#ctx.signal },
+        );
+        return bytes;
+      },
+      // The stream is ours once handed over: refusing it must not leave its source open, and
+      // pipeline() destroys it when it fails, so a failure before it started must do the same.
+      () => stream.destroy(),
+    );
+  }
+
+  /**
+   * The file is read straight into the node's block buffers: no buffer per read, no copy. An object
+   * smaller than a block is read into a buffer of its own size (and one byte more, to see the end).
+   */
+  async stageDirect(name: string, direct: DirectRead): Promise<StagedObject> {
+    return this.#stageBlocks(name, async (uploads, hash, signal) => {
+      let bytes = 0;
+      const small = direct.size < BLOCK_SIZE;
+      let own: Buffer | undefined = small ? Buffer.allocUnsafeSlow(direct.size + 1) : undefined;
+      const next = async (): Promise<{ block: Buffer; done: () => void }> => {
+        if (own) {
+          const block = own;
+          own = undefined;
+          return { block, done: () => {} };
+        }
+        const block = await blockPool.take(signal);
+        return { block, done: () => blockPool.give(block) };
+      };
+      let { block, done } = await next();
+      let filled = 0;
+      try {
+        for (;;) {
+          if (signal.aborted) throw cancelledError(this.#store.linkedService, 'stage');
+          const n = await direct.read(block, filled, block.length - filled);
+          if (n === 0) break;
+          hash.update(block.subarray(filled, filled + n));
+          bytes += n;
+          filled += n;
+          if (filled < block.length) continue;
+          const full = done;
+          done = () => {}; // handed to the upload, which gives it back
+          await uploads.add(this.#nextBlockId(), block, full);
+          ({ block, done } = await next());
+          filled = 0;
+        }
+        if (filled > 0) {
+          const last = done;
+          done = () => {};
+          await uploads.add(this.#nextBlockId(), block.subarray(0, filled), last);
+        }
+      } finally {
+        done();
+      }
+      return bytes;
+    });
+  }
+
+  /**
+   * One object as uncommitted blocks of its blob: `write` reads it, hashing every byte and handing
+   * full blocks to `uploads`, and returns its size; what is still uploading is then awaited.
+   */
+  async #stageBlocks(
+    name: string,
+    write: (uploads: BlockUploads, hash: Hash, signal: AbortSignal) => Promise<number>,
+    release: () => void = () => {},
+  ): Promise<StagedObject> {
+    const ls = this.#store.linkedService;
     let normal: string;
     try {
       this.#assertOpen('stage');
       if (this.#ctx.signal.aborted) throw cancelledError(ls, 'stage');
       normal = checkObjectName(ls, name);
     } catch (err) {
-      // The stream is ours once handed over: refusing it must not leave its source open.
-      stream.destroy();
+      release();
       throw err;
     }
     const blob = blobName(this.#prefix, normal);
@@ -107,43 +205,12 @@ export class AzureBlobWriter implements SinkWriter {
     const signal = AbortSignal.any([this.#ctx.signal, local.signal]);
     const uploads = new BlockUploads(client, signal);
     const hash = createHash('sha256');
-    let bytes = 0;
+    let bytes: number;
     try {
-      await pipeline(
-        stream,
-        async (source: AsyncIterable<Buffer | string>) => {
-          // Chunks are kept as they come and joined once a block is full (or the object ends): a
-          // small file costs its own size, not a preallocated 8 MiB block.
-          let parts: Buffer[] = [];
-          let filled = 0;
-          for await (const chunk of source) {
-            let buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-            hash.update(buf);
-            bytes += buf.length;
-            while (filled + buf.length >= BLOCK_SIZE) {
-              const take = BLOCK_SIZE - filled;
-              parts.push(buf.subarray(0, take));
-              const block = await blockPool.take(signal);
-              let at = 0;
-              for (const part of parts) at += part.copy(block, at);
-              await uploads.add(this.#nextBlockId(), block, () => blockPool.give(block));
-              buf = buf.subarray(take);
-              parts = [];
-              filled = 0;
-            }
-            if (buf.length > 0) {
-              parts.push(buf);
-              filled += buf.length;
-            }
-          }
-          if (filled > 0) await uploads.add(this.#nextBlockId(), joined(parts, filled), () => {});
-          await uploads.finish();
-        },
-        { signal: this.#ctx.signal },
-      );
+      bytes = await write(uploads, hash, signal);
+      await uploads.finish();
     } catch (err) {
-      // pipeline() destroys the source when it fails; a failure before it started must do the same.
-      stream.destroy();
+      release();
       local.abort();
       await uploads.settle();
       if (this.#ctx.signal.aborted) throw cancelledError(ls, 'stage');
@@ -208,29 +275,33 @@ export class AzureBlobWriter implements SinkWriter {
 }
 
 /**
- * The node's full-size block buffers, shared by every upload: at most NODE_BLOCKS exist, reused once
- * their upload is over, and dropped when no upload holds any. This bounds what block uploads hold whatever the number of tasks running at
- * once (an upload waits for a free buffer), and fresh 8 MiB buffers would be garbage the moment they
- * are sent, piling up outside V8's heap until a full collection. Buffers are made only when an
+ * The node's full-size block buffers, shared by every upload: NODE_BLOCKS blocks cut from one slab,
+ * reused once their upload is over, and dropped when no upload holds any. This bounds what block
+ * uploads hold whatever the number of tasks running at once (an upload waits for a free block), and
+ * fresh buffers would be garbage the moment they are sent, piling up outside V8's heap until a full
+ * collection. One slab of 64 MiB is above glibc's largest mmap threshold, so it is its own mapping,
+ * returned to the system whole when dropped; separate 16 MiB buffers would come from the heap once
+ * the threshold had adapted, and the process would keep that memory. The slab is made only when an
  * object fills a block: a small file costs its own size.
  */
 class BlockPool {
   readonly #free: Buffer[] = [];
   readonly #waiting: ((block: Buffer) => void)[] = [];
-  readonly #limit: number;
-  #made = 0;
+  readonly #count: number;
+  #slab: Buffer | undefined;
 
-  constructor(limit: number) {
-    this.#limit = limit;
+  constructor(count: number) {
+    this.#count = count;
   }
 
   async take(signal: AbortSignal): Promise<Buffer> {
+    if (!this.#slab) {
+      this.#slab = Buffer.allocUnsafeSlow(this.#count * BLOCK_SIZE);
+      for (let i = this.#count - 1; i >= 0; i--)
+        this.#free.push(this.#slab.subarray(i * BLOCK_SIZE, (i + 1) * BLOCK_SIZE));
+    }
     const free = this.#free.pop();
     if (free) return free;
-    if (this.#made < this.#limit) {
-      this.#made++;
-      return Buffer.allocUnsafeSlow(BLOCK_SIZE);
-    }
     signal.throwIfAborted();
     return new Promise<Buffer>((resolve, reject) => {
       const give = (block: Buffer): void => {
@@ -250,10 +321,10 @@ class BlockPool {
     const next = this.#waiting.shift();
     if (next) return next(block);
     this.#free.push(block);
-    // Every buffer is back: no upload is running, and an idle node keeps none.
-    if (this.#free.length === this.#made) {
+    // Every block is back: no upload is running, and an idle node keeps none.
+    if (this.#free.length === this.#count) {
       this.#free.length = 0;
-      this.#made = 0;
+      this.#slab = undefined;
     }
   }
 }

@@ -11,8 +11,8 @@ import type { ConformanceKit } from './conformance-kit.ts';
 import { rejection } from './conformance-kit.ts';
 import { COLUMNS, attemptOutput, empty, endless, large, partName, sample } from './conformance-data.ts';
 
-/** A stage is cancelled once this much has gone in: past a first 8 MiB block or part. */
-const CANCEL_AFTER_BYTES = 12 * 1024 * 1024;
+/** A stage is cancelled once this much has gone in: past a first 16 MiB block or 8 MiB part. */
+const CANCEL_AFTER_BYTES = 20 * 1024 * 1024;
 
 export function cancelChecks(kit: ConformanceKit): void {
   const { kind } = kit;

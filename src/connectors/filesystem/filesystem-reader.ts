@@ -5,10 +5,10 @@
  */
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { PassThrough } from 'node:stream';
+import { Readable } from 'node:stream';
 import { FerryError } from '../../common/errors.ts';
 import type { PartitionT, ResolvedEndpointT } from '../../protocol/task.ts';
-import type { AttemptContext, SourceObject } from '../connector.ts';
+import type { AttemptContext, DirectRead, SourceObject } from '../connector.ts';
 import { onAbort } from '../on-abort.ts';
 import {
   compileFilesystemSource,
@@ -77,23 +77,47 @@ async function openFile(
     throw filesystemError(err, root.linkedService, lexical, 'read');
   }
 
-  // The consumer sees FerryErrors, not raw errno errors, so the stream it gets is a pass-through
-  // that the file stream feeds and whose failures are translated on the way.
   // Reads as large as the file, within bounds: a small file is read in one call and travels as one
-  // chunk, a large one in READ_CHUNK pieces.
-  const file = handle.createReadStream({
-    highWaterMark: Math.min(READ_CHUNK, Math.max(MIN_READ_CHUNK, size)),
+  // chunk, a large one in READ_CHUNK pieces. Nothing is read until the stream or `direct` asks.
+  const chunk = Math.min(READ_CHUNK, Math.max(MIN_READ_CHUNK, size));
+  // The consumer sees FerryErrors, not raw errno errors.
+  const failed = (err: unknown): Error =>
+    signal.aborted
+      ? cancelledError(root.linkedService, 'read')
+      : filesystemError(err, root.linkedService, lexical, 'read');
+  const stream = new Readable({
+    highWaterMark: chunk,
+    read() {
+      const buf = Buffer.allocUnsafeSlow(chunk);
+      handle.read(buf, 0, chunk, null).then(
+        ({ bytesRead }) => {
+          this.push(bytesRead === 0 ? null : bytesRead === chunk ? buf : buf.subarray(0, bytesRead));
+        },
+        (err: unknown) => this.destroy(failed(err)),
+      );
+    },
+    destroy(err, callback) {
+      unhook();
+      handle.close().then(
+        () => callback(err),
+        () => callback(err),
+      );
+    },
   });
-  const stream = new PassThrough();
   // A failure before the consumer attaches its pipeline must not be an uncaught 'error': the stream
   // keeps it, and pipeline(), finished() or iteration report it to the consumer.
   stream.on('error', () => {});
   const unhook = onAbort(signal, () => stream.destroy(cancelledError(root.linkedService, 'read')));
-  file.on('error', (err) => stream.destroy(filesystemError(err, root.linkedService, lexical, 'read')));
-  stream.on('close', () => {
-    unhook();
-    file.destroy();
-  });
-  file.pipe(stream);
-  return { name, stream, rows: () => undefined };
+  const direct: DirectRead = {
+    size,
+    async read(into, offset, length) {
+      if (stream.destroyed) throw cancelledError(root.linkedService, 'read');
+      try {
+        return (await handle.read(into, offset, length, null)).bytesRead;
+      } catch (err) {
+        throw failed(err);
+      }
+    },
+  };
+  return { name, stream, rows: () => undefined, direct };
 }
