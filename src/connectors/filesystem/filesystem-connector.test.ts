@@ -5,6 +5,7 @@
  * (src/connectors/conformance/filesystem.conformance.test.ts).
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { mkdir, mkdtemp, readdir, readFile, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -315,5 +316,24 @@ describe('filesystem path safety', () => {
         ],
       },
     ]);
+  });
+});
+
+describe('filesystem direct reads', () => {
+  it("reads a file into the caller's buffer, in order, without touching its stream", async () => {
+    const src = await freshRoot();
+    const data = Buffer.from(Array.from({ length: 300_000 }, (_, i) => i % 251));
+    await put(src, 'a.bin', data);
+    const [partition] = await plan(endpoint(src));
+    const [object] = await collect(filesystemSource.read(endpoint(src), partition!, attempt('t1', 'a1')));
+    assert.equal(object!.direct!.size, data.length);
+    const into = Buffer.alloc(data.length + 10);
+    let at = 0;
+    for (let n = 1; n > 0; at += n)
+      n = await object!.direct!.read(into, at, Math.min(70_000, into.length - at));
+    assert.ok(into.subarray(0, at).equals(data));
+    object!.stream.destroy();
+    await once(object!.stream, 'close');
+    await rejectsWith(object!.direct!.read(into, 0, 10), 'cancelled', /"in": .*read/);
   });
 });

@@ -85,6 +85,8 @@ async function openFile(
     signal.aborted
       ? cancelledError(root.linkedService, 'read')
       : filesystemError(err, root.linkedService, lexical, 'read');
+  // Set below; destroy() may run before that, when the signal has already aborted.
+  let unhook = (): void => {};
   const stream = new Readable({
     highWaterMark: chunk,
     read() {
@@ -107,7 +109,7 @@ async function openFile(
   // A failure before the consumer attaches its pipeline must not be an uncaught 'error': the stream
   // keeps it, and pipeline(), finished() or iteration report it to the consumer.
   stream.on('error', () => {});
-  const unhook = onAbort(signal, () => stream.destroy(cancelledError(root.linkedService, 'read')));
+  unhook = onAbort(signal, () => stream.destroy(cancelledError(root.linkedService, 'read')));
   const direct: DirectRead = {
     size,
     async read(into, offset, length) {
