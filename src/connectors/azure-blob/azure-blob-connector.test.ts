@@ -205,6 +205,31 @@ describe('azure-blob block staging', () => {
     assert.equal((await content(dst, 'out/empty')).length, 0);
   });
 
+  it('fills blocks from a stream of odd-sized chunks, small objects held whole', async () => {
+    const dst = await freshContainer();
+    const writer = await azureBlobSink.open(endpoint(dst.containerName, {}, 'out'), attempt('t1', 'a1'));
+    const data = randomBytes(2 * BLOCK_SIZE + 1024 * 1024 + 3);
+    const pieces = (buf: Buffer, size: number): Buffer[] =>
+      Array.from({ length: Math.ceil(buf.length / size) }, (_, i) => buf.subarray(i * size, (i + 1) * size));
+    await writer.stage({ name: 'big.bin', stream: Readable.from(pieces(data, 700_001)) });
+    const small = randomBytes(900_000);
+    await writer.stage({ name: 'small.bin', stream: Readable.from(pieces(small, 65_536)) });
+    await writer.commit();
+    assert.ok((await content(dst, 'big.bin')).equals(data));
+    assert.ok((await content(dst, 'small.bin')).equals(small));
+    const blocks = await dst.getBlockBlobClient('big.bin').getBlockList('committed');
+    assert.deepEqual(
+      blocks.committedBlocks?.map((b) => b.size),
+      [BLOCK_SIZE, BLOCK_SIZE, 1024 * 1024 + 3],
+    );
+    const one = await dst.getBlockBlobClient('small.bin').getBlockList('committed');
+    assert.deepEqual(
+      one.committedBlocks?.map((b) => b.size),
+      [900_000],
+      'a small object is one block',
+    );
+  });
+
   it('shares the node block buffers among uploads: five at once, each intact', async () => {
     // 5 x 4 full blocks want 20 buffers at once; the node has 4, so uploads wait for each other's.
     const dst = await freshContainer();

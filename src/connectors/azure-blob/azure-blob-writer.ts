@@ -35,6 +35,8 @@ export const BLOCK_SIZE = 16 * 1024 * 1024;
 const BLOCKS_IN_FLIGHT = 3;
 /** Full-size block buffers in the whole node (64 MiB, one slab): shared by every upload running. */
 const NODE_BLOCKS = 4;
+/** How much of an object staged from a stream is held in its own chunks before it takes a block. */
+const HOLD_BYTES = 1024 * 1024;
 /** Block lists committed at once. */
 const COMMITS_IN_FLIGHT = 8;
 /** Raw block id length before base64; the service allows up to 64 bytes. */
@@ -96,31 +98,54 @@ export class AzureBlobWriter implements SinkWriter {
         await pipeline(
           stream,
           async (source: AsyncIterable<Buffer | string>) => {
-            // Chunks are kept as they come and joined once a block is full (or the object ends): a
-            // small file costs its own size, not a preallocated 8 MiB block.
+            // The first HOLD_BYTES are kept in their own chunks: a small object costs its own size
+            // and takes no block. Past that, the object is copied into pooled blocks as it comes,
+            // so what it holds beyond the pool is one chunk, however many objects upload at once.
             let parts: Buffer[] = [];
+            let held = 0;
+            let block: Buffer | undefined;
             let filled = 0;
-            for await (const chunk of source) {
-              let buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-              hash.update(buf);
-              bytes += buf.length;
-              while (filled + buf.length >= BLOCK_SIZE) {
-                const take = BLOCK_SIZE - filled;
-                parts.push(buf.subarray(0, take));
-                const block = await blockPool.take(signal);
-                let at = 0;
-                for (const part of parts) at += part.copy(block, at);
-                await uploads.add(this.#nextBlockId(), block, () => blockPool.give(block));
-                buf = buf.subarray(take);
-                parts = [];
-                filled = 0;
+            try {
+              for await (const chunk of source) {
+                let buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+                hash.update(buf);
+                bytes += buf.length;
+                if (!block) {
+                  if (held + buf.length < HOLD_BYTES) {
+                    parts.push(buf);
+                    held += buf.length;
+                    continue;
+                  }
+                  block = await blockPool.take(signal);
+                  filled = 0;
+                  for (const part of parts) filled += part.copy(block, filled);
+                  parts = [];
+                  held = 0;
+                }
+                while (block && buf.length > 0) {
+                  const n = buf.copy(block, filled);
+                  filled += n;
+                  buf = buf.subarray(n);
+                  if (filled < BLOCK_SIZE) continue;
+                  const full: Buffer = block;
+                  block = undefined;
+                  await uploads.add(this.#nextBlockId(), full, () => blockPool.give(full));
+                  if (buf.length > 0) {
+                    block = await blockPool.take(signal);
+                    filled = 0;
+                  }
+                }
               }
-              if (buf.length > 0) {
-                parts.push(buf);
-                filled += buf.length;
+              if (block) {
+                const last: Buffer = block;
+                block = undefined;
+                await uploads.add(this.#nextBlockId(), last.subarray(0, filled), () => blockPool.give(last));
+              } else if (held > 0) {
+                await uploads.add(this.#nextBlockId(), joined(parts, held), () => {});
               }
+            } finally {
+              if (block) blockPool.give(block);
             }
-            if (filled > 0) await uploads.add(this.#nextBlockId(), joined(parts, filled), () => {});
           },
           { signal: this.#ctx.signal },
         );
