@@ -70,9 +70,13 @@ test('kill -9 of the dispatcher mid-run: a new dispatcher takes over and the run
     `failover: kill -9 of ${victim.name} -> first dispatch by ${after.dispatcher}: ${failoverMs} ms (target <= 5000 ms)`,
   );
 
-  // The killed node's attempts were lost and ran again elsewhere.
+  // The killed node's attempts were lost and ran again elsewhere. So were the dispatches it had
+  // recorded for another node but not yet handed over: never started, they lapse with their lease.
   const lost = run.tasks.flatMap((tk: any) => tk.attemptList).filter((a: any) => a.status === 'lost');
-  for (const a of lost) assert.equal(a.node, victim.name);
+  for (const a of lost) {
+    const undelivered = a.epoch === before.epoch && a.startedAt === null;
+    assert.ok(a.node === victim.name || undelivered, `lost attempt ${JSON.stringify(a)}`);
+  }
   const victimTasks = run.tasks.filter((tk: any) =>
     tk.attemptList.some((a: any) => a.node === victim.name && a.status === 'lost'),
   );
