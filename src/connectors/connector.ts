@@ -28,6 +28,9 @@ import type { Readable } from 'node:stream';
 import type { PartitionT, ResolvedEndpointT, TaskOutputT, WatermarkWindowT } from '../protocol/task.ts';
 import type { TableColumn } from './table-columns.ts';
 
+/** Days a table sink keeps a ledger row after its commit; every prepare deletes older ones. */
+export const LEDGER_RETENTION_DAYS = 30;
+
 export interface ConnectorContext {
   signal: AbortSignal;
   /** Local roots this node may read and write (--allow-path). Empty = no local file access. */

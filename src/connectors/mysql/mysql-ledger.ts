@@ -7,6 +7,7 @@
  * LEDGER_RETENTION_DAYS, long past the last attempt their run could make, and trimmed by every
  * prepare (trimLedger).
  */
+import { LEDGER_RETENTION_DAYS } from '../connector.ts';
 import type { MysqlSession } from './mysql-client.ts';
 import { tableExists } from './mysql-columns.ts';
 import type { QualifiedTable } from './mysql-config.ts';
@@ -24,9 +25,6 @@ export interface LedgerEntry {
   /** null for the finalize row. */
   sha256: string | null;
 }
-
-/** Days a ledger row is kept after its commit. */
-export const LEDGER_RETENTION_DAYS = 30;
 
 /**
  * Deletes the rows older than LEDGER_RETENTION_DAYS. A user who may not delete from the ledger keeps

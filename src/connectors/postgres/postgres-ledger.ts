@@ -9,7 +9,7 @@
  * Rows are kept LEDGER_RETENTION_DAYS, long past the last attempt their run could make, and trimmed
  * by every prepare (trimLedger).
  */
-import type { ActivityContext } from '../connector.ts';
+import { LEDGER_RETENTION_DAYS, type ActivityContext } from '../connector.ts';
 import type { PostgresSession } from './postgres-client.ts';
 
 export const FINALIZE_TASK = -1;
@@ -41,9 +41,6 @@ export function createLedgerSql(ledger: string): string {
     committed_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (run_id, activity, task_index))`;
 }
-
-/** Days a ledger row is kept after its commit. */
-export const LEDGER_RETENTION_DAYS = 30;
 
 /**
  * Deletes the rows older than LEDGER_RETENTION_DAYS, inside the caller's transaction. A user who may
