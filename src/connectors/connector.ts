@@ -71,19 +71,35 @@ export interface SourceObject {
   /** Rows the source produced for this object, known once the stream has ended (undefined for raw files). */
   rows(): number | undefined;
   /**
-   * A file's bytes read in order into memory the caller owns, for sinks that fill buffers of their
-   * own (block uploads): no buffer is made per read. Either this or `stream` is used, never both;
-   * nothing is read until one of them asks, and destroying `stream` releases the file either way.
+   * A file's bytes read at any position into memory the caller owns, for sinks that fill buffers of
+   * their own (block uploads): no buffer is made per read, and pieces can be read at once. Either
+   * this or `stream` is used, never both; nothing is read until one of them asks, and destroying
+   * `stream` releases the file either way.
    */
   direct?: DirectRead;
 }
 
-/** Sequential reads of one object into the caller's buffers (SourceObject.direct). */
+/**
+ * Reads of one object at any position into the caller's buffers (SourceObject.direct). Calls may
+ * overlap. What a sink publishes from direct reads is the object as it was opened: it calls
+ * unchanged() after its last read and fails the stage if that throws, so pieces read at different
+ * times are never published as one object.
+ */
 export interface DirectRead {
-  /** The object's size when it was opened: a hint for sizing buffers; the end is where read() gives 0. */
+  /** The object's size when it was opened. */
   size: number;
-  /** Reads up to `length` bytes into `into` at `offset`; 0 at the end. One call at a time. */
-  read(into: Buffer, offset: number, length: number): Promise<number>;
+  /**
+   * Reads up to `length` bytes from `position` into `into` at `offset`; 0 at the end. Counted as the
+   * copy's bytes read, and held to its rate limit.
+   */
+  read(into: Buffer, offset: number, length: number, position: number): Promise<number>;
+  /**
+   * read() without counting: a second look at bytes already read (hashing in order what was sent
+   * out of order, or sending again what a failed request lost).
+   */
+  reread(into: Buffer, offset: number, length: number, position: number): Promise<number>;
+  /** Throws a retryable store error when the object changed since it was opened (size or time). */
+  unchanged(): Promise<void>;
 }
 
 export interface SourcePlan {

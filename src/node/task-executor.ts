@@ -69,16 +69,18 @@ class Meter extends Transform {
   }
 }
 
-/** Direct reads through a Pace. */
+/** Direct reads through a Pace; rereads are not counted again. */
 function metered(direct: DirectRead, pace: Pace): DirectRead {
   return {
     size: direct.size,
-    async read(into, offset, length) {
-      const n = await direct.read(into, offset, length);
+    async read(into, offset, length, position) {
+      const n = await direct.read(into, offset, length, position);
       const due = pace.count(n);
       if (due > 0) await sleep(due);
       return n;
     },
+    reread: (into, offset, length, position) => direct.reread(into, offset, length, position),
+    unchanged: () => direct.unchanged(),
   };
 }
 

@@ -9,6 +9,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { once } from 'node:events';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
@@ -24,7 +26,7 @@ import type { PartitionT, ResolvedEndpointT, TaskSpecT } from '../../protocol/ta
 import { FerryError } from '../../common/errors.ts';
 import type { AttemptContext, DirectRead, PlanContext } from '../connector.ts';
 import { azureBlobSink, azureBlobSource } from './azure-blob-connector.ts';
-import { BLOCK_SIZE } from './azure-blob-writer.ts';
+import { BLOCK_SIZE, WHOLE_READ_BELOW } from './azure-blob-writer.ts';
 import { rejectsWith } from '../../../test/helpers/rejects-with.ts';
 
 let azurite: Azurite;
@@ -77,18 +79,85 @@ async function plan(source: ResolvedEndpointT): Promise<PartitionT[]> {
   return (await azureBlobSource.plan(source, ctx())).partitions;
 }
 
-/** Direct reads over `data`, in pieces of at most 1 MiB; failing once `failAt` bytes are read. */
-function directOf(data: Buffer, size: number, failAt = Infinity): DirectRead {
-  let at = 0;
+interface TestDirect extends DirectRead {
+  /** Bytes given by read() and by reread(). */
+  counted: { read: number; reread: number };
+}
+
+/**
+ * Direct reads over `data` opened as `size` bytes, in pieces of at most 1 MiB, each after a short
+ * random wait so reads overlap and finish out of order. A read or reread fails once it would reach
+ * `failAt`; unchanged() throws when `size` is not the data's length, as when a file grew or shrank.
+ */
+function directOf(
+  data: Buffer,
+  size: number,
+  fail: { at?: number; in?: 'read' | 'reread' } = {},
+): TestDirect {
+  const counted = { read: 0, reread: 0 };
+  const reader =
+    (kind: 'read' | 'reread') =>
+    async (into: Buffer, offset: number, length: number, position: number): Promise<number> => {
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 2));
+      const n = Math.min(length, 1024 * 1024, Math.max(0, data.length - position));
+      if ((fail.in ?? 'read') === kind && position + n > (fail.at ?? Infinity))
+        throw new FerryError('store_error', 'files "in": disk on fire (read)');
+      data.copy(into, offset, position, position + n);
+      counted[kind] += n;
+      return n;
+    };
   return {
     size,
-    async read(into, offset, length) {
-      if (at >= failAt) throw new FerryError('store_error', 'files "in": disk on fire (read)');
-      const n = data.copy(into, offset, at, at + Math.min(length, 1024 * 1024));
-      at += n;
-      return n;
+    counted,
+    read: reader('read'),
+    reread: reader('reread'),
+    async unchanged() {
+      if (data.length !== size)
+        throw new FerryError('store_error', `files "in": f changed while it was read (read)`, {
+          retryable: true,
+        });
     },
   };
+}
+
+interface Proxy {
+  accountUrl: string;
+  /** Connections accepted, and cut, so far. */
+  connections: number;
+  cuts: number;
+}
+
+/**
+ * A TCP proxy in front of Azurite, closed after the file's tests; it cuts its first `cut`
+ * connections once they have carried `after` bytes upwards.
+ */
+async function startProxy({ cut = 0, after: limit = Infinity } = {}): Promise<Proxy> {
+  const proxy: Proxy = { accountUrl: '', connections: 0, cuts: 0 };
+  const server = createServer((client) => {
+    proxy.connections++;
+    const upstream = connect(azurite.port, '127.0.0.1');
+    const cutting = proxy.connections <= cut;
+    let up = 0;
+    client.on('data', (d: Buffer) => {
+      up += d.length;
+      if (cutting && up > limit) {
+        if (!client.destroyed) proxy.cuts++;
+        client.destroy();
+        upstream.destroy();
+        return;
+      }
+      upstream.write(d);
+    });
+    upstream.pipe(client);
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+    client.on('close', () => upstream.destroy());
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  after(() => server.close());
+  proxy.accountUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/${DEV_ACCOUNT}`;
+  return proxy;
 }
 
 function bytes(data: string | Buffer): { stream: Readable } {
@@ -249,23 +318,27 @@ describe('azure-blob block staging', () => {
     }
   });
 
-  it('stages a file read directly into its blocks, whatever its size hint says', async () => {
+  it('stages files read directly: whole when small, from ranges sent at once when large', async () => {
     const dst = await freshContainer();
     const writer = await azureBlobSink.open(endpoint(dst.containerName, {}, 'out'), attempt('t1', 'a1'));
-    const big = randomBytes(2 * BLOCK_SIZE + 5);
-    const small = randomBytes(3000);
-    const cases: [string, Buffer, number][] = [
-      ['big.bin', big, big.length],
-      ['small.bin', small, small.length],
-      ['empty.bin', Buffer.alloc(0), 0],
-      // The file grew after it was opened (hint too small), or shrank (hint too large).
-      ['grew.bin', big, 100],
-      ['shrank.bin', small, BLOCK_SIZE + 1],
+    const cases: [string, Buffer][] = [
+      ['big.bin', randomBytes(2 * BLOCK_SIZE + 5)],
+      ['one-block.bin', randomBytes(BLOCK_SIZE)],
+      ['mid.bin', randomBytes(3 * 1024 * 1024 + 7)],
+      ['whole-limit.bin', randomBytes(WHOLE_READ_BELOW)],
+      ['under-whole-limit.bin', randomBytes(WHOLE_READ_BELOW - 1)],
+      ['small.bin', randomBytes(3000)],
+      ['empty.bin', Buffer.alloc(0)],
     ];
-    for (const [name, data, size] of cases) {
-      const staged = await writer.stageDirect!(name, directOf(data, size));
+    for (const [name, data] of cases) {
+      const direct = directOf(data, data.length);
+      const staged = await writer.stageDirect!(name, direct);
       assert.equal(staged.bytes, data.length, name);
       assert.equal(staged.sha256, createHash('sha256').update(data).digest('hex'), name);
+      // Every byte read once and counted once; a large file is read a second time, uncounted, for
+      // its hash.
+      assert.equal(direct.counted.read, data.length, name);
+      assert.equal(direct.counted.reread, data.length >= WHOLE_READ_BELOW ? data.length : 0, name);
     }
     assert.deepEqual(await names(dst), []);
     await writer.commit();
@@ -279,16 +352,50 @@ describe('azure-blob block staging', () => {
     );
   });
 
-  it('fails a direct stage when a read fails, publishing nothing and keeping no block buffer', async () => {
+  it('fails a direct stage of a file that grew or shrank while it was read, publishing nothing', async () => {
+    const dst = await freshContainer();
+    const writer = await azureBlobSink.open(endpoint(dst.containerName, {}, 'out'), attempt('t1', 'a1'));
+    const big = randomBytes(BLOCK_SIZE + 5);
+    const small = randomBytes(3000);
+    const cases: [string, Buffer, number][] = [
+      ['grew-small.bin', small, 100],
+      ['shrank-small.bin', small, 5000],
+      ['grew-big.bin', big, BLOCK_SIZE],
+      ['shrank-big.bin', big, BLOCK_SIZE + 100],
+      ['grew-small-to-big.bin', big, 3000],
+    ];
+    for (const [name, data, size] of cases) {
+      const err = await rejectsWith(
+        writer.stageDirect!(name, directOf(data, size)),
+        'store_error',
+        /changed while it was read/,
+      );
+      assert.equal(err.retryable, true, name);
+    }
+    await writer.commit();
+    assert.deepEqual(await names(dst), []);
+  });
+
+  it('fails a direct stage when a read or its hash pass fails, publishing nothing and keeping no buffer', async () => {
     const dst = await freshContainer();
     const sink = endpoint(dst.containerName, {}, 'out');
-    const writer = await azureBlobSink.open(sink, attempt('t1', 'a1'));
     const data = randomBytes(3 * BLOCK_SIZE);
-    const failing = directOf(data, data.length, 2 * BLOCK_SIZE + 100);
-    await rejectsWith(writer.stageDirect!('broken.bin', failing), 'store_error', /disk on fire/);
-    await writer.abort();
+    for (const [name, fail] of [
+      ['read.bin', { at: 2 * BLOCK_SIZE + 100, in: 'read' }],
+      ['reread.bin', { at: BLOCK_SIZE, in: 'reread' }],
+      ['small.bin', { at: 100, in: 'read' }],
+    ] as const) {
+      const writer = await azureBlobSink.open(sink, attempt('t1', `a-${name}`));
+      const file = name === 'small.bin' ? data.subarray(0, 5000) : data;
+      await rejectsWith(
+        writer.stageDirect!(name, directOf(file, file.length, fail)),
+        'store_error',
+        /disk on fire/,
+      );
+      await writer.abort();
+    }
     assert.deepEqual(await names(dst), []);
-    // Every pooled buffer came back: six objects of three blocks each still go through.
+    // Every pooled buffer came back: six objects of three blocks each still go through at once.
     await Promise.all(
       Array.from({ length: 6 }, async (_, i) => {
         const w = await azureBlobSink.open(sink, attempt(`t${i + 2}`, `a${i + 2}`));
@@ -297,6 +404,29 @@ describe('azure-blob block staging', () => {
       }),
     );
     assert.equal((await names(dst)).length, 6);
+    for (let i = 0; i < 6; i++) assert.ok((await content(dst, `ok${i}.bin`)).equals(data));
+  });
+
+  it('sends a block again, reread, when its connection is cut mid-request', async () => {
+    // The first connections are cut once they have carried 1 MiB upwards: the SDK tries those
+    // requests again, each with a new body over the same range.
+    const proxy = await startProxy({ cut: 3, after: 1024 * 1024 });
+    const dst = await freshContainer();
+    const viaProxy = { connectionString: connectionStringFor(proxy.accountUrl) };
+    const writer = await azureBlobSink.open(
+      endpoint(dst.containerName, {}, 'out', viaProxy),
+      attempt('t1', 'a1'),
+    );
+    const data = randomBytes(3 * BLOCK_SIZE + 11);
+    const direct = directOf(data, data.length);
+    const staged = await writer.stageDirect!('cut.bin', direct);
+    await writer.commit();
+    assert.equal(proxy.cuts, 3, 'connections were cut');
+    assert.equal(staged.sha256, createHash('sha256').update(data).digest('hex'));
+    assert.ok((await content(dst, 'cut.bin')).equals(data));
+    // Read and counted once; what the cut requests had sent was read again, uncounted.
+    assert.equal(direct.counted.read, data.length);
+    assert.ok(direct.counted.reread > data.length, `reread ${direct.counted.reread}`);
   });
 
   it('takes files from the filesystem source by direct reads in a copy task, metered and paced', async () => {

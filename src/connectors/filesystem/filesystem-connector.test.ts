@@ -6,7 +6,18 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, readdir, readFile, realpath, rm, symlink, writeFile } from 'node:fs/promises';
+import {
+  appendFile,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  realpath,
+  rm,
+  symlink,
+  truncate,
+  writeFile,
+} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -320,20 +331,54 @@ describe('filesystem path safety', () => {
 });
 
 describe('filesystem direct reads', () => {
-  it("reads a file into the caller's buffer, in order, without touching its stream", async () => {
+  it("reads a file at any position into the caller's buffer, without touching its stream", async () => {
     const src = await freshRoot();
     const data = Buffer.from(Array.from({ length: 300_000 }, (_, i) => i % 251));
     await put(src, 'a.bin', data);
     const [partition] = await plan(endpoint(src));
     const [object] = await collect(filesystemSource.read(endpoint(src), partition!, attempt('t1', 'a1')));
-    assert.equal(object!.direct!.size, data.length);
+    const direct = object!.direct!;
+    assert.equal(direct.size, data.length);
+    // Pieces read at once, out of order, by read and reread alike.
     const into = Buffer.alloc(data.length + 10);
-    let at = 0;
-    for (let n = 1; n > 0; at += n)
-      n = await object!.direct!.read(into, at, Math.min(70_000, into.length - at));
-    assert.ok(into.subarray(0, at).equals(data));
+    const starts = Array.from({ length: Math.ceil(data.length / 70_000) }, (_, i) => i * 70_000).reverse();
+    const got = await Promise.all(
+      starts.map((at, i) =>
+        (i % 2 ? direct.reread : direct.read)(into, at, Math.min(70_000, into.length - at), at),
+      ),
+    );
+    assert.equal(
+      got.reduce((a, b) => a + b),
+      data.length,
+    );
+    assert.ok(into.subarray(0, data.length).equals(data));
+    assert.equal(await direct.read(into, 0, 10, data.length), 0);
+    await direct.unchanged();
     object!.stream.destroy();
     await once(object!.stream, 'close');
-    await rejectsWith(object!.direct!.read(into, 0, 10), 'cancelled', /"in": .*read/);
+    await rejectsWith(direct.read(into, 0, 10, 0), 'cancelled', /"in": .*read/);
+  });
+
+  it('says a file changed when it grew, shrank or was rewritten after it was opened', async () => {
+    const src = await freshRoot();
+    const data = Buffer.alloc(5000, 7);
+    const changes: [string, (path: string) => Promise<void>][] = [
+      ['grew.bin', (path) => appendFile(path, 'more')],
+      ['shrank.bin', (path) => truncate(path, 10)],
+      // Same size, new content and time.
+      ['rewritten.bin', (path) => writeFile(path, Buffer.alloc(5000, 8))],
+    ];
+    for (const [name] of changes) await put(src, name, data);
+    const [partition] = await plan(endpoint(src));
+    for await (const object of filesystemSource.read(endpoint(src), partition!, attempt('t1', 'a1'))) {
+      const change = changes.find(([name]) => name === object.name)![1];
+      await object.direct!.unchanged();
+      // File times have a clock tick's resolution: the change must land in a later tick.
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      await change(path.join(src, object.name));
+      const err = await rejectsWith(object.direct!.unchanged(), 'store_error', /changed while it was read/);
+      assert.equal(err.retryable, true);
+      object.stream.destroy();
+    }
   });
 });

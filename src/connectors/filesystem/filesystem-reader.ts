@@ -3,7 +3,7 @@
  * partition of many files holds one descriptor at a time. Paths are checked again at read time: the
  * plan may be minutes old and a file may have been replaced by a symlink meanwhile.
  */
-import { constants } from 'node:fs';
+import { constants, type BigIntStats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { FerryError } from '../../common/errors.ts';
@@ -62,11 +62,10 @@ async function openFile(
   } catch (err) {
     throw filesystemError(err, root.linkedService, lexical, 'read');
   }
-  let size: number;
+  let opened: BigIntStats;
   try {
-    const stat = await handle.stat();
-    size = stat.size;
-    if (!stat.isFile()) {
+    opened = await handle.stat({ bigint: true });
+    if (!opened.isFile()) {
       throw new FerryError(
         'store_error',
         filesystemMessage(root.linkedService, `${lexical} is not a regular file (read)`),
@@ -76,6 +75,7 @@ async function openFile(
     await handle.close();
     throw filesystemError(err, root.linkedService, lexical, 'read');
   }
+  const size = Number(opened.size);
 
   // Reads as large as the file, within bounds: a small file is read in one call and travels as one
   // chunk, a large one in READ_CHUNK pieces. Nothing is read until the stream or `direct` asks.
@@ -110,14 +110,33 @@ async function openFile(
   // keeps it, and pipeline(), finished() or iteration report it to the consumer.
   stream.on('error', () => {});
   unhook = onAbort(signal, () => stream.destroy(cancelledError(root.linkedService, 'read')));
+  const readAt = async (into: Buffer, offset: number, length: number, position: number): Promise<number> => {
+    if (stream.destroyed) throw cancelledError(root.linkedService, 'read');
+    try {
+      return (await handle.read(into, offset, length, position)).bytesRead;
+    } catch (err) {
+      throw failed(err);
+    }
+  };
   const direct: DirectRead = {
     size,
-    async read(into, offset, length) {
-      if (stream.destroyed) throw cancelledError(root.linkedService, 'read');
+    read: readAt,
+    reread: readAt,
+    async unchanged() {
+      let now: BigIntStats;
       try {
-        return (await handle.read(into, offset, length, null)).bytesRead;
+        now = await handle.stat({ bigint: true });
       } catch (err) {
         throw failed(err);
+      }
+      if (now.size !== opened.size || now.mtimeNs !== opened.mtimeNs) {
+        const modified = new Date(Number(now.mtimeNs / 1_000_000n)).toISOString();
+        const change = `${opened.size} -> ${now.size} bytes, modified ${modified}`;
+        throw new FerryError(
+          'store_error',
+          filesystemMessage(root.linkedService, `${lexical} changed while it was read (${change}) (read)`),
+          { retryable: true },
+        );
       }
     },
   };
