@@ -179,6 +179,105 @@ describe('files read as tables by the copy task', () => {
     }
   });
 
+  it('creates the target table from the first file that has columns, at plan time', async () => {
+    const schema = `ferry_fmt_${Math.random().toString(36).slice(2, 10)}`;
+    const client = new pg.Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' });
+    await client.connect();
+    await client.query(`CREATE SCHEMA ${schema}`);
+    const ctx = {
+      signal: new AbortController().signal,
+      allowedRoots: [base],
+      runId: 'run1',
+      activity: 'load',
+      taskId: 'load1',
+      attemptId: 'a1',
+      taskIndex: 0,
+    };
+    const hooks = { onProgress: () => {}, beforeCommit: async () => {} };
+    /** Plans the load (the table created then), then copies every planned partition. */
+    const load = async (
+      files: Record<string, Buffer | string>,
+      options: Record<string, unknown>,
+      table: string,
+    ): Promise<void> => {
+      // A run of its own per load: the sink's ledger knows a task by its run, activity and index.
+      const runId = `run-${table}`;
+      const spec = {
+        runId,
+        activity: 'load',
+        source: {
+          type: 'filesystem',
+          linkedService: 'in',
+          properties: { root: await folderWith(files) },
+          options,
+        },
+        sink: {
+          type: 'postgres',
+          linkedService: 'pg',
+          properties: { host: '127.0.0.1', port: 5432, database: 'test', user: 'postgres' },
+          options: { table: `${schema}.${table}`, mode: 'create' },
+        },
+      };
+      const plan = await executeTask({ ...spec, work: { kind: 'plan' } }, { ...ctx, runId }, hooks);
+      assert.ok(plan.kind === 'plan');
+      for (const [index, partition] of plan.partitions.entries()) {
+        const copied = await executeTask(
+          { ...spec, work: { kind: 'copy', index, partition } },
+          { ...ctx, runId, taskIndex: index },
+          hooks,
+        );
+        assert.ok(copied.kind === 'copy' && copied.rowsWritten === copied.rowsRead, JSON.stringify(copied));
+      }
+    };
+    const described = async (table: string): Promise<string[]> =>
+      (
+        await client.query<{ c: string }>(
+          `SELECT column_name || ' ' || data_type AS c FROM information_schema.columns
+            WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position`,
+          [schema, table],
+        )
+      ).rows.map((r) => r.c);
+    try {
+      // CSV: the header's names, every column text.
+      await load({ 'a.csv': 'id,name\n1,x\n', 'b.csv': 'id,name\n2,y\n' }, { format: 'csv' }, 'from_csv');
+      assert.deepEqual(await described('from_csv'), ['id text', 'name text']);
+      assert.deepEqual((await client.query(`SELECT * FROM ${schema}.from_csv ORDER BY id`)).rows, [
+        { id: '1', name: 'x' },
+        { id: '2', name: 'y' },
+      ]);
+      // JSON lines: an empty first file has no columns; the next file's first line types them (a JSON
+      // number is a decimal).
+      await load(
+        { 'a.jsonl': '', 'b.jsonl': '{"id":7,"ok":true,"at":"x"}\n' },
+        { format: 'jsonl' },
+        'from_jsonl',
+      );
+      assert.deepEqual(await described('from_jsonl'), ['id numeric', 'ok boolean', 'at text']);
+      // Parquet: the file's schema.
+      const { bytes } = await encode(
+        TYPED_COLUMNS,
+        canonical(TYPED_COLUMNS, TYPED_ROWS),
+        format({ format: 'parquet' }),
+      );
+      await load({ 'typed.parquet': bytes }, { format: 'parquet' }, 'from_parquet');
+      const types = await described('from_parquet');
+      assert.deepEqual(types.slice(0, 3), ['i16 smallint', 'i32 integer', 'i64 bigint']);
+      assert.ok(types.includes('dec numeric') && types.includes('tz timestamp with time zone'), types.join());
+      const count = await client.query(`SELECT count(*)::int AS n FROM ${schema}.from_parquet`);
+      assert.equal(count.rows[0].n, TYPED_ROWS.length);
+      // No file to take columns from: the plan fails, saying why, and creates nothing.
+      await assert.rejects(load({ 'a.jsonl': '' }, { format: 'jsonl' }, 'none'), (err: unknown) => {
+        assert.ok(err instanceof FerryError && err.code === 'bad_request', String(err));
+        assert.match(err.message, /mode create needs the source's columns/);
+        return true;
+      });
+      assert.deepEqual(await described('none'), []);
+    } finally {
+      await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await client.end();
+    }
+  });
+
   it('still copies files as-is when the source sets no format', async () => {
     const source = await folderWith({ 'raw.csv': 'not;really\ncsv"' });
     const { result, out } = await copy(source, ['raw.csv'], {}, { format: 'parquet' });

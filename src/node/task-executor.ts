@@ -7,7 +7,7 @@
  */
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { TaskResultT, TaskSpecT, TaskOutputT } from '../protocol/task.ts';
+import type { PartitionT, TaskResultT, TaskSpecT, TaskOutputT } from '../protocol/task.ts';
 import type {
   AttemptContext,
   DirectRead,
@@ -16,7 +16,8 @@ import type {
   StagedObject,
   StageInput,
 } from '../connectors/connector.ts';
-import { compileFormat, sinkFormat } from '../formats/file-format.ts';
+import { compileFormat, sinkFormat, type CompiledFormat } from '../formats/file-format.ts';
+import type { TableColumn } from '../connectors/table-columns.ts';
 import { decodeTable } from '../formats/decode-table.ts';
 import { encodeTable } from '../formats/encode-table.ts';
 import { sinkFor, sourceFor } from './connector-registry.ts';
@@ -206,11 +207,13 @@ async function planTask(
   const source = await sourceFor(spec.source.type);
   const sink = await sinkFor(spec.sink.type); // fail the plan early if this node cannot write the sink
   if (sink.accepts === 'files') sinkFormat(spec.sink.options, sinkWhat(spec));
-  compileFormat(spec.source.options, sourceWhat(spec)); // and a source's format, when it has one
+  const decodeFormat = compileFormat(spec.source.options, sourceWhat(spec)); // and a source's format
   const plan = await source.plan(spec.source, { ...ctx, watermark });
   let finalize = false;
   if (sink.prepare) {
-    const columns = await source.describe?.(spec.source, ctx);
+    const columns =
+      (await source.describe?.(spec.source, ctx)) ??
+      (decodeFormat ? await describeFiles(spec, plan.partitions, decodeFormat, ctx) : undefined);
     finalize = (await sink.prepare(spec.sink, columns, ctx)).finalize;
   }
   return {
@@ -219,6 +222,29 @@ async function planTask(
     ...(plan.window ? { window: plan.window } : {}),
     ...(finalize ? { finalize } : {}),
   };
+}
+
+/**
+ * The columns of files read as a table, for a sink that creates its table: those of the first file
+ * that has any (a CSV header, the first JSON line's keys, a Parquet schema), read by the plan task
+ * and closed as soon as they are known. undefined when no file has columns.
+ */
+async function describeFiles(
+  spec: TaskSpecT,
+  partitions: readonly PartitionT[],
+  format: CompiledFormat,
+  ctx: AttemptContext,
+): Promise<TableColumn[] | undefined> {
+  const source = await sourceFor(spec.source.type);
+  for (const partition of partitions) {
+    for await (const raw of source.read(spec.source, partition, ctx)) {
+      const table = await decodeTable(raw, format, sourceWhat(spec), ctx.signal);
+      table.stream.destroy();
+      raw.stream.destroy();
+      if (table.columns.length > 0) return table.columns;
+    }
+  }
+  return undefined;
 }
 
 function sourceWhat(spec: TaskSpecT): string {
