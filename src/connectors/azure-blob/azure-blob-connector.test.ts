@@ -9,8 +9,6 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { once } from 'node:events';
-import { connect, createServer, type AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
@@ -23,11 +21,12 @@ import {
 } from '../../../test/helpers/azurite.ts';
 import { executeTask } from '../../node/task-executor.ts';
 import type { PartitionT, ResolvedEndpointT, TaskSpecT } from '../../protocol/task.ts';
-import { FerryError } from '../../common/errors.ts';
-import type { AttemptContext, DirectRead, PlanContext } from '../connector.ts';
+import type { AttemptContext, PlanContext } from '../connector.ts';
 import { azureBlobSink, azureBlobSource } from './azure-blob-connector.ts';
-import { BLOCK_SIZE, WHOLE_READ_BELOW } from './azure-blob-writer.ts';
+import { BLOCK_SIZE } from './azure-blob-writer.ts';
+import { WHOLE_READ_BELOW } from '../direct-upload.ts';
 import { rejectsWith } from '../../../test/helpers/rejects-with.ts';
+import { directOf, startProxy } from '../../../test/helpers/direct-reads.ts';
 
 let azurite: Azurite;
 let service: BlobServiceClient;
@@ -77,87 +76,6 @@ function attempt(taskId: string, attemptId: string): AttemptContext {
 /** The partitions of a plan. */
 async function plan(source: ResolvedEndpointT): Promise<PartitionT[]> {
   return (await azureBlobSource.plan(source, ctx())).partitions;
-}
-
-interface TestDirect extends DirectRead {
-  /** Bytes given by read() and by reread(). */
-  counted: { read: number; reread: number };
-}
-
-/**
- * Direct reads over `data` opened as `size` bytes, in pieces of at most 1 MiB, each after a short
- * random wait so reads overlap and finish out of order. A read or reread fails once it would reach
- * `failAt`; unchanged() throws when `size` is not the data's length, as when a file grew or shrank.
- */
-function directOf(
-  data: Buffer,
-  size: number,
-  fail: { at?: number; in?: 'read' | 'reread' } = {},
-): TestDirect {
-  const counted = { read: 0, reread: 0 };
-  const reader =
-    (kind: 'read' | 'reread') =>
-    async (into: Buffer, offset: number, length: number, position: number): Promise<number> => {
-      await new Promise((resolve) => setTimeout(resolve, Math.random() * 2));
-      const n = Math.min(length, 1024 * 1024, Math.max(0, data.length - position));
-      if ((fail.in ?? 'read') === kind && position + n > (fail.at ?? Infinity))
-        throw new FerryError('store_error', 'files "in": disk on fire (read)');
-      data.copy(into, offset, position, position + n);
-      counted[kind] += n;
-      return n;
-    };
-  return {
-    size,
-    counted,
-    read: reader('read'),
-    reread: reader('reread'),
-    async unchanged() {
-      if (data.length !== size)
-        throw new FerryError('store_error', `files "in": f changed while it was read (read)`, {
-          retryable: true,
-        });
-    },
-  };
-}
-
-interface Proxy {
-  accountUrl: string;
-  /** Connections accepted, and cut, so far. */
-  connections: number;
-  cuts: number;
-}
-
-/**
- * A TCP proxy in front of Azurite, closed after the file's tests; it cuts its first `cut`
- * connections once they have carried `after` bytes upwards.
- */
-async function startProxy({ cut = 0, after: limit = Infinity } = {}): Promise<Proxy> {
-  const proxy: Proxy = { accountUrl: '', connections: 0, cuts: 0 };
-  const server = createServer((client) => {
-    proxy.connections++;
-    const upstream = connect(azurite.port, '127.0.0.1');
-    const cutting = proxy.connections <= cut;
-    let up = 0;
-    client.on('data', (d: Buffer) => {
-      up += d.length;
-      if (cutting && up > limit) {
-        if (!client.destroyed) proxy.cuts++;
-        client.destroy();
-        upstream.destroy();
-        return;
-      }
-      upstream.write(d);
-    });
-    upstream.pipe(client);
-    client.on('error', () => upstream.destroy());
-    upstream.on('error', () => client.destroy());
-    client.on('close', () => upstream.destroy());
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  after(() => server.close());
-  proxy.accountUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/${DEV_ACCOUNT}`;
-  return proxy;
 }
 
 function bytes(data: string | Buffer): { stream: Readable } {
@@ -410,9 +328,11 @@ describe('azure-blob block staging', () => {
   it('sends a block again, reread, when its connection is cut mid-request', async () => {
     // The first connections are cut once they have carried 1 MiB upwards: the SDK tries those
     // requests again, each with a new body over the same range.
-    const proxy = await startProxy({ cut: 3, after: 1024 * 1024 });
+    const proxy = await startProxy(azurite.port, { cut: 3, after: 1024 * 1024 });
     const dst = await freshContainer();
-    const viaProxy = { connectionString: connectionStringFor(proxy.accountUrl) };
+    const viaProxy = {
+      connectionString: connectionStringFor(`http://127.0.0.1:${proxy.port}/${DEV_ACCOUNT}`),
+    };
     const writer = await azureBlobSink.open(
       endpoint(dst.containerName, {}, 'out', viaProxy),
       attempt('t1', 'a1'),

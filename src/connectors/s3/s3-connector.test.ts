@@ -24,6 +24,8 @@ import { s3Sink, s3Source } from './s3-connector.ts';
 import { s3Error } from './s3-errors.ts';
 import { PART_SIZE } from './s3-writer.ts';
 import { rejectsWith } from '../../../test/helpers/rejects-with.ts';
+import { directOf, startProxy } from '../../../test/helpers/direct-reads.ts';
+import { WHOLE_READ_BELOW } from '../direct-upload.ts';
 
 const BUCKET = 'lake';
 let s3: S3rverHandle;
@@ -180,6 +182,93 @@ describe('s3 multipart staging', () => {
     await writer.commit();
     assert.deepEqual(await keys(p), [`${p}/big.bin`, `${p}/empty.bin`, `${p}/nested/small.txt`]);
     for (const [name, body] of contents) assert.equal(sha256(await get(`${p}/${name}`)), sha256(body), name);
+  });
+});
+
+describe('s3 direct staging', () => {
+  it('stages files read directly: whole when small, parts sent from their ranges when large', async () => {
+    const p = freshPrefix();
+    const cases: [string, Buffer][] = [
+      ['big.bin', randomBytes(2 * PART_SIZE + 5)],
+      ['one-part.bin', randomBytes(PART_SIZE)],
+      ['whole-limit.bin', randomBytes(WHOLE_READ_BELOW)],
+      ['under-whole-limit.bin', randomBytes(WHOLE_READ_BELOW - 1)],
+      ['empty.bin', Buffer.alloc(0)],
+    ];
+    const writer = await s3Sink.open(endpoint({ prefix: p }), attempt('t1', 'a1'));
+    for (const [name, data] of cases) {
+      const direct = directOf(data, data.length);
+      assert.deepEqual(await writer.stageDirect!(name, direct), {
+        name,
+        bytes: data.length,
+        sha256: sha256(data),
+      });
+      // Every byte read once and counted once; a large file is read again, uncounted, for its hash.
+      assert.equal(direct.counted.read, data.length, name);
+      assert.equal(direct.counted.reread, data.length >= WHOLE_READ_BELOW ? data.length : 0, name);
+    }
+    assert.deepEqual(await keys(p), []);
+    await writer.commit();
+    assert.deepEqual(await keys(p), cases.map(([name]) => `${p}/${name}`).sort());
+    for (const [name, data] of cases) assert.ok((await get(`${p}/${name}`)).equals(data), name);
+  });
+
+  it('fails a direct stage when the file changed or a read failed, publishing nothing', async () => {
+    const p = freshPrefix();
+    const sink = endpoint({ prefix: p });
+    const data = randomBytes(2 * PART_SIZE + 5);
+    const writer = await s3Sink.open(sink, attempt('t1', 'a1'));
+    for (const [name, size] of [
+      ['grew.bin', PART_SIZE],
+      ['shrank.bin', 3 * PART_SIZE],
+      ['grew-small.bin', 100],
+    ] as const) {
+      const err = await rejectsWith(
+        writer.stageDirect!(name, directOf(data, size)),
+        'store_error',
+        /changed while it was read/,
+      );
+      assert.equal(err.retryable, true, name);
+    }
+    for (const [name, fail] of [
+      ['read.bin', { at: PART_SIZE + 100, in: 'read' }],
+      ['reread.bin', { at: PART_SIZE, in: 'reread' }],
+    ] as const) {
+      await rejectsWith(
+        writer.stageDirect!(name, directOf(data, data.length, fail)),
+        'store_error',
+        /disk on fire/,
+      );
+    }
+    await writer.commit();
+    assert.deepEqual(await keys(p), []);
+    // Every pooled buffer came back: six files of three parts each still go through at once.
+    await Promise.all(
+      Array.from({ length: 6 }, async (_, i) => {
+        const w = await s3Sink.open(sink, attempt(`t${i + 2}`, `a${i + 2}`));
+        await w.stageDirect!(`ok${i}.bin`, directOf(data, data.length));
+        await w.commit();
+      }),
+    );
+    assert.equal((await keys(p)).length, 6);
+    for (let i = 0; i < 6; i++) assert.ok((await get(`${p}/ok${i}.bin`)).equals(data));
+  });
+
+  it('sends a part again, reread, when its connection is cut mid-request', async () => {
+    // Of the first three connections, those that carry over 1 MiB (parts, not the upload's creation).
+    const proxy = await startProxy(s3.port, { cut: 3, after: 1024 * 1024 });
+    const p = freshPrefix();
+    const properties = { ...s3.properties(BUCKET), endpoint: `http://127.0.0.1:${proxy.port}` };
+    const writer = await s3Sink.open(endpoint({ prefix: p }, properties), attempt('t1', 'a1'));
+    const data = randomBytes(3 * PART_SIZE + 11);
+    const direct = directOf(data, data.length);
+    const staged = await writer.stageDirect!('cut.bin', direct);
+    await writer.commit();
+    assert.ok(proxy.cuts >= 1, 'connections were cut');
+    assert.equal(staged.sha256, sha256(data));
+    assert.ok((await get(`${p}/cut.bin`)).equals(data));
+    assert.equal(direct.counted.read, data.length);
+    assert.ok(direct.counted.reread > data.length, `reread ${direct.counted.reread}`);
   });
 });
 

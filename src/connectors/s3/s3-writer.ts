@@ -9,6 +9,8 @@
  * completion publishes the object atomically and replaces any object under that key, so a retried
  * attempt's commit replaces the earlier attempt's output. An empty object has no part to upload and
  * is written by a PutObject at commit instead. abort() aborts every upload it created, best effort.
+ * A file read directly (stageDirect) is uploaded by src/connectors/direct-upload.ts: its parts are
+ * sent 16 at once, each straight from its range of the file, in two pooled 256 KiB buffers.
  *
  * An attempt killed before commit or abort leaves invisible uploads behind; a bucket lifecycle rule
  * (AbortIncompleteMultipartUpload) reclaims their storage.
@@ -22,10 +24,13 @@ import {
   type CompletedPart,
 } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { FerryError } from '../../common/errors.ts';
 import type { ResolvedEndpointT } from '../../protocol/task.ts';
-import type { AttemptContext, SinkWriter, StageInput, StagedObject } from '../connector.ts';
+import type { AttemptContext, DirectRead, SinkWriter, StageInput, StagedObject } from '../connector.ts';
+import { PartUploads, uploadDirect } from '../direct-upload.ts';
 import { checkObjectName, compileS3Sink, openS3Store, type S3Store } from './s3-config.ts';
 import { cancelledError, s3Error, s3Message } from './s3-errors.ts';
 
@@ -33,6 +38,9 @@ import { cancelledError, s3Error, s3Message } from './s3-errors.ts';
 export const PART_SIZE = 8 * 1024 * 1024;
 /** Parts uploaded at once per object: bounds memory to (PARTS_IN_FLIGHT + 1) * PART_SIZE. */
 const PARTS_IN_FLIGHT = 4;
+/** Tries of a part sent from a file's range (the SDK tries a buffer's itself), and the pause after the first. */
+const PART_TRIES = 3;
+const PART_RETRY_MS = 200;
 /** Objects completed at once by commit(). */
 const COMMITS_IN_FLIGHT = 8;
 
@@ -139,12 +147,79 @@ export class S3Writer implements SinkWriter {
       throw s3Error(err, ls, { bucket: this.#store.bucket, key }, 'stage');
     }
     parts.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
-    const object: StagedObject = { name: normal, bytes, sha256: hash.digest('hex') };
-    const earlier = this.#staged.get(normal);
-    // Staged twice in one attempt: the later copy wins, as a rename over the first would.
+    return this.#keep({ object: { name: normal, bytes, sha256: hash.digest('hex') }, key, upload, parts });
+  }
+
+  /** Records a staged object. Staged twice in one attempt: the later copy wins, as a rename would. */
+  async #keep(staged: StagedUpload): Promise<StagedObject> {
+    const earlier = this.#staged.get(staged.object.name);
     if (earlier?.upload) await this.#abortUpload(earlier.upload);
-    this.#staged.set(normal, { object, key, upload, parts });
-    return object;
+    this.#staged.set(staged.object.name, staged);
+    return staged.object;
+  }
+
+  async stageDirect(name: string, direct: DirectRead): Promise<StagedObject> {
+    const ls = this.#store.linkedService;
+    this.#assertOpen('stage');
+    if (this.#ctx.signal.aborted) throw cancelledError(ls, 'stage');
+    const normal = checkObjectName(ls, name);
+    const key = this.#prefix + normal;
+    // Stops the parts still uploading when the stage fails for any reason, not only on cancel; what
+    // it stopped for (a file read failing under a part being sent) is the stage's error.
+    const local = new AbortController();
+    const signal = AbortSignal.any([this.#ctx.signal, local.signal]);
+    let stopped: { error: unknown } | undefined;
+    const stop = (error: unknown): void => {
+      stopped ??= { error };
+      local.abort();
+    };
+    const uploads = new PartUploads();
+    const hash = createHash('sha256');
+    const parts: CompletedPart[] = [];
+    let creating: Promise<Upload> | undefined;
+    let bytes: number;
+    try {
+      bytes = await uploadDirect({
+        direct,
+        partSize: PART_SIZE,
+        uploads,
+        hash,
+        signal,
+        stop,
+        message: (text) => s3Message(ls, `${normal} ${text} (stage)`),
+        send: async (index, part, length) => {
+          const { uploadId } = await (creating ??= this.#createUpload(key, signal));
+          // The SDK does not try a request with a stream body again: a part is tried again here,
+          // with a new body that rereads its range, when the failure is one a retry can help.
+          for (let tries = 1; ; tries++) {
+            const body = 'buffer' in part ? part.buffer : part.body();
+            try {
+              parts.push(await this.#uploadPart(key, uploadId, index + 1, body, length, signal));
+              return;
+            } catch (err) {
+              const retry = tries < PART_TRIES && !signal.aborted;
+              if (!retry || !s3Error(err, ls, { bucket: this.#store.bucket, key }, 'stage').retryable)
+                throw err;
+              await sleep(PART_RETRY_MS * tries, undefined, { signal });
+            }
+          }
+        },
+      });
+    } catch (err) {
+      local.abort();
+      await uploads.settle();
+      const upload = await creating?.catch(() => undefined);
+      if (upload) await this.#abortUpload(upload);
+      if (this.#ctx.signal.aborted) throw cancelledError(ls, 'stage');
+      throw s3Error(stopped ? stopped.error : err, ls, { bucket: this.#store.bucket, key }, 'stage');
+    }
+    parts.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
+    return this.#keep({
+      object: { name: normal, bytes, sha256: hash.digest('hex') },
+      key,
+      upload: await creating,
+      parts,
+    });
   }
 
   async commit(): Promise<void> {
@@ -194,10 +269,10 @@ export class S3Writer implements SinkWriter {
     }
   }
 
-  async #createUpload(key: string): Promise<Upload> {
+  async #createUpload(key: string, signal = this.#ctx.signal): Promise<Upload> {
     const { bucket, client } = this.#store;
     const created = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }), {
-      abortSignal: this.#ctx.signal,
+      abortSignal: signal,
     });
     if (created.UploadId === undefined) {
       throw new FerryError(
@@ -210,7 +285,14 @@ export class S3Writer implements SinkWriter {
     return upload;
   }
 
-  async #uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer): Promise<CompletedPart> {
+  async #uploadPart(
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    body: Buffer | Readable,
+    length = (body as Buffer).length,
+    signal = this.#ctx.signal,
+  ): Promise<CompletedPart> {
     const { bucket, client } = this.#store;
     const sent = await client.send(
       new UploadPartCommand({
@@ -219,8 +301,9 @@ export class S3Writer implements SinkWriter {
         UploadId: uploadId,
         PartNumber: partNumber,
         Body: body,
+        ContentLength: length,
       }),
-      { abortSignal: this.#ctx.signal },
+      { abortSignal: signal },
     );
     return { ETag: sent.ETag, PartNumber: partNumber };
   }
