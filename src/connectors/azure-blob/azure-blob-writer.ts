@@ -22,7 +22,7 @@ import type { BlockBlobClient } from '@azure/storage-blob';
 import { FerryError } from '../../common/errors.ts';
 import type { ResolvedEndpointT } from '../../protocol/task.ts';
 import type { AttemptContext, DirectRead, SinkWriter, StageInput, StagedObject } from '../connector.ts';
-import { BufferPool, PartUploads, uploadDirect, type PartBody } from '../direct-upload.ts';
+import { BufferPool, PartUploads, StageSignal, uploadDirect, type PartBody } from '../direct-upload.ts';
 import {
   blobName,
   checkObjectName,
@@ -205,16 +205,8 @@ export class AzureBlobWriter implements SinkWriter {
     }
     const blob = blobName(this.#prefix, normal);
     const client = this.#store.client.getBlockBlobClient(blob);
-    // Stops the blocks still uploading when the stage fails for any reason, not only on cancel.
-    const local = new AbortController();
-    const signal = AbortSignal.any([this.#ctx.signal, local.signal]);
-    // Work outside a request that must end the stage (a file read failing under a block being
-    // sent): what it stopped for is the stage's error, not the aborted requests'.
-    let stopped: { error: unknown } | undefined;
-    const stop = (error: unknown): void => {
-      stopped ??= { error };
-      local.abort();
-    };
+    const stage = new StageSignal(this.#ctx.signal);
+    const { signal, stop } = stage;
     const uploads = new BlockUploads(client, signal, () => this.#nextBlockId());
     const hash = createHash('sha256');
     let bytes: number;
@@ -223,10 +215,10 @@ export class AzureBlobWriter implements SinkWriter {
       await uploads.parts.finish();
     } catch (err) {
       release();
-      local.abort();
+      const failure = stage.fail(err);
       await uploads.parts.settle();
       if (this.#ctx.signal.aborted) throw cancelledError(ls, 'stage');
-      throw azureBlobError(stopped ? stopped.error : err, { ...this.#store, blob }, 'stage');
+      throw azureBlobError(failure, { ...this.#store, blob }, 'stage');
     }
     const object: StagedObject = { name: normal, bytes, sha256: hash.digest('hex') };
     this.#staged.set(normal, { object, blob, blockIds: uploads.ids });

@@ -343,9 +343,10 @@ describe('filesystem direct reads', () => {
     const into = Buffer.alloc(data.length + 10);
     const starts = Array.from({ length: Math.ceil(data.length / 70_000) }, (_, i) => i * 70_000).reverse();
     const got = await Promise.all(
-      starts.map((at, i) =>
-        (i % 2 ? direct.reread : direct.read)(into, at, Math.min(70_000, into.length - at), at),
-      ),
+      starts.map((at, i) => {
+        const length = Math.min(70_000, into.length - at);
+        return i % 2 ? direct.reread(into, at, length, at) : direct.read(into, at, length, at);
+      }),
     );
     assert.equal(
       got.reduce((a, b) => a + b),

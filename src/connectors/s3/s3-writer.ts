@@ -30,7 +30,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { FerryError } from '../../common/errors.ts';
 import type { ResolvedEndpointT } from '../../protocol/task.ts';
 import type { AttemptContext, DirectRead, SinkWriter, StageInput, StagedObject } from '../connector.ts';
-import { PartUploads, uploadDirect } from '../direct-upload.ts';
+import { PartUploads, StageSignal, uploadDirect } from '../direct-upload.ts';
 import { checkObjectName, compileS3Sink, openS3Store, type S3Store } from './s3-config.ts';
 import { cancelledError, s3Error, s3Message } from './s3-errors.ts';
 
@@ -164,15 +164,8 @@ export class S3Writer implements SinkWriter {
     if (this.#ctx.signal.aborted) throw cancelledError(ls, 'stage');
     const normal = checkObjectName(ls, name);
     const key = this.#prefix + normal;
-    // Stops the parts still uploading when the stage fails for any reason, not only on cancel; what
-    // it stopped for (a file read failing under a part being sent) is the stage's error.
-    const local = new AbortController();
-    const signal = AbortSignal.any([this.#ctx.signal, local.signal]);
-    let stopped: { error: unknown } | undefined;
-    const stop = (error: unknown): void => {
-      stopped ??= { error };
-      local.abort();
-    };
+    const stage = new StageSignal(this.#ctx.signal);
+    const { signal, stop } = stage;
     const uploads = new PartUploads();
     const hash = createHash('sha256');
     const parts: CompletedPart[] = [];
@@ -206,12 +199,12 @@ export class S3Writer implements SinkWriter {
         },
       });
     } catch (err) {
-      local.abort();
+      const failure = stage.fail(err);
       await uploads.settle();
       const upload = await creating?.catch(() => undefined);
       if (upload) await this.#abortUpload(upload);
       if (this.#ctx.signal.aborted) throw cancelledError(ls, 'stage');
-      throw s3Error(stopped ? stopped.error : err, ls, { bucket: this.#store.bucket, key }, 'stage');
+      throw s3Error(failure, ls, { bucket: this.#store.bucket, key }, 'stage');
     }
     parts.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
     return this.#keep({
