@@ -17,12 +17,18 @@
  * conflict, as with the filesystem sink; an attempt that stages after a commit replaces it.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { pipeline } from 'node:stream/promises';
 import type { BlockBlobClient } from '@azure/storage-blob';
 import { FerryError } from '../../common/errors.ts';
 import type { ResolvedEndpointT } from '../../protocol/task.ts';
 import type { AttemptContext, DirectRead, SinkWriter, StageInput, StagedObject } from '../connector.ts';
-import { BufferPool, PartUploads, StageSignal, uploadDirect, type PartBody } from '../direct-upload.ts';
+import {
+  BufferPool,
+  PartUploads,
+  StageSignal,
+  uploadDirect,
+  uploadStream,
+  type PartBody,
+} from '../direct-upload.ts';
 import {
   blobName,
   checkObjectName,
@@ -37,8 +43,6 @@ export const BLOCK_SIZE = 16 * 1024 * 1024;
 const BLOCKS_IN_FLIGHT = 3;
 /** Full-size block buffers in the whole node (64 MiB, one slab): shared by every upload running. */
 const NODE_BLOCKS = 4;
-/** How much of an object staged from a stream is held in its own chunks before it takes a block. */
-const HOLD_BYTES = 1024 * 1024;
 /** Block lists committed at once. */
 const COMMITS_IN_FLIGHT = 8;
 /** Raw block id length before base64; the service allows up to 64 bytes. */
@@ -95,64 +99,17 @@ export class AzureBlobWriter implements SinkWriter {
     stream.on('error', () => {});
     return this.#stageBlocks(
       name,
-      async (uploads, hash, signal) => {
-        let bytes = 0;
-        await pipeline(
+      (uploads, hash, signal) =>
+        uploadStream({
           stream,
-          async (source: AsyncIterable<Buffer | string>) => {
-            // The first HOLD_BYTES are kept in their own chunks: a small object costs its own size
-            // and takes no block. Past that, the object is copied into pooled blocks as it comes,
-            // so what it holds beyond the pool is one chunk, however many objects upload at once.
-            let parts: Buffer[] = [];
-            let held = 0;
-            let block: Buffer | undefined;
-            let filled = 0;
-            try {
-              for await (const chunk of source) {
-                let buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-                hash.update(buf);
-                bytes += buf.length;
-                if (!block) {
-                  if (held + buf.length < HOLD_BYTES) {
-                    parts.push(buf);
-                    held += buf.length;
-                    continue;
-                  }
-                  block = await blockPool.take(signal);
-                  filled = 0;
-                  for (const part of parts) filled += part.copy(block, filled);
-                  parts = [];
-                  held = 0;
-                }
-                while (block && buf.length > 0) {
-                  const n = buf.copy(block, filled);
-                  filled += n;
-                  buf = buf.subarray(n);
-                  if (filled < BLOCK_SIZE) continue;
-                  const full: Buffer = block;
-                  block = undefined;
-                  await uploads.add(full, full.length, () => blockPool.give(full));
-                  if (buf.length > 0) {
-                    block = await blockPool.take(signal);
-                    filled = 0;
-                  }
-                }
-              }
-              if (block) {
-                const last: Buffer = block;
-                block = undefined;
-                await uploads.add(last.subarray(0, filled), filled, () => blockPool.give(last));
-              } else if (held > 0) {
-                await uploads.add(joined(parts, held), held, () => {});
-              }
-            } finally {
-              if (block) blockPool.give(block);
-            }
-          },
-          { signal: this.#ctx.signal },
-        );
-        return bytes;
-      },
+          pool: blockPool,
+          partSize: BLOCK_SIZE,
+          limit: BLOCKS_IN_FLIGHT,
+          uploads: uploads.parts,
+          hash,
+          signal,
+          send: (_index, part, length) => uploads.stage(partBody(part), length),
+        }),
       // The stream is ours once handed over: refusing it must not leave its source open, and
       // pipeline() destroys it when it fails, so a failure before it started must do the same.
       () => stream.destroy(),
@@ -284,11 +241,6 @@ export class AzureBlobWriter implements SinkWriter {
  */
 const blockPool = new BufferPool(NODE_BLOCKS, BLOCK_SIZE);
 
-/** The parts as one buffer; a single part is used as it is, not copied. */
-function joined(parts: Buffer[], length: number): Buffer {
-  return parts.length === 1 && parts[0]?.length === length ? parts[0] : Buffer.concat(parts, length);
-}
-
 /** What stageBlock takes: a buffer, or a factory of bodies (one per try of the request). */
 function partBody(part: PartBody): Buffer | (() => NodeJS.ReadableStream) {
   return 'buffer' in part ? part.buffer : part.body;
@@ -306,11 +258,6 @@ class BlockUploads {
     this.#client = client;
     this.#signal = signal;
     this.#nextId = nextId;
-  }
-
-  /** Starts staging a block from a buffer; waits first while BLOCKS_IN_FLIGHT are uploading. */
-  async add(block: Buffer, length: number, done: () => void): Promise<void> {
-    await this.parts.add(() => this.stage(block, length), done, BLOCKS_IN_FLIGHT);
   }
 
   /**

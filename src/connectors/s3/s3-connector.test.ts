@@ -185,6 +185,42 @@ describe('s3 multipart staging', () => {
   });
 });
 
+describe('s3 streamed staging through the part pool', () => {
+  it('stages many streamed objects at once, and a failed stream gives its part buffers back', async () => {
+    const p = freshPrefix();
+    const sink = endpoint({ prefix: p });
+    const data = randomBytes(3 * PART_SIZE + 17);
+    /** `data` in odd-sized chunks, failing after `failAt` bytes. */
+    const chunks = (failAt = Infinity): Readable =>
+      Readable.from(
+        (function* () {
+          for (let at = 0; at < data.length; at += 700_001) {
+            if (at > failAt) throw new Error('source broke');
+            yield data.subarray(at, at + 700_001);
+          }
+        })(),
+      );
+    const broken = await s3Sink.open(sink, attempt('t0', 'a0'));
+    await rejectsWith(
+      broken.stage({ name: 'broken.bin', stream: chunks(2 * PART_SIZE) }),
+      'store_error',
+      /source broke/,
+    );
+    await broken.abort();
+    // Eight objects of four parts each, at once, through a pool of six part buffers.
+    await Promise.all(
+      Array.from({ length: 8 }, async (_, i) => {
+        const w = await s3Sink.open(sink, attempt(`t${i + 1}`, `a${i + 1}`));
+        const staged = await w.stage({ name: `ok${i}.bin`, stream: chunks() });
+        assert.equal(staged.sha256, sha256(data));
+        await w.commit();
+      }),
+    );
+    assert.deepEqual(await keys(p), Array.from({ length: 8 }, (_, i) => `${p}/ok${i}.bin`).sort());
+    for (let i = 0; i < 8; i++) assert.ok((await get(`${p}/ok${i}.bin`)).equals(data));
+  });
+});
+
 describe('s3 direct staging', () => {
   it('stages files read directly: whole when small, parts sent from their ranges when large', async () => {
     const p = freshPrefix();

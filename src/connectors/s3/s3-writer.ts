@@ -4,7 +4,8 @@
  *
  * Attempt states: open -> committed | aborted (both final; abort after commit is a no-op, commit
  * after abort is refused). stage() creates a multipart upload for `<prefix><name>` and uploads 8 MiB
- * parts (a few in flight, so memory is bounded whatever the object's size) but never completes it: an
+ * parts (4 in flight, from the node's pool of part buffers, so memory is bounded whatever the
+ * object's size and the number of tasks) but never completes it: an
  * uncompleted upload is invisible to readers and listings. commit() completes every staged upload;
  * completion publishes the object atomically and replaces any object under that key, so a retried
  * attempt's commit replaces the earlier attempt's output. An empty object has no part to upload and
@@ -23,21 +24,32 @@ import {
   UploadPartCommand,
   type CompletedPart,
 } from '@aws-sdk/client-s3';
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FerryError } from '../../common/errors.ts';
 import type { ResolvedEndpointT } from '../../protocol/task.ts';
 import type { AttemptContext, DirectRead, SinkWriter, StageInput, StagedObject } from '../connector.ts';
-import { PartUploads, StageSignal, uploadDirect } from '../direct-upload.ts';
+import {
+  BufferPool,
+  PartUploads,
+  StageSignal,
+  uploadDirect,
+  uploadStream,
+  type PartBody,
+} from '../direct-upload.ts';
 import { checkObjectName, compileS3Sink, openS3Store, type S3Store } from './s3-config.ts';
 import { cancelledError, s3Error, s3Message } from './s3-errors.ts';
 
 /** Every part but the last has exactly this size (some S3-compatible stores require equal parts). */
 export const PART_SIZE = 8 * 1024 * 1024;
-/** Parts uploaded at once per object: bounds memory to (PARTS_IN_FLIGHT + 1) * PART_SIZE. */
+/** Parts of an object staged from a stream uploading at once (each holds a pooled part buffer). */
 const PARTS_IN_FLIGHT = 4;
+/**
+ * Part buffers for objects staged from streams in the whole node (48 MiB, one slab), shared by
+ * every upload: an upload waits for a free one, whatever the number of tasks running at once.
+ */
+const partPool = new BufferPool(6, PART_SIZE);
 /** Tries of a part sent from a file's range (the SDK tries a buffer's itself), and the pause after the first. */
 const PART_TRIES = 3;
 const PART_RETRY_MS = 200;
@@ -81,73 +93,100 @@ export class S3Writer implements SinkWriter {
   }
 
   async stage({ name, stream }: StageInput): Promise<StagedObject> {
-    const ls = this.#store.linkedService;
     // A source failure before pipeline() listens is kept by the stream and rejects pipeline() later.
     stream.on('error', () => {});
     let normal: string;
     try {
-      this.#assertOpen('stage');
-      if (this.#ctx.signal.aborted) throw cancelledError(ls, 'stage');
-      normal = checkObjectName(ls, name);
+      normal = this.#checkStage(name);
     } catch (err) {
       // The stream is ours once handed over: refusing it must not leave its source open.
       stream.destroy();
       throw err;
     }
-    const key = this.#prefix + normal;
-    const hash = createHash('sha256');
-    let bytes = 0;
-    let upload: Upload | undefined;
-    const parts: CompletedPart[] = [];
-    const inFlight: Promise<void>[] = [];
-    let partCount = 0;
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
-
-    const sendPart = async (body: Buffer): Promise<void> => {
-      upload ??= await this.#createUpload(key);
-      const { uploadId } = upload;
-      const partNumber = ++partCount;
-      const sent = this.#uploadPart(key, uploadId, partNumber, body).then((part) => {
-        parts.push(part);
-      });
-      // Awaited below or in allSettled on failure; this only keeps an early rejection from being unhandled.
-      sent.catch(() => {});
-      inFlight.push(sent);
-      if (inFlight.length >= PARTS_IN_FLIGHT) await inFlight.shift();
-    };
-
-    try {
-      await pipeline(
-        stream,
-        async (source: AsyncIterable<Buffer | string>) => {
-          for await (const chunk of source) {
-            const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-            hash.update(buf);
-            bytes += buf.length;
-            pending.push(buf);
-            pendingBytes += buf.length;
-            while (pendingBytes >= PART_SIZE) {
-              const all = Buffer.concat(pending, pendingBytes);
-              pending = [all.subarray(PART_SIZE)];
-              pendingBytes -= PART_SIZE;
-              await sendPart(all.subarray(0, PART_SIZE));
-            }
-          }
-        },
-        { signal: this.#ctx.signal },
-      );
-      if (pendingBytes > 0) await sendPart(Buffer.concat(pending, pendingBytes));
-      await Promise.all(inFlight);
-    } catch (err) {
+    return this.#stageParts(
+      normal,
+      (o) => uploadStream({ stream, pool: partPool, partSize: PART_SIZE, limit: PARTS_IN_FLIGHT, ...o }),
       // pipeline() destroys the source when it fails; a failure before it started must do the same.
-      stream.destroy();
-      await Promise.allSettled(inFlight);
-      if (upload) await this.#abortUpload(upload);
-      throw s3Error(err, ls, { bucket: this.#store.bucket, key }, 'stage');
+      () => stream.destroy(),
+    );
+  }
+
+  async stageDirect(name: string, direct: DirectRead): Promise<StagedObject> {
+    const normal = this.#checkStage(name);
+    return this.#stageParts(normal, (o) =>
+      uploadDirect({
+        direct,
+        partSize: PART_SIZE,
+        message: (text) => s3Message(this.#store.linkedService, `${normal} ${text} (stage)`),
+        ...o,
+      }),
+    );
+  }
+
+  /** The object's normalised name, once the attempt is known to be open and not cancelled. */
+  #checkStage(name: string): string {
+    const ls = this.#store.linkedService;
+    this.#assertOpen('stage');
+    if (this.#ctx.signal.aborted) throw cancelledError(ls, 'stage');
+    return checkObjectName(ls, name);
+  }
+
+  /**
+   * One object as parts of a multipart upload of its key, created with the first part (an empty
+   * object has none, and is published by PutObject at commit): `upload` reads it, hashing every
+   * byte and sending its parts, and returns its size. On failure the upload is aborted.
+   */
+  async #stageParts(
+    normal: string,
+    upload: (o: {
+      uploads: PartUploads;
+      hash: Hash;
+      signal: AbortSignal;
+      stop: (error: unknown) => void;
+      send: (index: number, body: PartBody, length: number) => Promise<void>;
+    }) => Promise<number>,
+    release: () => void = () => {},
+  ): Promise<StagedObject> {
+    const ls = this.#store.linkedService;
+    const key = this.#prefix + normal;
+    const stage = new StageSignal(this.#ctx.signal);
+    const { signal, stop } = stage;
+    const uploads = new PartUploads();
+    const hash = createHash('sha256');
+    const parts: CompletedPart[] = [];
+    let creating: Promise<Upload> | undefined;
+    const send = async (index: number, part: PartBody, length: number): Promise<void> => {
+      const { uploadId } = await (creating ??= this.#createUpload(key, signal));
+      // The SDK tries a buffer's request again itself, not one with a stream body: a part sent
+      // from a file's range is tried again here, with a new body that rereads the range, when the
+      // failure is one a retry can help.
+      for (let tries = 1; ; tries++) {
+        const body = 'buffer' in part ? part.buffer : part.body();
+        try {
+          parts.push(await this.#uploadPart(key, uploadId, index + 1, body, length, signal));
+          return;
+        } catch (err) {
+          const again = 'body' in part && tries < PART_TRIES && !signal.aborted;
+          if (!again || !s3Error(err, ls, { bucket: this.#store.bucket, key }, 'stage').retryable) throw err;
+          await sleep(PART_RETRY_MS * tries, undefined, { signal });
+        }
+      }
+    };
+    let bytes: number;
+    try {
+      bytes = await upload({ uploads, hash, signal, stop, send });
+    } catch (err) {
+      release();
+      const failure = stage.fail(err);
+      await uploads.settle();
+      const created = await creating?.catch(() => undefined);
+      if (created) await this.#abortUpload(created);
+      if (this.#ctx.signal.aborted) throw cancelledError(ls, 'stage');
+      throw s3Error(failure, ls, { bucket: this.#store.bucket, key }, 'stage');
     }
     parts.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
-    return this.#keep({ object: { name: normal, bytes, sha256: hash.digest('hex') }, key, upload, parts });
+    const object = { name: normal, bytes, sha256: hash.digest('hex') };
+    return this.#keep({ object, key, upload: await creating, parts });
   }
 
   /** Records a staged object. Staged twice in one attempt: the later copy wins, as a rename would. */
@@ -156,63 +195,6 @@ export class S3Writer implements SinkWriter {
     if (earlier?.upload) await this.#abortUpload(earlier.upload);
     this.#staged.set(staged.object.name, staged);
     return staged.object;
-  }
-
-  async stageDirect(name: string, direct: DirectRead): Promise<StagedObject> {
-    const ls = this.#store.linkedService;
-    this.#assertOpen('stage');
-    if (this.#ctx.signal.aborted) throw cancelledError(ls, 'stage');
-    const normal = checkObjectName(ls, name);
-    const key = this.#prefix + normal;
-    const stage = new StageSignal(this.#ctx.signal);
-    const { signal, stop } = stage;
-    const uploads = new PartUploads();
-    const hash = createHash('sha256');
-    const parts: CompletedPart[] = [];
-    let creating: Promise<Upload> | undefined;
-    let bytes: number;
-    try {
-      bytes = await uploadDirect({
-        direct,
-        partSize: PART_SIZE,
-        uploads,
-        hash,
-        signal,
-        stop,
-        message: (text) => s3Message(ls, `${normal} ${text} (stage)`),
-        send: async (index, part, length) => {
-          const { uploadId } = await (creating ??= this.#createUpload(key, signal));
-          // The SDK does not try a request with a stream body again: a part is tried again here,
-          // with a new body that rereads its range, when the failure is one a retry can help.
-          for (let tries = 1; ; tries++) {
-            const body = 'buffer' in part ? part.buffer : part.body();
-            try {
-              parts.push(await this.#uploadPart(key, uploadId, index + 1, body, length, signal));
-              return;
-            } catch (err) {
-              const retry = tries < PART_TRIES && !signal.aborted;
-              if (!retry || !s3Error(err, ls, { bucket: this.#store.bucket, key }, 'stage').retryable)
-                throw err;
-              await sleep(PART_RETRY_MS * tries, undefined, { signal });
-            }
-          }
-        },
-      });
-    } catch (err) {
-      const failure = stage.fail(err);
-      await uploads.settle();
-      const upload = await creating?.catch(() => undefined);
-      if (upload) await this.#abortUpload(upload);
-      if (this.#ctx.signal.aborted) throw cancelledError(ls, 'stage');
-      throw s3Error(failure, ls, { bucket: this.#store.bucket, key }, 'stage');
-    }
-    parts.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
-    return this.#keep({
-      object: { name: normal, bytes, sha256: hash.digest('hex') },
-      key,
-      upload: await creating,
-      parts,
-    });
   }
 
   async commit(): Promise<void> {
