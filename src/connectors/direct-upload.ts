@@ -166,10 +166,10 @@ export class PartUploads {
 }
 
 /**
- * The body of one part: a buffer, or a stream from a range of the file. `body()` gives a fresh
- * stream (a Readable) each time it is called, and a stream may be piped again when a request is
- * tried again: either way the range is sent once more, reread. A sink whose SDK calls a factory per
- * try passes `body` itself; one whose SDK pipes the same body again passes `body()`.
+ * The body of one part: a buffer, or streams from a range of the file. `body()` gives a fresh
+ * stream (a Readable) each time it is called, one per try of the request, and the range is then
+ * sent once more, reread; a stream piped again sends again too. Azure's SDK is given `body` itself
+ * and calls it per try; the S3 sink calls it for each of its own tries.
  */
 export type PartBody = { buffer: Buffer } | { body: () => Readable };
 
