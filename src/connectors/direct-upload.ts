@@ -21,7 +21,7 @@ import { FerryError } from '../common/errors.ts';
 import type { DirectRead } from './connector.ts';
 
 /** Parts of one file read directly that are sent at once. */
-export const RANGES_IN_FLIGHT = 16;
+const RANGES_IN_FLIGHT = 16;
 /** A range goes out in pieces of this size, through two buffers: one read into, one being sent. */
 const RANGE_CHUNK = 256 * 1024;
 /**

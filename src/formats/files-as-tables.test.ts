@@ -21,11 +21,24 @@ let tasks = 0;
 
 before(async () => {
   base = await realpath(await mkdtemp(path.join(tmpdir(), 'ferry-files-tables-')));
+  loadCtx.allowedRoots = [base];
 });
 
 after(async () => {
   await rm(base, { recursive: true, force: true });
 });
+
+/** The attempt of a load task into a table, and hooks that ignore progress. */
+const loadCtx = {
+  signal: new AbortController().signal,
+  allowedRoots: [] as string[],
+  runId: 'run1',
+  activity: 'load',
+  taskId: 'load1',
+  attemptId: 'a1',
+  taskIndex: 0,
+};
+const hooks = { onProgress: () => {}, beforeCommit: async () => {} };
 
 async function folderWith(files: Record<string, Buffer | string>): Promise<string> {
   const dir = path.join(base, `in-${++tasks}`);
@@ -147,19 +160,13 @@ describe('files read as tables by the copy task', () => {
           options: { table: `${schema}.events` },
         },
       };
-      const ctx = {
-        signal: new AbortController().signal,
-        allowedRoots: [base],
-        runId: 'run1',
-        activity: 'load',
-        taskId: 'load1',
-        attemptId: 'a1',
-        taskIndex: 0,
-      };
-      const hooks = { onProgress: () => {}, beforeCommit: async () => {} };
-      await executeTask({ ...spec, work: { kind: 'plan' } }, ctx, hooks); // the sink's ledger
+      await executeTask({ ...spec, work: { kind: 'plan' } }, loadCtx, hooks); // the sink's ledger
       const partition = { kind: 'files' as const, files: [{ path: 'events.jsonl', size: lines.length }] };
-      const result = await executeTask({ ...spec, work: { kind: 'copy', index: 0, partition } }, ctx, hooks);
+      const result = await executeTask(
+        { ...spec, work: { kind: 'copy', index: 0, partition } },
+        loadCtx,
+        hooks,
+      );
       assert.equal(result.kind, 'copy');
       assert.deepEqual(
         [result.rowsRead, result.rowsWritten, result.outputs[0]?.name, result.converted],
@@ -184,16 +191,6 @@ describe('files read as tables by the copy task', () => {
     const client = new pg.Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' });
     await client.connect();
     await client.query(`CREATE SCHEMA ${schema}`);
-    const ctx = {
-      signal: new AbortController().signal,
-      allowedRoots: [base],
-      runId: 'run1',
-      activity: 'load',
-      taskId: 'load1',
-      attemptId: 'a1',
-      taskIndex: 0,
-    };
-    const hooks = { onProgress: () => {}, beforeCommit: async () => {} };
     /** Plans the load (the table created then), then copies every planned partition. */
     const load = async (
       files: Record<string, Buffer | string>,
@@ -218,12 +215,12 @@ describe('files read as tables by the copy task', () => {
           options: { table: `${schema}.${table}`, mode: 'create' },
         },
       };
-      const plan = await executeTask({ ...spec, work: { kind: 'plan' } }, { ...ctx, runId }, hooks);
+      const plan = await executeTask({ ...spec, work: { kind: 'plan' } }, { ...loadCtx, runId }, hooks);
       assert.ok(plan.kind === 'plan');
       for (const [index, partition] of plan.partitions.entries()) {
         const copied = await executeTask(
           { ...spec, work: { kind: 'copy', index, partition } },
-          { ...ctx, runId, taskIndex: index },
+          { ...loadCtx, runId, taskIndex: index },
           hooks,
         );
         assert.ok(copied.kind === 'copy' && copied.rowsWritten === copied.rowsRead, JSON.stringify(copied));

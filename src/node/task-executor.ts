@@ -12,6 +12,7 @@ import type {
   AttemptContext,
   DirectRead,
   SinkWriter,
+  SourceConnector,
   SourceObject,
   StagedObject,
   StageInput,
@@ -213,7 +214,7 @@ async function planTask(
   if (sink.prepare) {
     const columns =
       (await source.describe?.(spec.source, ctx)) ??
-      (decodeFormat ? await describeFiles(spec, plan.partitions, decodeFormat, ctx) : undefined);
+      (decodeFormat ? await describeFiles(source, spec, plan.partitions, decodeFormat, ctx) : undefined);
     finalize = (await sink.prepare(spec.sink, columns, ctx)).finalize;
   }
   return {
@@ -230,12 +231,12 @@ async function planTask(
  * and closed as soon as they are known. undefined when no file has columns.
  */
 async function describeFiles(
+  source: SourceConnector,
   spec: TaskSpecT,
   partitions: readonly PartitionT[],
   format: CompiledFormat,
   ctx: AttemptContext,
 ): Promise<TableColumn[] | undefined> {
-  const source = await sourceFor(spec.source.type);
   for (const partition of partitions) {
     for await (const raw of source.read(spec.source, partition, ctx)) {
       const table = await decodeTable(raw, format, sourceWhat(spec), ctx.signal);
