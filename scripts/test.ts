@@ -32,7 +32,9 @@ const child = spawn(
     `--test-reporter-destination=${tap}`,
     ...files,
   ],
-  { cwd: root, stdio: 'inherit' },
+  // Pool buffers are overwritten when given back, so a chunk used after its release corrupts the
+  // tests' output instead of passing unseen (src/common/chunk-pool.ts).
+  { cwd: root, stdio: 'inherit', env: { ...process.env, FERRY_POISON_RELEASED: '1' } },
 );
 const code = await new Promise<number>((resolve) => child.once('exit', (c, s) => resolve(c ?? (s ? 1 : 0))));
 

@@ -131,6 +131,11 @@ export interface StagedObject {
 export interface StageInput {
   /** Object name (files sinks), or the partition name a table sink records in its ledger. */
   name: string;
+  /**
+   * The bytes. A chunk may sit in a pool buffer (src/common/chunk-pool.ts): the sink may give it
+   * back with releaseChunk() once it is done with it (written, or copied), and keeps no reference to
+   * it after that; a sink that never releases anything is correct too.
+   */
   stream: Readable;
   /** Present for table sinks: the stream is canonical CSV with a header row naming these columns. */
   columns?: TableColumn[];

@@ -16,6 +16,7 @@ import path from 'node:path';
 import { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { pooledSocket, releaseChunk } from '../common/chunk-pool.ts';
 import { FerryError } from '../common/errors.ts';
 import type { TableColumn } from '../connectors/table-columns.ts';
 import type { DuckdbJobSpec, DuckdbMessage, DuckdbRequest } from './duckdb-child.ts';
@@ -199,18 +200,20 @@ export function runDuckdb(
    */
   const connect = (ready: Extract<DuckdbMessage, { kind: 'ready' }>): void => {
     try {
-      fromConverter = new Socket({
-        fd: openSync(ready.output, constants.O_RDONLY | constants.O_NONBLOCK),
-        readable: true,
-        writable: false,
-      });
+      // Read into pool buffers: each read goes to the output as it is, for the sink to give back.
+      fromConverter = pooledSocket(
+        {
+          fd: openSync(ready.output, constants.O_RDONLY | constants.O_NONBLOCK),
+          readable: true,
+          writable: false,
+        },
+        (chunk) => output.push(chunk),
+      );
     } catch (err) {
       fail(new FerryError('internal', `parquet converter: cannot open its output: ${String(err)}`));
       return;
     }
-    fromConverter.on('data', (chunk: Buffer) => {
-      if (!output.push(chunk)) fromConverter?.pause();
-    });
+    fromConverter.resume();
     fromConverter.once('end', () => {
       outputEnded = true;
       complete();
@@ -241,11 +244,12 @@ export function runDuckdb(
     // A table stream comes in pieces of a few KiB (one socket read each): written one by one, they
     // cost a write(2) each, the node's largest cost in a profile. They are gathered while the socket
     // is corked and go in one writev(2) per GATHER_BYTES, or sooner when the socket's buffer is full.
+    // Each chunk's pool buffer, if it has one, goes back once written (src/common/chunk-pool.ts).
     let gathered = 0;
     input!.on('data', (chunk: Buffer | string) => {
       if (gathered === 0) sink.cork();
       gathered += chunk.length;
-      const more = sink.write(chunk);
+      const more = sink.write(chunk, () => releaseChunk(chunk));
       if (gathered >= GATHER_BYTES || !more) {
         gathered = 0;
         sink.uncork();

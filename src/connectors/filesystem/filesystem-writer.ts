@@ -17,6 +17,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, rmdir, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { releaseChunk } from '../../common/chunk-pool.ts';
 import { FerryError } from '../../common/errors.ts';
 import type { ResolvedEndpointT } from '../../protocol/task.ts';
 import type { AttemptContext, SinkWriter, StageInput, StagedObject } from '../connector.ts';
@@ -139,9 +140,11 @@ export class FilesystemWriter implements SinkWriter {
             if (held + buf.length > WRITE_BYTES) await flush();
             if (buf.length >= WRITE_BYTES) {
               await writeAll(out, buf);
-              continue;
+            } else {
+              held += buf.copy(gather, held);
             }
-            held += buf.copy(gather, held);
+            // Done with it: a pooled read buffer goes back (src/common/chunk-pool.ts).
+            releaseChunk(buf);
           }
           await flush();
           this.#gatherBuffer = gather;

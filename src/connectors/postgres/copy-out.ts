@@ -9,6 +9,10 @@
  * a hundred memmoves and no allocation. pg-copy-streams made two Buffer objects and a list entry per
  * row, and copied every chunk once more to join them: a third of the node's CPU in a table copy.
  *
+ * On the socket pgSocket() makes (the connector's connections without TLS), the copy takes the reads
+ * themselves: they come in pool buffers (src/common/chunk-pool.ts) and each goes downstream as it
+ * is, for its last consumer to give back. On any other socket (TLS) it reads the socket's stream.
+ *
  * Protocol (https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-COPY): after the
  * query come CopyOutResponse, CopyData* (NoticeResponse, ParameterStatus and NotificationResponse may
  * come between them), then CopyDone, or an ErrorResponse at any point. CopyDone ends the stream and
@@ -16,8 +20,10 @@
  * which parses it and reports it to this query (handleError, handleCommandComplete); the stream then
  * fails with the error, or ends.
  */
+import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { Connection, Submittable } from 'pg';
+import { pooledSocket, releaseChunk } from '../../common/chunk-pool.ts';
 
 const ERROR_RESPONSE = 0x45; // E
 const COPY_OUT_RESPONSE = 0x48; // H
@@ -35,6 +41,30 @@ export interface ParsedChunk {
    */
   end?: 'done' | 'error';
   rest?: Buffer;
+}
+
+const DIVERT = Symbol('divert');
+/** Sends the socket's reads to a COPY instead of node-postgres, or (undefined) back. */
+type Divert = (take: ((chunk: Buffer) => boolean) | undefined) => void;
+type DivertableSocket = Socket & { [DIVERT]?: Divert };
+
+/**
+ * node-postgres' socket (its `stream` option) reading into pool buffers. Outside a copy each read is
+ * copied for node-postgres, which may keep what it is given, and the buffer read into again.
+ */
+export function pgSocket(): Socket {
+  let diverted: ((chunk: Buffer) => boolean) | undefined;
+  const socket: DivertableSocket = pooledSocket({}, (chunk) => {
+    if (diverted) return diverted(chunk);
+    const copy = Buffer.from(chunk);
+    releaseChunk(chunk);
+    socket.emit('data', copy);
+    return true;
+  });
+  socket[DIVERT] = (take) => {
+    diverted = take;
+  };
+  return socket;
 }
 
 /** The CopyData stream's framing, fed chunk by chunk as they come off the socket. */
@@ -105,6 +135,10 @@ export class CopyOut extends Readable implements Submittable {
   rowCount = 0;
   readonly #parser = new CopyOutParser();
   #connection: Connection | undefined;
+  /** Set when the copy takes the socket's reads itself (pgSocket). */
+  #divert: Divert | undefined;
+  /** Reading stopped because downstream is full (diverted reads). */
+  #stopped = false;
   #pgOnData: ((chunk: Buffer) => void) | undefined;
   #wanted = false;
   #forwarding = false;
@@ -119,7 +153,13 @@ export class CopyOut extends Readable implements Submittable {
   /** Called by node-postgres when the query's turn comes. */
   submit(connection: Connection): void {
     this.#connection = connection;
-    const socket = connection.stream;
+    const socket = connection.stream as DivertableSocket;
+    this.#divert = socket[DIVERT];
+    if (this.#divert) {
+      this.#divert((chunk) => this.#take(chunk));
+      connection.query(this.text);
+      return;
+    }
     const handlers = socket.listeners('data') as ((chunk: Buffer) => void)[];
     if (handlers.length !== 1)
       throw new Error(`COPY: expected node-postgres' one data handler, found ${handlers.length}`);
@@ -131,8 +171,34 @@ export class CopyOut extends Readable implements Submittable {
   }
 
   override _read(): void {
+    if (this.#divert) {
+      if (this.#stopped) {
+        this.#stopped = false;
+        this.#connection?.stream.resume();
+      }
+      return;
+    }
     this.#wanted = true;
     this.#forward();
+  }
+
+  /** A diverted read: the chunk is ours. Answers false to stop the socket's reads. */
+  #take(chunk: Buffer): boolean {
+    const parsed = this.#parser.parse(chunk);
+    let more = true;
+    if (parsed.data) more = this.push(parsed.data);
+    else releaseChunk(chunk);
+    if (parsed.end) {
+      this.#over = true;
+      this.#divert!(undefined);
+      const socket = this.#connection!.stream;
+      // node-postgres may keep what it is given: a copy, so the chunk stays downstream's alone.
+      if (parsed.rest!.length > 0) socket.emit('data', Buffer.from(parsed.rest!));
+      if (parsed.end === 'done') this.push(null);
+      return true;
+    }
+    this.#stopped = !more;
+    return more;
   }
 
   #forward(): void {

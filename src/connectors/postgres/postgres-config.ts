@@ -12,6 +12,7 @@ import { FerryError } from '../../common/errors.ts';
 import { PostgresProperties, PostgresSink, PostgresSource } from '../../protocol/stores.ts';
 import type { ResolvedEndpointT } from '../../protocol/task.ts';
 import { validator, type Validator } from '../../protocol/validate.ts';
+import { pgSocket } from './copy-out.ts';
 import { postgresMessage, withStoreName } from './postgres-errors.ts';
 
 /** A host that does not answer is reported after this long instead of the OS's minutes. */
@@ -98,7 +99,8 @@ export function compilePostgresTarget(endpoint: ResolvedEndpointT): PostgresTarg
       database: p.database,
       user: p.user,
       ...(p.password === undefined ? {} : { password: p.password }),
-      ...(p.ssl === undefined ? {} : { ssl: p.ssl }),
+      // Without TLS, reads go into pool buffers (copy-out.ts); TLS reads its socket itself.
+      ...(p.ssl === undefined ? { stream: pgSocket } : { ssl: p.ssl }),
       connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
       keepAlive: true,
       application_name: 'ferry',
