@@ -137,8 +137,6 @@ export class CopyOut extends Readable implements Submittable {
   #connection: Connection | undefined;
   /** Set when the copy takes the socket's reads itself (pgSocket). */
   #divert: Divert | undefined;
-  /** Reading stopped because downstream is full (diverted reads). */
-  #stopped = false;
   #pgOnData: ((chunk: Buffer) => void) | undefined;
   #wanted = false;
   #forwarding = false;
@@ -172,10 +170,8 @@ export class CopyOut extends Readable implements Submittable {
 
   override _read(): void {
     if (this.#divert) {
-      if (this.#stopped) {
-        this.#stopped = false;
-        this.#connection?.stream.resume();
-      }
+      // Restarts reads #take stopped; a no-op while the socket is reading.
+      this.#connection?.stream.resume();
       return;
     }
     this.#wanted = true;
@@ -197,7 +193,6 @@ export class CopyOut extends Readable implements Submittable {
       if (parsed.end === 'done') this.push(null);
       return true;
     }
-    this.#stopped = !more;
     return more;
   }
 
