@@ -56,6 +56,17 @@ test('filesystem to Azure Blob and back: tasks on both nodes, bytes identical', 
   for await (const b of blobs.listBlobsFlat()) listed.push(b.name);
   assert.equal(listed.length, 40);
   assert.ok(listed.every((name) => name.startsWith('copy/sub')));
+  // Files under 512 KiB were put whole at commit (one request, no blocks); the others in blocks.
+  // Every blob names the attempt that wrote it.
+  const attempts = new Set(up.tasks.flatMap((tk: any) => tk.attemptList.map((a: any) => a.id)));
+  for (const name of listed) {
+    const i = Number(/file-(\d+)/.exec(name)?.[1]);
+    const blob = blobs.getBlockBlobClient(name);
+    const blocks = (await blob.getBlockList('committed')).committedBlocks ?? [];
+    assert.equal(blocks.length > 0, i % 5 === 0, name);
+    const writtenBy = (await blob.getProperties()).metadata?.['ferryattempt'];
+    assert.ok(writtenBy !== undefined && attempts.has(writtenBy), `${name}: ${writtenBy}`);
+  }
 
   const downId = await runPipeline(g, {
     name: 'from-blob',

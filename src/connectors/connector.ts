@@ -100,6 +100,12 @@ export interface DirectRead {
   reread(into: Buffer, offset: number, length: number, position: number): Promise<number>;
   /** Throws a retryable store error when the object changed since it was opened (size or time). */
   unchanged(): Promise<void>;
+  /**
+   * Keeps the object open after its stream is destroyed (the executor destroys it once stageDirect
+   * returns), until the function returned is called: a sink that publishes a small file whole at
+   * commit reads it again then, with reread(). Optional: without it a sink stages every file now.
+   */
+  keep?(): () => void;
 }
 
 export interface SourcePlan {

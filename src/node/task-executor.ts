@@ -73,6 +73,7 @@ class Meter extends Transform {
 
 /** Direct reads through a Pace; rereads are not counted again. */
 function metered(direct: DirectRead, pace: Pace): DirectRead {
+  const keep = direct.keep?.bind(direct);
   return {
     size: direct.size,
     async read(into, offset, length, position) {
@@ -83,6 +84,7 @@ function metered(direct: DirectRead, pace: Pace): DirectRead {
     },
     reread: (into, offset, length, position) => direct.reread(into, offset, length, position),
     unchanged: () => direct.unchanged(),
+    ...(keep ? { keep } : {}),
   };
 }
 

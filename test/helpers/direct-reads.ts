@@ -11,19 +11,32 @@ import type { DirectRead } from '../../src/connectors/connector.ts';
 export interface TestDirect extends DirectRead {
   /** Bytes given by read() and by reread(). */
   counted: { read: number; reread: number };
+  /** keep() calls, and the releases of what they kept (each counted once). */
+  kept: { taken: number; released: number };
 }
 
 /**
  * Direct reads over `data` opened as `size` bytes, in pieces of at most 1 MiB, each after a short
  * random wait so reads overlap and finish out of order. A read or reread fails once it would reach
  * `failAt`; unchanged() throws when `size` is not the data's length, as when a file grew or shrank.
+ * With `keepable` it offers keep(), as the filesystem source does, and counts what is kept.
  */
 export function directOf(
   data: Buffer,
   size: number,
   fail: { at?: number; in?: 'read' | 'reread' } = {},
+  o: { keepable?: boolean } = {},
 ): TestDirect {
   const counted = { read: 0, reread: 0 };
+  const kept = { taken: 0, released: 0 };
+  const keep = (): (() => void) => {
+    kept.taken++;
+    let held = true;
+    return () => {
+      if (held) kept.released++;
+      held = false;
+    };
+  };
   const reader =
     (kind: 'read' | 'reread') =>
     async (into: Buffer, offset: number, length: number, position: number): Promise<number> => {
@@ -38,6 +51,8 @@ export function directOf(
   return {
     size,
     counted,
+    kept,
+    ...(o.keepable ? { keep } : {}),
     read: reader('read'),
     reread: reader('reread'),
     async unchanged() {

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import {
   DEV_ACCOUNT,
@@ -23,10 +24,11 @@ import { executeTask } from '../../node/task-executor.ts';
 import type { PartitionT, ResolvedEndpointT, TaskSpecT } from '../../protocol/task.ts';
 import type { AttemptContext, PlanContext } from '../connector.ts';
 import { azureBlobSink, azureBlobSource } from './azure-blob-connector.ts';
-import { BLOCK_SIZE } from './azure-blob-writer.ts';
-import { WHOLE_READ_BELOW } from '../direct-upload.ts';
+import { ATTEMPT_METADATA, BLOCK_SIZE } from './azure-blob-writer.ts';
+import { HELD_FILES_MAX, WHOLE_READ_BELOW } from '../direct-upload.ts';
 import { rejectsWith } from '../../../test/helpers/rejects-with.ts';
-import { directOf, startProxy } from '../../../test/helpers/direct-reads.ts';
+import { directOf, startProxy, type TestDirect } from '../../../test/helpers/direct-reads.ts';
+import { heldFileChecks, keepable } from '../../../test/helpers/held-files.ts';
 
 let azurite: Azurite;
 let service: BlobServiceClient;
@@ -400,6 +402,26 @@ describe('azure-blob block staging', () => {
     assert.ok(elapsed >= (total / rate) * 1000 * 0.9, `took ${elapsed} ms`);
   });
 
+  it('refuses the commit of an attempt that began before a commit made since, even if it staged after it', async () => {
+    const dst = await freshContainer();
+    const sink = endpoint(dst.containerName, {}, 'out');
+    const opened = Date.now();
+    const stale = await azureBlobSink.open(sink, attempt('t1', 'a1'));
+    const fresh = await azureBlobSink.open(sink, attempt('t1', 'a2'));
+    await sleep(Math.max(0, (Math.floor(opened / 1000) + 2) * 1000 - Date.now()));
+    await fresh.stage({ name: 'part.txt', ...bytes('fresh') });
+    await fresh.commit();
+    await stale.stage({ name: 'part.txt', ...bytes('stale') });
+    await rejectsWith(
+      stale.commit(),
+      'conflict',
+      /changed after this attempt began: another attempt committed the blob first \(commit\)$/,
+    );
+    assert.equal((await content(dst, 'part.txt')).toString(), 'fresh');
+    const { metadata } = await dst.getBlockBlobClient('part.txt').getProperties();
+    assert.equal(metadata?.[ATTEMPT_METADATA], 'a2', 'the blob names the attempt that wrote it');
+  });
+
   it('of two attempts staging at once, the first to commit wins and the other gets a conflict', async () => {
     const dst = await freshContainer();
     const sink = endpoint(dst.containerName, {}, 'out');
@@ -411,6 +433,122 @@ describe('azure-blob block staging', () => {
     await rejectsWith(stale.commit(), 'conflict', /another attempt committed the blob first \(commit\)$/);
     assert.equal((await content(dst, 'part.txt')).toString(), 'fresh');
     assert.deepEqual(await names(dst), ['part.txt']);
+  });
+});
+
+describe('azure-blob small files put whole at commit', () => {
+  /** Past the second after `since`: the service's clock has moved on from an attempt opened then. */
+  const nextSecond = (since: number): Promise<void> =>
+    sleep(Math.max(0, (Math.floor(since / 1000) + 2) * 1000 - Date.now()));
+
+  heldFileChecks(async () => {
+    const dst = await freshContainer();
+    return {
+      open: (taskId, attemptId) =>
+        azureBlobSink.open(endpoint(dst.containerName, {}, 'out'), attempt(taskId, attemptId)),
+      names: () => names(dst),
+      content: (name) => content(dst, name),
+      async inspect(name, held) {
+        // Put whole: one request (Put Blob), so the blob has no blocks.
+        const blob = dst.getBlockBlobClient(name);
+        const blocks = (await blob.getBlockList('committed')).committedBlocks ?? [];
+        assert.equal(blocks.length, held ? 0 : 1, `${name} blocks`);
+        assert.equal((await blob.getProperties()).metadata?.[ATTEMPT_METADATA], 'a1', `${name} metadata`);
+      },
+    };
+  });
+
+  it('of two attempts holding a file at once, the first to commit wins and the other gets a conflict', async () => {
+    const dst = await freshContainer();
+    const sink = endpoint(dst.containerName, {}, 'out');
+    const opened = Date.now();
+    const stale = await azureBlobSink.open(sink, attempt('t1', 'a1'));
+    const fresh = await azureBlobSink.open(sink, attempt('t1', 'a2'));
+    await stale.stageDirect!('part.txt', keepable(Buffer.from('stale')));
+    await fresh.stageDirect!('part.txt', keepable(Buffer.from('fresh')));
+    // A stale attempt is one the service gave up on: its lease lapsed, seconds after it began.
+    await nextSecond(opened);
+    await fresh.commit();
+    await rejectsWith(
+      stale.commit(),
+      'conflict',
+      /changed after this attempt began: another attempt committed the blob first \(commit\)$/,
+    );
+    assert.equal((await content(dst, 'part.txt')).toString(), 'fresh');
+    assert.deepEqual(await names(dst), ['part.txt']);
+  });
+
+  it('replaces a blob written before the attempt began, even in the same second', async () => {
+    const dst = await freshContainer();
+    await put(dst, 'part.txt', 'earlier run');
+    const writer = await azureBlobSink.open(endpoint(dst.containerName, {}, 'out'), attempt('t1', 'a1'));
+    await writer.stageDirect!('part.txt', keepable(Buffer.from('this run')));
+    await writer.commit();
+    assert.equal((await content(dst, 'part.txt')).toString(), 'this run');
+  });
+
+  it('counts a put that landed already (its request tried again) as done, without a second put', async () => {
+    const dst = await freshContainer();
+    const opened = Date.now();
+    const writer = await azureBlobSink.open(endpoint(dst.containerName, {}, 'out'), attempt('t1', 'a1'));
+    const data = randomBytes(5000);
+    await writer.stageDirect!('twice.bin', keepable(data));
+    await nextSecond(opened);
+    // What the first try of the commit's put left, its answer lost on the way back.
+    const blob = dst.getBlockBlobClient('twice.bin');
+    await blob.upload(data, data.length, { metadata: { [ATTEMPT_METADATA]: 'a1' } });
+    const { etag } = await blob.getProperties();
+    await writer.commit();
+    assert.equal((await blob.getProperties()).etag, etag, 'not put again');
+    assert.ok((await content(dst, 'twice.bin')).equals(data));
+  });
+
+  it('wins over another attempt that has only staged blocks of its blob', async () => {
+    const dst = await freshContainer();
+    const sink = endpoint(dst.containerName, {}, 'out');
+    const opened = Date.now();
+    const mine = await azureBlobSink.open(sink, attempt('t1', 'a1'));
+    const other = await azureBlobSink.open(sink, attempt('t1', 'a2'));
+    await mine.stageDirect!('part.txt', keepable(Buffer.from('mine')));
+    await nextSecond(opened);
+    // Uncommitted blocks are no change to the blob: the conditional put goes through.
+    await other.stage({ name: 'part.txt', ...bytes('theirs') });
+    await mine.commit();
+    assert.equal((await content(dst, 'part.txt')).toString(), 'mine');
+    // Its commit comes after a commit made since it began: it lost.
+    await rejectsWith(other.commit(), 'conflict', /another attempt committed the blob first \(commit\)$/);
+    assert.equal((await content(dst, 'part.txt')).toString(), 'mine');
+  });
+
+  it(`holds at most ${HELD_FILES_MAX} files open in the node, and stages the ones past that at once`, async () => {
+    const dst = await freshContainer();
+    const writer = await azureBlobSink.open(endpoint(dst.containerName, {}, 'out'), attempt('t1', 'a1'));
+    const count = HELD_FILES_MAX + 3;
+    const directs: TestDirect[] = [];
+    for (let i = 0; i < count; i++) {
+      const direct = keepable(Buffer.from(`file ${i}`));
+      directs.push(direct);
+      await writer.stageDirect!(`f${String(i).padStart(5, '0')}.txt`, direct);
+    }
+    assert.deepEqual(
+      directs.map((d) => d.kept.taken),
+      directs.map((_, i) => (i < HELD_FILES_MAX ? 1 : 0)),
+    );
+    await writer.commit();
+    assert.equal((await names(dst)).length, count);
+    for (const i of [HELD_FILES_MAX - 1, HELD_FILES_MAX, count - 1]) {
+      const name = `f${String(i).padStart(5, '0')}.txt`;
+      assert.equal((await content(dst, name)).toString(), `file ${i}`);
+      const blocks = (await dst.getBlockBlobClient(name).getBlockList('committed')).committedBlocks;
+      assert.equal(blocks?.length, i < HELD_FILES_MAX ? 0 : 1, name);
+    }
+    assert.ok(directs.every((d) => d.kept.released === d.kept.taken));
+    // All were let go: the next attempt holds again.
+    const next = await azureBlobSink.open(endpoint(dst.containerName, {}, 'out'), attempt('t2', 'a2'));
+    const direct = keepable(Buffer.from('again'));
+    await next.stageDirect!('again.txt', direct);
+    assert.equal(direct.kept.taken, 1);
+    await next.abort();
   });
 });
 

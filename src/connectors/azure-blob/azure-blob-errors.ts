@@ -96,6 +96,27 @@ export function azureBlobError(err: unknown, target: BlobTarget, operation: stri
   return message('store_error', `${what}: ${detail}${code ? ` (${code})` : ''}`, false);
 }
 
+/** A conditional request refused because the blob changed (HTTP 412 ConditionNotMet). */
+export function isConditionNotMet(err: unknown): boolean {
+  return statusOf(err) === 412 && errorCodeOf(err) === 'ConditionNotMet';
+}
+
+export function isNotFound(err: unknown): boolean {
+  return statusOf(err) === 404;
+}
+
+/** A blob put on condition that it had not changed since the attempt began, when another attempt had committed it. */
+export function overtakenError(target: BlobTarget, operation: string): FerryError {
+  return new FerryError(
+    'conflict',
+    azureBlobMessage(
+      target.linkedService,
+      `blob ${JSON.stringify(target.blob)} in container ${JSON.stringify(target.container)} changed after this attempt began: another attempt committed the blob first (${operation})`,
+    ),
+    { retryable: false },
+  );
+}
+
 function statusOf(err: unknown): number | undefined {
   const status = (err as { statusCode?: unknown } | undefined)?.statusCode;
   return typeof status === 'number' ? status : undefined;

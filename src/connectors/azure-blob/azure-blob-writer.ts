@@ -5,16 +5,23 @@
  * after abort is refused). While open, stage() uploads an object's bytes as uncommitted blocks of its
  * final blob `<prefix>/<name>` (16 MiB blocks: up to 3 in flight from a stream, 16 sent straight
  * from ranges of a file read directly); uncommitted blocks are invisible, so nothing shows in the
- * container. commit() puts each blob's block list: only then does the blob appear, whole, and a list
- * replaces whatever the blob held before, so a second attempt of a task replaces the first attempt's
- * blobs instead of adding to them. abort() needs no request: the service discards uncommitted blocks
- * when another list is committed or after a week.
+ * container. A small file read directly whose source can keep it open is not sent yet: it is held
+ * (HeldFile, src/connectors/direct-upload.ts) and put whole at commit, one request instead of two.
+ * commit() puts each blob's block list, or its held file: only then does the blob appear, whole, and
+ * it replaces whatever the blob held before, so a second attempt of a task replaces the first
+ * attempt's blobs instead of adding to them. abort() needs no request: the service discards
+ * uncommitted blocks when another list is committed or after a week.
  *
- * Block ids are unique per attempt (`<attempt>-<seq>`), so two attempts of a task staging the same
- * blob at once never mix blocks. Every id has the same length whatever the attempt, as the service
- * requires of all blocks of one blob. Committing a list discards the blob's other uncommitted blocks,
- * so of two attempts staging at once the first to commit wins and the other's commit fails with a
- * conflict, as with the filesystem sink; an attempt that stages after a commit replaces it.
+ * Of two attempts of a task at once (a stale one the service has given up on, and its retry), the
+ * first to commit wins and the other's commit fails with a conflict, as with the filesystem sink.
+ * Every commit request is conditional on the blob being unchanged since the attempt began, by the
+ * service's clock (the Date of the attempt's first request, plus a second for the header's
+ * precision), and a blob names the attempt that wrote it in its metadata (`ferryattempt`), so a
+ * request of this attempt's own that landed and was tried again is told apart. Block ids are unique
+ * per attempt (`<attempt>-<seq>`), so two attempts staging the same blob never mix blocks; every id
+ * has the same length whatever the attempt, as the service requires of all blocks of one blob; and
+ * committing a list discards the blob's other uncommitted blocks, so a list staged before another
+ * attempt's commit fails too.
  */
 import { createHash, type Hash } from 'node:crypto';
 import type { BlockBlobClient } from '@azure/storage-blob';
@@ -23,6 +30,7 @@ import type { ResolvedEndpointT } from '../../protocol/task.ts';
 import type { AttemptContext, DirectRead, SinkWriter, StageInput, StagedObject } from '../connector.ts';
 import {
   BufferPool,
+  HeldFile,
   PartUploads,
   StageSignal,
   uploadDirect,
@@ -36,7 +44,14 @@ import {
   openContainer,
   type AzureBlobContainer,
 } from './azure-blob-config.ts';
-import { azureBlobError, azureBlobMessage, cancelledError } from './azure-blob-errors.ts';
+import {
+  azureBlobError,
+  azureBlobMessage,
+  cancelledError,
+  isConditionNotMet,
+  isNotFound,
+  overtakenError,
+} from './azure-blob-errors.ts';
 
 export const BLOCK_SIZE = 16 * 1024 * 1024;
 /** Blocks of one object staged from a stream uploading at once (each holds a block buffer). */
@@ -48,6 +63,8 @@ const COMMITS_IN_FLIGHT = 8;
 /** Raw block id length before base64; the service allows up to 64 bytes. */
 const BLOCK_ID_LENGTH = 64;
 const SAFE_ATTEMPT_ID = /^[A-Za-z0-9_-]{1,48}$/;
+/** Metadata every published blob carries: the attempt that wrote it. */
+export const ATTEMPT_METADATA = 'ferryattempt';
 
 type WriterState = 'open' | 'committed' | 'aborted';
 
@@ -55,6 +72,8 @@ interface StagedBlob {
   object: StagedObject;
   blob: string;
   blockIds: string[];
+  /** A small file published whole at commit instead (no blocks). */
+  held?: HeldFile;
 }
 
 export async function openAzureBlobWriter(
@@ -65,14 +84,17 @@ export async function openAzureBlobWriter(
   const store = openContainer(sink);
   if (ctx.signal.aborted) throw cancelledError(store.linkedService, 'open');
   // One request up front, so wrong credentials or a missing container fail the attempt before any
-  // data is read from the source.
+  // data is read from the source. Its answer also dates the attempt's start by the service's clock.
+  let date: Date | undefined;
   try {
-    await store.client.getProperties({ abortSignal: ctx.signal });
+    ({ date } = await store.client.getProperties({ abortSignal: ctx.signal }));
   } catch (err) {
     if (ctx.signal.aborted) throw cancelledError(store.linkedService, 'open');
     throw azureBlobError(err, store, 'open');
   }
-  return new AzureBlobWriter(store, options.prefix, ctx);
+  // The Date header has whole seconds: a second more is no earlier than the service's time of open.
+  const began = date === undefined ? undefined : new Date(date.getTime() + 1000);
+  return new AzureBlobWriter(store, options.prefix, ctx, began);
 }
 
 export class AzureBlobWriter implements SinkWriter {
@@ -81,13 +103,16 @@ export class AzureBlobWriter implements SinkWriter {
   readonly #ctx: AttemptContext;
   readonly #attemptKey: string;
   readonly #staged = new Map<string, StagedBlob>();
+  /** When the attempt began by the service's clock; unknown: every file is staged as blocks. */
+  readonly #began: Date | undefined;
   #seq = 0;
   #state: WriterState = 'open';
 
-  constructor(store: AzureBlobContainer, prefix: string, ctx: AttemptContext) {
+  constructor(store: AzureBlobContainer, prefix: string, ctx: AttemptContext, began?: Date) {
     this.#store = store;
     this.#prefix = prefix;
     this.#ctx = ctx;
+    this.#began = began;
     this.#attemptKey = SAFE_ATTEMPT_ID.test(ctx.attemptId)
       ? ctx.attemptId
       : createHash('sha256').update(ctx.attemptId).digest('hex').slice(0, 48);
@@ -117,10 +142,32 @@ export class AzureBlobWriter implements SinkWriter {
   }
 
   /**
-   * A file read directly, uploaded by uploadDirect (src/connectors/direct-upload.ts): whole when
-   * small, else 16 blocks at once, each sent straight from its range of the file.
+   * A file read directly. A small one whose source can keep it open is held (HeldFile,
+   * src/connectors/direct-upload.ts) and put whole at commit, one request instead of two. Otherwise
+   * it is uploaded by uploadDirect: whole when small, else 16 blocks at once, each sent straight from
+   * its range of the file.
    */
   async stageDirect(name: string, direct: DirectRead): Promise<StagedObject> {
+    if (this.#began !== undefined && direct.keep) {
+      const normal = this.#begin(name);
+      const blob = blobName(this.#prefix, normal);
+      let held: HeldFile | undefined;
+      try {
+        held = await HeldFile.hold(direct, this.#ctx.signal, (text) =>
+          azureBlobMessage(this.#store.linkedService, `${name} ${text} (stage)`),
+        );
+      } catch (err) {
+        if (this.#ctx.signal.aborted) throw cancelledError(this.#store.linkedService, 'stage');
+        throw azureBlobError(err, { ...this.#store, blob }, 'stage');
+      }
+      if (held) {
+        if (this.#state !== 'open') held.release(); // aborted meanwhile: nothing may be left open
+        this.#assertOpen('stage');
+        const object: StagedObject = { name: normal, bytes: held.size, sha256: held.sha256 };
+        this.#keep({ object, blob, blockIds: [], held });
+        return object;
+      }
+    }
     return this.#stageBlocks(name, (uploads, hash, signal, stop) =>
       uploadDirect({
         direct,
@@ -153,9 +200,7 @@ export class AzureBlobWriter implements SinkWriter {
     const ls = this.#store.linkedService;
     let normal: string;
     try {
-      this.#assertOpen('stage');
-      if (this.#ctx.signal.aborted) throw cancelledError(ls, 'stage');
-      normal = checkObjectName(ls, name);
+      normal = this.#begin(name);
     } catch (err) {
       release();
       throw err;
@@ -178,8 +223,21 @@ export class AzureBlobWriter implements SinkWriter {
       throw azureBlobError(failure, { ...this.#store, blob }, 'stage');
     }
     const object: StagedObject = { name: normal, bytes, sha256: hash.digest('hex') };
-    this.#staged.set(normal, { object, blob, blockIds: uploads.ids });
+    this.#keep({ object, blob, blockIds: uploads.ids });
     return object;
+  }
+
+  /** What every stage checks first; the object's normalised name. */
+  #begin(name: string): string {
+    this.#assertOpen('stage');
+    if (this.#ctx.signal.aborted) throw cancelledError(this.#store.linkedService, 'stage');
+    return checkObjectName(this.#store.linkedService, name);
+  }
+
+  /** Records a staged object; one staged again under its name replaces it. */
+  #keep(staged: StagedBlob): void {
+    this.#staged.get(staged.object.name)?.held?.release();
+    this.#staged.set(staged.object.name, staged);
   }
 
   async commit(): Promise<void> {
@@ -192,13 +250,12 @@ export class AzureBlobWriter implements SinkWriter {
     );
     const commitOne = async (staged: StagedBlob): Promise<void> => {
       try {
-        // An empty list still creates the blob: a 0-byte object is published as an empty blob.
-        await this.#store.client
-          .getBlockBlobClient(staged.blob)
-          .commitBlockList(staged.blockIds, { abortSignal: this.#ctx.signal });
+        await this.#publish(staged);
       } catch (err) {
         if (this.#ctx.signal.aborted) throw cancelledError(ls, 'commit');
         throw azureBlobError(err, { ...this.#store, blob: staged.blob }, 'commit');
+      } finally {
+        staged.held?.release();
       }
     };
     const workers = Array.from({ length: Math.min(COMMITS_IN_FLIGHT, pending.length) }, async () => {
@@ -214,7 +271,44 @@ export class AzureBlobWriter implements SinkWriter {
   async abort(): Promise<void> {
     if (this.#state === 'committed') return;
     this.#state = 'aborted';
+    for (const staged of this.#staged.values()) staged.held?.release();
     this.#staged.clear();
+  }
+
+  /**
+   * Publishes one blob: its block list committed, or a held file put whole (Put Blob). Either is
+   * conditional on the blob being unchanged since this attempt began (by the service's clock), so of
+   * two attempts of a task the first to commit wins, whichever way each sends its files. When it has
+   * changed since, either this attempt's own request landed already and was tried again (the blob
+   * carries this attempt's id), or another attempt committed first: a conflict. A blob gone again
+   * by then is published once more, on the same condition.
+   */
+  async #publish({ blob, blockIds, held }: StagedBlob): Promise<void> {
+    const client = this.#store.client.getBlockBlobClient(blob);
+    const abortSignal = this.#ctx.signal;
+    const options = {
+      abortSignal,
+      metadata: { [ATTEMPT_METADATA]: this.#attemptKey },
+      ...(this.#began ? { conditions: { ifUnmodifiedSince: this.#began } } : {}),
+    };
+    for (let tries = 1; ; tries++) {
+      try {
+        if (held) await held.publish(abortSignal, (body) => client.upload(body, body.length, options));
+        // An empty list still creates the blob: a 0-byte object is published as an empty blob.
+        else await client.commitBlockList(blockIds, options);
+        return;
+      } catch (err) {
+        if (!isConditionNotMet(err)) throw err;
+      }
+      let writtenBy: string | undefined;
+      try {
+        writtenBy = (await client.getProperties({ abortSignal })).metadata?.[ATTEMPT_METADATA] ?? '';
+      } catch (err) {
+        if (!isNotFound(err) || tries >= 2) throw err;
+      }
+      if (writtenBy === this.#attemptKey) return;
+      if (writtenBy !== undefined) throw overtakenError({ ...this.#store, blob }, 'commit');
+    }
   }
 
   #nextBlockId(): string {

@@ -22,6 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { PartitionT, ResolvedEndpointT } from '../../protocol/task.ts';
 import type { AttemptContext, PlanContext, SourceObject } from '../connector.ts';
 import { filesystemSink, filesystemSource } from './filesystem-connector.ts';
@@ -358,6 +359,34 @@ describe('filesystem direct reads', () => {
     object!.stream.destroy();
     await once(object!.stream, 'close');
     await rejectsWith(direct.read(into, 0, 10, 0), 'cancelled', /"in": .*read/);
+  });
+
+  it('keeps a file open past its stream for whoever keeps it, and closes it when the last lets go', async () => {
+    const src = await freshRoot();
+    const data = Buffer.from('kept for the commit');
+    await put(src, 'k.txt', data);
+    const [partition] = await plan(endpoint(src));
+    const openFiles = async (): Promise<number> => (await readdir('/proc/self/fd')).length;
+    const before = await openFiles();
+    const [object] = await collect(filesystemSource.read(endpoint(src), partition!, attempt('t1', 'a1')));
+    const direct = object!.direct!;
+    assert.equal(await openFiles(), before + 1);
+    const first = direct.keep!();
+    const second = direct.keep!();
+    object!.stream.destroy();
+    await once(object!.stream, 'close');
+    const into = Buffer.alloc(data.length);
+    assert.equal(await direct.reread(into, 0, data.length, 0), data.length);
+    assert.ok(into.equals(data));
+    await direct.unchanged();
+    first();
+    first(); // a second call of one release counts once
+    assert.equal(await direct.reread(into, 0, 1, 0), 1, 'still kept by the other');
+    second();
+    await rejectsWith(direct.reread(into, 0, 1, 0), 'cancelled', /"in": .*read/);
+    // The handle's close is asynchronous.
+    for (let i = 0; i < 50 && (await openFiles()) !== before; i++) await sleep(10);
+    assert.equal(await openFiles(), before, 'the file is closed');
   });
 
   it('says a file changed when it grew, shrank or was rewritten after it was opened', async () => {

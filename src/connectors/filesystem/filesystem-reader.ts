@@ -87,6 +87,9 @@ async function openFile(
       : filesystemError(err, root.linkedService, lexical, 'read');
   // Set below; destroy() may run before that, when the signal has already aborted.
   let unhook = (): void => {};
+  // direct.keep(): the handle outlives the stream until every keeper lets go.
+  let keepers = 0;
+  let closeLater = false;
   const stream = new Readable({
     highWaterMark: chunk,
     read() {
@@ -100,6 +103,10 @@ async function openFile(
     },
     destroy(err, callback) {
       unhook();
+      if (keepers > 0) {
+        closeLater = true;
+        return callback(err);
+      }
       handle.close().then(
         () => callback(err),
         () => callback(err),
@@ -111,7 +118,7 @@ async function openFile(
   stream.on('error', () => {});
   unhook = onAbort(signal, () => stream.destroy(cancelledError(root.linkedService, 'read')));
   const readAt = async (into: Buffer, offset: number, length: number, position: number): Promise<number> => {
-    if (stream.destroyed) throw cancelledError(root.linkedService, 'read');
+    if (stream.destroyed && keepers === 0) throw cancelledError(root.linkedService, 'read');
     try {
       return (await handle.read(into, offset, length, position)).bytesRead;
     } catch (err) {
@@ -138,6 +145,15 @@ async function openFile(
           { retryable: true },
         );
       }
+    },
+    keep() {
+      keepers++;
+      let kept = true;
+      return () => {
+        if (!kept) return;
+        kept = false;
+        if (--keepers === 0 && closeLater) handle.close().catch(() => {});
+      };
     },
   };
   return { name, stream, rows: () => undefined, direct };

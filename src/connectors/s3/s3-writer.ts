@@ -9,7 +9,9 @@
  * uncompleted upload is invisible to readers and listings. commit() completes every staged upload;
  * completion publishes the object atomically and replaces any object under that key, so a retried
  * attempt's commit replaces the earlier attempt's output. An empty object has no part to upload and
- * is written by a PutObject at commit instead. abort() aborts every upload it created, best effort.
+ * is written by a PutObject at commit instead, and so is a small file read directly whose source can
+ * keep it open (HeldFile: read again at commit, and sent only if it is what was staged).
+ * abort() aborts every upload it created, best effort.
  * A file read directly (stageDirect) is uploaded by src/connectors/direct-upload.ts: its parts are
  * sent 16 at once, each straight from its range of the file, in two pooled 256 KiB buffers.
  *
@@ -32,6 +34,7 @@ import type { ResolvedEndpointT } from '../../protocol/task.ts';
 import type { AttemptContext, DirectRead, SinkWriter, StageInput, StagedObject } from '../connector.ts';
 import {
   BufferPool,
+  HeldFile,
   PartUploads,
   StageSignal,
   uploadDirect,
@@ -66,9 +69,11 @@ interface Upload {
 interface StagedUpload {
   object: StagedObject;
   key: string;
-  /** undefined for an empty object, published by PutObject at commit. */
+  /** undefined for an empty object or a held file, published by PutObject at commit. */
   upload: Upload | undefined;
   parts: CompletedPart[];
+  /** A small file read again and put whole at commit. */
+  held?: HeldFile;
 }
 
 export async function openS3Writer(sink: ResolvedEndpointT, ctx: AttemptContext): Promise<S3Writer> {
@@ -111,16 +116,34 @@ export class S3Writer implements SinkWriter {
     );
   }
 
+  /**
+   * A file read directly. A small one whose source can keep it open is held (HeldFile,
+   * src/connectors/direct-upload.ts) and put whole at commit: one request instead of three (create,
+   * part, complete). Otherwise uploadDirect sends its parts.
+   */
   async stageDirect(name: string, direct: DirectRead): Promise<StagedObject> {
     const normal = this.#checkStage(name);
-    return this.#stageParts(normal, (o) =>
-      uploadDirect({
-        direct,
-        partSize: PART_SIZE,
-        message: (text) => s3Message(this.#store.linkedService, `${normal} ${text} (stage)`),
-        ...o,
-      }),
-    );
+    const message = (text: string): string =>
+      s3Message(this.#store.linkedService, `${normal} ${text} (stage)`);
+    let held: HeldFile | undefined;
+    try {
+      held = await HeldFile.hold(direct, this.#ctx.signal, message);
+    } catch (err) {
+      if (this.#ctx.signal.aborted) throw cancelledError(this.#store.linkedService, 'stage');
+      throw s3Error(
+        err,
+        this.#store.linkedService,
+        { bucket: this.#store.bucket, key: this.#prefix + normal },
+        'stage',
+      );
+    }
+    if (held) {
+      if (this.#state !== 'open') held.release(); // aborted meanwhile: nothing may be left open
+      this.#assertOpen('stage');
+      const object = { name: normal, bytes: held.size, sha256: held.sha256 };
+      return this.#keep({ object, key: this.#prefix + normal, upload: undefined, parts: [], held });
+    }
+    return this.#stageParts(normal, (o) => uploadDirect({ direct, partSize: PART_SIZE, message, ...o }));
   }
 
   /** The object's normalised name, once the attempt is known to be open and not cancelled. */
@@ -192,6 +215,7 @@ export class S3Writer implements SinkWriter {
   /** Records a staged object. Staged twice in one attempt: the later copy wins, as a rename would. */
   async #keep(staged: StagedUpload): Promise<StagedObject> {
     const earlier = this.#staged.get(staged.object.name);
+    earlier?.held?.release();
     if (earlier?.upload) await this.#abortUpload(earlier.upload);
     this.#staged.set(staged.object.name, staged);
     return staged.object;
@@ -214,6 +238,7 @@ export class S3Writer implements SinkWriter {
   async abort(): Promise<void> {
     if (this.#state !== 'open') return;
     this.#state = 'aborted';
+    for (const staged of this.#staged.values()) staged.held?.release();
     await Promise.all([...this.#uploads].map((u) => this.#abortUpload(u)));
     this.#store.client.destroy();
   }
@@ -222,7 +247,14 @@ export class S3Writer implements SinkWriter {
     const { bucket, client } = this.#store;
     const signal = { abortSignal: this.#ctx.signal };
     try {
-      if (staged.upload === undefined) {
+      if (staged.held) {
+        await staged.held.publish(this.#ctx.signal, (body) =>
+          client.send(
+            new PutObjectCommand({ Bucket: bucket, Key: staged.key, Body: body, ContentLength: body.length }),
+            signal,
+          ),
+        );
+      } else if (staged.upload === undefined) {
         await client.send(
           new PutObjectCommand({ Bucket: bucket, Key: staged.key, Body: Buffer.alloc(0), ContentLength: 0 }),
           signal,
@@ -241,6 +273,8 @@ export class S3Writer implements SinkWriter {
       }
     } catch (err) {
       throw s3Error(err, this.#store.linkedService, { bucket, key: staged.key }, 'commit');
+    } finally {
+      staged.held?.release();
     }
   }
 

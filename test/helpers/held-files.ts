@@ -1,0 +1,93 @@
+/**
+ * The checks every object-store sink that holds small files until commit (HeldFile,
+ * src/connectors/direct-upload.ts) passes: a small file its source can keep open is kept, read again
+ * at commit and let go; a larger one is staged at once; nothing shows before commit; a file changed
+ * between its stage and the commit fails the commit and publishes nothing; abort lets every file go.
+ * What a store checks beyond that (how the object was sent) goes in `inspect`.
+ */
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { it } from 'node:test';
+import type { SinkWriter } from '../../src/connectors/connector.ts';
+import { WHOLE_READ_BELOW } from '../../src/connectors/direct-upload.ts';
+import { directOf, type TestDirect } from './direct-reads.ts';
+import { rejectsWith } from './rejects-with.ts';
+
+export interface HeldFilePlace {
+  /** A writer for attempt `attemptId` of task `taskId`, into this place. */
+  open(taskId: string, attemptId: string): Promise<SinkWriter>;
+  /** The names published in the place, sorted. */
+  names(): Promise<string[]>;
+  content(name: string): Promise<Buffer>;
+  /** The store's own look at a published object that was held (put whole) or not. */
+  inspect(name: string, held: boolean): Promise<void>;
+}
+
+export const keepable = (data: Buffer): TestDirect => directOf(data, data.length, {}, { keepable: true });
+
+export function heldFileChecks(fresh: () => Promise<HeldFilePlace>): void {
+  it('holds a small file its source keeps open and puts it whole at commit; a larger one is staged at once', async () => {
+    const place = await fresh();
+    const writer = await place.open('t1', 'a1');
+    const cases: [string, Buffer, boolean][] = [
+      ['small.bin', randomBytes(3000), true],
+      ['under-whole-limit.bin', randomBytes(WHOLE_READ_BELOW - 1), true],
+      ['empty.bin', Buffer.alloc(0), true],
+      ['whole-limit.bin', randomBytes(WHOLE_READ_BELOW), false],
+    ];
+    const directs = new Map<string, TestDirect>();
+    for (const [name, data, held] of cases) {
+      const direct = keepable(data);
+      directs.set(name, direct);
+      assert.deepEqual(await writer.stageDirect!(name, direct), {
+        name,
+        bytes: data.length,
+        sha256: createHash('sha256').update(data).digest('hex'),
+      });
+      assert.equal(direct.counted.read, data.length, name);
+      assert.equal(direct.kept.taken, held ? 1 : 0, `${name} kept open`);
+    }
+    assert.deepEqual(await place.names(), [], 'nothing before commit');
+    await writer.commit();
+    for (const [name, data, held] of cases) {
+      const direct = directs.get(name)!;
+      assert.ok((await place.content(name)).equals(data), `${name} is what was read`);
+      await place.inspect(name, held);
+      // A held file is read again at commit, uncounted (a larger one for its hash), and let go after.
+      assert.equal(direct.counted.reread, data.length, name);
+      assert.equal(direct.kept.released, direct.kept.taken, `${name} let go`);
+    }
+  });
+
+  it('fails the commit of a held file that changed after its stage, publishing nothing, and lets it go', async () => {
+    const place = await fresh();
+    const writer = await place.open('t1', 'a1');
+    const data = randomBytes(3000);
+    const direct = keepable(data);
+    await writer.stageDirect!('moving.bin', direct);
+    data[10] = data[10]! ^ 0xff; // same size, other bytes
+    const err = await rejectsWith(
+      writer.commit(),
+      'store_error',
+      /moving\.bin changed between its stage and the commit/,
+    );
+    assert.equal(err.retryable, true);
+    await writer.abort();
+    assert.deepEqual(await place.names(), []);
+    assert.equal(direct.kept.released, 1);
+  });
+
+  it('lets every held file go on abort, and an aborted attempt publishes none', async () => {
+    const place = await fresh();
+    const writer = await place.open('t1', 'a1');
+    const directs = [1, 2, 3].map((i) => keepable(randomBytes(i * 1000)));
+    for (const [i, direct] of directs.entries()) await writer.stageDirect!(`f${i}.bin`, direct);
+    await writer.abort();
+    await rejectsWith(writer.commit(), 'conflict', /is aborted \(commit\)$/);
+    assert.deepEqual(await place.names(), []);
+    assert.deepEqual(
+      directs.map((d) => d.kept),
+      directs.map(() => ({ taken: 1, released: 1 })),
+    );
+  });
+}
