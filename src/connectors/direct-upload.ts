@@ -249,7 +249,6 @@ export class HeldFile {
     this.#direct = direct;
     this.#message = message;
     this.#let = letGo;
-    heldFiles++;
   }
 
   /**
@@ -263,12 +262,17 @@ export class HeldFile {
     message: (text: string) => string,
   ): Promise<HeldFile | undefined> {
     if (direct.size >= WHOLE_READ_BELOW || !direct.keep || heldFiles >= HELD_FILES_MAX) return undefined;
-    const pair = await rangePool.take(signal);
+    heldFiles++; // taken now, so holds running at once cannot pass the limit together
+    let pair: Buffer | undefined;
     try {
+      pair = await rangePool.take(signal);
       const whole = await readWhole(direct, pair, 'read', message);
       return new HeldFile(direct, sha256Of(whole), direct.keep(), message);
+    } catch (err) {
+      heldFiles--;
+      throw err;
     } finally {
-      rangePool.give(pair);
+      if (pair) rangePool.give(pair);
     }
   }
 

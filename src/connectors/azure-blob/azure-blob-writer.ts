@@ -164,7 +164,7 @@ export class AzureBlobWriter implements SinkWriter {
         if (this.#state !== 'open') held.release(); // aborted meanwhile: nothing may be left open
         this.#assertOpen('stage');
         const object: StagedObject = { name: normal, bytes: held.size, sha256: held.sha256 };
-        this.#keep({ object, blob, blockIds: [], held });
+        this.#record({ object, blob, blockIds: [], held });
         return object;
       }
     }
@@ -223,7 +223,7 @@ export class AzureBlobWriter implements SinkWriter {
       throw azureBlobError(failure, { ...this.#store, blob }, 'stage');
     }
     const object: StagedObject = { name: normal, bytes, sha256: hash.digest('hex') };
-    this.#keep({ object, blob, blockIds: uploads.ids });
+    this.#record({ object, blob, blockIds: uploads.ids });
     return object;
   }
 
@@ -235,7 +235,7 @@ export class AzureBlobWriter implements SinkWriter {
   }
 
   /** Records a staged object; one staged again under its name replaces it. */
-  #keep(staged: StagedBlob): void {
+  #record(staged: StagedBlob): void {
     this.#staged.get(staged.object.name)?.held?.release();
     this.#staged.set(staged.object.name, staged);
   }
