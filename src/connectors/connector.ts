@@ -82,8 +82,8 @@ export interface SourceObject {
 /**
  * Reads of one object at any position into the caller's buffers (SourceObject.direct). Calls may
  * overlap. What a sink publishes from direct reads is the object as it was opened: it calls
- * unchanged() after its last read and fails the stage if that throws, so pieces read at different
- * times are never published as one object.
+ * unchanged() after its last read and fails the stage (or the commit, for a file it reads then) if
+ * that throws, so pieces read at different times are never published as one object.
  */
 export interface DirectRead {
   /** The object's size when it was opened. */
@@ -103,7 +103,7 @@ export interface DirectRead {
   /**
    * Keeps the object open after its stream is destroyed (the executor destroys it once stageDirect
    * returns), until the function returned is called: a sink that publishes a small file whole at
-   * commit reads it again then, with reread(). Optional: without it a sink stages every file now.
+   * commit reads it only then. Optional: without it a sink stages every file now.
    */
   keep?(): () => void;
 }
@@ -129,6 +129,11 @@ export interface SourceConnector {
 export interface StagedObject {
   name: string;
   bytes: number;
+  /**
+   * Of the bytes published. A sink that reads an object only at commit (a small file held open,
+   * HeldFile in direct-upload.ts) returns '' and fills it in once commit() has read it: the executor
+   * takes it after the commit.
+   */
   sha256: string;
   /** Rows the store accepted (table sinks), checked against the rows the source read. */
   rows?: number;

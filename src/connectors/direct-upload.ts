@@ -9,8 +9,8 @@
  * 256 KiB buffers rather than its whole size. Its sha256 comes from reading it once more, in order,
  * meanwhile (from the page cache). Either way the file must not have changed by the end
  * (DirectRead.unchanged): what is published is one version of it. A sink may instead hold a small
- * file open until commit and put it whole then (HeldFile): one request where staging takes two or
- * three, which is what limits a store taking many small files.
+ * file open until commit and read and put it whole then (HeldFile): one request where staging takes
+ * two or three, which is what limits a store taking many small files.
  *
  * Many requests in flight are cheaper for the store than a few large ones held in memory: Azurite
  * spends 7.0-9.2 s of CPU on a GiB in 16 MiB blocks with 16 in flight against 8.3-10.3 s with 3
@@ -227,66 +227,53 @@ let heldFiles = 0;
 /**
  * A small file a sink publishes whole at commit with one request (Azure: Put Blob; S3: PutObject)
  * instead of staging it now (Put Block, then Put Block List at commit; or create, part, complete).
- * Staging reads the file once for its size and sha256 and keeps it open (DirectRead.keep); nothing
- * of it stays in memory. publish() reads it again into a pooled buffer and sends those bytes only if
- * they are the ones staged: same size, same sha256, the file unchanged since it was opened.
+ * Staging only keeps the file open (DirectRead.keep): nothing is read, and nothing of it is held in
+ * memory. publish() reads it then, counted, into a pooled buffer, takes its sha256 (what the staged
+ * object reports once the commit is over: StagedObject.sha256) and sends those bytes, so the file is
+ * read and hashed once, as a file staged at once is. What is published is the file as it is then,
+ * provided it has not changed since it was opened (DirectRead.unchanged), which the read checks.
+ * A second publish (the commit's put sent again) reads it once more, uncounted, and sends it only if
+ * it is still the same bytes.
  */
 export class HeldFile {
   readonly size: number;
-  readonly sha256: string;
+  /** The sha256 of the bytes published; '' until publish() has read them. */
+  sha256 = '';
   readonly #direct: DirectRead;
   readonly #message: (text: string) => string;
   #let: (() => void) | undefined;
 
-  private constructor(
-    direct: DirectRead,
-    sha256: string,
-    letGo: () => void,
-    message: (text: string) => string,
-  ) {
+  private constructor(direct: DirectRead, letGo: () => void, message: (text: string) => string) {
     this.size = direct.size;
-    this.sha256 = sha256;
     this.#direct = direct;
     this.#message = message;
     this.#let = letGo;
   }
 
   /**
-   * Reads `direct` whole and keeps it open, when it is small, its source can keep it and the node
-   * holds fewer than HELD_FILES_MAX; undefined otherwise (the caller stages it at once). The read
-   * is counted as the copy's bytes read.
+   * Keeps `direct` open, when it is small, its source can keep it and the node holds fewer than
+   * HELD_FILES_MAX; undefined otherwise (the caller stages it at once).
    */
-  static async hold(
-    direct: DirectRead,
-    signal: AbortSignal,
-    message: (text: string) => string,
-  ): Promise<HeldFile | undefined> {
+  static hold(direct: DirectRead, message: (text: string) => string): HeldFile | undefined {
     if (direct.size >= WHOLE_READ_BELOW || !direct.keep || heldFiles >= HELD_FILES_MAX) return undefined;
-    heldFiles++; // taken now, so holds running at once cannot pass the limit together
-    let pair: Buffer | undefined;
-    try {
-      pair = await rangePool.take(signal);
-      const whole = await readWhole(direct, pair, 'read', message);
-      return new HeldFile(direct, sha256Of(whole), direct.keep(), message);
-    } catch (err) {
-      heldFiles--;
-      throw err;
-    } finally {
-      if (pair) rangePool.give(pair);
-    }
+    heldFiles++;
+    return new HeldFile(direct, direct.keep(), message);
   }
 
   /**
-   * Reads the file again and hands its bytes to `send` (which may be called again for another
-   * request, say after a conflict); fails, sending nothing, if they are not the bytes staged.
+   * Reads the file and hands its bytes to `send` (called again for another request, say after a
+   * conflict, with the file read again, and only if it is still the same bytes).
    */
   async publish(signal: AbortSignal, send: (body: Buffer) => Promise<unknown>): Promise<void> {
     if (!this.#let) throw new Error('HeldFile.publish after release');
+    const first = this.sha256 === '';
     const pair = await rangePool.take(signal);
     try {
-      const whole = await readWhole(this.#direct, pair, 'reread', this.#message);
-      if (sha256Of(whole) !== this.sha256) {
-        throw new FerryError('store_error', this.#message('changed between its stage and the commit'), {
+      const whole = await readWhole(this.#direct, pair, first ? 'read' : 'reread', this.#message);
+      const sha256 = sha256Of(whole);
+      if (first) this.sha256 = sha256;
+      else if (sha256 !== this.sha256) {
+        throw new FerryError('store_error', this.#message('changed while it was committed'), {
           retryable: true,
         });
       }

@@ -106,26 +106,26 @@ export async function executeTask(
   // A files source with a format yields tables; without one (and for table sources) undefined.
   const decodeFormat = compileFormat(spec.source.options, sourceWhat(spec));
   const writer: SinkWriter = await sink.open(spec.sink, ctx);
-  const outputs: TaskOutputT[] = [];
+  // Taken as outputs after the commit: a sink may learn an object's sha256 only then (StagedObject).
+  const staged: { object: StagedObject; rows?: number }[] = [];
   let bytesRead = 0;
   let rowsRead = 0;
   let rowsWritten = 0;
   let converted = false;
+  // One rate for the whole task: a sink may read a small file only at commit, long after its stage.
+  const pace = new Pace(spec.maxBytesPerSecond, (n) => {
+    bytesRead += n;
+    hooks.onProgress(rowsRead, bytesRead);
+  });
   try {
     for await (const raw of source.read(spec.source, work.partition, ctx)) {
-      const pace = new Pace(spec.maxBytesPerSecond, (n) => {
-        bytesRead += n;
-        hooks.onProgress(rowsRead, bytesRead);
-      });
       // ---- direct: a file copied as-is into a sink that reads it into buffers of its own.
       if (raw.direct && writer.stageDirect && !raw.columns && !decodeFormat && sink.accepts === 'files') {
-        let staged: StagedObject;
         try {
-          staged = await writer.stageDirect(raw.name, metered(raw.direct, pace));
+          staged.push({ object: await writer.stageDirect(raw.name, metered(raw.direct, pace)) });
         } finally {
-          raw.stream.destroy(); // releases the file; its stream was never read
+          raw.stream.destroy(); // releases the file; its stream was never read (a sink may keep it)
         }
-        outputs.push({ name: staged.name, bytes: staged.bytes, sha256: staged.sha256 });
         hooks.onProgress(rowsRead, bytesRead);
         continue;
       }
@@ -168,18 +168,13 @@ export async function executeTask(
         encodedRows = () => encoded.rows();
         converted ||= encoded.converted;
       }
-      const staged = await writer.stage(input);
+      const done = await writer.stage(input);
       const rows = object.rows();
       if (rows !== undefined) rowsRead += rows;
       // What the sink says it wrote, else what the encoder wrote, else (bytes as-is) what was read.
-      const written = staged.rows ?? encodedRows() ?? rows;
+      const written = done.rows ?? encodedRows() ?? rows;
       if (written !== undefined) rowsWritten += written;
-      outputs.push({
-        name: staged.name,
-        bytes: staged.bytes,
-        sha256: staged.sha256,
-        ...(written !== undefined ? { rows: written } : {}),
-      });
+      staged.push({ object: done, ...(written !== undefined ? { rows: written } : {}) });
       hooks.onProgress(rowsRead, bytesRead);
     }
     if (ctx.signal.aborted) throw new FerryError('cancelled', 'the attempt was cancelled');
@@ -189,6 +184,12 @@ export async function executeTask(
     await writer.abort().catch(() => undefined);
     throw err;
   }
+  const outputs: TaskOutputT[] = staged.map(({ object, rows }) => ({
+    name: object.name,
+    bytes: object.bytes,
+    sha256: object.sha256,
+    ...(rows !== undefined ? { rows } : {}),
+  }));
   const bytesWritten = outputs.reduce((a, o) => a + o.bytes, 0);
   return {
     kind: 'copy',

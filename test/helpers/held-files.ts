@@ -1,14 +1,16 @@
 /**
  * The checks every object-store sink that holds small files until commit (HeldFile,
- * src/connectors/direct-upload.ts) passes: a small file its source can keep open is kept, read again
- * at commit and let go; a larger one is staged at once; nothing shows before commit; a file changed
- * between its stage and the commit fails the commit and publishes nothing; abort lets every file go.
+ * src/connectors/direct-upload.ts) passes: a small file its source can keep open is kept, read
+ * (counted) only at commit, when its sha256 becomes known, and let go; a larger one is staged at
+ * once; nothing shows before commit; a file changed since it was opened fails the commit and
+ * publishes nothing; abort lets every file go.
  * What a store checks beyond that (how the object was sent) goes in `inspect`.
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { it } from 'node:test';
-import type { SinkWriter } from '../../src/connectors/connector.ts';
+import { FerryError } from '../../src/common/errors.ts';
+import type { SinkWriter, StagedObject } from '../../src/connectors/connector.ts';
 import { WHOLE_READ_BELOW } from '../../src/connectors/direct-upload.ts';
 import { directOf, type TestDirect } from './direct-reads.ts';
 import { rejectsWith } from './rejects-with.ts';
@@ -26,7 +28,7 @@ export interface HeldFilePlace {
 export const keepable = (data: Buffer): TestDirect => directOf(data, data.length, {}, { keepable: true });
 
 export function heldFileChecks(fresh: () => Promise<HeldFilePlace>): void {
-  it('holds a small file its source keeps open and puts it whole at commit; a larger one is staged at once', async () => {
+  it('holds a small file its source keeps open and reads and puts it whole at commit; a larger one is staged at once', async () => {
     const place = await fresh();
     const writer = await place.open('t1', 'a1');
     const cases: [string, Buffer, boolean][] = [
@@ -36,15 +38,16 @@ export function heldFileChecks(fresh: () => Promise<HeldFilePlace>): void {
       ['whole-limit.bin', randomBytes(WHOLE_READ_BELOW), false],
     ];
     const directs = new Map<string, TestDirect>();
+    const staged = new Map<string, StagedObject>();
+    const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
     for (const [name, data, held] of cases) {
       const direct = keepable(data);
       directs.set(name, direct);
-      assert.deepEqual(await writer.stageDirect!(name, direct), {
-        name,
-        bytes: data.length,
-        sha256: createHash('sha256').update(data).digest('hex'),
-      });
-      assert.equal(direct.counted.read, data.length, name);
+      const object = await writer.stageDirect!(name, direct);
+      staged.set(name, object);
+      // A held file is not read yet: its sha256 comes with the commit.
+      assert.deepEqual(object, { name, bytes: data.length, sha256: held ? '' : sha256(data) });
+      assert.equal(direct.counted.read, held ? 0 : data.length, name);
       assert.equal(direct.kept.taken, held ? 1 : 0, `${name} kept open`);
     }
     assert.deepEqual(await place.names(), [], 'nothing before commit');
@@ -53,24 +56,26 @@ export function heldFileChecks(fresh: () => Promise<HeldFilePlace>): void {
       const direct = directs.get(name)!;
       assert.ok((await place.content(name)).equals(data), `${name} is what was read`);
       await place.inspect(name, held);
-      // A held file is read again at commit, uncounted (a larger one for its hash), and let go after.
-      assert.equal(direct.counted.reread, data.length, name);
+      assert.equal(staged.get(name)!.sha256, sha256(data), `${name} sha256 after the commit`);
+      // Every file is read once, counted; a larger one once more, uncounted, for its hash.
+      assert.equal(direct.counted.read, data.length, name);
+      assert.equal(direct.counted.reread, held ? 0 : data.length, name);
       assert.equal(direct.kept.released, direct.kept.taken, `${name} let go`);
     }
   });
 
-  it('fails the commit of a held file that changed after its stage, publishing nothing, and lets it go', async () => {
+  it('fails the commit of a held file that changed since it was opened, publishing nothing, and lets it go', async () => {
     const place = await fresh();
     const writer = await place.open('t1', 'a1');
-    const data = randomBytes(3000);
-    const direct = keepable(data);
+    const direct = keepable(randomBytes(3000));
     await writer.stageDirect!('moving.bin', direct);
-    data[10] = data[10]! ^ 0xff; // same size, other bytes
-    const err = await rejectsWith(
-      writer.commit(),
-      'store_error',
-      /moving\.bin changed between its stage and the commit/,
-    );
+    // What the filesystem source says of a file written to since it was opened (size or time).
+    direct.unchanged = async () => {
+      throw new FerryError('store_error', 'files "in": moving.bin changed while it was read (read)', {
+        retryable: true,
+      });
+    };
+    const err = await rejectsWith(writer.commit(), 'store_error', /moving\.bin changed while it was read/);
     assert.equal(err.retryable, true);
     await writer.abort();
     assert.deepEqual(await place.names(), []);

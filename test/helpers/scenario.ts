@@ -90,6 +90,12 @@ export function treeDigest(dir: string): Map<string, string> {
   return out;
 }
 
+/** name -> sha256 of the outputs a run's copy tasks recorded, to compare with a treeDigest. */
+export function reportedDigests(run: any): Map<string, string> {
+  const copies = run.tasks.filter((tk: any) => tk.kind === 'copy');
+  return new Map(copies.flatMap((tk: any) => tk.outputs.map((o: any) => [o.name, o.sha256])));
+}
+
 export async function fsLinkedServices(
   g: Gateway,
   names: { in: string; out: string },

@@ -5,8 +5,9 @@
  * after abort is refused). While open, stage() uploads an object's bytes as uncommitted blocks of its
  * final blob `<prefix>/<name>` (16 MiB blocks: up to 3 in flight from a stream, 16 sent straight
  * from ranges of a file read directly); uncommitted blocks are invisible, so nothing shows in the
- * container. A small file read directly whose source can keep it open is not sent yet: it is held
- * (HeldFile, src/connectors/direct-upload.ts) and put whole at commit, one request instead of two.
+ * container. A small file read directly whose source can keep it open is not read nor sent yet: it
+ * is held open (HeldFile, src/connectors/direct-upload.ts), then read and put whole at commit, one
+ * request instead of two.
  * commit() puts each blob's block list, or its held file: only then does the blob appear, whole, and
  * it replaces whatever the blob held before, so a second attempt of a task replaces the first
  * attempt's blobs instead of adding to them. abort() needs no request: the service discards
@@ -150,21 +151,14 @@ export class AzureBlobWriter implements SinkWriter {
   async stageDirect(name: string, direct: DirectRead): Promise<StagedObject> {
     if (this.#began !== undefined && direct.keep) {
       const normal = this.#begin(name);
-      const blob = blobName(this.#prefix, normal);
-      let held: HeldFile | undefined;
-      try {
-        held = await HeldFile.hold(direct, this.#ctx.signal, (text) =>
-          azureBlobMessage(this.#store.linkedService, `${name} ${text} (stage)`),
-        );
-      } catch (err) {
-        if (this.#ctx.signal.aborted) throw cancelledError(this.#store.linkedService, 'stage');
-        throw azureBlobError(err, { ...this.#store, blob }, 'stage');
-      }
+      // Nothing awaited since #begin checked the attempt is open: an abort cannot have come between.
+      const held = HeldFile.hold(direct, (text) =>
+        azureBlobMessage(this.#store.linkedService, `${name} ${text} (commit)`),
+      );
       if (held) {
-        if (this.#state !== 'open') held.release(); // aborted meanwhile: nothing may be left open
-        this.#assertOpen('stage');
-        const object: StagedObject = { name: normal, bytes: held.size, sha256: held.sha256 };
-        this.#record({ object, blob, blockIds: [], held });
+        // Its sha256 is known once the commit has read it (commit()).
+        const object: StagedObject = { name: normal, bytes: held.size, sha256: '' };
+        this.#record({ object, blob: blobName(this.#prefix, normal), blockIds: [], held });
         return object;
       }
     }
@@ -251,6 +245,8 @@ export class AzureBlobWriter implements SinkWriter {
     const commitOne = async (staged: StagedBlob): Promise<void> => {
       try {
         await this.#publish(staged);
+        // A held file's sha256 is that of the bytes its publish read.
+        if (staged.held) staged.object.sha256 = staged.held.sha256;
       } catch (err) {
         if (this.#ctx.signal.aborted) throw cancelledError(ls, 'commit');
         throw azureBlobError(err, { ...this.#store, blob: staged.blob }, 'commit');

@@ -10,7 +10,7 @@
  * completion publishes the object atomically and replaces any object under that key, so a retried
  * attempt's commit replaces the earlier attempt's output. An empty object has no part to upload and
  * is written by a PutObject at commit instead, and so is a small file read directly whose source can
- * keep it open (HeldFile: read again at commit, and sent only if it is what was staged).
+ * keep it open (HeldFile: read only at commit, its sha256 known from then).
  * abort() aborts every upload it created, best effort.
  * A file read directly (stageDirect) is uploaded by src/connectors/direct-upload.ts: its parts are
  * sent 16 at once, each straight from its range of the file, in two pooled 256 KiB buffers.
@@ -72,7 +72,7 @@ interface StagedUpload {
   /** undefined for an empty object or a held file, published by PutObject at commit. */
   upload: Upload | undefined;
   parts: CompletedPart[];
-  /** A small file read again and put whole at commit. */
+  /** A small file read and put whole at commit. */
   held?: HeldFile;
 }
 
@@ -123,27 +123,20 @@ export class S3Writer implements SinkWriter {
    */
   async stageDirect(name: string, direct: DirectRead): Promise<StagedObject> {
     const normal = this.#checkStage(name);
-    const message = (text: string): string =>
-      s3Message(this.#store.linkedService, `${normal} ${text} (stage)`);
-    let held: HeldFile | undefined;
-    try {
-      held = await HeldFile.hold(direct, this.#ctx.signal, message);
-    } catch (err) {
-      if (this.#ctx.signal.aborted) throw cancelledError(this.#store.linkedService, 'stage');
-      throw s3Error(
-        err,
-        this.#store.linkedService,
-        { bucket: this.#store.bucket, key: this.#prefix + normal },
-        'stage',
-      );
-    }
+    const message =
+      (operation: string) =>
+      (text: string): string =>
+        s3Message(this.#store.linkedService, `${normal} ${text} (${operation})`);
+    // Nothing awaited since the check that the attempt is open: an abort cannot have come between.
+    const held = HeldFile.hold(direct, message('commit'));
     if (held) {
-      if (this.#state !== 'open') held.release(); // aborted meanwhile: nothing may be left open
-      this.#assertOpen('stage');
-      const object = { name: normal, bytes: held.size, sha256: held.sha256 };
+      // Its sha256 is known once the commit has read it (#publish).
+      const object = { name: normal, bytes: held.size, sha256: '' };
       return this.#keep({ object, key: this.#prefix + normal, upload: undefined, parts: [], held });
     }
-    return this.#stageParts(normal, (o) => uploadDirect({ direct, partSize: PART_SIZE, message, ...o }));
+    return this.#stageParts(normal, (o) =>
+      uploadDirect({ direct, partSize: PART_SIZE, message: message('stage'), ...o }),
+    );
   }
 
   /** The object's normalised name, once the attempt is known to be open and not cancelled. */
@@ -254,6 +247,7 @@ export class S3Writer implements SinkWriter {
             signal,
           ),
         );
+        staged.object.sha256 = staged.held.sha256;
       } else if (staged.upload === undefined) {
         await client.send(
           new PutObjectCommand({ Bucket: bucket, Key: staged.key, Body: Buffer.alloc(0), ContentLength: 0 }),
