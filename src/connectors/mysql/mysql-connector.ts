@@ -7,10 +7,9 @@
  *   recorded in a ledger table; append, create, or overwrite through a staging table.
  */
 import type { SinkConnector, SourceConnector } from '../connector.ts';
-import { describeMysql } from './mysql-describe.ts';
-import { finalizeMysqlSink } from './mysql-finalize.ts';
-import { planMysql } from './mysql-planner.ts';
-import { prepareMysqlSink } from './mysql-prepare.ts';
+import { finalizeMysqlSink } from './mysql-finalizer.ts';
+import { describeMysql, planMysql } from './mysql-planner.ts';
+import { prepareMysqlSink } from './mysql-preparer.ts';
 import { readMysql } from './mysql-reader.ts';
 import { openMysqlWriter } from './mysql-writer.ts';
 

@@ -6,15 +6,16 @@
  * Bounds come from plain MIN()/MAX(), which an index answers without a scan. Integers are split
  * exactly (BigInt: BIGINT UNSIGNED goes past 2^63), DECIMAL and floating point columns as doubles
  * (only order matters), dates on whole days and DATETIME/TIMESTAMP on microseconds since the epoch,
- * in UTC like every session. The range arithmetic is the store-neutral one the PostgreSQL source uses.
+ * in UTC like every session. The range arithmetic is store-neutral (range-partitions.ts).
  *
  * The window's upper bound is fixed here, at plan time: rows written while the copy runs belong to
  * the next run, and every task of this one reads the same set whenever it runs or reruns.
  */
 import { FerryError } from '../../common/errors.ts';
 import type { PartitionT, ResolvedEndpointT, WatermarkWindowT } from '../../protocol/task.ts';
-import type { PlanContext, SourcePlan } from '../connector.ts';
-import { rangePartitions, splitIntegers, splitNumbers } from '../postgres/postgres-ranges.ts';
+import type { ConnectorContext, PlanContext, SourcePlan } from '../connector.ts';
+import { rangePartitions, splitIntegers, splitNumbers } from '../range-partitions.ts';
+import type { TableColumn } from '../table-columns.ts';
 import { connectMysql, type MysqlSession } from './mysql-client.ts';
 import { assertTableExists, pickColumns, readColumns, type ColumnInfo } from './mysql-columns.ts';
 import { windowSql, watermarkKind } from './mysql-conditions.ts';
@@ -66,6 +67,23 @@ export async function planMysql(source: ResolvedEndpointT, ctx: PlanContext): Pr
     // The partition names the column as the pipeline wrote it; the reader looks it up again.
     const ranges = rangePartitions(partitionColumn, cuts);
     return plan(ranges.length === 0 ? [WHOLE] : ranges);
+  } finally {
+    await session.close();
+  }
+}
+
+/** The columns the source yields, for a sink that creates its table at plan time. */
+export async function describeMysql(
+  source: ResolvedEndpointT,
+  ctx: ConnectorContext,
+): Promise<TableColumn[]> {
+  const target = compileMysqlTarget(source);
+  const options = compileMysqlSource(source, target.database);
+  const session = await connectMysql(target, ctx.signal);
+  try {
+    await assertTableExists(session, options, target.linkedService, 'describe');
+    const all = await readColumns(session, options, 'describe');
+    return pickColumns(all, options.columns, options, target.linkedService, 'describe').map((c) => c.column);
   } finally {
     await session.close();
   }

@@ -6,7 +6,7 @@
 import type { WatermarkWindowT } from '../../protocol/task.ts';
 import type { ColumnInfo } from './postgres-columns.ts';
 import { quoteIdentifier, quoteLiteral } from './postgres-config.ts';
-import type { RangePartitionT } from './postgres-ranges.ts';
+import type { RangePartitionT } from '../range-partitions.ts';
 
 type Column = Pick<ColumnInfo, 'name' | 'castType'>;
 

@@ -37,7 +37,7 @@ import {
   type CompiledPostgresSource,
 } from './postgres-config.ts';
 import { postgresMessage, withStoreName } from './postgres-errors.ts';
-import { rangePartitions, splitIntegers, splitNumbers } from './postgres-ranges.ts';
+import { rangePartitions, splitIntegers, splitNumbers } from '../range-partitions.ts';
 
 const WHOLE: PartitionT = { kind: 'whole' };
 const CHECK = 'check table';

@@ -1,12 +1,13 @@
 /**
- * Pure arithmetic of range partitioning: N-1 cut points between a column's min and max, and the
- * ranges they make. The first range is open below and also takes NULLs, the last is open above, so
- * the ranges cover every row (values outside [min, max] included) and each row falls in exactly one.
+ * Pure arithmetic of range partitioning, the same for every SQL source: N-1 cut points between a
+ * column's min and max, and the ranges they make. The first range is open below and also takes
+ * NULLs, the last is open above, so the ranges cover every row (values outside [min, max] included)
+ * and each row falls in exactly one.
  *
  * Cut points are strictly increasing and strictly above min; duplicates (3 distinct values asked
  * for 8 ranges) are dropped, so there are never empty-width ranges, just fewer of them.
  */
-import type { PartitionT } from '../../protocol/task.ts';
+import type { PartitionT } from '../protocol/task.ts';
 
 export type RangePartitionT = Extract<PartitionT, { kind: 'range' }>;
 
