@@ -82,6 +82,18 @@ export function heldFileChecks(fresh: () => Promise<HeldFilePlace>): void {
     assert.equal(direct.kept.released, 1);
   });
 
+  it('fails the commit when a held file cannot be read then, publishing it nowhere, and lets it go', async () => {
+    const place = await fresh();
+    const writer = await place.open('t1', 'a1');
+    const data = randomBytes(3000);
+    const direct = directOf(data, data.length, { at: 1000, in: 'read' }, { keepable: true });
+    await writer.stageDirect!('unreadable.bin', direct);
+    await rejectsWith(writer.commit(), 'store_error', /disk on fire/);
+    await writer.abort();
+    assert.deepEqual(await place.names(), []);
+    assert.deepEqual(direct.kept, { taken: 1, released: 1 });
+  });
+
   it('lets every held file go on abort, and an aborted attempt publishes none', async () => {
     const place = await fresh();
     const writer = await place.open('t1', 'a1');
