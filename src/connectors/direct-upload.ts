@@ -4,9 +4,10 @@
  * memory their uploads hold in the whole node.
  *
  * A file smaller than WHOLE_READ_BELOW is read whole into a pooled buffer and sent as one part. A
- * larger one is cut into parts of the sink's size, RANGES_IN_FLIGHT sent at once, each streamed
- * straight from its range of the file while it is sent (RangeSend), so a part in flight holds two
- * 256 KiB buffers rather than its whole size. Its sha256 comes from reading it once more, in order,
+ * larger one is cut into parts of the sink's size (larger, when the store's part count would not
+ * hold the file: partSizeFor), RANGES_IN_FLIGHT sent at once, each streamed straight from its range
+ * of the file while it is sent (RangeSend), so a part in flight holds two 256 KiB buffers rather
+ * than its whole size. Its sha256 comes from reading it once more, in order,
  * meanwhile (from the page cache). Either way the file must not have changed by the end
  * (DirectRead.unchanged): what is published is one version of it. A sink may instead hold a small
  * file open until commit and read and put it whole then (HeldFile): one request where staging takes
@@ -175,10 +176,47 @@ export class PartUploads {
  */
 export type PartBody = { buffer: Buffer } | { body: () => Readable };
 
+/** What a store takes of one object uploaded in parts. */
+export interface PartLimits {
+  /** Parts one object may have (Azure: 50,000 blocks; S3: 10,000 parts). */
+  maxParts: number;
+  /** The largest part (Azure: 4000 MiB a block; S3: 5 GiB a part). */
+  maxPartSize: number;
+}
+
+const MiB = 1024 * 1024;
+
+/**
+ * The part size for a file of `size` bytes: the sink's own, or, when the store's part count would
+ * not hold the file in parts of that size, the smallest whole number of MiB that does. A part sent
+ * from a file's range costs the same memory whatever its size (RangeSend). A file no parts can hold
+ * is refused before anything is sent.
+ */
+export function partSizeFor(
+  size: number,
+  partSize: number,
+  limits: PartLimits,
+  message: (text: string) => string,
+): number {
+  const needed = Math.ceil(size / limits.maxParts);
+  if (needed <= partSize) return partSize;
+  const grown = Math.ceil(needed / MiB) * MiB;
+  if (grown > limits.maxPartSize) {
+    throw new FerryError(
+      'store_error',
+      message(
+        `is ${size} bytes, more than the store takes in one object (${limits.maxParts} parts of at most ${limits.maxPartSize / MiB} MiB)`,
+      ),
+    );
+  }
+  return grown;
+}
+
 export interface DirectUpload {
   direct: DirectRead;
-  /** Size of every part but the last. */
+  /** Size of every part but the last; larger for a file the store's part count would not hold. */
   partSize: number;
+  limits: PartLimits;
   uploads: PartUploads;
   /** Takes every byte of the file, in order. */
   hash: Hash;
@@ -318,10 +356,11 @@ export async function uploadDirect(o: DirectUpload): Promise<number> {
       give();
     }
   }
+  const partSize = partSizeFor(direct.size, o.partSize, o.limits, o.message);
   const hashed = hashInOrder(direct, o.hash, signal);
   hashed.catch(o.stop);
-  for (let index = 0, start = 0; start < direct.size; index++, start += o.partSize) {
-    const length = Math.min(o.partSize, direct.size - start);
+  for (let index = 0, start = 0; start < direct.size; index++, start += partSize) {
+    const length = Math.min(partSize, direct.size - start);
     const range = new RangeSend(direct, await rangePool.take(signal), start, length, async (err) =>
       o.stop(err ?? (await changed())),
     );
@@ -346,11 +385,15 @@ export interface StreamUpload {
   /** Where full-size parts come from: the sink's node-wide pool, buffers of `partSize`. */
   pool: BufferPool;
   partSize: number;
+  /** An object past limits.maxParts parts of partSize fails (a stream's size is not known ahead). */
+  limits: PartLimits;
   /** Parts of this object uploading at once. */
   limit: number;
   uploads: PartUploads;
   hash: Hash;
   signal: AbortSignal;
+  /** The sink's message about the object (`azure-blob "lake": a.csv <text> (stage)`). */
+  message: (text: string) => string;
   /** Uploads part `index` (0-based) of `length` bytes; the buffer is the pool's until it is done. */
   send: (index: number, body: PartBody, length: number) => Promise<unknown>;
 }
@@ -367,6 +410,15 @@ export async function uploadStream(o: StreamUpload): Promise<number> {
   let index = 0;
   const send = async (buffer: Buffer, length: number, done: () => void): Promise<void> => {
     const part = index++;
+    if (part >= o.limits.maxParts) {
+      done();
+      throw new FerryError(
+        'store_error',
+        o.message(
+          `is larger than ${o.limits.maxParts} parts of ${partSize / MiB} MiB, the most the store takes of an object sent as a stream`,
+        ),
+      );
+    }
     await uploads.add(() => o.send(part, { buffer }, length), done, o.limit);
   };
   await pipeline(

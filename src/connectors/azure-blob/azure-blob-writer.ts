@@ -37,6 +37,7 @@ import {
   uploadDirect,
   uploadStream,
   type PartBody,
+  type PartLimits,
 } from '../direct-upload.ts';
 import {
   blobName,
@@ -55,6 +56,11 @@ import {
 } from './azure-blob-errors.ts';
 
 export const BLOCK_SIZE = 16 * 1024 * 1024;
+/**
+ * The service's limits on one block blob: 50,000 committed blocks of at most 4000 MiB. A file read
+ * directly that 50,000 blocks of BLOCK_SIZE would not hold (over 781 GiB) goes in larger blocks.
+ */
+const BLOB_BLOCKS: PartLimits = { maxParts: 50_000, maxPartSize: 4000 * 1024 * 1024 };
 /** Blocks of one object staged from a stream uploading at once (each holds a block buffer). */
 const BLOCKS_IN_FLIGHT = 3;
 /** Full-size block buffers in the whole node (64 MiB, one slab): shared by every upload running. */
@@ -130,10 +136,12 @@ export class AzureBlobWriter implements SinkWriter {
           stream,
           pool: blockPool,
           partSize: BLOCK_SIZE,
+          limits: BLOB_BLOCKS,
           limit: BLOCKS_IN_FLIGHT,
           uploads: uploads.parts,
           hash,
           signal,
+          message: (text) => azureBlobMessage(this.#store.linkedService, `${name} ${text} (stage)`),
           send: (_index, part, length) => uploads.stage(partBody(part), length),
         }),
       // The stream is ours once handed over: refusing it must not leave its source open, and
@@ -166,6 +174,7 @@ export class AzureBlobWriter implements SinkWriter {
       uploadDirect({
         direct,
         partSize: BLOCK_SIZE,
+        limits: BLOB_BLOCKS,
         uploads: uploads.parts,
         hash,
         signal,

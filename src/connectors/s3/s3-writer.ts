@@ -40,12 +40,18 @@ import {
   uploadDirect,
   uploadStream,
   type PartBody,
+  type PartLimits,
 } from '../direct-upload.ts';
 import { checkObjectName, compileS3Sink, openS3Store, type S3Store } from './s3-config.ts';
 import { cancelledError, s3Error, s3Message } from './s3-errors.ts';
 
-/** Every part but the last has exactly this size (some S3-compatible stores require equal parts). */
+/**
+ * Every part but the last has this size (some S3-compatible stores require equal parts); a file
+ * read directly that 10,000 such parts would not hold goes in larger equal parts (partSizeFor).
+ */
 export const PART_SIZE = 8 * 1024 * 1024;
+/** S3's limits on one multipart upload: an object in more parts, or larger ones, is refused. */
+const S3_PARTS: PartLimits = { maxParts: 10_000, maxPartSize: 5 * 1024 * 1024 * 1024 };
 /** Parts of an object staged from a stream uploading at once (each holds a pooled part buffer). */
 const PARTS_IN_FLIGHT = 4;
 /**
@@ -110,7 +116,16 @@ export class S3Writer implements SinkWriter {
     }
     return this.#stageParts(
       normal,
-      (o) => uploadStream({ stream, pool: partPool, partSize: PART_SIZE, limit: PARTS_IN_FLIGHT, ...o }),
+      (o) =>
+        uploadStream({
+          stream,
+          pool: partPool,
+          partSize: PART_SIZE,
+          limits: S3_PARTS,
+          limit: PARTS_IN_FLIGHT,
+          message: (text) => s3Message(this.#store.linkedService, `${normal} ${text} (stage)`),
+          ...o,
+        }),
       // pipeline() destroys the source when it fails; a failure before it started must do the same.
       () => stream.destroy(),
     );
@@ -135,7 +150,7 @@ export class S3Writer implements SinkWriter {
       return this.#keep({ object, key: this.#prefix + normal, upload: undefined, parts: [], held });
     }
     return this.#stageParts(normal, (o) =>
-      uploadDirect({ direct, partSize: PART_SIZE, message: message('stage'), ...o }),
+      uploadDirect({ direct, partSize: PART_SIZE, limits: S3_PARTS, message: message('stage'), ...o }),
     );
   }
 
