@@ -24,7 +24,7 @@ import { executeTask } from '../../node/task-executor.ts';
 import type { PartitionT, ResolvedEndpointT, TaskSpecT } from '../../protocol/task.ts';
 import type { AttemptContext, PlanContext } from '../connector.ts';
 import { azureBlobSink, azureBlobSource } from './azure-blob-connector.ts';
-import { ATTEMPT_METADATA, BLOCK_SIZE } from './azure-blob-writer.ts';
+import { ATTEMPT_METADATA, BLOCK_SIZE, STREAM_BLOCK_SIZE } from './azure-blob-writer.ts';
 import { HELD_FILES_MAX, WHOLE_READ_BELOW } from '../direct-upload.ts';
 import { rejectsWith } from '../../../test/helpers/rejects-with.ts';
 import { directOf, startProxy, type TestDirect } from '../../../test/helpers/direct-reads.ts';
@@ -165,16 +165,16 @@ describe('azure-blob plan', () => {
 });
 
 describe('azure-blob block staging', () => {
-  it('stages an object in 16 MiB blocks, and publishes an empty one as an empty blob', async () => {
+  it('stages a stream in 8 MiB blocks, and publishes an empty one as an empty blob', async () => {
     const dst = await freshContainer();
-    const big = randomBytes(2 * BLOCK_SIZE + 4 * 1024 * 1024 + 17);
+    const big = randomBytes(2 * STREAM_BLOCK_SIZE + 4 * 1024 * 1024 + 17);
     const writer = await azureBlobSink.open(
       endpoint(dst.containerName, { prefix: 'out' }, 'out'),
       attempt('t1', 'a1'),
     );
     await writer.stage({ name: 'big.bin', ...bytes(big) });
     await writer.stage({ name: 'empty', stream: Readable.from([]) });
-    const blocks = [BLOCK_SIZE, BLOCK_SIZE, 4 * 1024 * 1024 + 17];
+    const blocks = [STREAM_BLOCK_SIZE, STREAM_BLOCK_SIZE, 4 * 1024 * 1024 + 17];
     // Uncommitted blocks come back in no particular order.
     const staged = await dst.getBlockBlobClient('out/big.bin').getBlockList('uncommitted');
     assert.deepEqual(
@@ -197,7 +197,7 @@ describe('azure-blob block staging', () => {
   it('fills blocks from a stream of odd-sized chunks, small objects held whole', async () => {
     const dst = await freshContainer();
     const writer = await azureBlobSink.open(endpoint(dst.containerName, {}, 'out'), attempt('t1', 'a1'));
-    const data = randomBytes(2 * BLOCK_SIZE + 1024 * 1024 + 3);
+    const data = randomBytes(2 * STREAM_BLOCK_SIZE + 1024 * 1024 + 3);
     const pieces = (buf: Buffer, size: number): Buffer[] =>
       Array.from({ length: Math.ceil(buf.length / size) }, (_, i) => buf.subarray(i * size, (i + 1) * size));
     await writer.stage({ name: 'big.bin', stream: Readable.from(pieces(data, 700_001)) });
@@ -209,7 +209,7 @@ describe('azure-blob block staging', () => {
     const blocks = await dst.getBlockBlobClient('big.bin').getBlockList('committed');
     assert.deepEqual(
       blocks.committedBlocks?.map((b) => b.size),
-      [BLOCK_SIZE, BLOCK_SIZE, 1024 * 1024 + 3],
+      [STREAM_BLOCK_SIZE, STREAM_BLOCK_SIZE, 1024 * 1024 + 3],
     );
     const one = await dst.getBlockBlobClient('small.bin').getBlockList('committed');
     assert.deepEqual(
@@ -222,7 +222,7 @@ describe('azure-blob block staging', () => {
   it('shares the node block buffers among uploads: five at once, each intact', async () => {
     // 5 x 4 full blocks want 20 buffers at once; the node has 4, so uploads wait for each other's.
     const dst = await freshContainer();
-    const datas = Array.from({ length: 5 }, () => randomBytes(4 * BLOCK_SIZE + 3));
+    const datas = Array.from({ length: 5 }, () => randomBytes(4 * STREAM_BLOCK_SIZE + 3));
     await Promise.all(
       datas.map(async (data, i) => {
         const writer = await azureBlobSink.open(
