@@ -4,10 +4,10 @@
  * Attempt states: open -> committed | aborted (both final; abort after commit is a no-op, commit
  * after abort is refused). While open, stage() uploads an object's bytes as uncommitted blocks of its
  * final blob `<prefix>/<name>` (8 MiB blocks from a stream, up to 3 in flight; 16 MiB blocks of a
- * file read directly, 16 sent at once straight from its ranges); uncommitted blocks are invisible, so nothing shows in the
- * container. A small file read directly whose source can keep it open is not read nor sent yet: it
- * is held open (HeldFile, src/connectors/direct-upload.ts), then read and put whole at commit, one
- * request instead of two.
+ * file read directly, 16 sent at once straight from its ranges); uncommitted blocks are invisible,
+ * so nothing shows in the container. A small file read directly whose source can keep it open is
+ * not read nor sent yet: it is held open (HeldFile, src/connectors/direct-upload.ts), then read and
+ * put whole at commit, one request instead of two.
  * commit() puts each blob's block list, or its held file: only then does the blob appear, whole, and
  * it replaces whatever the blob held before, so a second attempt of a task replaces the first
  * attempt's blobs instead of adding to them. abort() needs no request: the service discards
