@@ -6,8 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { BlobServiceClient } from '@azure/storage-blob';
-import { DEV_KEY, startAzurite } from './helpers/azurite.ts';
+import { DEV_KEY, azuriteLinkedService } from './helpers/azurite.ts';
 import {
   fsLinkedServices,
   gatewayWithNodes,
@@ -19,19 +18,9 @@ import {
 } from './helpers/scenario.ts';
 
 test('filesystem to Azure Blob and back: tasks on both nodes, bytes identical', async (t) => {
-  const azurite = await startAzurite();
-  t.after(() => azurite.stop());
-  const blobs = BlobServiceClient.fromConnectionString(azurite.connectionString()).getContainerClient('lake');
-  await blobs.create();
-
   const g = await gatewayWithNodes(t, 2);
   await fsLinkedServices(g, { in: 'src', out: 'dst' }, { in: 'in', out: 'out' });
-  await g.svc.api.call('POST', '/api/v1/linked-services', {
-    name: 'lake',
-    type: 'azure-blob',
-    gateway: g.gateway,
-    properties: { connectionString: azurite.connectionString(), container: 'lake' },
-  });
+  const { container: blobs } = await azuriteLinkedService(t, g, 'lake');
   // The connection string is kept but never shown.
   const ls = await g.svc.api.call('GET', '/api/v1/linked-services/lake');
   assert.deepEqual(ls.secrets, ['connectionString', 'accountKey', 'sasToken']);

@@ -8,8 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { BlobServiceClient } from '@azure/storage-blob';
-import { startAzurite } from './helpers/azurite.ts';
+import { azuriteLinkedService } from './helpers/azurite.ts';
 import { eventually } from './helpers/cluster.ts';
 import {
   fsLinkedServices,
@@ -21,24 +20,14 @@ import {
 } from './helpers/scenario.ts';
 
 test('kill -9 of a worker mid-commit into Azure Blob: the retry replaces every blob, one complete copy', async (t) => {
-  const azurite = await startAzurite();
-  t.after(() => azurite.stop());
-  const blobs = BlobServiceClient.fromConnectionString(azurite.connectionString()).getContainerClient('lake');
-  await blobs.create();
+  const g = await gatewayWithNodes(t, 3);
+  await fsLinkedServices(g, { in: 'src', out: 'dst' }, { in: 'in', out: 'out' });
+  const { container: blobs } = await azuriteLinkedService(t, g, 'lake');
   const listed = async (): Promise<string[]> => {
     const names: string[] = [];
     for await (const b of blobs.listBlobsFlat()) names.push(b.name);
     return names;
   };
-
-  const g = await gatewayWithNodes(t, 3);
-  await fsLinkedServices(g, { in: 'src', out: 'dst' }, { in: 'in', out: 'out' });
-  await g.svc.api.call('POST', '/api/v1/linked-services', {
-    name: 'lake',
-    type: 'azure-blob',
-    gateway: g.gateway,
-    properties: { connectionString: azurite.connectionString(), container: 'lake' },
-  });
   // 40 files under 512 KiB, one task: each is held at stage, then read (at the task's rate) and put
   // whole at commit, so the commit takes about 8 s.
   makeFiles(join(g.root, 'in'), 'data', 40, (i) => 200_000 + i);

@@ -7,6 +7,9 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
+import type { Gateway } from './scenario.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
 const NODE = join(ROOT, 'node_modules/.bin/node');
@@ -80,4 +83,28 @@ export async function startAzurite(): Promise<Azurite> {
       rmSync(location, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * An Azurite (stopped after the test) holding an empty container `name`, registered with gateway
+ * `g` as an azure-blob linked service of the same name (by connection string).
+ */
+export async function azuriteLinkedService(
+  t: TestContext,
+  g: Gateway,
+  name: string,
+): Promise<{ azurite: Azurite; container: ContainerClient }> {
+  const azurite = await startAzurite();
+  t.after(() => azurite.stop());
+  const container = BlobServiceClient.fromConnectionString(azurite.connectionString()).getContainerClient(
+    name,
+  );
+  await container.create();
+  await g.svc.api.call('POST', '/api/v1/linked-services', {
+    name,
+    type: 'azure-blob',
+    gateway: g.gateway,
+    properties: { connectionString: azurite.connectionString(), container: name },
+  });
+  return { azurite, container };
 }
