@@ -39,14 +39,17 @@ const child = spawn(
 const code = await new Promise<number>((resolve) => child.once('exit', (c, s) => resolve(c ?? (s ? 1 : 0))));
 
 let summary: string;
+let failed = 0;
 try {
   const text = readFileSync(tap, 'utf8');
   const count = (k: string): number => Number(new RegExp(`^# ${k} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
-  summary = `${count('pass')} passed, ${count('fail') + count('cancelled')} failed, ${count('skipped') + count('todo')} skipped`;
+  failed = count('fail') + count('cancelled');
+  summary = `${count('pass')} passed, ${failed} failed, ${count('skipped') + count('todo')} skipped`;
 } catch {
   summary = 'test summary unavailable (the runner wrote no TAP report)';
 } finally {
   rmSync(tap, { force: true });
 }
 process.stdout.write(`\n${summary}\n`);
-process.exit(code);
+// A file whose process was killed can leave the runner's own exit code at 0: the count decides too.
+process.exit(code !== 0 ? code : failed > 0 ? 1 : 0);

@@ -18,11 +18,17 @@
  * own work.
  *
  * Protocol (IPC), per job: the parent sends `job`. The converter answers `columns` (read jobs only),
- * then `ready` once the pipes exist and the output is held open (hold()); the parent then opens its
- * ends and writes the input (write jobs), closing it at the end, which DuckDB reads as EOF. The
- * converter answers `done` with the row count once DuckDB is done and the output released, or
- * `error` and exits; the output's EOF follows. The spill folder (argv[2]) is
- * the converter's, made and removed by the parent.
+ * then `ready` once the pipes exist and the output is held open (hold()). The parent opens its end
+ * of the output and says `opened`; only then does DuckDB start, and the parent opens the input and
+ * writes it (write jobs), closing it at the end, which DuckDB reads as EOF. The converter answers
+ * `done` with the row count once DuckDB is done and the output released, or `error` and exits; the
+ * output's EOF follows. The spill folder (argv[2]) is the converter's, made and removed by the
+ * parent.
+ *
+ * Why wait for `opened`: a FIFO's buffer lives only while some process has it open. A small result
+ * fits in it whole, so DuckDB could write it, the converter release the output and the data vanish
+ * before a busy parent opened its end, which then waits forever for an EOF that Linux never sends
+ * to a reader that saw no writer.
  */
 import { execFileSync } from 'node:child_process';
 import { closeSync, constants, openSync } from 'node:fs';
@@ -38,8 +44,8 @@ export type DuckdbJobSpec =
   /** the Parquet file at `file` -> canonical CSV to the node */
   | { kind: 'read-parquet'; dir: string; file: string };
 
-/** Parent -> converter. */
-export type DuckdbRequest = { kind: 'job'; spec: DuckdbJobSpec };
+/** Parent -> converter. `opened`: the parent has the job's output open (see the protocol above). */
+export type DuckdbRequest = { kind: 'job'; spec: DuckdbJobSpec } | { kind: 'opened' };
 
 /** Converter -> parent. */
 export type DuckdbMessage =
@@ -110,7 +116,7 @@ async function writeParquet(job: Extract<DuckdbJobSpec, { kind: 'write-parquet' 
   const output = mkfifo(path.join(job.dir, 'out.parquet'));
   const releaseOutput = hold(output);
   try {
-    await send({ kind: 'ready', input, output });
+    await ready({ kind: 'ready', input, output });
     const sql = parquetWriteSql(job.columns, input, output, {
       bufferSize: BUFFER_SIZE,
       maxLineSize: MAX_LINE_SIZE,
@@ -134,12 +140,21 @@ async function readParquet(job: Extract<DuckdbJobSpec, { kind: 'read-parquet' }>
   const output = mkfifo(path.join(job.dir, 'out.csv'));
   const releaseOutput = hold(output);
   try {
-    await send({ kind: 'ready', output });
+    await ready({ kind: 'ready', output });
     const result = await connection.run(parquetReadSql(job.file, reads, output));
     return Number((await result.getRows())[0]?.[0] ?? 0);
   } finally {
     releaseOutput();
   }
+}
+
+let parentOpened: (() => void) | undefined;
+
+/** Says `ready` and waits for the parent's `opened`. */
+async function ready(message: Extract<DuckdbMessage, { kind: 'ready' }>): Promise<void> {
+  const opened = new Promise<void>((resolve) => (parentOpened = resolve));
+  await send(message);
+  await opened;
 }
 
 function send(message: DuckdbMessage): Promise<void> {
@@ -180,6 +195,11 @@ function describeFailure(err: unknown): DuckdbMessage {
 process.once('disconnect', () => process.exit(1));
 
 process.on('message', (request: DuckdbRequest) => {
+  if (request.kind === 'opened') {
+    parentOpened?.();
+    parentOpened = undefined;
+    return;
+  }
   const job = request.spec;
   const run = job.kind === 'write-parquet' ? writeParquet(job) : readParquet(job);
   run.then(

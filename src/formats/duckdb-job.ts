@@ -194,8 +194,8 @@ export function runDuckdb(
 
   /**
    * The node's ends of the pipes. The output is held open by the converter, so it opens at once,
-   * non-blocking. The input opens through libuv's thread pool and returns when DuckDB opens its end
-   * (it does so after opening the output): then DuckDB is surely reading, and closing this end is the
+   * non-blocking; `opened` then lets DuckDB start. The input opens through libuv's thread pool and
+   * returns when DuckDB opens its end: then DuckDB is surely reading, and closing this end is the
    * EOF it waits for. An open still pending when the job ends is released by finish().
    */
   const connect = (ready: Extract<DuckdbMessage, { kind: 'ready' }>): void => {
@@ -214,6 +214,8 @@ export function runDuckdb(
       return;
     }
     fromConverter.resume();
+    // DuckDB starts only now (the protocol in duckdb-child.ts): its output cannot be gone already.
+    child.send({ kind: 'opened' } satisfies DuckdbRequest);
     fromConverter.once('end', () => {
       outputEnded = true;
       complete();

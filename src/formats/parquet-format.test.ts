@@ -303,6 +303,37 @@ describe('parquet: writing tables', () => {
     await assert.rejects(access(jobDir), /ENOENT/);
   });
 
+  it('delivers a small result to a node too busy to open the output before the converter is done', async () => {
+    const columns: TableColumn[] = [{ name: 'n', type: 'int64', nullable: false }];
+    const { bytes } = await encode(columns, canonical(columns, [['1'], ['2']]), parquet);
+    const dir = await mkdtemp(path.join(tmpdir(), 'ferry-parquet-test-'));
+    const file = path.join(dir, 'small.parquet');
+    await writeFile(file, bytes);
+    const jobDir = await mkdtemp(path.join(tmpdir(), 'ferry-parquet-test-job-'));
+    const run = runDuckdb(
+      { kind: 'read-parquet', dir: jobDir, file },
+      undefined,
+      new AbortController().signal,
+      (m) => new FerryError('bad_request', m),
+    );
+    // The node is busy for longer than the (warm) converter needs for the whole job, whose result
+    // fits in the pipe's buffer: the converter must not let it go before the node has its end open.
+    const until = Date.now() + 1500;
+    while (Date.now() < until);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('the output never ended')), 20_000);
+    });
+    try {
+      assert.equal((await Promise.race([text(run.output), late])).toString(), 'n\n1\n2\n');
+    } finally {
+      clearTimeout(timer);
+      await rm(dir, { recursive: true, force: true });
+    }
+    await run.exited;
+    assert.equal(run.rows(), 2);
+  });
+
   it('kills the converter when the consumer stops reading early', async () => {
     const columns: TableColumn[] = [{ name: 'n', type: 'int64', nullable: false }];
     const jobDir = await mkdtemp(path.join(tmpdir(), 'ferry-parquet-test-job-'));
