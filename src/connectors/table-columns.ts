@@ -37,6 +37,11 @@
  * - types without a logical counterpart (interval, arrays, enums, inet, money, ...) travel as text,
  *   in PostgreSQL's text form (`1 day 02:03:04`, `{1,NULL,3}`).
  *
+ * A decimal with a precision and scale never has more than `scale` digits after the point, nor more
+ * than `precision - scale` before it: the stores that declare one guarantee it (PostgreSQL prints a
+ * `numeric(12,2)` with exactly two, as MySQL and DuckDB do), and a producer must too. The Parquet
+ * encoder relies on it: it reads such a column typed, and would round a third fraction digit.
+ *
  * `infinity`/`-infinity` dates and timestamps are PostgreSQL's own. They pass through CSV and JSON
  * lines as text, and a format that has no way to hold them refuses them by name.
  */

@@ -36,7 +36,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import type { TableColumn } from '../connectors/table-columns.ts';
-import { MESSAGE_MARK, parquetRead, parquetReadSql, parquetWriteSql, sqlString } from './parquet-sql.ts';
+import {
+  MESSAGE_MARK,
+  parquetRead,
+  parquetReadSql,
+  parquetWriteSql,
+  refusedValueMessage,
+  sqlString,
+} from './parquet-sql.ts';
 
 export type DuckdbJobSpec =
   /** canonical CSV from the node -> Parquet to the node */
@@ -161,19 +168,27 @@ function send(message: DuckdbMessage): Promise<void> {
   return new Promise((resolve) => process.send!(message, undefined, {}, () => resolve()));
 }
 
-/** Our own value messages as they are; DuckDB's first line otherwise (the rest is advice). */
-function describeFailure(err: unknown): DuckdbMessage {
+/**
+ * Our own value messages as they are, and a value DuckDB's reader refused in the same words;
+ * DuckDB's first line otherwise (the rest is advice).
+ */
+function describeFailure(err: unknown, columns: readonly TableColumn[]): DuckdbMessage {
   const text = err instanceof Error ? err.message : String(err);
   const mark = text.indexOf(MESSAGE_MARK);
   if (mark >= 0) {
     return { kind: 'error', data: true, message: text.slice(mark + MESSAGE_MARK.length).split('\n')[0]! };
   }
   const converting =
-    /Error when converting column "([^"]*)"\. (Could not convert string "(?:[^"]|"")*" to '[^']*')/.exec(
+    /Error when converting column "([^"]*)"\. (Could not convert string "((?:[^"]|"")*)" to '[^']*')/.exec(
       text,
     );
-  if (converting)
-    return { kind: 'error', data: true, message: `column "${converting[1]}": ${converting[2]}` };
+  if (converting) {
+    const [, column, duckdbWords, value] = converting as unknown as [string, string, string, string];
+    const message =
+      refusedValueMessage(columns, column, value.replaceAll('""', '"')) ??
+      `column "${column}": ${duckdbWords}`;
+    return { kind: 'error', data: true, message };
+  }
   const csvLine = /CSV Error on Line: (\d+)/.exec(text);
   if (csvLine) {
     // The offending line follows as `Original Line: ...` (it may be megabytes): never pass it on.
@@ -206,7 +221,7 @@ process.on('message', (request: DuckdbRequest) => {
     // Done: wait for the next job.
     (rows) => send({ kind: 'done', rows }),
     async (err: unknown) => {
-      const failure = describeFailure(err);
+      const failure = describeFailure(err, job.kind === 'write-parquet' ? job.columns : []);
       // A value quoted in DuckDB's message may be megabytes long.
       await send(failure.kind === 'error' ? { ...failure, message: failure.message.slice(0, 500) } : failure);
       process.exit(1);

@@ -166,6 +166,7 @@ describe('parquet: writing tables', () => {
     const ts: TableColumn = { name: 'at', type: 'timestamptz', nullable: true };
     const dec: TableColumn = { name: 'price', type: 'decimal', precision: 12, scale: 2, nullable: true };
     const j: TableColumn = { name: 'doc', type: 'json', nullable: true };
+    const small: TableColumn = { name: 'small', type: 'int16', nullable: true };
     const cases: [TableColumn, string, RegExp][] = [
       [d, 'infinity', /column "shipped on": value "infinity" cannot be written as Parquet DATE/],
       [d, '0044-03-15 BC', /column "shipped on": value "0044-03-15 BC" cannot be written as Parquet DATE/],
@@ -173,8 +174,15 @@ describe('parquet: writing tables', () => {
       [ts, '0044-03-15 10:00:00+00 BC', /column "at": value "0044-03-15 10:00:00\+00 BC" cannot be written/],
       [dec, '-Infinity', /column "price": value "-Infinity" cannot be written as Parquet DECIMAL\(12,2\)/],
       [dec, 'NaN', /column "price": value "NaN" cannot be written as Parquet DECIMAL\(12,2\)/],
-      [dec, '1.005', /column "price": value "1\.005" cannot be written as Parquet DECIMAL\(12,2\)/],
       [dec, '12345678901.00', /column "price": value "12345678901\.00" cannot be written as Parquet DECIMAL/],
+      [
+        dec,
+        '9'.repeat(70),
+        new RegExp(
+          `column "price": value "${'9'.repeat(60)}\\.\\.\\." cannot be written as Parquet DECIMAL\\(12,2\\)$`,
+        ),
+      ],
+      [small, '4"0', /column "small": value "4\\"0" cannot be written as Parquet SMALLINT$/],
       [j, '{"a":', /column "doc": value "\{\\"a\\":" cannot be written as Parquet JSON/],
     ];
     for (const [column, value, message] of cases) {
@@ -186,30 +194,29 @@ describe('parquet: writing tables', () => {
     // The checks compute each cast once beside the columns: a column named like those values is
     // still itself.
     const cast0: TableColumn = { ...d, name: '_cast0' };
-    const cast1: TableColumn = { ...dec, name: '_cast1' };
+    const cast1: TableColumn = { ...ts, name: '_cast1' };
     const csv = canonical(
       [cast0, cast1],
       [
-        ['2024-02-29', '1.50'],
+        ['2024-02-29', '2024-02-29 13:45:00.5+00'],
         [null, null],
       ],
     );
     assert.equal((await roundTrip([cast0, cast1], csv, parquet)).csv, csv);
     await assert.rejects(
-      encode([cast0, cast1], canonical([cast0, cast1], [['2024-02-29', '1.505']]), parquet),
-      rejectsWith('bad_request', /column "_cast1": value "1\.505" cannot be written as Parquet DECIMAL/),
+      encode([cast0, cast1], canonical([cast0, cast1], [['2024-02-29', 'infinity']]), parquet),
+      rejectsWith('bad_request', /column "_cast1": value "infinity" cannot be written as Parquet TIMESTAMP/),
     );
     const body: TableColumn = { name: 'body', type: 'text', nullable: true };
     await assert.rejects(
       encode([body], canonical([body], [['x'], ['y'.repeat(17 * 1024 * 1024)]]), parquet),
       rejectsWith('bad_request', /^writing parquet: line 3 of the table: a row longer than 16 MB/),
     );
-    const small: TableColumn = { name: 'small', type: 'int16', nullable: true };
     await assert.rejects(
       encode([small], canonical([small], [['40000']]), parquet),
       rejectsWith(
         'bad_request',
-        /^writing parquet: column "small": Could not convert string "40000" to 'SMALLINT'$/,
+        /^writing parquet: column "small": value "40000" cannot be written as Parquet SMALLINT$/,
       ),
     );
     await assert.rejects(

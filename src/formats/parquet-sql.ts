@@ -4,9 +4,11 @@
  * rendered as canonical text. docs/type-mapping.md is the table these functions implement.
  *
  * Writing reads the columns DuckDB would misread as VARCHAR and converts them with TRY_CAST, so a
- * value Parquet cannot hold (a PostgreSQL `infinity` date, a `NaN` decimal) stops the copy with a
+ * value Parquet cannot hold (a PostgreSQL `infinity` date, a ` BC` one) stops the copy with a
  * message naming the column and the value (DuckDB's `error()`), instead of being written as
  * something else: DuckDB itself takes `infinity` as a date, and silently drops a date's ` BC`.
+ * Other columns are read typed; a value the reader refuses there (a `NaN` decimal) gets the same
+ * message from the converter (refusedValueMessage()).
  */
 import type { ColumnType, TableColumn } from '../connectors/table-columns.ts';
 
@@ -99,13 +101,12 @@ function parquetWrite(c: TableColumn): ParquetWrite {
     case 'text':
       return typed('VARCHAR');
     case 'decimal': {
+      // Read typed: DuckDB's reader refuses NaN, the infinities and too many integer digits (the
+      // converter words that as ours, parquetLabel()). It would round more fraction digits than
+      // the scale, but canonical text never has them (table-columns.ts): checking every value
+      // for them cost the converter a tenth of its CPU.
       const d = parquetDecimal(c);
-      if (!d) return typed('VARCHAR');
-      // The cast refuses NaN and the infinities, but rounds more fraction digits than the scale:
-      // refuse those rather than change the value.
-      const dot = `strpos(${v}, '.')`;
-      const type = `DECIMAL(${d.precision},${d.scale})`;
-      return checked(type, type, () => `(${dot} > 0 AND length(${v}) - ${dot} > ${d.scale})`);
+      return typed(d ? `DECIMAL(${d.precision},${d.scale})` : 'VARCHAR');
     }
     case 'binary':
       return {
@@ -134,11 +135,30 @@ function parquetWrite(c: TableColumn): ParquetWrite {
   }
 }
 
+/** Characters of a refused value quoted in its message. */
+const QUOTED_CHARS = 60;
+
 /** DuckDB's error() with our message: column, value (cut short), and the Parquet type refusing it. */
 function raise(column: string, v: string, label: string): string {
   const prefix = sqlString(`${MESSAGE_MARK}column ${JSON.stringify(column)}: value `);
-  const value = `to_json(CASE WHEN length(${v}) > 60 THEN left(${v}, 60) || '...' ELSE ${v} END)`;
+  const value = `to_json(CASE WHEN length(${v}) > ${QUOTED_CHARS} THEN left(${v}, ${QUOTED_CHARS}) || '...' ELSE ${v} END)`;
   return `error(${prefix} || ${value} || ${sqlString(` cannot be written as Parquet ${label}`)})`;
+}
+
+/**
+ * The message raise() gives, for a value DuckDB's CSV reader itself refused in a column it reads
+ * typed (`NaN` in a decimal, 40000 in an int16): `column` is the column's name as DuckDB quoted it.
+ */
+export function refusedValueMessage(
+  columns: readonly TableColumn[],
+  column: string,
+  value: string,
+): string | undefined {
+  const c = columns.find((x) => x.name === column);
+  if (!c) return undefined;
+  const chars = [...value];
+  const quoted = chars.length > QUOTED_CHARS ? `${chars.slice(0, QUOTED_CHARS).join('')}...` : value;
+  return `column ${JSON.stringify(column)}: value ${JSON.stringify(quoted)} cannot be written as Parquet ${parquetWrite(c).csvType}`;
 }
 
 interface ParquetRead {
