@@ -77,6 +77,20 @@ export interface SourceObject {
    * `stream` releases the file either way.
    */
   direct?: DirectRead;
+  /**
+   * A file's bytes at a position, read apart from `stream` and not counted as the copy's: what the
+   * plan task needs to look at without reading the whole file (a Parquet file's footer, for the
+   * columns of a table it creates). Reads are of the object as it was opened, or fail; they work
+   * until `stream` is closed.
+   */
+  peek?: FilePeek;
+}
+
+export interface FilePeek {
+  /** The object's size when it was opened. */
+  size: number;
+  /** `length` bytes from `position` (fewer only at the end). */
+  read(position: number, length: number): Promise<Buffer>;
 }
 
 /**

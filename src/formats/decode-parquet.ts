@@ -6,13 +6,19 @@
  * node can open by path is read in place; any other stream (object stores, a gzipped file) is first
  * spooled to a temporary file under os.tmpdir(), in the job's folder, which is deleted once the job
  * is over, whether it succeeded or not.
+ *
+ * Only the columns (the plan task, for a table a sink creates) need no more than the footer: read
+ * at its position from a file that offers it (SourceObject.peek), into a sparse file of the same
+ * size that holds nothing else, which DuckDB describes without reading a row.
  */
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { FerryError } from '../common/errors.ts';
+import type { FilePeek } from '../connectors/connector.ts';
+import type { TableColumn } from '../connectors/table-columns.ts';
 import { runDuckdb } from './duckdb-job.ts';
 import { cancelled, fileError } from './format-errors.ts';
 import type { FileToDecode, TableStream } from './decode-table.ts';
@@ -53,8 +59,65 @@ export async function decodeParquet(
   return { columns, stream: run.output, rows: () => run.rows() };
 }
 
+const MAGIC = Buffer.from('PAR1');
+/** A footer larger than this is read as the whole file is (it would be a schema of ~100,000 columns). */
+const MAX_FOOTER = 64 * 1024 * 1024;
+
+/**
+ * The columns of the Parquet file `name`, from its footer alone: undefined when the footer is too
+ * large to peek at (the caller reads the file). A file that is not Parquet fails as decodeParquet's.
+ */
+export async function describeParquet(
+  name: string,
+  peek: FilePeek,
+  what: string,
+  signal: AbortSignal,
+): Promise<TableColumn[] | undefined> {
+  const notParquet = (why: string): FerryError => fileError(what, name, `not a Parquet file (${why})`);
+  const { size } = peek;
+  if (size < 12) throw notParquet(`${size} bytes, fewer than a Parquet file's least 12`);
+  const tail = await peek.read(size - 8, 8);
+  if (tail.length !== 8 || !tail.subarray(4).equals(MAGIC))
+    throw fileError(what, name, describe('magic bytes'));
+  const footerLength = tail.readUInt32LE(0);
+  if (footerLength + 12 > size)
+    throw notParquet(`its footer claims ${footerLength} bytes of a ${size}-byte file`);
+  if (footerLength > MAX_FOOTER) return undefined;
+  const footer = await peek.read(size - 8 - footerLength, footerLength);
+  if (footer.length !== footerLength) throw notParquet('it ended while its footer was read');
+  const dir = await mkdtemp(path.join(tmpdir(), 'ferry-parquet-'));
+  const sparse = path.join(dir, 'footer.parquet');
+  try {
+    const file = await open(sparse, 'w');
+    try {
+      await file.write(MAGIC, 0, 4, 0);
+      await file.write(footer, 0, footerLength, size - 8 - footerLength);
+      await file.write(tail, 0, 8, size - 8);
+    } finally {
+      await file.close();
+    }
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw new FerryError('internal', `describing ${name}: cannot write its footer: ${String(err)}`, {
+      cause: err,
+    });
+  }
+  const run = runDuckdb({ kind: 'read-parquet', dir, file: sparse }, undefined, signal, (message) =>
+    fileError(what, name, describe(message.replaceAll(sparse, name))),
+  );
+  try {
+    return await run.columns;
+  } finally {
+    // The rows are not wanted (nor there): the job is abandoned, its converter killed, its folder removed.
+    run.output.destroy();
+    await run.exited;
+  }
+}
+
 function describe(message: string): string {
   if (/magic bytes/i.test(message))
     return 'not a Parquet file (it does not end with the Parquet magic bytes PAR1)';
+  if (/TProtocolException/.test(message))
+    return `a corrupt Parquet file (its footer cannot be read: ${message})`;
   return message;
 }

@@ -6,10 +6,11 @@
  */
 import { pipeline, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
+import type { FilePeek } from '../connectors/connector.ts';
 import type { TableColumn } from '../connectors/table-columns.ts';
 import { decodeCsv } from './decode-csv.ts';
 import { decodeJsonl } from './decode-jsonl.ts';
-import { decodeParquet } from './decode-parquet.ts';
+import { decodeParquet, describeParquet } from './decode-parquet.ts';
 import { cancellable } from './cancellable.ts';
 import type { CompiledFormat } from './file-format.ts';
 import { cancelled, fileError } from './format-errors.ts';
@@ -66,6 +67,36 @@ export async function decodeTable(
         ? await decodeJsonl(bytes, what)
         : await decodeParquet(bytes, gzipped ? undefined : options.localPath, what, signal);
   return { name: tableName(file.name), ...table, stream: cancellable(table.stream, signal) };
+}
+
+/**
+ * Only the columns of `file` read as a table in `format`; the file is closed once they are known.
+ * A Parquet file that offers `peek` is described from its footer, without reading the rest.
+ */
+export async function describeTable(
+  file: FileToDecode & { peek?: FilePeek },
+  format: CompiledFormat,
+  what: string,
+  signal: AbortSignal,
+): Promise<TableColumn[]> {
+  const gzipped = format.gzip || file.name.endsWith('.gz');
+  if (format.format === 'parquet' && !gzipped && file.peek) {
+    let columns: TableColumn[] | undefined;
+    try {
+      columns = await describeParquet(file.name, file.peek, what, signal);
+    } catch (err) {
+      file.stream.destroy();
+      throw err;
+    }
+    if (columns) {
+      file.stream.destroy();
+      return columns;
+    }
+  }
+  const table = await decodeTable(file, format, what, signal);
+  table.stream.destroy();
+  file.stream.destroy();
+  return table.columns;
 }
 
 /** `dir/orders.csv.gz` -> `dir/orders`; a name without an extension stays as it is. */

@@ -202,7 +202,9 @@ function describeFailure(err: unknown, columns: readonly TableColumn[]): DuckdbM
       : (reason ?? 'malformed');
     return { kind: 'error', data: true, message: `line ${csvLine[1]} of the table: ${why.slice(0, 300)}` };
   }
-  const data = /^(Invalid Input Error|Conversion Error|Out of Range Error)/.test(text);
+  // A Parquet file whose footer is not valid Thrift is bad data too, not a converter failure.
+  const data =
+    /^(Invalid Input Error|Conversion Error|Out of Range Error|Invalid Error: TProtocolException)/.test(text);
   return { kind: 'error', data, message: text.split('\n')[0]! };
 }
 

@@ -16,7 +16,7 @@ import { after, before, describe, it } from 'node:test';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { FerryError } from '../common/errors.ts';
 import type { TableColumn } from '../connectors/table-columns.ts';
-import { decodeTable } from './decode-table.ts';
+import { decodeTable, describeTable } from './decode-table.ts';
 import { runDuckdb } from './duckdb-job.ts';
 import { encodeTable } from './encode-table.ts';
 import {
@@ -418,6 +418,97 @@ describe('parquet: reading files as tables', () => {
     );
     assert.equal(await text(table.stream), csv);
     assert.ok(unread.destroyed);
+  });
+
+  it('describes a file from its footer alone, for the plan task', async () => {
+    const columns: TableColumn[] = [
+      { name: 'n', type: 'int64', nullable: false },
+      { name: 'label', type: 'text', nullable: true },
+    ];
+    const rows = generated(200_000, (i) => `${i},row ${i}\n`, 'n,label\n');
+    const { bytes } = await encode(columns, rows.stream, parquet);
+    const peeked: [number, number][] = [];
+    const peek = {
+      size: bytes.length,
+      read: async (position: number, length: number): Promise<Buffer> => {
+        peeked.push([position, length]);
+        return bytes.subarray(position, position + length);
+      },
+    };
+    const unread = new Readable({
+      read() {
+        this.destroy(new Error('the stream was read'));
+      },
+    });
+    const described = await describeTable(
+      { name: 'big.parquet', stream: unread, peek },
+      parquet,
+      'test source',
+      new AbortController().signal,
+    );
+    const { table } = await decode('big.parquet', bytes, parquet);
+    assert.deepEqual(described, table.columns);
+    assert.deepEqual(
+      described.map((c) => `${c.name}:${c.type}`),
+      ['n:int64', 'label:text'],
+    );
+    // The last 8 bytes (footer length and magic), then the footer: nothing of the rows.
+    const footer = bytes.readUInt32LE(bytes.length - 8);
+    assert.deepEqual(peeked, [
+      [bytes.length - 8, 8],
+      [bytes.length - 8 - footer, footer],
+    ]);
+    assert.ok(footer * 20 < bytes.length, `footer ${footer} of ${bytes.length} bytes`);
+    assert.ok(unread.destroyed);
+
+    const peekOf = (b: Buffer): { size: number; read: (p: number, l: number) => Promise<Buffer> } => ({
+      size: b.length,
+      read: async (p, l) => b.subarray(p, p + l),
+    });
+    const describeBytes = (b: Buffer): Promise<TableColumn[]> =>
+      describeTable(
+        { name: 'data/report.parquet', stream: Readable.from([]), peek: peekOf(b) },
+        parquet,
+        'test source "in"',
+        new AbortController().signal,
+      );
+    await assert.rejects(
+      describeBytes(Buffer.from('id,name\n1,a\n2,b\n')),
+      rejectsWith(
+        'bad_request',
+        /^test source "in": data\/report\.parquet: not a Parquet file \(it does not end with the Parquet magic bytes PAR1\)$/,
+      ),
+    );
+    const lying = Buffer.from(bytes);
+    lying.writeUInt32LE(bytes.length, bytes.length - 8);
+    await assert.rejects(
+      describeBytes(lying),
+      rejectsWith(
+        'bad_request',
+        /data\/report\.parquet: not a Parquet file \(its footer claims \d+ bytes of a \d+-byte file\)$/,
+      ),
+    );
+    await assert.rejects(
+      describeBytes(Buffer.from('PAR1')),
+      rejectsWith('bad_request', /data\/report\.parquet: not a Parquet file \(4 bytes, fewer than/),
+    );
+    const garbled = Buffer.from(bytes);
+    garbled.fill(0x41, bytes.length - 8 - footer, bytes.length - 8);
+    await assert.rejects(
+      describeBytes(garbled),
+      rejectsWith(
+        'bad_request',
+        /data\/report\.parquet: a corrupt Parquet file \(its footer cannot be read: /,
+      ),
+    );
+    // The same file read whole fails the same way.
+    await assert.rejects(
+      decode('data/report.parquet', garbled, parquet),
+      rejectsWith(
+        'bad_request',
+        /data\/report\.parquet: a corrupt Parquet file \(its footer cannot be read: /,
+      ),
+    );
   });
 
   it('refuses a file that is not Parquet, naming it', async () => {

@@ -19,7 +19,7 @@ import type {
 } from '../connectors/connector.ts';
 import { compileFormat, sinkFormat, type CompiledFormat } from '../formats/file-format.ts';
 import type { TableColumn } from '../connectors/table-columns.ts';
-import { decodeTable } from '../formats/decode-table.ts';
+import { decodeTable, describeTable } from '../formats/decode-table.ts';
 import { encodeTable } from '../formats/encode-table.ts';
 import { sinkFor, sourceFor } from './connector-registry.ts';
 import { FerryError } from '../common/errors.ts';
@@ -230,7 +230,7 @@ async function planTask(
 
 /**
  * The columns of files read as a table, for a sink that creates its table: those of the first file
- * that has any (a CSV header, the first JSON line's keys, a Parquet schema), read by the plan task
+ * that has any (a CSV header, the first JSON line's keys, a Parquet footer), read by the plan task
  * and closed as soon as they are known. undefined when no file has columns.
  */
 async function describeFiles(
@@ -242,10 +242,8 @@ async function describeFiles(
 ): Promise<TableColumn[] | undefined> {
   for (const partition of partitions) {
     for await (const raw of source.read(spec.source, partition, ctx)) {
-      const table = await decodeTable(raw, format, sourceWhat(spec), ctx.signal);
-      table.stream.destroy();
-      raw.stream.destroy();
-      if (table.columns.length > 0) return table.columns;
+      const columns = await describeTable(raw, format, sourceWhat(spec), ctx.signal);
+      if (columns.length > 0) return columns;
     }
   }
   return undefined;

@@ -113,6 +113,8 @@ export interface BrokenCase {
 export interface HarnessLimits {
   /** Staging leftovers cannot be listed (an emulator without the API, or kept by design). */
   leftovers?: string;
+  /** A read of an object's bytes cannot be made conditional on its version (If-Match ignored). */
+  conditionalReads?: string;
 }
 
 export interface ConformanceHarness {

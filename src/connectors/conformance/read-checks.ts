@@ -4,7 +4,9 @@
  * since the plan is store_object_missing naming it.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { describe } from 'node:test';
+import { FerryError } from '../../common/errors.ts';
 import type { PartitionT } from '../../protocol/task.ts';
 import type { ConformanceKit } from './conformance-kit.ts';
 import { rejection } from './conformance-kit.ts';
@@ -33,6 +35,56 @@ export function readChecks(kit: ConformanceKit): void {
         );
       }
     });
+
+    if (kind === 'files') {
+      kit.sourceCheck(
+        'peeks at any bytes of a file apart from its stream, of the file as it was opened',
+        async (source, place) => {
+          const data = sample(kind);
+          await place.seed(data);
+          const { partitions } = await source.plan(place.source, kit.planCtx());
+          const stored = new Map(data.kind === 'files' ? data.files.map((f) => [f.name, f.data]) : []);
+          const big = [...stored].find(([, b]) => b.length > 1024 * 1024)!;
+          let peeked = 0;
+          for (const partition of partitions) {
+            for await (const object of source.read(
+              place.source,
+              partition,
+              kit.attemptCtx(kit.newRun(), 0, 'a1'),
+            )) {
+              try {
+                const want = stored.get(object.name)!;
+                assert.ok(object.peek, `${object.name}: a file source offers peek`);
+                assert.equal(object.peek.size, want.length, `${object.name}: size`);
+                if (object.name !== big[0]) continue;
+                peeked++;
+                const tail = await object.peek.read(want.length - 8, 8);
+                assert.ok(tail.equals(want.subarray(want.length - 8)), 'the last 8 bytes');
+                const middle = await object.peek.read(1_000_000, 300_000);
+                assert.ok(middle.equals(want.subarray(1_000_000, 1_300_000)), '300,000 bytes from 1,000,000');
+                assert.equal((await object.peek.read(want.length - 3, 10)).length, 3, 'short at the end');
+                // Replaced since it was opened: the bytes as opened, or an error, never the new ones.
+                if (harness.limits.conditionalReads) continue;
+                await place.seed({
+                  kind: 'files',
+                  files: [{ name: big[0], data: randomBytes(want.length) }],
+                });
+                const after = await object.peek.read(0, 64 * 1024).then(
+                  (b) => b,
+                  (err: unknown) => err,
+                );
+                if (Buffer.isBuffer(after))
+                  assert.ok(after.equals(want.subarray(0, 64 * 1024)), 'the bytes as the file was opened');
+                else assert.ok(after instanceof FerryError, `a FerryError, got ${String(after)}`);
+              } finally {
+                object.stream.destroy();
+              }
+            }
+          }
+          assert.equal(peeked, 1);
+        },
+      );
+    }
 
     kit.sourceCheck('reads nothing from an empty place', async (source, place) => {
       await place.seed(empty(kind));

@@ -8,7 +8,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { FerryError } from '../../common/errors.ts';
 import type { PartitionT, ResolvedEndpointT } from '../../protocol/task.ts';
-import type { AttemptContext, DirectRead, SourceObject } from '../connector.ts';
+import type { AttemptContext, DirectRead, FilePeek, SourceObject } from '../connector.ts';
 import { onAbort } from '../on-abort.ts';
 import {
   compileFilesystemSource,
@@ -156,5 +156,19 @@ async function openFile(
       };
     },
   };
-  return { name, stream, rows: () => undefined, direct };
+  const peek: FilePeek = {
+    size,
+    async read(position, length) {
+      const into = Buffer.alloc(Math.max(0, Math.min(length, size - position)));
+      let done = 0;
+      while (done < into.length) {
+        const n = await readAt(into, done, into.length - done, position + done);
+        if (n === 0) break;
+        done += n;
+      }
+      await direct.unchanged(); // the file as opened, or an error
+      return into.subarray(0, done);
+    },
+  };
+  return { name, stream, rows: () => undefined, direct, peek };
 }
