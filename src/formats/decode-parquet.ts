@@ -75,7 +75,7 @@ export async function describeParquet(
 ): Promise<TableColumn[] | undefined> {
   const notParquet = (why: string): FerryError => fileError(what, name, `not a Parquet file (${why})`);
   const { size } = peek;
-  if (size < 12) throw notParquet(`${size} bytes, fewer than a Parquet file's least 12`);
+  if (size < 12) throw notParquet(`${size} bytes, fewer than the 12 a Parquet file has at least`);
   const tail = await peek.read(size - 8, 8);
   if (tail.length !== 8 || !tail.subarray(4).equals(MAGIC))
     throw fileError(what, name, describe('magic bytes'));
