@@ -2,10 +2,11 @@
  * A Parquet file as a table: columns and types from the file's schema (docs/type-mapping.md), rows
  * rendered as canonical CSV by the converter process (duckdb-child.ts).
  *
- * Parquet is read from its footer backwards, so the reader needs the whole file at hand. A file this
- * node can open by path is read in place; any other stream (object stores, a gzipped file) is first
+ * Parquet is read from its footer backwards, so the reader needs the whole file at hand. A file the
+ * caller names by a path on this node (`localPath`) is read in place; any other stream is first
  * spooled to a temporary file under os.tmpdir(), in the job's folder, which is deleted once the job
- * is over, whether it succeeded or not.
+ * is over, whether it succeeded or not. The copy task names no path yet, so it spools every file,
+ * local ones too: reading in place would bypass the copy's byte count and rate limit.
  *
  * Only the columns (the plan task, for a table a sink creates) need no more than the footer: read
  * at its position from a file that offers it (SourceObject.peek), into a sparse file of the same
