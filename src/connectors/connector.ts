@@ -84,6 +84,14 @@ export interface SourceObject {
    * until `stream` is closed.
    */
   peek?: FilePeek;
+  /**
+   * A path on this node through which another process (a Parquet converter) can open the file as it
+   * was opened, even if it is renamed or replaced since: the node's open descriptor of it under
+   * /proc. Valid until `stream` is destroyed, or while `direct.keep()` holds the file. Reads through
+   * it are not counted as the copy's; the reader counts `direct.size` and checks
+   * `direct.unchanged()` after its last read, as a sink reading `direct` does.
+   */
+  localPath?: string;
 }
 
 export interface FilePeek {

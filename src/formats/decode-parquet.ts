@@ -3,10 +3,11 @@
  * rendered as canonical CSV by the converter process (duckdb-child.ts).
  *
  * Parquet is read from its footer backwards, so the reader needs the whole file at hand. A file the
- * caller names by a path on this node (`localPath`) is read in place; any other stream is first
- * spooled to a temporary file under os.tmpdir(), in the job's folder, which is deleted once the job
- * is over, whether it succeeded or not. The copy task names no path yet, so it spools every file,
- * local ones too: reading in place would bypass the copy's byte count and rate limit.
+ * caller names by a path on this node (`localPath`) is read in place: the copy task names one for a
+ * file from the filesystem source (the node's open descriptor of it, SourceObject.localPath) when
+ * no rate limit is set. Any other stream is first spooled to a temporary file under os.tmpdir(), in
+ * the job's folder, which is deleted once the job is over, whether it succeeded or not: a blob or an
+ * S3 object, and a local file under a rate limit (the spooling is what the limit paces).
  *
  * Only the columns (the plan task, for a table a sink creates) need no more than the footer: read
  * at its position from a file that offers it (SourceObject.peek), into a sparse file of the same
@@ -56,8 +57,19 @@ export async function decodeParquet(
   const run = runDuckdb({ kind: 'read-parquet', dir, file: spooled }, undefined, signal, (message) =>
     fileError(what, file.name, describe(message.replaceAll(spooled, file.name))),
   );
-  const columns = await run.columns; // on failure the job is over and its folder is being removed
-  return { columns, stream: run.output, rows: () => run.rows() };
+  let columns: TableColumn[];
+  try {
+    columns = await run.columns; // on failure the job is over and its folder is being removed
+  } catch (err) {
+    if (localPath !== undefined) await run.exited; // the caller may close the file once we throw
+    throw err;
+  }
+  return {
+    columns,
+    stream: run.output,
+    rows: () => run.rows(),
+    ...(localPath !== undefined ? { released: run.exited } : {}),
+  };
 }
 
 const MAGIC = Buffer.from('PAR1');

@@ -27,6 +27,11 @@ export interface TableStream {
   stream: Readable;
   /** Rows decoded, known once the stream has ended. */
   rows(): number | undefined;
+  /**
+   * Read in place (DecodeOptions.localPath): settles once no process reads the file any more, after
+   * the stream ended or failed. The file's path must stay valid until then.
+   */
+  released?: Promise<void>;
 }
 
 /** A decoded file: the same shape as a table partition a table source yields (SourceObject). */
@@ -36,10 +41,24 @@ export interface DecodedTable extends TableStream {
 
 export interface DecodeOptions {
   /**
-   * A path on this node holding the same bytes as the stream. Parquet is then read in place rather
-   * than spooled to a temporary file (the stream is closed unread).
+   * A path on this node holding the same bytes as the stream. A file in a format that is read whole
+   * (readsWhole) is then read in place rather than spooled to a temporary file, and its stream is
+   * closed unread; other files ignore it.
    */
   localPath?: string;
+}
+
+/**
+ * Whether `name` in `format` is read whole, from a file on this node, rather than as a stream:
+ * Parquet (read from its footer backwards) that is not gzipped. decodeTable spools such a file
+ * unless it is given a local path to it.
+ */
+export function readsWhole(format: CompiledFormat, name: string): boolean {
+  return format.format === 'parquet' && !isGzipped(format, name);
+}
+
+function isGzipped(format: CompiledFormat, name: string): boolean {
+  return format.gzip || name.endsWith('.gz');
 }
 
 /**
@@ -58,7 +77,7 @@ export async function decodeTable(
     file.stream.destroy();
     throw cancelled();
   }
-  const gzipped = format.gzip || file.name.endsWith('.gz');
+  const gzipped = isGzipped(format, file.name);
   const bytes: FileToDecode = gzipped ? { name: file.name, stream: gunzip(file, what) } : file;
   const table =
     format.format === 'csv'
@@ -79,8 +98,7 @@ export async function describeTable(
   what: string,
   signal: AbortSignal,
 ): Promise<TableColumn[]> {
-  const gzipped = format.gzip || file.name.endsWith('.gz');
-  if (format.format === 'parquet' && !gzipped && file.peek) {
+  if (readsWhole(format, file.name) && file.peek) {
     let columns: TableColumn[] | undefined;
     try {
       columns = await describeParquet(file.name, file.peek, what, signal);

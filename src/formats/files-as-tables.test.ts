@@ -5,7 +5,8 @@
  * between filesystem folders.
  */
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
+import { appendFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, readlink, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -14,7 +15,8 @@ import pg from 'pg';
 import { FerryError } from '../common/errors.ts';
 import { executeTask } from '../node/task-executor.ts';
 import type { CopyResultT, TaskSpecT } from '../protocol/task.ts';
-import { TYPED_COLUMNS, TYPED_ROWS, canonical, encode, format } from './test-tables.ts';
+import type { TableColumn } from '../connectors/table-columns.ts';
+import { TYPED_COLUMNS, TYPED_ROWS, canonical, encode, format, generated } from './test-tables.ts';
 
 let base: string;
 let tasks = 0;
@@ -52,10 +54,12 @@ async function copy(
   files: string[],
   sourceOptions: Record<string, unknown>,
   sinkOptions: Record<string, unknown>,
+  task: { maxBytesPerSecond?: number; onProgress?: (rows: number, bytes: number) => void } = {},
 ): Promise<{ result: CopyResultT; out: string }> {
   const out = path.join(base, `out-${++tasks}`);
   await mkdir(out);
   const spec: TaskSpecT = {
+    ...(task.maxBytesPerSecond !== undefined ? { maxBytesPerSecond: task.maxBytesPerSecond } : {}),
     runId: 'run1',
     activity: 'copy',
     source: { type: 'filesystem', linkedService: 'in', properties: { root: source }, options: sourceOptions },
@@ -77,7 +81,7 @@ async function copy(
       attemptId: 'a1',
       taskIndex: 0,
     },
-    { onProgress: () => {}, beforeCommit: async () => {} },
+    { onProgress: task.onProgress ?? (() => {}), beforeCommit: async () => {} },
   );
   assert.ok(result.kind === 'copy');
   return { result, out };
@@ -275,6 +279,113 @@ describe('files read as tables by the copy task', () => {
     }
   });
 
+  describe("a local Parquet file, read in place through the node's descriptor of it", () => {
+    const columns: TableColumn[] = [
+      { name: 'n', type: 'int64', nullable: false },
+      { name: 'label', type: 'text', nullable: true },
+    ];
+    const row = (i: number): string => `${i},label ${(i * 7919).toString(36)}\n`;
+    const ROWS = 150_000;
+    let bytes: Buffer;
+    let expected: string;
+
+    before(async () => {
+      bytes = (await encode(columns, generated(ROWS, row, 'n,label\n').stream, format({ format: 'parquet' })))
+        .bytes;
+      expected = `n,label\n${Array.from({ length: ROWS }, (_, i) => row(i)).join('')}`;
+      assert.ok(bytes.length > 3 * 256 * 1024, `${bytes.length} bytes: more than three reads of a stream`);
+    });
+
+    it('is counted once, whole, never streamed through the node; under a rate limit it is', async () => {
+      const source = await folderWith({ 'big.parquet': bytes });
+      const counted: number[] = [];
+      const { result, out } = await copy(
+        source,
+        ['big.parquet'],
+        { format: 'parquet' },
+        { format: 'csv' },
+        {
+          onProgress: (_rows, read) => counted.push(read),
+        },
+      );
+      assert.equal(await readFile(path.join(out, 'big.csv'), 'utf8'), expected);
+      assert.equal(result.rowsRead, ROWS);
+      assert.equal(result.bytesRead, bytes.length);
+      // The converter read the file through its path: the node counted it once, all of it.
+      assert.deepEqual(distinct(counted), [bytes.length]);
+      assert.deepEqual(await descriptorsOf(path.join(source, 'big.parquet')), []);
+
+      // A rate limit paces what the node reads: the file is spooled through the meter, read by read.
+      const paced: number[] = [];
+      const limited = await copy(
+        source,
+        ['big.parquet'],
+        { format: 'parquet' },
+        { format: 'csv' },
+        {
+          maxBytesPerSecond: 1024 * 1024 * 1024,
+          onProgress: (_rows, read) => paced.push(read),
+        },
+      );
+      assert.equal(await readFile(path.join(limited.out, 'big.csv'), 'utf8'), expected);
+      assert.equal(limited.result.bytesRead, bytes.length);
+      assert.ok(distinct(paced).length > 3, `counted at ${distinct(paced).join(', ')}`);
+    });
+
+    it('fails the task, retryably and publishing nothing, when the file changed while it was read', async () => {
+      const source = await folderWith({ 'big.parquet': bytes });
+      const file = path.join(source, 'big.parquet');
+      const out = path.join(base, `out-${tasks + 1}`);
+      await assert.rejects(
+        copy(
+          source,
+          ['big.parquet'],
+          { format: 'parquet' },
+          { format: 'csv' },
+          {
+            // Counted once the converter is done with it, and checked right after: changed in between.
+            onProgress: (_rows, read) => {
+              if (read === bytes.length) appendFileSync(file, 'more');
+            },
+          },
+        ),
+        (err: unknown) => {
+          assert.ok(err instanceof FerryError);
+          assert.equal(err.code, 'store_error');
+          assert.equal(err.retryable, true);
+          assert.match(
+            err.message,
+            /^filesystem "in": \S+\/big\.parquet changed while it was read \(\d+ -> \d+ bytes/,
+          );
+          return true;
+        },
+      );
+      assert.deepEqual(await readdir(out), []);
+      assert.deepEqual(await descriptorsOf(file), []);
+    });
+
+    it('names the file, not its descriptor, when it is not Parquet, and lets go of it', async () => {
+      const junk = Buffer.concat([
+        Buffer.from('PAR1'),
+        Buffer.alloc(64, 7),
+        Buffer.from([16, 0, 0, 0]),
+        Buffer.from('PAR1'),
+      ]);
+      const source = await folderWith({ 'junk.parquet': junk });
+      await assert.rejects(
+        copy(source, ['junk.parquet'], { format: 'parquet' }, { format: 'csv' }),
+        (err: unknown) => {
+          assert.ok(err instanceof FerryError);
+          assert.equal(err.code, 'bad_request');
+          assert.match(err.message, /^filesystem source "in": junk\.parquet: a corrupt Parquet file/);
+          assert.doesNotMatch(err.message, /\/proc\//);
+          return true;
+        },
+      );
+      assert.deepEqual(await descriptorsOf(path.join(source, 'junk.parquet')), []);
+    });
+  });
+
   it('still copies files as-is when the source sets no format', async () => {
     const source = await folderWith({ 'raw.csv': 'not;really\ncsv"' });
     const { result, out } = await copy(source, ['raw.csv'], {}, { format: 'parquet' });
@@ -307,3 +418,14 @@ describe('files read as tables by the copy task', () => {
     );
   });
 });
+
+function distinct(values: number[]): number[] {
+  return [...new Set(values)];
+}
+
+/** This process's open descriptors of `file`. */
+async function descriptorsOf(file: string): Promise<string[]> {
+  const fds = await readdir('/proc/self/fd');
+  const targets = await Promise.all(fds.map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')));
+  return fds.filter((_fd, i) => targets[i] === file);
+}

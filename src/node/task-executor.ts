@@ -19,7 +19,7 @@ import type {
 } from '../connectors/connector.ts';
 import { compileFormat, sinkFormat, type CompiledFormat } from '../formats/file-format.ts';
 import type { TableColumn } from '../connectors/table-columns.ts';
-import { decodeTable, describeTable } from '../formats/decode-table.ts';
+import { decodeTable, describeTable, readsWhole } from '../formats/decode-table.ts';
 import { encodeTable } from '../formats/encode-table.ts';
 import { sinkFor, sourceFor } from './connector-registry.ts';
 import { FerryError } from '../common/errors.ts';
@@ -88,6 +88,53 @@ function metered(direct: DirectRead, pace: Pace): DirectRead {
   };
 }
 
+/**
+ * A file read in place by another process through its path (SourceObject.localPath): kept open
+ * until that process is done with it, its bytes counted and checked unchanged once it was read.
+ */
+class InPlace {
+  readonly path: string;
+  readonly #direct: DirectRead;
+  readonly #pace: Pace;
+  readonly #letGo: () => void;
+  #released: Promise<void> = Promise.resolve();
+
+  private constructor(path: string, direct: DirectRead, letGo: () => void, pace: Pace) {
+    this.path = path;
+    this.#direct = direct;
+    this.#letGo = letGo;
+    this.#pace = pace;
+  }
+
+  /** Holds `raw` open past its stream, if it offers both a path and keep(); else undefined. */
+  static hold(raw: SourceObject, pace: Pace): InPlace | undefined {
+    if (raw.localPath === undefined || !raw.direct?.keep) return undefined;
+    return new InPlace(raw.localPath, raw.direct, raw.direct.keep(), pace);
+  }
+
+  /** When the reader is done with the path (TableStream.released); until then it stays open. */
+  readBy(released: Promise<void> | undefined): void {
+    if (released) this.#released = released;
+  }
+
+  /** After the last read: the whole file counted, then the same file as opened, or a retryable error. */
+  async finish(): Promise<void> {
+    try {
+      await this.#released;
+      this.#pace.count(this.#direct.size);
+      await this.#direct.unchanged();
+    } finally {
+      this.#letGo();
+    }
+  }
+
+  /** The copy failed: let go once the reader has stopped. */
+  async abandon(): Promise<void> {
+    await this.#released;
+    this.#letGo();
+  }
+}
+
 export async function executeTask(
   spec: TaskSpecT,
   ctx: AttemptContext,
@@ -112,6 +159,8 @@ export async function executeTask(
   let rowsRead = 0;
   let rowsWritten = 0;
   let converted = false;
+  /** The file being read in place, if one is. */
+  let held: InPlace | undefined;
   // One rate for the whole task: a sink may read a small file only at commit, long after its stage.
   const pace = new Pace(spec.maxBytesPerSecond, (n) => {
     bytesRead += n;
@@ -130,18 +179,33 @@ export async function executeTask(
         continue;
       }
       // ---- end direct
-      const meter = new Meter(pace);
-      raw.stream.on('error', (err) => meter.destroy(err));
-      let read: Readable = raw.stream.pipe(meter);
+      // ---- in place: a local file the converter reads whole through its path, not spooled. Under a
+      // rate limit it is spooled, through the meter: that is what the limit paces.
+      const whole =
+        !raw.columns &&
+        decodeFormat &&
+        readsWhole(decodeFormat, raw.name) &&
+        spec.maxBytesPerSecond === undefined;
+      held = whole ? InPlace.hold(raw, pace) : undefined;
+      // ---- end in place
+      let read: Readable = raw.stream;
+      if (!held) {
+        const meter = new Meter(pace);
+        raw.stream.on('error', (err) => meter.destroy(err));
+        read = raw.stream.pipe(meter);
+      }
       // ---- decode: a file read as a table (src/formats/decode-table.ts), its bytes metered as read.
       let object: SourceObject = raw;
       if (!raw.columns && decodeFormat) {
-        object = await decodeTable(
+        const decoded = await decodeTable(
           { name: raw.name, stream: read },
           decodeFormat,
           sourceWhat(spec),
           ctx.signal,
+          held ? { localPath: held.path } : {},
         );
+        held?.readBy(decoded.released);
+        object = decoded;
         read = object.stream;
         converted = true; // bytes read are the file's, bytes written the table's
       }
@@ -169,6 +233,8 @@ export async function executeTask(
         converted ||= encoded.converted;
       }
       const done = await writer.stage(input);
+      await held?.finish();
+      held = undefined;
       const rows = object.rows();
       if (rows !== undefined) rowsRead += rows;
       // What the sink says it wrote, else what the encoder wrote, else (bytes as-is) what was read.
@@ -181,6 +247,7 @@ export async function executeTask(
     await hooks.beforeCommit();
     await writer.commit();
   } catch (err) {
+    await held?.abandon();
     await writer.abort().catch(() => undefined);
     throw err;
   }

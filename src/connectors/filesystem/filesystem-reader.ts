@@ -3,7 +3,7 @@
  * partition of many files holds one descriptor at a time. Paths are checked again at read time: the
  * plan may be minutes old and a file may have been replaced by a symlink meanwhile.
  */
-import { constants, type BigIntStats } from 'node:fs';
+import { constants, existsSync, type BigIntStats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { FerryError } from '../../common/errors.ts';
@@ -23,6 +23,8 @@ import { cancelledError, filesystemError, filesystemMessage } from './filesystem
 /** The largest read, and the smallest buffer a read is given. */
 const READ_CHUNK = 256 * 1024;
 const MIN_READ_CHUNK = 16 * 1024;
+/** Whether another process can open this one's descriptors by path (SourceObject.localPath). */
+const DESCRIPTORS_BY_PATH = process.platform === 'linux' && existsSync(`/proc/${process.pid}/fd`);
 
 export async function* readFilesystem(
   source: ResolvedEndpointT,
@@ -170,5 +172,12 @@ async function openFile(
       return into.subarray(0, done);
     },
   };
-  return { name, stream, rows: () => undefined, direct, peek };
+  return {
+    name,
+    stream,
+    rows: () => undefined,
+    direct,
+    peek,
+    ...(DESCRIPTORS_BY_PATH ? { localPath: `/proc/${process.pid}/fd/${handle.fd}` } : {}),
+  };
 }
