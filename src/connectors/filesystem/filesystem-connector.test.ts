@@ -331,6 +331,44 @@ describe('filesystem path safety', () => {
   });
 });
 
+describe('filesystem stream reads', () => {
+  it('fail, retryably, when the file grew, shrank or was rewritten while it was read', async () => {
+    const src = await freshRoot();
+    const data = Buffer.alloc(700_000, 7); // three reads of 256 KiB, then the end
+    const changes: [string, (path: string) => Promise<void>][] = [
+      ['grew.bin', (path) => appendFile(path, 'more')],
+      ['shrank.bin', (path) => truncate(path, 10)],
+      ['rewritten.bin', (path) => writeFile(path, Buffer.alloc(data.length, 8))],
+    ];
+    for (const [name] of changes) await put(src, name, data);
+    await put(src, 'kept.bin', data);
+    const [partition] = await plan(endpoint(src));
+    for await (const object of filesystemSource.read(endpoint(src), partition!, attempt('t1', 'a1'))) {
+      const change = changes.find(([name]) => name === object.name)?.[1];
+      const chunks = object.stream[Symbol.asyncIterator]();
+      const first = await chunks.next();
+      assert.equal(first.done, false);
+      // File times have a clock tick's resolution: the change must land in a later tick.
+      await sleep(20);
+      await change?.(path.join(src, object.name));
+      const rest = (async () => {
+        let n = (first.value as Buffer).length;
+        for (let next = await chunks.next(); !next.done; next = await chunks.next()) {
+          n += (next.value as Buffer).length;
+        }
+        return n;
+      })();
+      if (!change) {
+        assert.equal(await rest, data.length, object.name);
+        continue;
+      }
+      const err = await rejectsWith(rest, 'store_error', /changed while it was read/);
+      assert.equal(err.retryable, true);
+      assert.match(err.message, new RegExp(`${object.name} changed`));
+    }
+  });
+});
+
 describe('filesystem direct reads', () => {
   it("reads a file at any position into the caller's buffer, without touching its stream", async () => {
     const src = await freshRoot();

@@ -1,7 +1,9 @@
 /**
  * Reads a FilePartition: one SourceObject per file, opened only when the consumer asks for it, so a
  * partition of many files holds one descriptor at a time. Paths are checked again at read time: the
- * plan may be minutes old and a file may have been replaced by a symlink meanwhile.
+ * plan may be minutes old and a file may have been replaced by a symlink meanwhile. A file that
+ * changes while it is read (its size or modification time) fails the read, retryably, however it
+ * is read: stream, direct reads or in place.
  */
 import { constants, existsSync, type BigIntStats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
@@ -98,7 +100,15 @@ async function openFile(
       const buf = Buffer.allocUnsafeSlow(chunk);
       handle.read(buf, 0, chunk, null).then(
         ({ bytesRead }) => {
-          this.push(bytesRead === 0 ? null : bytesRead === chunk ? buf : buf.subarray(0, bytesRead));
+          if (bytesRead > 0) {
+            this.push(bytesRead === chunk ? buf : buf.subarray(0, bytesRead));
+            return;
+          }
+          // The end, of the file as it was opened: one that changed meanwhile fails (retried).
+          direct.unchanged().then(
+            () => this.push(null),
+            (err: unknown) => this.destroy(err as Error),
+          );
         },
         (err: unknown) => this.destroy(failed(err)),
       );
