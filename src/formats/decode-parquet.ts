@@ -11,7 +11,8 @@
  *
  * Only the columns (the plan task, for a table a sink creates) need no more than the footer: read
  * at its position from a file that offers it (SourceObject.peek), into a sparse file of the same
- * size that holds nothing else, which DuckDB describes without reading a row.
+ * size that holds nothing else, which DuckDB describes without reading a row (a describe job, after
+ * which its converter is kept for the next job, as after any clean job).
  */
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, open, rm } from 'node:fs/promises';
@@ -115,14 +116,13 @@ export async function describeParquet(
       cause: err,
     });
   }
-  const run = runDuckdb({ kind: 'read-parquet', dir, file: sparse }, undefined, signal, (message) =>
+  const run = runDuckdb({ kind: 'describe-parquet', dir, file: sparse }, undefined, signal, (message) =>
     fileError(what, name, describe(message.replaceAll(sparse, name))),
   );
   try {
     return await run.columns;
   } finally {
-    // The rows are not wanted (nor there): the job is abandoned, its converter killed, its folder removed.
-    run.output.destroy();
+    // Over once described: the converter waits, idle, for the copy tasks' jobs; the folder is removed.
     await run.exited;
   }
 }

@@ -17,8 +17,8 @@
  * through this process's JavaScript: relaying it through stdin and stdout cost as much CPU as DuckDB's
  * own work.
  *
- * Protocol (IPC), per job: the parent sends `job`. The converter answers `columns` (read jobs only),
- * then `ready` once the pipes exist and the output is held open (hold()). The parent opens its end
+ * Protocol (IPC), per job: the parent sends `job`. The converter answers `columns` (read and describe
+ * jobs; a describe job then says `done` and is over, with no pipes and no output), then `ready` once the pipes exist and the output is held open (hold()). The parent opens its end
  * of the output and says `opened`; only then does DuckDB start, and the parent opens the input and
  * writes it (write jobs), closing it at the end, which DuckDB reads as EOF. The converter answers
  * `done` with the row count once DuckDB is done and the output released, or `error` and exits; the
@@ -40,6 +40,7 @@ import {
   MESSAGE_MARK,
   parquetRead,
   parquetReadSql,
+  type ParquetRead,
   parquetWriteSql,
   refusedValueMessage,
   sqlString,
@@ -49,7 +50,9 @@ export type DuckdbJobSpec =
   /** canonical CSV from the node -> Parquet to the node */
   | { kind: 'write-parquet'; dir: string; columns: TableColumn[] }
   /** the Parquet file at `file` -> canonical CSV to the node */
-  | { kind: 'read-parquet'; dir: string; file: string };
+  | { kind: 'read-parquet'; dir: string; file: string }
+  /** the Parquet file at `file` -> its columns only, from its footer; no output, no pipes */
+  | { kind: 'describe-parquet'; dir: string; file: string };
 
 /** Parent -> converter. `opened`: the parent has the job's output open (see the protocol above). */
 export type DuckdbRequest = { kind: 'job'; spec: DuckdbJobSpec } | { kind: 'opened' };
@@ -135,15 +138,19 @@ async function writeParquet(job: Extract<DuckdbJobSpec, { kind: 'write-parquet' 
   }
 }
 
-async function readParquet(job: Extract<DuckdbJobSpec, { kind: 'read-parquet' }>): Promise<number> {
-  const connection = await duckdb();
-  const described = await connection.runAndReadAll(
-    `DESCRIBE SELECT * FROM read_parquet(${sqlString(job.file)})`,
-  );
+/** How each column of the Parquet file at `file` is read, from its footer; the columns sent. */
+async function describeParquet(connection: DuckDBConnection, file: string): Promise<ParquetRead[]> {
+  const described = await connection.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet(${sqlString(file)})`);
   const reads = described
     .getRowObjects()
     .map((r) => parquetRead(String(r['column_name']), String(r['column_type'])));
   await send({ kind: 'columns', columns: reads.map((r) => r.column) });
+  return reads;
+}
+
+async function readParquet(job: Extract<DuckdbJobSpec, { kind: 'read-parquet' }>): Promise<number> {
+  const connection = await duckdb();
+  const reads = await describeParquet(connection, job.file);
   const output = mkfifo(path.join(job.dir, 'out.csv'));
   const releaseOutput = hold(output);
   try {
@@ -218,7 +225,12 @@ process.on('message', (request: DuckdbRequest) => {
     return;
   }
   const job = request.spec;
-  const run = job.kind === 'write-parquet' ? writeParquet(job) : readParquet(job);
+  const run =
+    job.kind === 'write-parquet'
+      ? writeParquet(job)
+      : job.kind === 'read-parquet'
+        ? readParquet(job)
+        : duckdb().then((connection) => describeParquet(connection, job.file).then(() => 0));
   run.then(
     // Done: wait for the next job.
     (rows) => send({ kind: 'done', rows }),

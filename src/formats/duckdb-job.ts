@@ -33,7 +33,7 @@ const GATHER_BYTES = 64 * 1024;
 export interface DuckdbRun {
   /** What the converter writes; fails with the converter's error, ends only on its success. */
   output: Readable;
-  /** The converter's description of the file it reads (read-parquet only). */
+  /** The converter's description of the file it reads (read-parquet and describe-parquet). */
   columns: Promise<TableColumn[]>;
   /** Rows converted, once the output has ended. */
   rows(): number | undefined;
@@ -124,7 +124,8 @@ export function runDuckdb(
   const converter = takeConverter();
   const { child } = converter;
   let rows: number | undefined;
-  let outputEnded = false;
+  // A describe job has no output: it is over at `done`, and its output stream is empty.
+  let outputEnded = spec.kind === 'describe-parquet';
   let failure: FerryError | undefined;
   let stderr = '';
   let finished = false;

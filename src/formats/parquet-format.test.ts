@@ -289,6 +289,38 @@ describe('parquet: writing tables', () => {
     await fresh.out;
   });
 
+  it('describes a file with no pipes and no output, and keeps the converter for the next job', async () => {
+    const columns: TableColumn[] = [
+      { name: 'n', type: 'int64', nullable: false },
+      { name: 'label', type: 'text', nullable: true },
+    ];
+    const { bytes } = await encode(columns, canonical(columns, [['1', 'a']]), parquet);
+    const dir = await mkdtemp(path.join(tmpdir(), 'ferry-parquet-test-'));
+    const file = path.join(dir, 'one.parquet');
+    await writeFile(file, bytes);
+    const job = (kind: 'describe-parquet' | 'read-parquet', jobDir: string) =>
+      runDuckdb({ kind, dir: jobDir, file }, undefined, new AbortController().signal, (m) => {
+        return new FerryError('bad_request', m);
+      });
+    try {
+      const jobDir = await mkdtemp(path.join(tmpdir(), 'ferry-parquet-test-job-'));
+      const described = job('describe-parquet', jobDir);
+      assert.deepEqual(
+        (await described.columns).map((c) => `${c.name}:${c.type}`),
+        ['n:int64', 'label:text'],
+      );
+      await described.exited;
+      assert.equal(described.rows(), 0);
+      await assert.rejects(access(jobDir), /ENOENT/);
+      const read = job('read-parquet', await mkdtemp(path.join(tmpdir(), 'ferry-parquet-test-job-')));
+      assert.equal(await text(read.output), 'n,label\n1,a\n');
+      assert.equal(read.pid, described.pid, 'the describing converter took the next job');
+      await read.exited;
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('kills the converter and removes its folder when the copy is cancelled', async () => {
     const columns: TableColumn[] = [{ name: 'n', type: 'int64', nullable: false }];
     const jobDir = await mkdtemp(path.join(tmpdir(), 'ferry-parquet-test-job-'));

@@ -161,7 +161,7 @@ export function refusedValueMessage(
   return `column ${JSON.stringify(column)}: value ${JSON.stringify(quoted)} cannot be written as Parquet ${parquetWrite(c).csvType}`;
 }
 
-interface ParquetRead {
+export interface ParquetRead {
   column: TableColumn;
   /** Renders the column's canonical text (NULL stays NULL). */
   expr: string;
