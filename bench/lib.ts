@@ -51,12 +51,18 @@ const NON_STANDARD = [
   'BENCH_TUNE',
   'BENCH_NODE_OPTIONS',
   'BENCH_NODE_ARGS',
+  'BENCH_PARTITIONS',
+  'BENCH_TASKS',
+  'BENCH_SINGLE_RUNS',
+  'BENCH_ROUNDS',
+  'BENCH_PROFILE',
 ];
 
 /** The non-standard settings of this run (empty for a run worth publishing). */
 export function nonStandardSettings(): string[] {
   const set = NON_STANDARD.filter((k) => process.env[k] !== undefined);
   if (Number(process.env['BENCH_RUNS'] ?? 3) < 3) set.push('BENCH_RUNS < 3');
+  if (process.env['NODE_OPTIONS']?.includes('--cpu-prof')) set.push('NODE_OPTIONS=--cpu-prof');
   return set;
 }
 
