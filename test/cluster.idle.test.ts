@@ -2,12 +2,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { metricSum } from './helpers/cluster.ts';
 import { gatewayWithNodes } from './helpers/scenario.ts';
 
-async function claims(url: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  return Number(/^ferry_claims_total (\d+)/m.exec(text)?.[1] ?? NaN);
-}
+const claims = (url: string): Promise<number> => metricSum(url, 'ferry_claims_total');
 
 test('with no work queued, the dispatcher long-polls instead of spinning', async (t) => {
   const g = await gatewayWithNodes(t, 2);

@@ -13,7 +13,9 @@ import type {
   ProgressRequestT,
   RegisterRequestT,
   RegisterResponseT,
+  ReportsResponseT,
 } from '../protocol/agent.ts';
+import { ReportBatcher } from './report-batcher.ts';
 
 export class ServiceClient {
   readonly #base: string;
@@ -79,13 +81,26 @@ export class ServiceClient {
     return this.#call('POST', '/api/v1/agent/claim', req, { signal, timeoutMs: req.waitMs + 15_000 });
   }
 
+  /** Renews an attempt's lease with its progress; gathered with other reports (report-batcher.ts). */
   progress(attemptId: string, p: ProgressRequestT): Promise<void> {
-    return this.#call('POST', `/api/v1/agent/attempts/${encodeURIComponent(attemptId)}/progress`, p);
+    return this.#reports.submit({ attemptId, progress: p });
   }
 
+  /** An attempt's outcome; gathered with other reports. */
   complete(attemptId: string, c: CompleteRequestT): Promise<void> {
-    return this.#call('POST', `/api/v1/agent/attempts/${encodeURIComponent(attemptId)}/complete`, c);
+    return this.#reports.submit({ attemptId, complete: c });
   }
+
+  readonly #reports = new ReportBatcher({
+    batch: async (reports) =>
+      (await this.#call<ReportsResponseT>('POST', '/api/v1/agent/reports', { reports })).results,
+    single: (report) => {
+      const attempt = `/api/v1/agent/attempts/${encodeURIComponent(report.attemptId)}`;
+      return 'progress' in report
+        ? this.#call('POST', `${attempt}/progress`, report.progress)
+        : this.#call('POST', `${attempt}/complete`, report.complete);
+    },
+  });
 
   release(attemptId: string, reason: string): Promise<void> {
     return this.#call('POST', `/api/v1/agent/attempts/${encodeURIComponent(attemptId)}/release`, { reason });

@@ -127,6 +127,39 @@ export const CompleteRequest = Type.Union([
 
 export const ReleaseRequest = Type.Object({ reason: Type.String() });
 
+/** The most reports one batch may carry. */
+export const MAX_REPORTS = 500;
+
+/**
+ * One report of a batch: an attempt's progress (which renews its lease) or its outcome, as the
+ * attempt's own progress and complete calls would send it.
+ */
+export const Report = Type.Union([
+  Type.Object({ attemptId: Type.String({ minLength: 1 }), progress: ProgressRequest }),
+  Type.Object({ attemptId: Type.String({ minLength: 1 }), complete: CompleteRequest }),
+]);
+
+/** Reports of several attempts, taken one by one, in order, each on its own (one refused, the rest still count). */
+export const ReportsRequest = Type.Object({
+  reports: Type.Array(Report, { minItems: 1, maxItems: MAX_REPORTS }),
+});
+
+/** Per report, in the request's order: taken, or refused with the error the single call would give. */
+export const ReportResult = Type.Union([
+  Type.Object({ ok: Type.Literal(true) }),
+  Type.Object({
+    ok: Type.Literal(false),
+    error: Type.Object({
+      code: Type.String(),
+      message: Type.String(),
+      retryable: Type.Boolean(),
+      hint: Type.Optional(Type.String()),
+    }),
+  }),
+]);
+
+export const ReportsResponse = Type.Object({ results: Type.Array(ReportResult) });
+
 export type RegisterRequestT = Static<typeof RegisterRequest>;
 export type RegisterResponseT = Static<typeof RegisterResponse>;
 export type MetricsT = Static<typeof Metrics>;
@@ -140,3 +173,7 @@ export type AssignedAttemptT = Static<typeof AssignedAttempt>;
 export type ClaimResponseT = Static<typeof ClaimResponse>;
 export type ProgressRequestT = Static<typeof ProgressRequest>;
 export type CompleteRequestT = Static<typeof CompleteRequest>;
+export type ReportT = Static<typeof Report>;
+export type ReportsRequestT = Static<typeof ReportsRequest>;
+export type ReportResultT = Static<typeof ReportResult>;
+export type ReportsResponseT = Static<typeof ReportsResponse>;

@@ -10,6 +10,8 @@ export interface ServiceMetrics {
   attemptsDispatched: Counter;
   attemptsLost: Counter;
   dispatcherChanges: Counter;
+  reports: Counter<'kind' | 'outcome'>;
+  reportBatches: Counter;
 }
 
 export function createServiceMetrics(): ServiceMetrics {
@@ -48,6 +50,17 @@ export function createServiceMetrics(): ServiceMetrics {
     dispatcherChanges: new Counter({
       name: 'ferry_dispatcher_changes_total',
       help: 'Dispatcher elections that changed the holder',
+      registers: [registry],
+    }),
+    reports: new Counter({
+      name: 'ferry_attempt_reports_total',
+      help: 'Attempt reports from nodes (kind progress or complete), taken or refused',
+      labelNames: ['kind', 'outcome'],
+      registers: [registry],
+    }),
+    reportBatches: new Counter({
+      name: 'ferry_attempt_report_batches_total',
+      help: 'Requests carrying attempt reports (one per batch, or per single report)',
       registers: [registry],
     }),
   };

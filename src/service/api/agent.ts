@@ -12,14 +12,18 @@ import {
   ProgressRequest,
   RegisterRequest,
   ReleaseRequest,
+  ReportsRequest,
+  type ReportResultT,
+  type ReportT,
 } from '../../protocol/agent.ts';
+import type { NodesTable } from '../store/schema.ts';
 import { registerNode } from '../store/queries/register-node.ts';
 import { recordHeartbeat } from '../store/queries/record-heartbeat.ts';
 import { claimTasks } from '../store/queries/claim-tasks.ts';
 import { completeAttempt, releaseAttempt, reportProgress } from '../store/queries/attempt-reports.ts';
 import { deleteNode } from '../store/queries/nodes.ts';
 import { endpointResolver } from '../linked-service-secrets.ts';
-import { FerryError } from '../../common/errors.ts';
+import { FerryError, toFerryError, toProblem } from '../../common/errors.ts';
 
 const AttemptParams = Type.Object({ id: Type.String({ minLength: 1 }) });
 /** A claim re-reads the queue at least this often, for work queued by another service replica. */
@@ -98,18 +102,40 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
     }
   });
 
+  /**
+   * One attempt's report, taken as the single routes and the batch take it, and counted: progress
+   * renews the lease; an outcome settles the attempt and wakes the claimer (a finished attempt frees
+   * capacity, a finished plan queues copy tasks).
+   */
+  const take = async (node: NodesTable, report: ReportT): Promise<void> => {
+    const kind = 'progress' in report ? 'progress' : 'complete';
+    try {
+      if ('progress' in report) {
+        await reportProgress(
+          db,
+          node,
+          report.attemptId,
+          report.progress,
+          ctx.now(),
+          ctx.timings.attemptLeaseMs,
+        );
+      } else {
+        await completeAttempt(db, node, report.attemptId, report.complete, ctx.now());
+        ctx.notifier.notify(node.gateway_id);
+      }
+      ctx.metrics.reports.inc({ kind, outcome: 'taken' });
+    } catch (err) {
+      ctx.metrics.reports.inc({ kind, outcome: 'refused' });
+      throw err;
+    }
+  };
+
   app.post(
     '/api/v1/agent/attempts/:id/progress',
     { schema: { ...hide, params: AttemptParams, body: ProgressRequest } },
     async (req) => {
-      await reportProgress(
-        db,
-        callerNode(req),
-        req.params.id,
-        req.body,
-        ctx.now(),
-        ctx.timings.attemptLeaseMs,
-      );
+      ctx.metrics.reportBatches.inc();
+      await take(callerNode(req), { attemptId: req.params.id, progress: req.body });
       return { ok: true };
     },
   );
@@ -118,13 +144,32 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
     '/api/v1/agent/attempts/:id/complete',
     { schema: { ...hide, params: AttemptParams, body: CompleteRequest } },
     async (req) => {
-      const node = callerNode(req);
-      const queued = await completeAttempt(db, node, req.params.id, req.body, ctx.now());
-      // A finished attempt frees capacity, and a finished plan queues copy tasks: wake the claimer.
-      ctx.notifier.notify(node.gateway_id);
-      return { ok: true, queued };
+      ctx.metrics.reportBatches.inc();
+      await take(callerNode(req), { attemptId: req.params.id, complete: req.body });
+      return { ok: true };
     },
   );
+
+  // Many attempts' reports in one request: a busy node sends what piled up while its last batch was
+  // on its way (src/node/report-batcher.ts). Each report is taken as its single call would be, in
+  // its own transaction: one refused does not undo the others.
+  app.post('/api/v1/agent/reports', { schema: { ...hide, body: ReportsRequest } }, async (req) => {
+    const node = callerNode(req);
+    ctx.metrics.reportBatches.inc();
+    const results: ReportResultT[] = [];
+    for (const report of req.body.reports) {
+      try {
+        await take(node, report);
+        results.push({ ok: true });
+      } catch (err) {
+        const fe = toFerryError(err);
+        if (fe.code === 'internal')
+          ctx.log.error({ err: fe.message, attempt: report.attemptId }, 'report failed');
+        results.push({ ok: false, error: toProblem(fe) });
+      }
+    }
+    return { results };
+  });
 
   app.post(
     '/api/v1/agent/attempts/:id/release',
