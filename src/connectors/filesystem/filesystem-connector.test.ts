@@ -217,6 +217,41 @@ describe('filesystem staging', () => {
     assert.equal(await readFile(path.join(dst, 'part.txt'), 'utf8'), 'fresh');
   });
 
+  it('many attempts opening and finishing at once in one folder each keep their staging folder', async () => {
+    // Each finish removes the staging folder once it is empty, often between another attempt's mkdir
+    // of it and of its own folder inside it. Node's recursive mkdir lost that race about once in a
+    // thousand opens here (ENOTDIR, reported as a missing folder, and the task failed for good).
+    const dst = await freshRoot();
+    const sink = endpoint(dst, {}, 'out');
+    const failures: string[] = [];
+    let finished = 0;
+    await Promise.all(
+      Array.from({ length: 16 }, async (_, lane) => {
+        for (let i = 0; i < 400; i++) {
+          try {
+            const writer = await filesystemSink.open(sink, attempt(`t${lane}-${i}`, 'a1'));
+            if (i % 100 === 0) {
+              await writer.stage({ name: `f${lane}-${i}.txt`, ...bytes('x') });
+              await writer.commit();
+            } else {
+              await writer.abort();
+            }
+            finished++;
+          } catch (err) {
+            failures.push((err as Error).message);
+          }
+        }
+      }),
+    );
+    assert.deepEqual(failures.slice(0, 3), []);
+    assert.equal(finished, 16 * 400);
+    assert.deepEqual(
+      (await readdir(dst)).filter((f) => !f.endsWith('.txt')),
+      [],
+      'no staging left',
+    );
+  });
+
   it('a cancelled stage removes its partial file at once, before abort', async () => {
     const dst = await freshRoot();
     const controller = new AbortController();

@@ -63,7 +63,7 @@ export async function openFilesystemWriter(
   const stagingRoot = path.join(dest, STAGING_FOLDER);
   const attemptDir = path.join(stagingRoot, `${ctx.taskId}.${ctx.attemptId}`);
   try {
-    await makeAttemptDir(attemptDir);
+    await makeAttemptDir(stagingRoot, attemptDir);
     await realpathInside(root, attemptDir, 'open');
   } catch (err) {
     throw filesystemError(err, linkedService, attemptDir, 'open');
@@ -256,15 +256,27 @@ export class FilesystemWriter implements SinkWriter {
   }
 }
 
-async function makeAttemptDir(attemptDir: string): Promise<void> {
-  // Another task's commit may remove the empty staging folder between our mkdir of it and of the
-  // attempt folder inside it; trying again wins once our attempt folder keeps it non-empty.
+/**
+ * Makes the staging folder if missing, then the attempt's folder inside it. Another task's commit or
+ * abort removes the staging folder once it is empty, which may be between our two mkdirs: then the
+ * second fails with ENOENT and both are made again; once our attempt folder is in, it keeps the
+ * staging folder. (Node's recursive mkdir is not used: racing such a removal, it fails with ENOTDIR,
+ * which cannot be told from a file in the way.)
+ */
+async function makeAttemptDir(stagingRoot: string, attemptDir: string): Promise<void> {
   for (let tries = 1; ; tries++) {
     try {
-      await mkdir(attemptDir, { recursive: true });
+      await mkdir(stagingRoot);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    try {
+      await mkdir(attemptDir);
       return;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || tries >= 5) throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') return; // the same attempt delivered again
+      if (code !== 'ENOENT' || tries >= 100) throw err;
     }
   }
 }
