@@ -223,6 +223,8 @@ export async function executeTask(
         if (object.columns.length === 0) {
           // An empty JSON lines file: no columns, no rows, nothing a table could take.
           await drain(read);
+          await held?.finish();
+          held = undefined;
           continue;
         }
         input = { name: object.name, stream: read, columns: object.columns };
