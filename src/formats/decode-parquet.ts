@@ -32,7 +32,13 @@ export async function decodeParquet(
   what: string,
   signal: AbortSignal,
 ): Promise<TableStream> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'ferry-parquet-'));
+  let dir: string;
+  try {
+    dir = await mkdtemp(path.join(tmpdir(), 'ferry-parquet-'));
+  } catch (err) {
+    file.stream.destroy();
+    throw spoolError(err, what, file.name);
+  }
   let source = localPath;
   try {
     if (source === undefined) {
@@ -44,15 +50,7 @@ export async function decodeParquet(
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
     if (signal.aborted) throw cancelled();
-    throw err instanceof FerryError
-      ? err
-      : new FerryError(
-          'store_error',
-          `${what}: ${file.name}: ${err instanceof Error ? err.message : String(err)}`,
-          {
-            cause: err,
-          },
-        );
+    throw spoolError(err, what, file.name);
   }
   const spooled = source;
   const run = runDuckdb({ kind: 'read-parquet', dir, file: spooled }, undefined, signal, (message) =>
@@ -71,6 +69,25 @@ export async function decodeParquet(
     rows: () => run.rows(),
     ...(localPath !== undefined ? { released: run.exited } : {}),
   };
+}
+
+/** A failure to hold the file in the node's temporary folder, said plainly when the disk is full. */
+function spoolError(err: unknown, what: string, name: string): FerryError {
+  if (err instanceof FerryError) return err;
+  if ((err as NodeJS.ErrnoException | undefined)?.code === 'ENOSPC') {
+    return new FerryError(
+      'store_error',
+      `${what}: ${name}: no space left in this node's temporary folder ${tmpdir()} to hold the file while it is read (a Parquet file is read whole): free space there or point TMPDIR at a larger disk`,
+      { cause: err },
+    );
+  }
+  return new FerryError(
+    'store_error',
+    `${what}: ${name}: ${err instanceof Error ? err.message : String(err)}`,
+    {
+      cause: err,
+    },
+  );
 }
 
 const MAGIC = Buffer.from('PAR1');
