@@ -17,9 +17,10 @@
  * through this process's JavaScript: relaying it through stdin and stdout cost as much CPU as DuckDB's
  * own work.
  *
- * Protocol (IPC), per job: the parent sends `job`. The converter answers `columns` (read and describe
- * jobs; a describe job then says `done` and is over, with no pipes and no output), then `ready` once the pipes exist and the output is held open (hold()). The parent opens its end
- * of the output and says `opened`; only then does DuckDB start, and the parent opens the input and
+ * Protocol (IPC), per job: the parent sends `job`. The converter answers `columns` (read and
+ * describe jobs; a describe job then says `done` and is over, with no pipes and no output), then
+ * `ready` once the pipes exist and the output is held open (hold()). The parent opens its end of the
+ * output and says `opened`; only then does DuckDB start, and the parent opens the input and
  * writes it (write jobs), closing it at the end, which DuckDB reads as EOF. The converter answers
  * `done` with the row count once DuckDB is done and the output released, or `error` and exits; the
  * output's EOF follows. The spill folder (argv[2]) is the converter's, made and removed by the
