@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FerryError, toProblem } from '../common/errors.ts';
 import { MAX_REPORTS, type ReportResultT, type ReportT } from '../protocol/agent.ts';
-import { ReportBatcher, type ReportChannel } from './report-batcher.ts';
+import { MAX_BATCH_BYTES, ReportBatcher, type ReportChannel } from './report-batcher.ts';
 
 /** A channel whose batches wait until the test answers them. */
 class HandChannel implements ReportChannel {
@@ -130,6 +130,40 @@ describe('report batches', () => {
     );
     channel.batches[2]!.answer([ok, ok, ok]);
     await Promise.all(many);
+  });
+
+  it(`keeps a batch under ${MAX_BATCH_BYTES / 1024 / 1024} MiB of JSON, and sends a larger report alone`, async () => {
+    const channel = new HandChannel();
+    const batcher = new ReportBatcher(channel);
+    void batcher.submit(progress('warm'));
+    await channel.sent(1);
+    // An outcome of a task with many files is large; here a failure with a long message stands in.
+    const large = (attemptId: string, bytes: number): ReportT => ({
+      attemptId,
+      complete: {
+        outcome: 'failed',
+        error: { code: 'store_error', message: 'x'.repeat(bytes), retryable: true },
+      },
+    });
+    const reports = [
+      batcher.submit(large('a1', MAX_BATCH_BYTES / 2)),
+      batcher.submit(large('a2', MAX_BATCH_BYTES / 3)),
+      batcher.submit(large('a3', MAX_BATCH_BYTES / 3)),
+      batcher.submit(large('a4', MAX_BATCH_BYTES * 2)),
+      batcher.submit(progress('a5')),
+    ];
+    channel.batches[0]!.answer([ok]);
+    const ids = async (n: number): Promise<string[]> => {
+      await channel.sent(n);
+      const { reports: sent, answer } = channel.batches[n - 1]!;
+      answer(sent.map(() => ok));
+      return sent.map((r) => r.attemptId);
+    };
+    assert.deepEqual(await ids(2), ['a1', 'a2']);
+    assert.deepEqual(await ids(3), ['a3']);
+    assert.deepEqual(await ids(4), ['a4']);
+    assert.deepEqual(await ids(5), ['a5']);
+    await Promise.all(reports);
   });
 
   it('falls back to one call per report, for good, when the service has no batch route', async () => {
