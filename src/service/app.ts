@@ -31,7 +31,19 @@ export type App = FastifyInstance<
   TypeBoxTypeProvider
 >;
 
+/**
+ * Who may call a route: `admin` (the default: the admin token), `node` (a registered node's token)
+ * or `public` (no token; only the routes on the allow-list).
+ */
+export type RouteAccess = 'admin' | 'node' | 'public';
+
+export const PUBLIC = { access: 'public' } as const satisfies { access: RouteAccess };
+export const NODE_ONLY = { access: 'node' } as const satisfies { access: RouteAccess };
+
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    access?: RouteAccess;
+  }
   interface FastifyRequest {
     /** Set on /api/v1/agent routes: the node the token belongs to. */
     node: NodesTable | undefined;
@@ -41,6 +53,10 @@ declare module 'fastify' {
 function bearer(req: FastifyRequest): string | undefined {
   const h = req.headers.authorization;
   return h?.startsWith('Bearer ') ? h.slice(7).trim() : undefined;
+}
+
+function routeAccess(req: FastifyRequest): RouteAccess {
+  return req.routeOptions.config.access ?? 'admin';
 }
 
 export async function buildApp(ctx: ServiceContext): Promise<App> {
@@ -97,22 +113,22 @@ export async function buildApp(ctx: ServiceContext): Promise<App> {
     void reply.status(404).send(toProblem(new FerryError('not_found', `no route ${req.method} ${req.url}`)));
   });
 
+  // Authentication is decided on the route that will run (its registered pattern, after the router
+  // has decoded and matched the path), never on the raw URL: `/%61pi/v1/...` is the same route as
+  // `/api/v1/...` and gets the same check. Default-deny: a route is admin-only unless its `config`
+  // says `access: 'public'` (the allow-list: health, metrics, the OpenAPI document, node registration)
+  // or `access: 'node'` (a node's token). A path no route matches is a 404 and runs nothing.
   const adminHash = Buffer.from(ctx.adminTokenHash, 'hex');
   app.addHook('onRequest', async (req) => {
-    const path = req.url.split('?')[0] ?? '';
-    if (
-      !path.startsWith('/api/v1/') ||
-      path === '/api/v1/openapi.json' ||
-      path === '/api/v1/agent/register' ||
-      path === '/api/v1/agent/key-gateway'
-    )
-      return;
+    if (req.is404) return;
+    const access = routeAccess(req);
+    if (access === 'public') return;
     const token = bearer(req);
     if (!token)
       throw new FerryError('unauthorized', 'missing bearer token', {
         hint: 'pass --token or set FERRY_TOKEN',
       });
-    if (path.startsWith('/api/v1/agent/')) {
+    if (access === 'node') {
       const node = await getNodeByToken(ctx.store.db, token);
       if (!node) {
         throw new FerryError(
@@ -130,16 +146,16 @@ export async function buildApp(ctx: ServiceContext): Promise<App> {
     if (!timingSafeEqual(given, adminHash)) throw new FerryError('unauthorized', 'invalid token');
   });
 
-  app.get('/healthz', { schema: { hide: true } }, async () => ({
+  app.get('/healthz', { schema: { hide: true }, config: PUBLIC }, async () => ({
     status: 'ok',
     version: ferryVersion(),
     store: ctx.store.dialect,
   }));
-  app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
+  app.get('/metrics', { schema: { hide: true }, config: PUBLIC }, async (_req, reply) => {
     void reply.header('content-type', ctx.metrics.registry.contentType);
     return ctx.metrics.registry.metrics();
   });
-  app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/api/v1/openapi.json', { schema: { hide: true }, config: PUBLIC }, async () => app.swagger());
 
   gatewayRoutes(app, ctx);
   linkedServiceRoutes(app, ctx);

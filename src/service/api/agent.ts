@@ -3,7 +3,7 @@
  * at registration. The claim is a long-poll: it returns as soon as work is queued for the gateway.
  */
 import { Type } from 'typebox';
-import { callerNode, type App } from '../app.ts';
+import { NODE_ONLY, PUBLIC, callerNode, type App } from '../app.ts';
 import type { ServiceContext } from '../context.ts';
 import {
   ClaimRequest,
@@ -34,17 +34,21 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
   const resolve = endpointResolver(ctx.masterKey);
   const hide = { hide: true, tags: ['agent'] };
 
-  app.post('/api/v1/agent/register', { schema: { ...hide, body: RegisterRequest } }, async (req, reply) => {
-    const registered = await registerNode(db, req.body, req.body.defaultLimit, ctx.now());
-    ctx.log.info({ node: req.body.name, gateway: registered.gatewayName }, 'node registered');
-    void reply.status(201);
-    return registered;
-  });
+  app.post(
+    '/api/v1/agent/register',
+    { schema: { ...hide, body: RegisterRequest }, config: PUBLIC },
+    async (req, reply) => {
+      const registered = await registerNode(db, req.body, req.body.defaultLimit, ctx.now());
+      ctx.log.info({ node: req.body.name, gateway: registered.gatewayName }, 'node registered');
+      void reply.status(201);
+      return registered;
+    },
+  );
 
   // Which gateway a key belongs to: lets an already registered node refuse another gateway's key.
   app.post(
     '/api/v1/agent/key-gateway',
-    { schema: { ...hide, body: Type.Object({ key: Type.String({ minLength: 1 }) }) } },
+    { schema: { ...hide, body: Type.Object({ key: Type.String({ minLength: 1 }) }) }, config: PUBLIC },
     async (req) => {
       const gw = await db
         .selectFrom('gateways')
@@ -57,50 +61,58 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
     },
   );
 
-  app.post('/api/v1/agent/heartbeat', { schema: { ...hide, body: HeartbeatRequest } }, async (req) => {
-    const end = ctx.metrics.heartbeatSeconds.startTimer();
-    try {
-      ctx.metrics.heartbeats.inc();
-      const res = await recordHeartbeat(db, callerNode(req), req.body, ctx.now(), ctx.timings);
-      if (req.body.leaving || req.body.draining) ctx.notifier.notify(callerNode(req).gateway_id);
-      return res;
-    } finally {
-      end();
-    }
-  });
-
-  app.post('/api/v1/agent/claim', { schema: { ...hide, body: ClaimRequest } }, async (req, reply) => {
-    const node = callerNode(req);
-    const deadline = ctx.now() + req.body.waitMs;
-    const closed = new AbortController();
-    // The response's 'close' before it is sent means the dispatcher went away (the request's own
-    // 'close' fires as soon as its body is read, which would end every long-poll at once).
-    reply.raw.once('close', () => closed.abort());
-    for (;;) {
-      let attempts;
+  app.post(
+    '/api/v1/agent/heartbeat',
+    { schema: { ...hide, body: HeartbeatRequest }, config: NODE_ONLY },
+    async (req) => {
+      const end = ctx.metrics.heartbeatSeconds.startTimer();
       try {
-        attempts = await claimTasks(
-          db,
-          ctx.store.dialect,
-          { node, epoch: req.body.epoch, slots: req.body.slots },
-          ctx.now(),
-          ctx.timings,
-          resolve,
-        );
-      } catch (err) {
-        if (err instanceof FerryError && err.code === 'stale_epoch')
-          ctx.metrics.claimsRejected.inc({ reason: 'stale_epoch' });
-        throw err;
+        ctx.metrics.heartbeats.inc();
+        const res = await recordHeartbeat(db, callerNode(req), req.body, ctx.now(), ctx.timings);
+        if (req.body.leaving || req.body.draining) ctx.notifier.notify(callerNode(req).gateway_id);
+        return res;
+      } finally {
+        end();
       }
-      ctx.metrics.claims.inc();
-      const left = deadline - ctx.now();
-      if (attempts.length > 0 || left <= 0 || closed.signal.aborted) {
-        ctx.metrics.attemptsDispatched.inc(attempts.length);
-        return { attempts };
+    },
+  );
+
+  app.post(
+    '/api/v1/agent/claim',
+    { schema: { ...hide, body: ClaimRequest }, config: NODE_ONLY },
+    async (req, reply) => {
+      const node = callerNode(req);
+      const deadline = ctx.now() + req.body.waitMs;
+      const closed = new AbortController();
+      // The response's 'close' before it is sent means the dispatcher went away (the request's own
+      // 'close' fires as soon as its body is read, which would end every long-poll at once).
+      reply.raw.once('close', () => closed.abort());
+      for (;;) {
+        let attempts;
+        try {
+          attempts = await claimTasks(
+            db,
+            ctx.store.dialect,
+            { node, epoch: req.body.epoch, slots: req.body.slots },
+            ctx.now(),
+            ctx.timings,
+            resolve,
+          );
+        } catch (err) {
+          if (err instanceof FerryError && err.code === 'stale_epoch')
+            ctx.metrics.claimsRejected.inc({ reason: 'stale_epoch' });
+          throw err;
+        }
+        ctx.metrics.claims.inc();
+        const left = deadline - ctx.now();
+        if (attempts.length > 0 || left <= 0 || closed.signal.aborted) {
+          ctx.metrics.attemptsDispatched.inc(attempts.length);
+          return { attempts };
+        }
+        await ctx.notifier.wait(node.gateway_id, Math.min(left, CLAIM_POLL_MS), closed.signal);
       }
-      await ctx.notifier.wait(node.gateway_id, Math.min(left, CLAIM_POLL_MS), closed.signal);
-    }
-  });
+    },
+  );
 
   /**
    * One attempt's report, taken as the single routes and the batch take it, and counted: progress
@@ -132,7 +144,7 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
 
   app.post(
     '/api/v1/agent/attempts/:id/progress',
-    { schema: { ...hide, params: AttemptParams, body: ProgressRequest } },
+    { schema: { ...hide, params: AttemptParams, body: ProgressRequest }, config: NODE_ONLY },
     async (req) => {
       ctx.metrics.reportBatches.inc();
       await take(callerNode(req), { attemptId: req.params.id, progress: req.body });
@@ -142,7 +154,7 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
 
   app.post(
     '/api/v1/agent/attempts/:id/complete',
-    { schema: { ...hide, params: AttemptParams, body: CompleteRequest } },
+    { schema: { ...hide, params: AttemptParams, body: CompleteRequest }, config: NODE_ONLY },
     async (req) => {
       ctx.metrics.reportBatches.inc();
       await take(callerNode(req), { attemptId: req.params.id, complete: req.body });
@@ -153,27 +165,31 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
   // Many attempts' reports in one request: a busy node sends what piled up while its last batch was
   // on its way (src/node/report-batcher.ts). Each report is taken as its single call would be, in
   // its own transaction: one refused does not undo the others.
-  app.post('/api/v1/agent/reports', { schema: { ...hide, body: ReportsRequest } }, async (req) => {
-    const node = callerNode(req);
-    ctx.metrics.reportBatches.inc();
-    const results: ReportResultT[] = [];
-    for (const report of req.body.reports) {
-      try {
-        await take(node, report);
-        results.push({ ok: true });
-      } catch (err) {
-        const fe = toFerryError(err);
-        if (fe.code === 'internal')
-          ctx.log.error({ err: fe.message, attempt: report.attemptId }, 'report failed');
-        results.push({ ok: false, error: toProblem(fe) });
+  app.post(
+    '/api/v1/agent/reports',
+    { schema: { ...hide, body: ReportsRequest }, config: NODE_ONLY },
+    async (req) => {
+      const node = callerNode(req);
+      ctx.metrics.reportBatches.inc();
+      const results: ReportResultT[] = [];
+      for (const report of req.body.reports) {
+        try {
+          await take(node, report);
+          results.push({ ok: true });
+        } catch (err) {
+          const fe = toFerryError(err);
+          if (fe.code === 'internal')
+            ctx.log.error({ err: fe.message, attempt: report.attemptId }, 'report failed');
+          results.push({ ok: false, error: toProblem(fe) });
+        }
       }
-    }
-    return { results };
-  });
+      return { results };
+    },
+  );
 
   app.post(
     '/api/v1/agent/attempts/:id/release',
-    { schema: { ...hide, params: AttemptParams, body: ReleaseRequest } },
+    { schema: { ...hide, params: AttemptParams, body: ReleaseRequest }, config: NODE_ONLY },
     async (req) => {
       const node = callerNode(req);
       await releaseAttempt(db, node, req.params.id, req.body.reason, ctx.now());
@@ -182,7 +198,7 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
     },
   );
 
-  app.delete('/api/v1/agent/self', { schema: hide }, async (req, reply) => {
+  app.delete('/api/v1/agent/self', { schema: hide, config: NODE_ONLY }, async (req, reply) => {
     const node = callerNode(req);
     await deleteNode(db, node, ctx.now());
     ctx.notifier.notify(node.gateway_id);
