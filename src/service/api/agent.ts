@@ -32,11 +32,13 @@ const CLAIM_POLL_MS = 500;
 export function agentRoutes(app: App, ctx: ServiceContext): void {
   const db = ctx.store.db;
   const resolve = endpointResolver(ctx.masterKey);
-  const hide = { hide: true, tags: ['agent'] };
+  // In the OpenAPI document, so that everything the service serves is described in one place.
+  const agent = { tags: ['agent'] };
+  const open = { tags: ['agent'], security: [] };
 
   app.post(
     '/api/v1/agent/register',
-    { schema: { ...hide, body: RegisterRequest }, config: PUBLIC },
+    { schema: { ...open, body: RegisterRequest }, config: PUBLIC },
     async (req, reply) => {
       const registered = await registerNode(db, req.body, req.body.defaultLimit, ctx.now());
       ctx.log.info({ node: req.body.name, gateway: registered.gatewayName }, 'node registered');
@@ -48,7 +50,7 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
   // Which gateway a key belongs to: lets an already registered node refuse another gateway's key.
   app.post(
     '/api/v1/agent/key-gateway',
-    { schema: { ...hide, body: Type.Object({ key: Type.String({ minLength: 1 }) }) }, config: PUBLIC },
+    { schema: { ...open, body: Type.Object({ key: Type.String({ minLength: 1 }) }) }, config: PUBLIC },
     async (req) => {
       const gw = await db
         .selectFrom('gateways')
@@ -63,7 +65,7 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
 
   app.post(
     '/api/v1/agent/heartbeat',
-    { schema: { ...hide, body: HeartbeatRequest }, config: NODE_ONLY },
+    { schema: { ...agent, body: HeartbeatRequest }, config: NODE_ONLY },
     async (req) => {
       const end = ctx.metrics.heartbeatSeconds.startTimer();
       try {
@@ -79,7 +81,7 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
 
   app.post(
     '/api/v1/agent/claim',
-    { schema: { ...hide, body: ClaimRequest }, config: NODE_ONLY },
+    { schema: { ...agent, body: ClaimRequest }, config: NODE_ONLY },
     async (req, reply) => {
       const node = callerNode(req);
       const deadline = ctx.now() + req.body.waitMs;
@@ -144,7 +146,7 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
 
   app.post(
     '/api/v1/agent/attempts/:id/progress',
-    { schema: { ...hide, params: AttemptParams, body: ProgressRequest }, config: NODE_ONLY },
+    { schema: { ...agent, params: AttemptParams, body: ProgressRequest }, config: NODE_ONLY },
     async (req) => {
       ctx.metrics.reportBatches.inc();
       await take(callerNode(req), { attemptId: req.params.id, progress: req.body });
@@ -154,7 +156,7 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
 
   app.post(
     '/api/v1/agent/attempts/:id/complete',
-    { schema: { ...hide, params: AttemptParams, body: CompleteRequest }, config: NODE_ONLY },
+    { schema: { ...agent, params: AttemptParams, body: CompleteRequest }, config: NODE_ONLY },
     async (req) => {
       ctx.metrics.reportBatches.inc();
       await take(callerNode(req), { attemptId: req.params.id, complete: req.body });
@@ -167,7 +169,7 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
   // its own transaction: one refused does not undo the others.
   app.post(
     '/api/v1/agent/reports',
-    { schema: { ...hide, body: ReportsRequest }, config: NODE_ONLY },
+    { schema: { ...agent, body: ReportsRequest }, config: NODE_ONLY },
     async (req) => {
       const node = callerNode(req);
       ctx.metrics.reportBatches.inc();
@@ -189,7 +191,7 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
 
   app.post(
     '/api/v1/agent/attempts/:id/release',
-    { schema: { ...hide, params: AttemptParams, body: ReleaseRequest }, config: NODE_ONLY },
+    { schema: { ...agent, params: AttemptParams, body: ReleaseRequest }, config: NODE_ONLY },
     async (req) => {
       const node = callerNode(req);
       await releaseAttempt(db, node, req.params.id, req.body.reason, ctx.now());
@@ -198,7 +200,7 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
     },
   );
 
-  app.delete('/api/v1/agent/self', { schema: hide, config: NODE_ONLY }, async (req, reply) => {
+  app.delete('/api/v1/agent/self', { schema: agent, config: NODE_ONLY }, async (req, reply) => {
     const node = callerNode(req);
     await deleteNode(db, node, ctx.now());
     ctx.notifier.notify(node.gateway_id);
