@@ -33,6 +33,7 @@ function raw(
         port: url.port,
         method,
         path,
+        agent: false, // a fresh connection each: one the server closed is never reused
         headers: {
           ...(o.body === undefined ? {} : { 'content-type': 'application/json' }),
           ...o.headers,
@@ -56,6 +57,16 @@ function raw(
     req.on('error', reject);
     req.end(o.body);
   });
+}
+
+interface Case {
+  what: string;
+  method: string;
+  path: string;
+  headers?: Record<string, string>;
+  body?: string;
+  /** The status wanted; any 4xx when absent. */
+  status?: number | undefined;
 }
 
 const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` });
@@ -206,6 +217,293 @@ test('bad inputs get a clear 4xx and change nothing', async (t) => {
       assert.ok(tried > 500, `tried ${tried}`);
     },
   );
+
+  /** Sends each case and checks it got a 4xx (the one expected, when given) with a problem body. */
+  const expectRefused = async (cases: Case[]): Promise<void> => {
+    const failures: string[] = [];
+    for (const c of cases) {
+      let res: Answer;
+      try {
+        res = await raw(g.svc.url, c.method, c.path, {
+          headers: { ...(c.body === undefined ? {} : { 'content-type': 'application/json' }), ...c.headers },
+          ...(c.body === undefined ? {} : { body: c.body }),
+        });
+      } catch (err) {
+        failures.push(`${c.what}: ${(err as Error).message}`);
+        continue;
+      }
+      const want = c.status ?? 'a 4xx';
+      const ok = c.status === undefined ? res.status >= 400 && res.status < 500 : res.status === c.status;
+      if (!ok) failures.push(`${c.what}: got ${res.status}, want ${want}: ${JSON.stringify(res.body)}`);
+      else if (
+        res.status !== 431 &&
+        (typeof res.body?.code !== 'string' || typeof res.body?.message !== 'string')
+      )
+        failures.push(`${c.what}: no problem body (${JSON.stringify(res.body)})`);
+    }
+    assert.deepEqual(failures, []);
+  };
+
+  await t.test('malformed and wrong tokens', async () => {
+    const admin = g.svc.token;
+    const authorizations: [string, string][] = [
+      ['empty', ''],
+      ['scheme only', 'Bearer'],
+      ['scheme and a space', 'Bearer '],
+      ['lower-case scheme', `bearer ${admin}`],
+      ['Basic', `Basic ${Buffer.from(`admin:${admin}`).toString('base64')}`],
+      ['admin token with a suffix', `Bearer ${admin}x`],
+      ['admin token cut short', `Bearer ${admin.slice(0, -1)}`],
+      ['admin token upper-cased', `Bearer ${admin.toUpperCase()}`],
+      ['the gateway key as a token', `Bearer ${(w.before as { keys: { key1: string } }).keys.key1}`],
+      ['8 KiB token', `Bearer ${'a'.repeat(8192)}`],
+      ['a node token', `Bearer ${nodeToken}`],
+    ];
+    const cases: Case[] = [];
+    for (const [what, authorization] of authorizations) {
+      cases.push({
+        what: `GET gateways, ${what}`,
+        method: 'GET',
+        path: '/api/v1/gateways',
+        headers: { authorization },
+        status: 401,
+      });
+      cases.push({
+        what: `POST gateways, ${what}`,
+        method: 'POST',
+        path: '/api/v1/gateways',
+        headers: { authorization },
+        body: JSON.stringify({ name: 'intruder' }),
+        status: 401,
+      });
+    }
+    cases.push(
+      { what: 'token in the query', method: 'GET', path: `/api/v1/gateways?token=${admin}`, status: 401 },
+      {
+        what: 'token as a cookie',
+        method: 'GET',
+        path: '/api/v1/gateways',
+        headers: { cookie: `token=${admin}` },
+        status: 401,
+      },
+      {
+        what: '100 KiB of headers',
+        method: 'GET',
+        path: '/api/v1/gateways',
+        headers: { authorization: `Bearer ${'a'.repeat(100_000)}` },
+        status: 431,
+      },
+    );
+    await expectRefused(cases);
+  });
+
+  await t.test('malformed bodies with the admin token', async () => {
+    const auth = bearer(g.svc.token);
+    const post = (what: string, path: string, body: string, status?: number, method = 'POST'): Case => ({
+      what,
+      method,
+      path,
+      headers: auth,
+      ...(body === '' ? {} : { body }),
+      ...(status === undefined ? {} : { status }),
+    });
+    const gw = '/api/v1/gateways';
+    const deep = `${'['.repeat(50_000)}${']'.repeat(50_000)}`;
+    const ls = (properties: unknown, extra: Record<string, unknown> = {}): string =>
+      JSON.stringify({ name: 'ls-bad', type: 'filesystem', gateway: g.gateway, properties, ...extra });
+    const pipeline = (p: unknown): Case =>
+      post(`pipeline ${JSON.stringify(p).slice(0, 60)}`, '/api/v1/pipelines', JSON.stringify(p), 400, 'PUT');
+    const activity = (source: unknown, sink: unknown, extra: Record<string, unknown> = {}): Case =>
+      pipeline({ name: 'p', activities: [{ name: 'a', source, sink, ...extra }] });
+    await expectRefused([
+      post('not JSON', gw, '{', 400),
+      post('JSON null', gw, 'null', 400),
+      post('a JSON array', gw, '[]', 400),
+      post('a JSON string', gw, '"intruder"', 400),
+      post('a number', gw, '42', 400),
+      post('deeply nested arrays', gw, deep, 400),
+      post('empty name', gw, JSON.stringify({ name: '' }), 400),
+      post('name with a slash', gw, JSON.stringify({ name: '../etc' }), 400),
+      post('name with NUL', gw, JSON.stringify({ name: 'a\u0000b' }), 400),
+      post('name with a newline', gw, JSON.stringify({ name: 'a\nb' }), 400),
+      post('1,000-character name', gw, JSON.stringify({ name: 'a'.repeat(1000) }), 400),
+      post('name not a string', gw, JSON.stringify({ name: ['intruder'] }), 400),
+      post('unknown field', gw, JSON.stringify({ name: 'intruder', admin: true }), 400),
+      post('__proto__', gw, '{"name":"intruder","__proto__":{"admin":true}}', 400),
+      post(
+        'constructor.prototype',
+        gw,
+        '{"name":"intruder","constructor":{"prototype":{"admin":true}}}',
+        400,
+      ),
+      post('negative maxNodes', gw, JSON.stringify({ name: 'intruder', maxNodes: -1 }), 400),
+      post('fractional maxNodes', gw, JSON.stringify({ name: 'intruder', maxNodes: 1.5 }), 400),
+      post('huge maxNodes', gw, '{"name":"intruder","maxNodes":1e308}', 400),
+      post('an existing gateway', gw, JSON.stringify({ name: g.gateway }), 409),
+      {
+        what: 'text/plain body',
+        method: 'POST',
+        path: gw,
+        headers: { ...auth, 'content-type': 'text/plain' },
+        body: 'name=intruder',
+        status: 400,
+      },
+      {
+        what: 'form body',
+        method: 'POST',
+        path: gw,
+        headers: { ...auth, 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'name=intruder',
+        status: 400,
+      },
+      post('update: negative maxNodes', `${gw}/${g.gateway}`, JSON.stringify({ maxNodes: -5 }), 400, 'PATCH'),
+      post('update: unknown gateway', `${gw}/nope`, JSON.stringify({ maxNodes: 5 }), 404, 'PATCH'),
+      post('regenerate key3', `${gw}/${g.gateway}/keys/key3/regenerate`, '{}', 400),
+      post('limit 0', `${gw}/${g.gateway}/nodes/node-1/limit`, JSON.stringify({ limit: 0 }), 400, 'PUT'),
+      post(
+        'limit as text',
+        `${gw}/${g.gateway}/nodes/node-1/limit`,
+        JSON.stringify({ limit: '8' }),
+        400,
+        'PUT',
+      ),
+      post('limit 10^9', `${gw}/${g.gateway}/nodes/node-1/limit`, JSON.stringify({ limit: 1e9 }), 400, 'PUT'),
+      post(
+        'limit of an unknown node',
+        `${gw}/${g.gateway}/nodes/nope/limit`,
+        JSON.stringify({ limit: 2 }),
+        404,
+        'PUT',
+      ),
+      post('drain an unknown node', `${gw}/${g.gateway}/nodes/nope/drain`, '{}', 404),
+      post('delete an unknown node', `${gw}/${g.gateway}/nodes/nope`, '', 404, 'DELETE'),
+      post('delete an unknown gateway', `${gw}/nope`, '', 404, 'DELETE'),
+      post(
+        'linked service: unknown type',
+        '/api/v1/linked-services',
+        JSON.stringify({ name: 'ls-bad', type: 'ftp', gateway: g.gateway, properties: {} }),
+        400,
+      ),
+      post('linked service: relative root', '/api/v1/linked-services', ls({ root: 'relative/dir' }), 400),
+      post('linked service: root not a string', '/api/v1/linked-services', ls({ root: 7 }), 400),
+      post(
+        'linked service: unknown property',
+        '/api/v1/linked-services',
+        ls({ root: '/tmp', shell: 'rm -rf /' }),
+        400,
+      ),
+      post(
+        'linked service: unknown gateway',
+        '/api/v1/linked-services',
+        JSON.stringify({ name: 'ls-bad', type: 'filesystem', gateway: 'nope', properties: { root: '/tmp' } }),
+        404,
+      ),
+      post('linked service: properties an array', '/api/v1/linked-services', ls([]), 400),
+      post(
+        'linked service: unknown field',
+        '/api/v1/linked-services',
+        ls({ root: '/tmp' }, { secret: 'x' }),
+        400,
+      ),
+      pipeline({}),
+      pipeline({ name: 'p' }),
+      pipeline({ name: 'p', activities: [] }),
+      pipeline({ name: 'bad name!', activities: [] }),
+      pipeline({ name: 'p', activities: 'a' }),
+      activity({}, { linkedService: 'out' }),
+      activity({ linkedService: 'in' }, {}),
+      activity({ linkedService: 'in', filesPerTask: 0 }, { linkedService: 'out' }),
+      activity({ linkedService: 'in', filesPerTask: -1 }, { linkedService: 'out' }),
+      activity({ linkedService: 'in' }, { linkedService: 'out' }, { retry: { maxAttempts: 0 } }),
+      activity({ linkedService: 'in' }, { linkedService: 'out' }, { maxBytesPerSecond: -1 }),
+      activity({ linkedService: 'in' }, { linkedService: 'out' }, { shell: 'x' }),
+      activity({ linkedService: 'in', table: 'x; drop table y' }, { linkedService: 'out' }),
+      { ...activity({ linkedService: 'nope' }, { linkedService: 'out' }), status: undefined },
+      { what: 'run list limit 0', method: 'GET', path: '/api/v1/runs?limit=0', headers: auth, status: 400 },
+      {
+        what: 'run list limit text',
+        method: 'GET',
+        path: '/api/v1/runs?limit=x',
+        headers: auth,
+        status: 400,
+      },
+      { what: 'an unknown run', method: 'GET', path: '/api/v1/runs/run_nope', headers: auth, status: 404 },
+      {
+        what: 'run an unknown pipeline',
+        method: 'POST',
+        path: '/api/v1/pipelines/nope/runs',
+        headers: auth,
+        status: 404,
+      },
+    ]);
+  });
+
+  await t.test('bad node-facing messages with a node token', async () => {
+    const auth = bearer(nodeToken);
+    const agent = (what: string, path: string, body: unknown, status?: number): Case => ({
+      what,
+      method: 'POST',
+      path: `/api/v1/agent/${path}`,
+      headers: auth,
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+      ...(status === undefined ? {} : { status }),
+    });
+    const metrics = {
+      cpuPercent: 1,
+      memoryAvailableBytes: 1,
+      memoryTotalBytes: 2,
+      networkInBytesPerSec: 0,
+      networkOutBytesPerSec: 0,
+    };
+    const hb = {
+      version: '0.1.0',
+      metrics,
+      running: [],
+      defaultLimit: 2,
+      draining: false,
+      upgrading: false,
+      tls: false,
+      peerHost: '127.0.0.1',
+      peerPort: 1,
+      reach: [],
+    };
+    await expectRefused([
+      agent('heartbeat: not JSON', 'heartbeat', '{"version":', 400),
+      agent('heartbeat: empty', 'heartbeat', {}, 400),
+      agent('heartbeat: negative CPU', 'heartbeat', { ...hb, metrics: { ...metrics, cpuPercent: -1 } }, 400),
+      agent('heartbeat: running not a list', 'heartbeat', { ...hb, running: 'att_1' }, 400),
+      agent('heartbeat: port 70000', 'heartbeat', { ...hb, peerPort: 70_000 }, 400),
+      agent('heartbeat: limit 0', 'heartbeat', { ...hb, defaultLimit: 0 }, 400),
+      agent('heartbeat: empty peer host', 'heartbeat', { ...hb, peerHost: '' }, 400),
+      agent('claim: epoch as text', 'claim', { epoch: '1', slots: [], waitMs: 0 }, 400),
+      agent('claim: waitMs past the cap', 'claim', { epoch: 1, slots: [], waitMs: 1e9 }, 400),
+      agent(
+        'claim: negative free slots',
+        'claim',
+        { epoch: 1, slots: [{ nodeId: 'x', free: -1 }], waitMs: 0 },
+        400,
+      ),
+      agent('claim: a stale epoch', 'claim', { epoch: 0, slots: [], waitMs: 0 }, 409),
+      agent('claim: a forged future epoch', 'claim', { epoch: 2_147_483_647, slots: [], waitMs: 0 }, 409),
+      agent('progress: unknown attempt', 'attempts/att_nope/progress', { rows: 1, bytes: 1 }, 404),
+      agent('progress: negative rows', 'attempts/att_nope/progress', { rows: -1, bytes: 1 }, 400),
+      agent(
+        'complete: unknown attempt',
+        'attempts/att_nope/complete',
+        { outcome: 'failed', error: { code: 'x', message: 'x', retryable: false } },
+        404,
+      ),
+      agent('complete: unknown outcome', 'attempts/att_nope/complete', { outcome: 'maybe' }, 400),
+      agent('reports: none', 'reports', { reports: [] }, 400),
+      agent(
+        'reports: 501',
+        'reports',
+        { reports: Array.from({ length: 501 }, () => ({ attemptId: 'a', progress: { rows: 0, bytes: 0 } })) },
+        400,
+      ),
+      agent('release: no reason', 'attempts/att_nope/release', {}, 400),
+    ]);
+  });
 
   assert.deepEqual(await snapshot(g), w.before);
 });

@@ -77,6 +77,8 @@ export async function buildApp(ctx: ServiceContext): Promise<App> {
   });
 
   app.decorateRequest('node', undefined);
+  // The API speaks JSON only: a text body would reach the schema as a string.
+  app.removeContentTypeParser('text/plain');
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
     let fe: FerryError;
@@ -100,7 +102,15 @@ export async function buildApp(ctx: ServiceContext): Promise<App> {
         'bad_request',
         `${err.validationContext ?? 'body'}${field ? `/${field}` : ''}: ${why}`,
       );
-    } else if (err.statusCode === 400 || err.statusCode === 415 || err.statusCode === 413) {
+    } else if (err.statusCode === 415) {
+      fe = new FerryError(
+        'bad_request',
+        `content-type ${req.headers['content-type'] ?? '(none)'} is not accepted`,
+        {
+          hint: 'send the body as application/json',
+        },
+      );
+    } else if (err.statusCode === 400 || err.statusCode === 413) {
       fe = new FerryError('bad_request', err.message);
     } else {
       fe = toFerryError(err);

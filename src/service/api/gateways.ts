@@ -17,6 +17,8 @@ import { activeAttemptsByNode } from '../store/queries/active-attempts.ts';
 import { FerryError } from '../../common/errors.ts';
 import { NameSchema } from '../../protocol/stores.ts';
 
+/** No gateway cap of four as the seed has; this bound only keeps the number a number. */
+const MAX_NODES = 100_000;
 const GwParams = Type.Object({ name: NameSchema });
 const NodeParams = Type.Object({ name: NameSchema, node: NameSchema });
 
@@ -41,7 +43,9 @@ export function gatewayRoutes(app: App, ctx: ServiceContext): void {
         body: Type.Object(
           {
             name: NameSchema,
-            maxNodes: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Null()])),
+            maxNodes: Type.Optional(
+              Type.Union([Type.Integer({ minimum: 1, maximum: MAX_NODES }), Type.Null()]),
+            ),
           },
           { additionalProperties: false },
         ),
@@ -77,7 +81,11 @@ export function gatewayRoutes(app: App, ctx: ServiceContext): void {
         tags: ['gateways'],
         params: GwParams,
         body: Type.Object(
-          { maxNodes: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Null()])) },
+          {
+            maxNodes: Type.Optional(
+              Type.Union([Type.Integer({ minimum: 1, maximum: MAX_NODES }), Type.Null()]),
+            ),
+          },
           { additionalProperties: false },
         ),
       },
