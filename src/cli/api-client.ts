@@ -1,38 +1,48 @@
-/** The CLI's client for the service's REST API: bearer token, problem bodies turned into FerryErrors. */
-import { FerryError, fromProblem } from '../common/errors.ts';
+/**
+ * The CLI's client for the service's REST API: bearer token, problem bodies turned into FerryErrors.
+ * HTTPS is verified against --service-ca / FERRY_SERVICE_CA when given (else the system's CAs).
+ */
+import { FerryError, describeSystemError, fromProblem } from '../common/errors.ts';
+import { serviceTlsProblem } from '../common/tls.ts';
+import { jsonAgents, requestJson, type JsonAgents, type JsonResponse } from '../node/json-request.ts';
 
 export class ApiClient {
   readonly base: string;
   readonly #token: string | undefined;
+  readonly #agents: JsonAgents;
 
-  constructor(base: string, token: string | undefined) {
+  /** `ca`: the PEM CA bundle that signed the service's certificate. */
+  constructor(base: string, token: string | undefined, ca?: Buffer) {
     this.base = base.replace(/\/+$/, '');
     this.#token = token;
+    this.#agents = jsonAgents({ maxSockets: 4, ca });
   }
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    let res: Response;
+    let res: JsonResponse;
     try {
-      res = await fetch(`${this.base}${path}`, {
+      res = await requestJson(`${this.base}${path}`, {
         method,
+        agents: this.#agents,
         headers: {
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
           ...(this.#token ? { authorization: `Bearer ${this.#token}` } : {}),
         },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(30_000),
+        body: body === undefined ? undefined : JSON.stringify(body),
+        timeoutMs: 30_000,
       });
     } catch (err) {
-      const cause = (err as Error & { cause?: NodeJS.ErrnoException }).cause;
-      const why =
-        cause?.code === 'ECONNREFUSED' ? 'connection refused' : (cause?.message ?? (err as Error).message);
+      const tls = serviceTlsProblem(err, this.base);
+      if (tls) throw tls;
+      const why = err instanceof FerryError ? err.message : describeSystemError(err as Error);
       throw new FerryError('unavailable', `cannot reach the service at ${this.base}: ${why}`, {
-        hint: 'start it with `ferry up`, or pass --service URL',
+        hint: /hang up|reset/i.test(why)
+          ? 'if the service serves HTTPS (--tls-cert), use https:// in --service'
+          : 'start it with `ferry up`, or pass --service URL',
       });
     }
-    const text = await res.text();
-    const parsed: unknown = text ? JSON.parse(text) : undefined;
-    if (!res.ok) throw fromProblem(parsed, res.status);
+    const parsed: unknown = res.text ? JSON.parse(res.text) : undefined;
+    if (res.status >= 400) throw fromProblem(parsed, res.status);
     return parsed as T;
   }
 

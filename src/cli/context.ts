@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { ApiClient } from './api-client.ts';
 import { readEnv } from '../common/config.ts';
+import { readPemFile } from '../common/tls.ts';
 
 export interface CliContext {
   api: ApiClient;
@@ -13,7 +14,14 @@ export interface CliContext {
 interface GlobalFlags {
   service?: string;
   token?: string;
+  serviceCa?: string;
   json?: boolean;
+}
+
+/** The CA bundle that signed the service's certificate: --service-ca, else FERRY_SERVICE_CA. */
+export function serviceCaFrom(flag: string | undefined): Buffer | undefined {
+  const path = flag ?? readEnv().serviceCa;
+  return path === undefined ? undefined : readPemFile(path, flag ? '--service-ca' : 'FERRY_SERVICE_CA');
 }
 
 export function cliContext(cmd: Command): CliContext {
@@ -27,5 +35,5 @@ export function cliContext(cmd: Command): CliContext {
     env.token ??
     env.adminToken ??
     (existsSync(localToken) ? readFileSync(localToken, 'utf8').trim() : undefined);
-  return { api: new ApiClient(service, token), json: flags.json === true };
+  return { api: new ApiClient(service, token, serviceCaFrom(flags.serviceCa)), json: flags.json === true };
 }

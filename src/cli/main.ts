@@ -17,6 +17,10 @@ function buildProgram(): Command {
     .version(ferryVersion())
     .option('--service <url>', 'service URL (env FERRY_SERVICE; default http://127.0.0.1:8050)')
     .option('--token <token>', 'API token (env FERRY_TOKEN)')
+    .option(
+      '--service-ca <file>',
+      "CA certificate (PEM) that signed the service's HTTPS certificate (env FERRY_SERVICE_CA)",
+    )
     .option('--json', 'print JSON instead of tables')
     .showHelpAfterError()
     .exitOverride();

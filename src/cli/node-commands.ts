@@ -1,6 +1,6 @@
 /** `ferry node ...`: run a node, look at it locally, and manage nodes through the service. */
 import type { Command } from 'commander';
-import { cliContext } from './context.ts';
+import { cliContext, serviceCaFrom } from './context.ts';
 import { enc } from './api-client.ts';
 import { bytes, printFields, printJson, printTable } from './output.ts';
 import type { NodeOptions } from '../node/node-options.ts';
@@ -38,6 +38,7 @@ export function nodeRows(nodes: Record<string, unknown>[]): Record<string, unkno
 interface RunFlags {
   config?: string;
   service?: string;
+  serviceCa?: string;
   key?: string;
   name?: string;
   port?: string;
@@ -65,10 +66,12 @@ function nodeOptionsFrom(flags: RunFlags): NodeOptions {
   const merged: NodeOptions = { ...file };
   if (env.nodeVersion) merged.versionOverride = env.nodeVersion;
   if (env.logLevel) merged.logLevel = env.logLevel;
+  if (env.serviceCa) merged.serviceCa = env.serviceCa;
   const set = <K extends keyof NodeOptions>(k: K, v: NodeOptions[K] | undefined): void => {
     if (v !== undefined) merged[k] = v;
   };
   set('serviceUrl', flags.service);
+  set('serviceCa', flags.serviceCa);
   set('key', flags.key);
   set('name', flags.name);
   set('port', num(flags.port, '--port'));
@@ -96,6 +99,10 @@ export function nodeCommands(program: Command): void {
     )
     .option('--config <file>', 'JSON or YAML file with node options')
     .option('--service <url>', 'the service URL (first start)')
+    .option(
+      '--service-ca <file>',
+      "CA certificate (PEM) that signed the service's HTTPS certificate (env FERRY_SERVICE_CA)",
+    )
     .option('--key <key>', 'the gateway authentication key (first start)')
     .option('--name <name>', 'node name, fixed at registration (default: host name)')
     .option('--port <port>', 'node-to-node port (default 8060; 0 = any free port)')
@@ -169,11 +176,12 @@ export function nodeCommands(program: Command): void {
     .command('leave')
     .description("remove this machine's node from its gateway and forget the registration")
     .option('--data-dir <dir>', 'the node data dir', 'ferry-node')
-    .action(async (opts: { dataDir: string }) => {
+    .action(async (_opts: unknown, cmd: Command) => {
+      const opts = cmd.optsWithGlobals<{ dataDir: string; serviceCa?: string }>();
       const dir = resolve(opts.dataDir);
       const reg = readRegistration(dir);
       if (!reg) throw new FerryError('not_found', `no node is registered in ${dir}`);
-      const client = new ServiceClient(reg.serviceUrl, reg.nodeToken);
+      const client = new ServiceClient(reg.serviceUrl, reg.nodeToken, serviceCaFrom(opts.serviceCa));
       try {
         await client.leave();
       } catch (err) {

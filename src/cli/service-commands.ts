@@ -11,6 +11,7 @@ import type { RunningNode } from '../node/node-agent.ts';
 import { readConfigFile, readEnv } from '../common/config.ts';
 import { FerryError, toFerryError } from '../common/errors.ts';
 import { ApiClient } from './api-client.ts';
+import { readPemFile } from '../common/tls.ts';
 import { waitForShutdownSignal } from './signals.ts';
 
 interface ServiceFlags {
@@ -20,6 +21,8 @@ interface ServiceFlags {
   dataDir?: string;
   store?: string;
   storeSchema?: string;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 function serviceOptionsFrom(flags: ServiceFlags): ServiceOptions {
@@ -38,6 +41,8 @@ function serviceOptionsFrom(flags: ServiceFlags): ServiceOptions {
   if (flags.dataDir) o.dataDir = flags.dataDir;
   if (flags.store) o.store = flags.store;
   if (flags.storeSchema) o.storeSchema = flags.storeSchema;
+  if (flags.tlsCert) o.tlsCert = flags.tlsCert;
+  if (flags.tlsKey) o.tlsKey = flags.tlsKey;
   return o;
 }
 
@@ -48,7 +53,9 @@ function withServiceFlags(cmd: Command): Command {
     .option('--host <addr>', 'listen address (default 127.0.0.1)')
     .option('--data-dir <dir>', 'data folder: embedded store, admin token, master key (default ./ferry-data)')
     .option('--store <url>', 'postgres://... to use PostgreSQL instead of the embedded SQLite store')
-    .option('--store-schema <schema>', 'PostgreSQL schema for the store');
+    .option('--store-schema <schema>', 'PostgreSQL schema for the store')
+    .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM; with --tls-key)')
+    .option('--tls-key <file>', "the HTTPS certificate's private key (PEM)");
 }
 
 export function serviceCommands(program: Command): void {
@@ -78,14 +85,24 @@ export function serviceCommands(program: Command): void {
     .option('--gateway <name>', 'the gateway the local node joins (created if missing)', 'default')
     .action(async (_f: unknown, cmd: Command) => {
       const flags = cmd.optsWithGlobals<
-        ServiceFlags & { nodePort?: string; allowPath: string[]; gateway: string }
+        ServiceFlags & { nodePort?: string; allowPath: string[]; gateway: string; serviceCa?: string }
       >();
       const options = serviceOptionsFrom(flags);
+      // Over HTTPS, the local node and this command trust --service-ca, else the certificate itself
+      // (enough for a self-signed one).
+      const serviceCa =
+        options.tlsCert === undefined
+          ? undefined
+          : (flags.serviceCa ?? readEnv().serviceCa ?? options.tlsCert);
       const { startService } = await import('../service/service.ts');
       const svc: RunningService = await startService(options);
       let node: RunningNode | undefined;
       try {
-        const api = new ApiClient(svc.url, svc.adminToken);
+        const api = new ApiClient(
+          svc.url,
+          svc.adminToken,
+          serviceCa === undefined ? undefined : readPemFile(serviceCa, '--service-ca'),
+        );
         let key: string;
         try {
           key = (
@@ -98,6 +115,7 @@ export function serviceCommands(program: Command): void {
         const { startNode } = await import('../node/node-agent.ts');
         node = await startNode({
           serviceUrl: svc.url,
+          ...(serviceCa === undefined ? {} : { serviceCa }),
           key,
           port: flags.nodePort === undefined ? 8060 : Number(flags.nodePort),
           listen: '127.0.0.1',

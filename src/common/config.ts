@@ -8,6 +8,8 @@ import { FerryError } from './errors.ts';
 
 export interface FerryEnv {
   service: string | undefined;
+  /** PEM file of the CA that signed the service's HTTPS certificate. */
+  serviceCa: string | undefined;
   token: string | undefined;
   adminToken: string | undefined;
   masterKey: string | undefined;
@@ -21,6 +23,7 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): FerryEnv {
   const get = (k: string): string | undefined => (env[k] === undefined || env[k] === '' ? undefined : env[k]);
   return {
     service: get('FERRY_SERVICE'),
+    serviceCa: get('FERRY_SERVICE_CA'),
     token: get('FERRY_TOKEN'),
     adminToken: get('FERRY_ADMIN_TOKEN'),
     masterKey: get('FERRY_MASTER_KEY'),

@@ -26,6 +26,7 @@ import { createNodeMetrics } from './node-metrics.ts';
 import { createLogger, type Logger } from '../common/logger.ts';
 import { FerryError, toFerryError } from '../common/errors.ts';
 import { ferryVersion } from '../common/version.ts';
+import { readPemFile } from '../common/tls.ts';
 import type { HeartbeatResponseT, PeerReachT, PeerViewT } from '../protocol/agent.ts';
 import { DispatchRequest, type DispatchRequestT, type PingResponseT } from '../protocol/peer.ts';
 import { validator } from '../protocol/validate.ts';
@@ -43,6 +44,7 @@ export interface RunningNode {
 
 async function register(
   o: CompiledNodeOptions,
+  serviceCa: Buffer | undefined,
   version: string,
   peerPort: number,
   log: Logger,
@@ -59,7 +61,7 @@ async function register(
       );
     }
     if (o.key) {
-      const client = new ServiceClient(o.serviceUrl ?? existing.serviceUrl);
+      const client = new ServiceClient(o.serviceUrl ?? existing.serviceUrl, undefined, serviceCa);
       try {
         const gw = await client.keyGateway(o.key);
         if (gw.gatewayId !== existing.gatewayId) {
@@ -87,7 +89,7 @@ async function register(
       `this node is not registered yet (no ${o.dataDir}/node.json): pass --service URL and --key KEY`,
     );
   }
-  const client = new ServiceClient(o.serviceUrl);
+  const client = new ServiceClient(o.serviceUrl, undefined, serviceCa);
   try {
     const res = await client.register({
       key: o.key,
@@ -119,6 +121,7 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
   const version = o.versionOverride ?? ferryVersion();
   const log = createLogger('ferry-node', o.logLevel).child({ node: o.name });
   const metrics = createNodeMetrics();
+  const serviceCa = o.serviceCa === undefined ? undefined : readPemFile(o.serviceCa, '--service-ca');
   let reg: NodeRegistration | undefined;
 
   // The peer server starts before the worker exists (registration needs its port).
@@ -149,13 +152,13 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
   );
   let server: Server | undefined = peerServer.server;
   try {
-    reg = await register(o, version, peerServer.port, log);
+    reg = await register(o, serviceCa, version, peerServer.port, log);
   } catch (err) {
     server.close();
     throw err;
   }
   const registration = reg;
-  const service = new ServiceClient(registration.serviceUrl, registration.nodeToken);
+  const service = new ServiceClient(registration.serviceUrl, registration.nodeToken, serviceCa);
   const peers = new PeerClient(
     () => ({
       gatewayId: registration.gatewayId,
@@ -290,7 +293,7 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
         // Without the service, the dispatcher cannot claim anything and must not act on an old lease.
         if (failures >= 3) dispatcher.stop();
         if (failures === 1 || failures % 10 === 0)
-          log.warn({ err: fe.message }, 'heartbeat failed; retrying');
+          log.warn({ err: fe.message, hint: fe.hint }, 'heartbeat failed; retrying');
         writeStatus(false);
       }
       await sleep(Math.max(0, heartbeatMs - (Date.now() - started)));

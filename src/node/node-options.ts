@@ -6,6 +6,11 @@ import { FerryError } from '../common/errors.ts';
 export interface NodeOptions {
   /** The service's URL, e.g. http://127.0.0.1:8050. Needed on first start; kept in the data dir. */
   serviceUrl?: string;
+  /**
+   * CA certificate (PEM file) that signed the service's HTTPS certificate (env FERRY_SERVICE_CA).
+   * Default: the system's CAs.
+   */
+  serviceCa?: string;
   /** Authentication key of the logical gateway (first start only). */
   key?: string;
   /** Node name, fixed at registration. Default: the host name. */
@@ -41,6 +46,7 @@ export interface NodeOptions {
 
 export interface CompiledNodeOptions {
   serviceUrl: string | undefined;
+  serviceCa: string | undefined;
   key: string | undefined;
   name: string;
   /** The name came from --name, not the host name: a mismatch with the registration is an error. */
@@ -85,6 +91,7 @@ export function compileNodeOptions(o: NodeOptions): CompiledNodeOptions {
   }
   return {
     serviceUrl: o.serviceUrl?.replace(/\/+$/, ''),
+    serviceCa: o.serviceCa === undefined ? undefined : resolve(o.serviceCa),
     key: o.key,
     name,
     nameGiven: o.name !== undefined,

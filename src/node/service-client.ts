@@ -2,8 +2,9 @@
  * The node's calls to the service (outbound only). Errors come back as FerryErrors: the service's
  * problem body when it answered, `unavailable` when it could not be reached.
  */
-import { closeAgents, jsonAgents, requestJson, type JsonResponse } from './json-request.ts';
+import { closeAgents, jsonAgents, requestJson, type JsonAgents, type JsonResponse } from './json-request.ts';
 import { FerryError, fromProblem, toFerryError } from '../common/errors.ts';
+import { serviceTlsProblem } from '../common/tls.ts';
 import type {
   ClaimRequestT,
   ClaimResponseT,
@@ -20,11 +21,13 @@ import { ReportBatcher } from './report-batcher.ts';
 export class ServiceClient {
   readonly #base: string;
   #token: string | undefined;
-  readonly #agents = jsonAgents({ maxSockets: 16 });
+  readonly #agents: JsonAgents;
 
-  constructor(baseUrl: string, token?: string) {
+  /** `ca`: the PEM CA bundle that signed the service's HTTPS certificate (else the system's CAs). */
+  constructor(baseUrl: string, token?: string, ca?: Buffer) {
     this.#base = baseUrl.replace(/\/+$/, '');
     this.#token = token;
+    this.#agents = jsonAgents({ maxSockets: 16, ca });
   }
 
   get baseUrl(): string {
@@ -56,6 +59,8 @@ export class ServiceClient {
         context: `service ${this.#base}`,
       });
     } catch (err) {
+      const tls = serviceTlsProblem(err, this.#base);
+      if (tls) throw tls;
       const fe = toFerryError(err, `service ${this.#base}`);
       if (fe.code === 'internal') throw new FerryError('unavailable', fe.message, { cause: err });
       throw fe;

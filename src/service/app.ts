@@ -59,10 +59,12 @@ function routeAccess(req: FastifyRequest): RouteAccess {
   return req.routeOptions.config.access ?? 'admin';
 }
 
-export async function buildApp(ctx: ServiceContext): Promise<App> {
-  const app = Fastify({ logger: false, bodyLimit: 64 * 1024 * 1024, forceCloseConnections: true })
-    .withTypeProvider<TypeBoxTypeProvider>()
-    .setValidatorCompiler(TypeBoxValidatorCompiler);
+/** `https`: the certificate and key to serve HTTPS with; plain HTTP without. */
+export async function buildApp(ctx: ServiceContext, https?: { cert: Buffer; key: Buffer }): Promise<App> {
+  const common = { logger: false, bodyLimit: 64 * 1024 * 1024, forceCloseConnections: true } as const;
+  // An HTTPS Fastify is typed over https.Server; routes and hooks use nothing that differs.
+  const base = https ? (Fastify({ ...common, https }) as unknown as FastifyInstance) : Fastify(common);
+  const app = base.withTypeProvider<TypeBoxTypeProvider>().setValidatorCompiler(TypeBoxValidatorCompiler);
 
   await app.register(swagger, {
     openapi: {

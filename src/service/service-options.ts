@@ -32,6 +32,12 @@ export interface ServiceOptions {
   sweepIntervalMs?: number;
   /** pino level. Default info. */
   logLevel?: string;
+  /**
+   * HTTPS: the service's certificate (chain) and private key, PEM files. Both, or neither (plain
+   * HTTP). Nodes and the CLI trust the CA that signed it with --service-ca / FERRY_SERVICE_CA.
+   */
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 export interface CompiledServiceOptions {
@@ -48,6 +54,8 @@ export interface CompiledServiceOptions {
   attemptLeaseMs: number;
   sweepIntervalMs: number;
   logLevel: string;
+  /** Absolute paths of the PEM files, or undefined for plain HTTP. */
+  tls: { cert: string; key: string } | undefined;
 }
 
 export function compileServiceOptions(options: ServiceOptions): CompiledServiceOptions {
@@ -65,7 +73,14 @@ export function compileServiceOptions(options: ServiceOptions): CompiledServiceO
     attemptLeaseMs: options.attemptLeaseMs ?? 10000,
     sweepIntervalMs: options.sweepIntervalMs ?? 200,
     logLevel: options.logLevel ?? 'info',
+    tls:
+      options.tlsCert !== undefined && options.tlsKey !== undefined
+        ? { cert: resolve(options.tlsCert), key: resolve(options.tlsKey) }
+        : undefined,
   };
+  if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) {
+    throw new FerryError('bad_request', 'HTTPS needs --tls-cert and --tls-key together');
+  }
   if (!Number.isInteger(compiled.port) || compiled.port < 0 || compiled.port > 65535) {
     throw new FerryError('bad_request', `port must be 0-65535 (got ${options.port})`);
   }

@@ -15,6 +15,8 @@ import { WorkNotifier } from './scheduler/work-notifier.ts';
 import { createServiceMetrics } from './service-metrics.ts';
 import { createLogger } from '../common/logger.ts';
 import { hashToken, randomToken } from '../common/crypto.ts';
+import { readPemFile } from '../common/tls.ts';
+import { FerryError } from '../common/errors.ts';
 import type { ServiceContext } from './context.ts';
 import { ACTIVE_ATTEMPT } from './store/queries/active-attempts.ts';
 
@@ -38,6 +40,11 @@ function fileSecret(path: string, make: () => string): string {
 
 export async function startService(input: ServiceOptions): Promise<RunningService> {
   const options = compileServiceOptions(input);
+  // Read before anything starts: a missing or unreadable file is reported, not a half-started service.
+  const https = options.tls && {
+    cert: readPemFile(options.tls.cert, '--tls-cert'),
+    key: readPemFile(options.tls.key, '--tls-key'),
+  };
   mkdirSync(options.dataDir, { recursive: true });
   const log = createLogger('ferry-service', options.logLevel);
   const tokenFile = join(options.dataDir, 'admin-token');
@@ -79,7 +86,21 @@ export async function startService(input: ServiceOptions): Promise<RunningServic
     metrics: createServiceMetrics(),
     now: () => Date.now(),
   };
-  const app = await buildApp(ctx);
+  let app: Awaited<ReturnType<typeof buildApp>>;
+  try {
+    app = await buildApp(ctx, https);
+  } catch (err) {
+    await store.close();
+    // createSecureContext refuses a key that does not match the certificate, or a file it cannot parse.
+    if (https && /key values mismatch|PEM|asn1|certificate|private key/i.test((err as Error).message)) {
+      throw new FerryError(
+        'bad_request',
+        `--tls-cert ${options.tls?.cert} and --tls-key ${options.tls?.key} cannot be used: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+    throw err;
+  }
   const scheduler = new Scheduler(ctx);
   try {
     await app.listen({ port: options.port, host: options.host });
@@ -91,7 +112,7 @@ export async function startService(input: ServiceOptions): Promise<RunningServic
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
-  const url = `http://${host}:${port}`;
+  const url = `${https ? 'https' : 'http'}://${host}:${port}`;
   log.info({ url, store: store.describe }, 'service listening');
   return {
     url,

@@ -4,12 +4,13 @@
  * registered with the test context and killed when the test ends; a process still alive then fails it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestContext } from 'node:test';
 import { NODE_FLAGS } from '../../src/common/runtime-flags.ts';
+import { jsonAgents, requestJson, type JsonAgents } from '../../src/node/json-request.ts';
 
 export const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
 export const NODE = join(ROOT, 'node_modules/.bin/node');
@@ -135,6 +136,8 @@ export interface ServiceStartOptions {
   store?: string;
   storeSchema?: string;
   env?: NodeJS.ProcessEnv;
+  /** Serve HTTPS with this certificate; the handle's Api trusts `ca`. */
+  tls?: { cert: string; key: string; ca: string };
 }
 
 export async function startService(t: Ctx, o: ServiceStartOptions = {}): Promise<ServiceHandle> {
@@ -147,10 +150,12 @@ export async function startService(t: Ctx, o: ServiceStartOptions = {}): Promise
   }
   if (o.store) args.push('--store', o.store);
   if (o.storeSchema) args.push('--store-schema', o.storeSchema);
+  if (o.tls) args.push('--tls-cert', o.tls.cert, '--tls-key', o.tls.key);
   const proc = track(t, new Proc('service', args, { FERRY_ADMIN_TOKEN: ADMIN_TOKEN, ...o.env }, dataDir));
-  const m = await proc.waitFor(/listening on (http:\/\/[\d.]+:(\d+))/);
+  const m = await proc.waitFor(/listening on (https?:\/\/[\d.]+:(\d+))/);
   const url = m[1] ?? '';
-  return { proc, url, port: Number(m[2]), token: ADMIN_TOKEN, dataDir, api: new Api(url, ADMIN_TOKEN) };
+  const api = new Api(url, ADMIN_TOKEN, o.tls ? readFileSync(o.tls.ca) : undefined);
+  return { proc, url, port: Number(m[2]), token: ADMIN_TOKEN, dataDir, api };
 }
 
 export interface NodeHandle {
@@ -254,9 +259,12 @@ export async function eventually<T>(
 export class Api {
   readonly url: string;
   readonly token: string | undefined;
-  constructor(url: string, token: string | undefined) {
+  /** HTTPS verified against this CA (through node:https: fetch cannot be given a CA). */
+  readonly #agents: JsonAgents | undefined;
+  constructor(url: string, token: string | undefined, ca?: Buffer) {
     this.url = url;
     this.token = token;
+    this.#agents = ca ? jsonAgents({ maxSockets: 4, ca }) : undefined;
   }
 
   async raw(
@@ -265,6 +273,19 @@ export class Api {
     body?: unknown,
     token = this.token,
   ): Promise<{ status: number; body: any }> {
+    if (this.#agents) {
+      const r = await requestJson(`${this.url}${path}`, {
+        method,
+        agents: this.#agents,
+        headers: {
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        timeoutMs: 30_000,
+      });
+      return { status: r.status, body: r.text ? JSON.parse(r.text) : undefined };
+    }
     const res = await fetch(`${this.url}${path}`, {
       method,
       headers: {
