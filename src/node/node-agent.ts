@@ -29,6 +29,7 @@ import { ferryVersion } from '../common/version.ts';
 import type { HeartbeatResponseT, PeerReachT, PeerViewT } from '../protocol/agent.ts';
 import { DispatchRequest, type DispatchRequestT, type PingResponseT } from '../protocol/peer.ts';
 import { validator } from '../protocol/validate.ts';
+import { generateNodeKeys } from '../protocol/node-keys.ts';
 
 const dispatchValidator = validator(DispatchRequest);
 
@@ -79,6 +80,11 @@ async function register(
         await client.close();
       }
     }
+    if (!existing.keys) {
+      // Registered before nodes had keys: make them now; the next heartbeat tells the service.
+      existing.keys = generateNodeKeys();
+      writeRegistration(o.dataDir, existing);
+    }
     return existing;
   }
   if (!o.serviceUrl || !o.key) {
@@ -88,6 +94,7 @@ async function register(
     );
   }
   const client = new ServiceClient(o.serviceUrl);
+  const keys = generateNodeKeys();
   try {
     const res = await client.register({
       key: o.key,
@@ -99,12 +106,15 @@ async function register(
       cores: cpus().length,
       memoryBytes: totalmem(),
       defaultLimit: o.defaultLimit,
+      signPublicKey: keys.signPublicKey,
+      sealPublicKey: keys.sealPublicKey,
     });
     const reg: NodeRegistration = {
       serviceUrl: o.serviceUrl,
       ...res,
       nodeName: o.name,
       registeredAt: new Date().toISOString(),
+      keys,
     };
     writeRegistration(o.dataDir, reg);
     log.info({ gateway: res.gatewayName, node: o.name }, 'registered');
@@ -155,6 +165,7 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
     throw err;
   }
   const registration = reg;
+  const nodeKeys = registration.keys ?? generateNodeKeys(); // register() always leaves keys
   const service = new ServiceClient(registration.serviceUrl, registration.nodeToken);
   const peers = new PeerClient(
     () => ({
@@ -249,6 +260,8 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
       peerPort: peerServer.port,
       reach,
       ...(leaving ? { leaving: true } : {}),
+      signPublicKey: nodeKeys.signPublicKey,
+      sealPublicKey: nodeKeys.sealPublicKey,
     });
     lastHb = res;
     lastError = null;
