@@ -7,6 +7,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { generateNodeKeys } from '../src/protocol/node-keys.ts';
 import {
   ADMIN_TOKEN,
   Api,
@@ -16,6 +17,9 @@ import {
   startService,
   type ServiceHandle,
 } from './helpers/cluster.ts';
+
+const { signPublicKey, sealPublicKey } = generateNodeKeys();
+const publicKeys = { signPublicKey, sealPublicKey };
 
 async function nodeNames(svc: ServiceHandle, gateway: string): Promise<string[]> {
   const res = await svc.api.call('GET', `/api/v1/gateways/${gateway}/nodes`);
@@ -214,6 +218,7 @@ describe('service REST API and `ferry gateway`', { concurrency: 2 }, () => {
         cores: 1,
         memoryBytes: 0,
         defaultLimit: 1,
+        ...publicKeys,
       },
       '',
     );

@@ -12,6 +12,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { eventually, tempDir } from './helpers/cluster.ts';
 import { gatewayWithNodes, type Gateway } from './helpers/scenario.ts';
+import { generateNodeKeys } from '../src/protocol/node-keys.ts';
+
+const { signPublicKey, sealPublicKey } = generateNodeKeys();
+const publicKeys = { signPublicKey, sealPublicKey };
 
 interface Answer {
   status: number;
@@ -466,8 +470,35 @@ test('bad inputs get a clear 4xx and change nothing', async (t) => {
       peerHost: '127.0.0.1',
       peerPort: 1,
       reach: [],
+      ...publicKeys,
     };
     await expectRefused([
+      agent('heartbeat: no public keys', 'heartbeat', { ...hb, signPublicKey: undefined }, 400),
+      agent(
+        'heartbeat: a signing key not base64',
+        'heartbeat',
+        { ...hb, signPublicKey: '!'.repeat(60) },
+        400,
+      ),
+      agent(
+        'heartbeat: a signing key of random bytes',
+        'heartbeat',
+        { ...hb, signPublicKey: 'A'.repeat(60) },
+        400,
+      ),
+      agent(
+        'heartbeat: an X25519 key to sign with',
+        'heartbeat',
+        { ...hb, signPublicKey: publicKeys.sealPublicKey },
+        400,
+      ),
+      agent(
+        'heartbeat: an Ed25519 key to seal to',
+        'heartbeat',
+        { ...hb, sealPublicKey: publicKeys.signPublicKey },
+        400,
+      ),
+      agent('heartbeat: a 4 KiB key', 'heartbeat', { ...hb, sealPublicKey: 'A'.repeat(4096) }, 400),
       agent('heartbeat: not JSON', 'heartbeat', '{"version":', 400),
       agent('heartbeat: empty', 'heartbeat', {}, 400),
       agent('heartbeat: negative CPU', 'heartbeat', { ...hb, metrics: { ...metrics, cpuPercent: -1 } }, 400),

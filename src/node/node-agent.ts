@@ -30,6 +30,7 @@ import { readPemFile } from '../common/tls.ts';
 import type { HeartbeatResponseT, PeerReachT, PeerViewT } from '../protocol/agent.ts';
 import { DispatchRequest, type DispatchRequestT, type PingResponseT } from '../protocol/peer.ts';
 import { validator } from '../protocol/validate.ts';
+import { generateNodeKeys } from '../protocol/node-keys.ts';
 
 const dispatchValidator = validator(DispatchRequest);
 
@@ -81,6 +82,11 @@ async function register(
         await client.close();
       }
     }
+    if (!existing.keys) {
+      // Registered before nodes had keys: make them now; the next heartbeat tells the service.
+      existing.keys = generateNodeKeys();
+      writeRegistration(o.dataDir, existing);
+    }
     return existing;
   }
   if (!o.serviceUrl || !o.key) {
@@ -90,6 +96,7 @@ async function register(
     );
   }
   const client = new ServiceClient(o.serviceUrl, undefined, serviceCa);
+  const keys = generateNodeKeys();
   try {
     const res = await client.register({
       key: o.key,
@@ -101,12 +108,15 @@ async function register(
       cores: cpus().length,
       memoryBytes: totalmem(),
       defaultLimit: o.defaultLimit,
+      signPublicKey: keys.signPublicKey,
+      sealPublicKey: keys.sealPublicKey,
     });
     const reg: NodeRegistration = {
       serviceUrl: o.serviceUrl,
       ...res,
       nodeName: o.name,
       registeredAt: new Date().toISOString(),
+      keys,
     };
     writeRegistration(o.dataDir, reg);
     log.info({ gateway: res.gatewayName, node: o.name }, 'registered');
@@ -158,6 +168,7 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
     throw err;
   }
   const registration = reg;
+  const nodeKeys = registration.keys ?? generateNodeKeys(); // register() always leaves keys
   const service = new ServiceClient(registration.serviceUrl, registration.nodeToken, serviceCa);
   const peers = new PeerClient(
     () => ({
@@ -252,6 +263,8 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
       peerPort: peerServer.port,
       reach,
       ...(leaving ? { leaving: true } : {}),
+      signPublicKey: nodeKeys.signPublicKey,
+      sealPublicKey: nodeKeys.sealPublicKey,
     });
     lastHb = res;
     lastError = null;

@@ -5,6 +5,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FerryError } from '../common/errors.ts';
+import type { NodeKeys } from '../protocol/node-keys.ts';
 
 export interface NodeRegistration {
   serviceUrl: string;
@@ -15,6 +16,8 @@ export interface NodeRegistration {
   gatewayName: string;
   peerSecret: string;
   registeredAt: string;
+  /** The node's own key pairs (made on the node; only the public halves leave it). */
+  keys?: NodeKeys;
 }
 
 export function registrationFile(dataDir: string): string {

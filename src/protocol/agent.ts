@@ -5,6 +5,7 @@
  */
 import { Type, type Static } from 'typebox';
 import { TaskSpec, TaskResult } from './task.ts';
+import { PublicKeyText } from './node-keys.ts';
 
 export const RegisterRequest = Type.Object({
   key: Type.String({ minLength: 1 }),
@@ -19,6 +20,10 @@ export const RegisterRequest = Type.Object({
   memoryBytes: Type.Integer({ minimum: 0 }),
   /** The node's own concurrent jobs limit, from its cores and memory. */
   defaultLimit: Type.Integer({ minimum: 1 }),
+  /** The node's Ed25519 public key: its node-to-node requests are signed with it. */
+  signPublicKey: PublicKeyText,
+  /** The node's X25519 public key: the secret values of its tasks are sealed to it. */
+  sealPublicKey: PublicKeyText,
 });
 
 export const RegisterResponse = Type.Object({
@@ -61,6 +66,9 @@ export const HeartbeatRequest = Type.Object({
   reach: Type.Array(PeerReach),
   /** The node is shutting down: release its role and mark it Offline now. */
   leaving: Type.Optional(Type.Boolean()),
+  /** The node's public keys (a node registered before it had keys sends them here first). */
+  signPublicKey: PublicKeyText,
+  sealPublicKey: PublicKeyText,
 });
 
 export const PeerView = Type.Object({
@@ -71,6 +79,8 @@ export const PeerView = Type.Object({
   eligible: Type.Boolean(),
   limit: Type.Integer(),
   running: Type.Integer(),
+  /** The peer's Ed25519 public key (null until it sent one): its requests are verified with it. */
+  signPublicKey: Type.Union([Type.String(), Type.Null()]),
 });
 
 export const HeartbeatResponse = Type.Object({

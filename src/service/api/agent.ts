@@ -24,6 +24,13 @@ import { completeAttempt, releaseAttempt, reportProgress } from '../store/querie
 import { deleteNode } from '../store/queries/nodes.ts';
 import { endpointResolver } from '../linked-service-secrets.ts';
 import { FerryError, toFerryError, toProblem } from '../../common/errors.ts';
+import { parsePublicKey } from '../../protocol/node-keys.ts';
+
+/** A node's keys must be real keys of the right kind, or its peers and its sealed secrets fail later. */
+function checkNodeKeys(body: { signPublicKey: string; sealPublicKey: string }): void {
+  parsePublicKey(body.signPublicKey, 'ed25519', 'signPublicKey');
+  parsePublicKey(body.sealPublicKey, 'x25519', 'sealPublicKey');
+}
 
 const AttemptParams = Type.Object({ id: Type.String({ minLength: 1 }) });
 /** A claim re-reads the queue at least this often, for work queued by another service replica. */
@@ -40,6 +47,7 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
     '/api/v1/agent/register',
     { schema: { ...open, body: RegisterRequest }, config: PUBLIC },
     async (req, reply) => {
+      checkNodeKeys(req.body);
       const registered = await registerNode(db, req.body, req.body.defaultLimit, ctx.now());
       ctx.log.info({ node: req.body.name, gateway: registered.gatewayName }, 'node registered');
       void reply.status(201);
@@ -70,6 +78,7 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
       const end = ctx.metrics.heartbeatSeconds.startTimer();
       try {
         ctx.metrics.heartbeats.inc();
+        checkNodeKeys(req.body);
         const res = await recordHeartbeat(db, callerNode(req), req.body, ctx.now(), ctx.timings);
         if (req.body.leaving || req.body.draining) ctx.notifier.notify(callerNode(req).gateway_id);
         return res;

@@ -46,6 +46,8 @@ function row(seq: number, over: Partial<NodesTable> = {}): NodesTable {
     upgrading: 0,
     reach_json: '[]',
     left_at: null,
+    sign_public_key: null,
+    seal_public_key: null,
     ...over,
   };
 }

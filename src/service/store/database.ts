@@ -10,6 +10,7 @@ import { createSqliteDialect } from './sqlite-dialect.ts';
 import type { Schema } from './schema.ts';
 import * as m001 from './migrations/001-initial.ts';
 import * as m002 from './migrations/002-watermarks.ts';
+import * as m003 from './migrations/003-node-keys.ts';
 import { FerryError } from '../../common/errors.ts';
 
 export type StoreDialect = 'sqlite' | 'postgres';
@@ -33,6 +34,7 @@ export interface StoreLocation {
 const MIGRATIONS: Record<string, { up: (db: Kysely<unknown>, d: StoreDialect) => Promise<void> }> = {
   '001-initial': m001,
   '002-watermarks': m002,
+  '003-node-keys': m003,
 };
 
 function bigintAsNumber(oid: number, format?: 'text' | 'binary'): (value: string) => unknown {

@@ -42,6 +42,10 @@ export interface NodesTable {
   upgrading: number;
   reach_json: string;
   left_at: number | null;
+  /** Ed25519, base64 SPKI DER: verifies the node's node-to-node requests. */
+  sign_public_key: string | null;
+  /** X25519, base64 SPKI DER: task secrets are sealed to it. */
+  seal_public_key: string | null;
 }
 
 export interface LinkedServicesTable {

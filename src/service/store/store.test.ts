@@ -25,6 +25,10 @@ import type { HeartbeatRequestT } from '../../protocol/agent.ts';
 import type { NodesTable } from './schema.ts';
 import { FerryError } from '../../common/errors.ts';
 import { endpointResolver } from '../linked-service-secrets.ts';
+import { generateNodeKeys } from '../../protocol/node-keys.ts';
+
+const KEYS = generateNodeKeys();
+const PUBLIC_KEYS = { signPublicKey: KEYS.signPublicKey, sealPublicKey: KEYS.sealPublicKey };
 
 const T: SchedulerTimings = {
   heartbeatIntervalMs: 1000,
@@ -53,6 +57,7 @@ function hb(over: Partial<HeartbeatRequestT> = {}): HeartbeatRequestT {
     peerHost: '127.0.0.1',
     peerPort: 1,
     reach: [],
+    ...PUBLIC_KEYS,
     ...over,
   };
 }
@@ -67,6 +72,7 @@ const reg = (key: string, name: string, version = '1.0.0') => ({
   cores: 2,
   memoryBytes: 1e9,
   defaultLimit: 2,
+  ...PUBLIC_KEYS,
 });
 const resolve = async () => ({
   source: { type: 'filesystem', linkedService: 'a', properties: {}, options: {} },

@@ -33,6 +33,8 @@ export async function recordHeartbeat(
         reach_json: JSON.stringify(hb.reach),
         last_seen_at: now,
         left_at: hb.leaving ? now : null,
+        sign_public_key: hb.signPublicKey,
+        seal_public_key: hb.sealPublicKey,
       })
       .where('id', '=', node.id)
       .execute();
@@ -108,6 +110,7 @@ export async function recordHeartbeat(
           eligible: n.eligible,
           limit: n.limit,
           running: n.row.running,
+          signPublicKey: n.row.sign_public_key,
         })),
       revoked,
       heartbeatIntervalMs: t.heartbeatIntervalMs,

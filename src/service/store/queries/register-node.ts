@@ -104,6 +104,8 @@ export async function registerNode(
         upgrading: 0,
         reach_json: '[]',
         left_at: null,
+        sign_public_key: req.signPublicKey,
+        seal_public_key: req.sealPublicKey,
       })
       .execute();
     await recordEvent(
