@@ -20,6 +20,7 @@ import { startPeerServer } from './peer-server.ts';
 import { Worker } from './worker.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { executeTask } from './task-executor.ts';
+import { secretOpener } from './task-secrets.ts';
 import { HostMetrics } from './host-metrics.ts';
 import { probePeers } from './peer-prober.ts';
 import { createNodeMetrics } from './node-metrics.ts';
@@ -215,6 +216,7 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
   const theWorker = new Worker({
     service,
     execute: executeTask,
+    openSecrets: secretOpener(nodeKeys.sealPrivateKey),
     allowedRoots: o.allowPaths,
     log,
     progressIntervalMs: 1000,

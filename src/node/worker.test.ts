@@ -91,6 +91,7 @@ function harness(limit = 2) {
   const progress: string[] = [];
   let changes = 0;
   const deps: WorkerDeps = {
+    openSecrets: (spec) => spec,
     service: {
       progress: async (id) => {
         progress.push(id);

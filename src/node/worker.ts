@@ -26,6 +26,8 @@ export interface WorkerDeps {
     release(attemptId: string, reason: string): Promise<void>;
   };
   execute(spec: AssignedAttemptT['spec'], ctx: AttemptContext, hooks: ExecutionHooks): Promise<TaskResultT>;
+  /** The spec with its sealed secrets opened (task-secrets.ts): only what execute() gets. */
+  openSecrets(spec: AssignedAttemptT['spec'], attemptId: string): AssignedAttemptT['spec'];
   allowedRoots: readonly string[];
   log: Logger;
   progressIntervalMs: number;
@@ -156,7 +158,7 @@ export class Worker {
       // its own renewal (beforeCommit), so waiting here would only add a round trip to every task.
       renew().catch((err: unknown) => log.warn({ err: toFerryError(err).message }, 'start report failed'));
       const result = await this.#deps.execute(
-        attempt.spec,
+        this.#deps.openSecrets(attempt.spec, id),
         {
           signal: controller.signal,
           allowedRoots: this.#deps.allowedRoots,

@@ -11,8 +11,13 @@ import { Type, type Static } from 'typebox';
 export const ResolvedEndpoint = Type.Object({
   type: Type.String(),
   linkedService: Type.String(),
-  /** The linked service's properties, secrets included (decrypted for the node only). */
+  /** The linked service's properties, without its secret ones. */
   properties: Type.Record(Type.String(), Type.Unknown()),
+  /**
+   * The secret properties (password, key ...), sealed to the node that runs the attempt and bound to
+   * the attempt id (protocol/sealed-secrets.ts); absent when the linked service has none.
+   */
+  sealedSecrets: Type.Optional(Type.String({ maxLength: 1_000_000 })),
   /** The activity's source or sink options. */
   options: Type.Record(Type.String(), Type.Unknown()),
 });

@@ -1,16 +1,16 @@
 /**
  * Secrets of linked services kept in the service (credential place "service", DESIGN.md section 5):
  * split from the properties on the way in, sealed with the master key, opened only to build a task
- * for a node. The API never returns them.
+ * for a node, and then sealed again, to that node's key, for that attempt (claim-tasks.ts): they
+ * leave the service only in that form. The API never returns them.
  */
 import type { Kysely } from 'kysely';
 import type { Schema } from './store/schema.ts';
 import { SECRET_PROPERTIES, isStoreType } from '../protocol/stores.ts';
 import { seal, unseal } from '../common/crypto.ts';
 import { getLinkedService } from './store/queries/linked-services.ts';
-import type { EndpointResolver } from './store/queries/claim-tasks.ts';
+import type { EndpointResolver, ResolvedForNode } from './store/queries/claim-tasks.ts';
 import type { CopyActivityT } from '../protocol/pipeline.ts';
-import type { ResolvedEndpointT } from '../protocol/task.ts';
 
 export function secretNames(type: string): readonly string[] {
   return isStoreType(type) ? SECRET_PROPERTIES[type] : [];
@@ -29,17 +29,18 @@ export function splitSecrets(
 }
 
 export function endpointResolver(masterKey: Buffer): EndpointResolver {
-  const one = async (db: Kysely<Schema>, endpoint: CopyActivityT['source']): Promise<ResolvedEndpointT> => {
+  const one = async (db: Kysely<Schema>, endpoint: CopyActivityT['source']): Promise<ResolvedForNode> => {
     const ls = await getLinkedService(db, endpoint.linkedService);
-    const secret = ls.secret_sealed
+    const secrets = ls.secret_sealed
       ? (JSON.parse(unseal(masterKey, ls.secret_sealed)) as Record<string, unknown>)
       : {};
     const { linkedService: _ignored, ...options } = endpoint;
     return {
       type: ls.type,
       linkedService: ls.name,
-      properties: { ...(JSON.parse(ls.properties_json) as Record<string, unknown>), ...secret },
+      properties: JSON.parse(ls.properties_json) as Record<string, unknown>,
       options,
+      secrets,
     };
   };
   return async (db, activity) => ({

@@ -7,7 +7,8 @@
 import type { Kysely } from 'kysely';
 import type { NodesTable, Schema } from '../schema.ts';
 import type { AssignedAttemptT, SlotT } from '../../../protocol/agent.ts';
-import type { TaskSpecT, TaskWorkT } from '../../../protocol/task.ts';
+import type { ResolvedEndpointT, TaskSpecT, TaskWorkT } from '../../../protocol/task.ts';
+import { sealSecrets, type SecretEndpoint } from '../../../protocol/sealed-secrets.ts';
 import type { CopyActivityT } from '../../../protocol/pipeline.ts';
 import { FerryError, toFerryError } from '../../../common/errors.ts';
 import { settleActivity } from './settle-task.ts';
@@ -18,18 +19,41 @@ import type { SchedulerTimings } from '../../scheduler/timings.ts';
 import type { StoreDialect } from '../database.ts';
 
 /**
+ * An endpoint as the service resolves it. Its `secrets` never go out as they are: each attempt gets
+ * them sealed to the node that runs it (sealedSecrets), and only that node can open them.
+ */
+export type ResolvedForNode = ResolvedEndpointT & { secrets?: Record<string, unknown> };
+
+/**
  * Resolves an activity's source and sink (linked services with secrets) for a node. It reads through
  * the claim's transaction: SQLite has one connection, so reading outside it would wait on itself.
  */
 export type EndpointResolver = (
   db: Kysely<Schema>,
   activity: CopyActivityT,
-) => Promise<Pick<TaskSpecT, 'source' | 'sink'>>;
+) => Promise<{ source: ResolvedForNode; sink: ResolvedForNode }>;
 
 interface Resolved {
   activity: CopyActivityT;
   runId: string;
-  endpoints: Pick<TaskSpecT, 'source' | 'sink'>;
+  endpoints: { source: ResolvedForNode; sink: ResolvedForNode };
+}
+
+function hasSecrets(e: ResolvedForNode): boolean {
+  return e.secrets !== undefined && Object.keys(e.secrets).length > 0;
+}
+
+/** The endpoint as the node gets it: secrets sealed to its key, for this attempt only. */
+function sealedFor(
+  e: ResolvedForNode,
+  sealPublicKey: string | null,
+  attemptId: string,
+  which: SecretEndpoint,
+): ResolvedEndpointT {
+  const { secrets, ...endpoint } = e;
+  if (secrets === undefined || Object.keys(secrets).length === 0) return endpoint;
+  if (sealPublicKey === null) throw new FerryError('internal', 'no seal key for the node'); // filtered before
+  return { ...endpoint, sealedSecrets: sealSecrets(sealPublicKey, secrets, attemptId, which) };
 }
 
 async function resolveActivity(
@@ -109,6 +133,7 @@ export async function claimTasks(
       .$if(dialect === 'postgres', (q) => q.forUpdate().skipLocked())
       .execute();
 
+    const sealKeys = new Map(rows.map((r) => [r.id, r.seal_public_key]));
     const specCache = new Map<string, Resolved | FerryError>();
     const out: AssignedAttemptT[] = [];
     for (const task of tasks) {
@@ -127,8 +152,15 @@ export async function claimTasks(
         await settleActivity(tx, task.activity_run_id, now);
         continue;
       }
-      const nodeId = [...free.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
-      if (nodeId === undefined) break;
+      if (free.size === 0) break;
+      // A task with secrets goes only to a node whose seal key the service knows (every node sends
+      // one at registration and in each heartbeat; a node registered before keys existed has none
+      // until its first heartbeat). Without one, the task stays queued for a later claim.
+      const secret = hasSecrets(cached.endpoints.source) || hasSecrets(cached.endpoints.sink);
+      const nodeId = [...free.entries()]
+        .filter(([id]) => !secret || sealKeys.get(id) != null)
+        .sort((a, b) => b[1] - a[1])[0]?.[0];
+      if (nodeId === undefined) continue;
       free.set(nodeId, (free.get(nodeId) ?? 1) - 1);
       if ((free.get(nodeId) ?? 0) <= 0) free.delete(nodeId);
       const attemptId = newId('att');
@@ -164,7 +196,8 @@ export async function claimTasks(
       const spec: TaskSpecT = {
         runId: cached.runId,
         activity: cached.activity.name,
-        ...cached.endpoints,
+        source: sealedFor(cached.endpoints.source, sealKeys.get(nodeId) ?? null, attemptId, 'source'),
+        sink: sealedFor(cached.endpoints.sink, sealKeys.get(nodeId) ?? null, attemptId, 'sink'),
         work: JSON.parse(task.work_json) as TaskWorkT,
         ...(cached.activity.maxBytesPerSecond !== undefined
           ? { maxBytesPerSecond: cached.activity.maxBytesPerSecond }
