@@ -12,6 +12,9 @@ import type { DispatchRequestT } from '../protocol/peer.ts';
 import type { TaskResultT } from '../protocol/task.ts';
 import type { AttemptContext } from '../connectors/connector.ts';
 import { validator } from '../protocol/validate.ts';
+import { generateNodeKeys } from '../protocol/node-keys.ts';
+import { sealSecrets } from '../protocol/sealed-secrets.ts';
+import { secretOpener } from './task-secrets.ts';
 
 const assignedAttempt = validator(AssignedAttempt);
 
@@ -81,7 +84,8 @@ function dispatch(id: string, epoch = 1): DispatchRequestT {
 }
 
 /** A Worker wired to recorders: gates decide when each execution ends. */
-function harness(limit = 2) {
+function harness(limit = 2, openSecrets: WorkerDeps['openSecrets'] = (spec) => spec) {
+  const specs = new Map<string, AssignedAttemptT['spec']>(); // what execute() was given
   const started = new Signals<AttemptContext>(); // resolved when execute() begins
   const gates = new Signals<TaskResultT>(); // the test resolves or rejects: execute() ends
   const completed = new Signals<CompleteRequestT>(); // resolved when the outcome is reported
@@ -91,7 +95,7 @@ function harness(limit = 2) {
   const progress: string[] = [];
   let changes = 0;
   const deps: WorkerDeps = {
-    openSecrets: (spec) => spec,
+    openSecrets,
     service: {
       progress: async (id) => {
         progress.push(id);
@@ -105,7 +109,8 @@ function harness(limit = 2) {
         released.get(id).resolve(reason);
       },
     },
-    execute: (_spec, ctx) => {
+    execute: (spec, ctx) => {
+      specs.set(ctx.attemptId, spec);
       started.get(ctx.attemptId).resolve(ctx);
       const gate = gates.get(ctx.attemptId);
       // Like a real connector: an abort ends the execution with the abort's reason.
@@ -130,6 +135,7 @@ function harness(limit = 2) {
     completes,
     releases,
     progress,
+    specs,
     changes: () => changes,
   };
 }
@@ -336,4 +342,37 @@ test('drain(grace) past the grace aborts what still runs and releases it to the 
   );
   assert.equal(h.worker.runningCount, 0);
   assert.ok(h.changes() >= 6, 'every start and end was signalled');
+});
+
+test('sealed secrets are opened for the attempt they were sealed for, and only then does it run', async () => {
+  const keys = generateNodeKeys();
+  const h = harness(2, secretOpener(keys.sealPrivateKey));
+  const marker = 'pw-marker-5a7d9e';
+  const withBox = (id: string, sealedFor: string): DispatchRequestT => {
+    const d = dispatch(id);
+    d.attempt.spec.source.sealedSecrets = sealSecrets(
+      keys.sealPublicKey,
+      { password: marker },
+      sealedFor,
+      'source',
+    );
+    return d;
+  };
+  h.worker.accept(withBox('s1', 's1'));
+  await h.started.get('s1').promise;
+  assert.equal(h.specs.get('s1')?.source.properties['password'], marker, 'the connector gets the secret');
+  assert.equal(h.specs.get('s1')?.source.sealedSecrets, undefined);
+  h.gates.get('s1').resolve(copyResult);
+  await h.completed.get('s1').promise;
+
+  // A box taken from another attempt does not open here: the attempt fails, retryable, saying why
+  // without the secret, and its task never ran.
+  h.worker.accept(withBox('s2', 's1'));
+  const c = await h.completed.get('s2').promise;
+  assert.equal(c.outcome, 'failed');
+  assert.ok(c.outcome === 'failed');
+  assert.equal(c.error.retryable, true);
+  assert.match(c.error.message, /the source's secrets cannot be opened on this node/);
+  assert.equal(JSON.stringify(c).includes(marker), false);
+  assert.equal(h.started.has('s2'), false);
 });
