@@ -49,14 +49,10 @@ export function serviceTlsProblem(err: unknown, base: string): FerryError | unde
   // Node appends advice about --use-system-ca that is not how Ferry is configured.
   const why = err.message.replace(/; if the root CA is installed locally.*$/, '');
   if (UNTRUSTED.has(code)) {
-    return new FerryError(
-      'unavailable',
-      `service ${base}: its TLS certificate is not trusted (${why})`,
-      {
-        cause: err,
-        hint: 'pass --service-ca FILE (or set FERRY_SERVICE_CA) with the CA certificate (PEM) that signed the service certificate',
-      },
-    );
+    return new FerryError('unavailable', `service ${base}: its TLS certificate is not trusted (${why})`, {
+      cause: err,
+      hint: 'pass --service-ca FILE (or set FERRY_SERVICE_CA) with the CA certificate (PEM) that signed the service certificate',
+    });
   }
   if (EXPIRED.has(code)) {
     return new FerryError('unavailable', `service ${base}: its TLS certificate ${err.message}`, {
