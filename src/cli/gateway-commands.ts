@@ -37,7 +37,10 @@ export function gatewayCommands(program: Command): void {
         ['key1', res.key1],
         ['key2', res.key2],
       ]);
-      process.stdout.write(`\nRegister a node with: ferry node --service ${c.api.base} --key ${res.key1}\n`);
+      const ca = c.api.base.startsWith('https:') ? ' --service-ca CA.pem' : '';
+      process.stdout.write(
+        `\nRegister a node with: ferry node --service ${c.api.base}${ca} --key ${res.key1}\n`,
+      );
     });
 
   gw.command('list')
