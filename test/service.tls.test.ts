@@ -24,7 +24,7 @@ test(
     const root = tempDir(t, 'ferry-data-');
 
     // One node trusts the CA by flag, the other by environment.
-    await startNode(t, svc, {
+    const node1 = await startNode(t, svc, {
       name: 'node-1',
       key: created.key1,
       allowPaths: [root],
@@ -95,6 +95,18 @@ test(
     // Nothing is served in clear on the service's port.
     await assert.rejects(fetch(`${svc.url.replace('https:', 'http:')}/healthz`));
 
+    // gateway create's hint says how to register a node with the CA.
+    const made = await cli(['gateway', 'create', 'gw2', '--service-ca', tls.ca], env);
+    assert.equal(made.code, 0, made.stderr);
+    assert.match(made.stdout, /ferry node --service https:\/\/\S+ --service-ca CA\.pem --key /);
+
+    // `node leave` on the node's machine reaches the service with the CA too.
+    node1.proc.kill('SIGTERM');
+    await node1.proc.exited;
+    const left = await cli(['node', 'leave', '--data-dir', node1.dataDir, '--service-ca', tls.ca], env);
+    assert.equal(left.code, 0, left.stderr);
+    assert.match(left.stdout, /node node-1 left gateway gw/);
+
     // A node without the CA does not register: it exits with the same clear reason.
     const lost = await startNode(t, svc, { name: 'node-3', key: created.key1, wait: false });
     const exit = await lost.proc.exited;
@@ -102,7 +114,11 @@ test(
     assert.match(lost.proc.output, /its TLS certificate is not trusted/);
     assert.match(lost.proc.output, /--service-ca/);
     const after = await svc.api.call('GET', '/api/v1/gateways/gw/nodes');
-    assert.equal(after.nodes.length, 2, 'the node without the CA never registered');
+    assert.deepEqual(
+      after.nodes.map((n: { name: string }) => n.name),
+      ['node-2'],
+      'node-1 left; the node without the CA never registered',
+    );
   },
 );
 

@@ -176,6 +176,10 @@ export function nodeCommands(program: Command): void {
     .command('leave')
     .description("remove this machine's node from its gateway and forget the registration")
     .option('--data-dir <dir>', 'the node data dir', 'ferry-node')
+    .option(
+      '--service-ca <file>',
+      "CA certificate (PEM) that signed the service's HTTPS certificate (env FERRY_SERVICE_CA)",
+    )
     .action(async (_opts: unknown, cmd: Command) => {
       const opts = cmd.optsWithGlobals<{ dataDir: string; serviceCa?: string }>();
       const dir = resolve(opts.dataDir);

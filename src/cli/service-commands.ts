@@ -83,6 +83,10 @@ export function serviceCommands(program: Command): void {
       [],
     )
     .option('--gateway <name>', 'the gateway the local node joins (created if missing)', 'default')
+    .option(
+      '--service-ca <file>',
+      'with --tls-cert: the CA the local node trusts for the service (default: the certificate itself)',
+    )
     .action(async (_f: unknown, cmd: Command) => {
       const flags = cmd.optsWithGlobals<
         ServiceFlags & { nodePort?: string; allowPath: string[]; gateway: string; serviceCa?: string }
