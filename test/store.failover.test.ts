@@ -105,6 +105,11 @@ function assertCopied(g: Gateway, done: any): void {
     [],
   );
   assert.deepEqual(treeDigest(join(g.root, 'out')), treeDigest(join(g.root, 'in')));
+  // Nodes kept working while the store was away: no attempt was judged lost or failed for it.
+  const ended = done.tasks
+    .flatMap((tk: any) => tk.attemptList)
+    .filter((a: any) => a.status === 'lost' || a.status === 'failed');
+  assert.deepEqual(ended, []);
 }
 
 test("the service's store connections cut again and again during a run: the service stays up and the run completes", async (t) => {
