@@ -17,6 +17,7 @@ import {
   fsLinkedServices,
   gatewayWithNodes,
   makeFiles,
+  nodesView,
   runPipeline,
   treeDigest,
   waitRun,
@@ -112,27 +113,52 @@ function assertCopied(g: Gateway, done: any): void {
   assert.deepEqual(ended, []);
 }
 
-test("the service's store connections cut again and again during a run: the service stays up and the run completes", async (t) => {
+test("the service's store connections cut again and again during a run: the service stays up, the run completes, the sweep goes on", async (t) => {
   const db = await ownDatabase(t);
-  const g = await gatewayWithNodes(t, 2, { service: { store: db.url }, nodeArgs: ['--limit', '2'] });
+  const g = await gatewayWithNodes(t, 3, { service: { store: db.url }, nodeArgs: ['--limit', '2'] });
   const runId = await filesRun(g, 'cut');
   await someCopyRunning(g, runId);
 
-  let cut = 0;
+  // Every 50 ms the connection holding the sweep's advisory lock, if one does (mid-sweep); every
+  // 700 ms all the service's connections.
+  const cut = { lock: 0, all: 0 };
   const finished = waitRun(g, runId, 120_000);
   let done = false;
   void finished.finally(() => (done = true)).catch(() => undefined);
-  while (!done && g.svc.proc.alive) {
-    const r = await db.admin.query(
-      'SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+  for (let i = 1; !done && g.svc.proc.alive; i++) {
+    const lock = await db.admin.query(
+      `SELECT count(pg_terminate_backend(l.pid))::int AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+       WHERE l.locktype = 'advisory' AND d.datname = $1 AND l.granted`,
       [db.name],
     );
-    cut += r.rows[0].n;
-    await sleep(700);
+    cut.lock += lock.rows[0].n;
+    if (i % 14 === 0) {
+      const all = await db.admin.query(
+        'SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+        [db.name],
+      );
+      cut.all += all.rows[0].n;
+    }
+    await sleep(50);
   }
   assert.ok(g.svc.proc.alive, `the service died:\n${g.svc.proc.output.slice(-3000)}`);
-  assert.ok(cut >= 5, `only ${cut} connections were cut`);
+  t.diagnostic(`cut ${cut.lock} lock holders and ${cut.all} connections`);
+  assert.ok(cut.lock >= 1 && cut.all >= 5, `too few connections were cut: ${JSON.stringify(cut)}`);
   assertCopied(g, await finished);
+
+  // The sweep took its lock again: it still runs elections. The dispatcher killed, another takes over.
+  const before = await nodesView(g);
+  const dispatcher = g.nodes.find((n) => n.name === before.gateway.dispatcher);
+  assert.ok(dispatcher, JSON.stringify(before.gateway));
+  dispatcher.proc.kill('SIGKILL');
+  await eventually(
+    'another dispatcher elected',
+    async () => {
+      const view = await nodesView(g);
+      return view.gateway.dispatcher !== null && view.gateway.dispatcher !== dispatcher.name;
+    },
+    30_000,
+  );
 });
 
 test('PostgreSQL stopped and started under a running service: 503 with Retry-After meanwhile, and the run completes', async (t) => {

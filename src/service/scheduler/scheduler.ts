@@ -7,9 +7,9 @@
  * When the store fails (PostgreSQL restarting or failing over), a sweep fails: the next ones are
  * tried with a growing backoff (a new connection each, so the lock is taken again once the store is
  * back). A sweep whose lock connection is cut stops at its next step: PostgreSQL has let the lock go
- * and another replica may be sweeping. The first sweep after such an outage grants the same grace as
- * a service restart (leases extended, nobody judged for one offline period): nodes could not
- * heartbeat or report while the store was away.
+ * and another replica may be sweeping. The first sweep after an outage of a heartbeat or more grants
+ * the same grace as a service restart (leases extended, nobody judged for one offline period): nodes
+ * could not heartbeat or report while the store was away.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ServiceContext } from '../context.ts';
@@ -29,8 +29,8 @@ export class Scheduler {
   readonly #ctx: ServiceContext;
   readonly #stop = new AbortController();
   #loop: Promise<void> | undefined;
-  /** A sweep failed because the store was unavailable; the next one that works grants a grace. */
-  #outage = false;
+  /** Since when sweeps fail because the store is unavailable (undefined: they do not). */
+  #failingSince: number | undefined;
   /** When the last grace after a store outage began. */
   #graceFrom = Number.NEGATIVE_INFINITY;
   /** ctx.timings, with elections also held off during a grace after a store outage. */
@@ -65,7 +65,7 @@ export class Scheduler {
       } catch (err) {
         failures++;
         const fe = toServiceError(err);
-        if (fe.code === 'unavailable') this.#outage = true;
+        if (fe.code === 'unavailable') this.#failingSince ??= this.#ctx.now();
         if (failures === 1 || failures % 20 === 0)
           log.warn({ err: fe.message, failures }, 'sweep failed; retrying with backoff');
       }
@@ -83,20 +83,26 @@ export class Scheduler {
   /** One pass. Returns false when another replica holds the sweep lock. */
   async sweep(): Promise<boolean> {
     return this.#ctx.store.tryLocked(SWEEP_LOCK_KEY, async (lost) => {
-      if (this.#outage) await this.#graceAfterOutage();
+      if (this.#failingSince !== undefined) await this.#afterOutage(this.#failingSince);
       await this.#sweepOnce(lost);
     });
   }
 
-  async #graceAfterOutage(): Promise<void> {
+  /**
+   * The store answers again. An outage long enough to have cost a heartbeat gets the grace; a
+   * connection cut and at once replaced (a failover's first moments) does not hold elections off.
+   */
+  async #afterOutage(since: number): Promise<void> {
     const now = this.#ctx.now();
-    await extendLeases(this.#ctx.store.db, now, this.#ctx.options);
-    this.#graceFrom = now;
-    this.#outage = false;
-    this.#ctx.log.info(
-      { graceMs: this.#ctx.timings.offlineAfterMs },
-      'the store is back: leases extended, no node judged during the grace',
-    );
+    if (now - since >= this.#ctx.timings.heartbeatIntervalMs) {
+      await extendLeases(this.#ctx.store.db, now, this.#ctx.options);
+      this.#graceFrom = now;
+      this.#ctx.log.info(
+        { outageMs: now - since, graceMs: this.#ctx.timings.offlineAfterMs },
+        'the store is back: leases extended, no node judged during the grace',
+      );
+    }
+    this.#failingSince = undefined;
   }
 
   async #sweepOnce(lost: AbortSignal): Promise<void> {
