@@ -38,8 +38,11 @@ export function storeUnavailable(err: unknown): FerryError | undefined {
   if (!(err instanceof Error) || err instanceof FerryError) return undefined;
   const code = (err as { code?: unknown }).code;
   let why: string | undefined;
-  if (typeof code === 'string' && SOCKET_CODES.has(code)) why = describeSystemError(err);
-  else if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && transientSqlState(code))
+  if (typeof code === 'string' && SOCKET_CODES.has(code)) {
+    // "connection refused", or the bare code: a socket error's message names the store's address.
+    const described = describeSystemError(err);
+    why = described === err.message ? code : described;
+  } else if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && transientSqlState(code))
     why = `${err.message} (${code})`;
   else if (code === undefined && LOST_CONNECTION.test(err.message)) why = err.message;
   if (why === undefined) return undefined;
