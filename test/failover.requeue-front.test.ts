@@ -11,6 +11,7 @@ import {
   fsLinkedServices,
   gatewayWithNodes,
   makeFiles,
+  nodesView,
   runPipeline,
   treeDigest,
   waitRun,
@@ -34,18 +35,19 @@ test('a task lost with its node starts again within 1 s, ahead of a long queue',
     ],
   });
 
-  // node-1 registered first and is the dispatcher: kill a worker that is not, mid-task.
-  const victim = g.nodes.find((n) => n.name === 'node-3');
-  assert.ok(victim);
-  const running = await eventually('node-3 running a copy', async () => {
+  // Kill a worker that is not the dispatcher (no election in the way), mid-task.
+  const { gateway } = await nodesView(g);
+  const running = await eventually('a worker running a copy', async () => {
     const r = await g.svc.api.call('GET', `/api/v1/runs/${runId}`);
     for (const tk of r.tasks) {
       const a = tk.attemptList.at(-1);
-      if (tk.kind === 'copy' && a?.node === 'node-3' && a.status === 'running')
-        return { task: tk.id, attempt: a.id };
+      if (tk.kind === 'copy' && a?.node !== gateway.dispatcher && a?.status === 'running')
+        return { task: tk.id, attempt: a.id, node: a.node };
     }
     return undefined;
   });
+  const victim = g.nodes.find((n) => n.name === running.node);
+  assert.ok(victim);
   victim.proc.kill('SIGKILL');
 
   const lostAt = await eventually(
