@@ -125,7 +125,10 @@ test("the service's store connections cut again and again during a run: the serv
   const finished = waitRun(g, runId, 120_000);
   let done = false;
   void finished.finally(() => (done = true)).catch(() => undefined);
-  for (let i = 1; !done && g.svc.proc.alive; i++) {
+  // Until the run is done and the lock was cut mid-sweep a few times (a sweep holds it for
+  // milliseconds, so catching it takes a while).
+  const until = Date.now() + 90_000;
+  for (let i = 1; (!done || cut.lock < 3) && g.svc.proc.alive && Date.now() < until; i++) {
     const lock = await db.admin.query(
       `SELECT count(pg_terminate_backend(l.pid))::int AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database
        WHERE l.locktype = 'advisory' AND d.datname = $1 AND l.granted`,
@@ -143,7 +146,7 @@ test("the service's store connections cut again and again during a run: the serv
   }
   assert.ok(g.svc.proc.alive, `the service died:\n${g.svc.proc.output.slice(-3000)}`);
   t.diagnostic(`cut ${cut.lock} lock holders and ${cut.all} connections`);
-  assert.ok(cut.lock >= 1 && cut.all >= 5, `too few connections were cut: ${JSON.stringify(cut)}`);
+  assert.ok(cut.lock >= 3 && cut.all >= 5, `too few connections were cut: ${JSON.stringify(cut)}`);
   assertCopied(g, await finished);
 
   // The sweep took its lock again: it still runs elections. The dispatcher killed, another takes over.
