@@ -65,7 +65,14 @@ export class ServiceClient {
       if (fe.code === 'internal') throw new FerryError('unavailable', fe.message, { cause: err });
       throw fe;
     }
-    const parsed: unknown = res.text.length > 0 ? JSON.parse(res.text) : undefined;
+    let parsed: unknown;
+    try {
+      parsed = res.text.length > 0 ? JSON.parse(res.text) : undefined;
+    } catch (err) {
+      // Not the service's JSON: a proxy's error page while the service restarts (503: retried).
+      if (res.status >= 400) throw fromProblem(undefined, res.status);
+      throw new FerryError('unavailable', `service ${this.#base}: the answer is not JSON`, { cause: err });
+    }
     if (res.status >= 400) throw fromProblem(parsed, res.status);
     return parsed as T;
   }

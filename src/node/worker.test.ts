@@ -376,3 +376,49 @@ test('sealed secrets are opened for the attempt they were sealed for, and only t
   assert.equal(JSON.stringify(c).includes(marker), false);
   assert.equal(h.started.has('s2'), false);
 });
+
+/** A worker whose every task only passes its pre-commit fence, against a service that may be away. */
+function fencedHarness(progress: (id: string) => Promise<void>) {
+  const completed = new Signals<CompleteRequestT>();
+  const worker = new Worker({
+    service: {
+      progress,
+      complete: async (id, c) => completed.get(id).resolve(c),
+      release: async () => undefined,
+    },
+    execute: async (_spec, _ctx, hooks) => {
+      await hooks.beforeCommit();
+      return copyResult;
+    },
+    openSecrets: (spec) => spec,
+    allowedRoots: [],
+    log: pino({ level: 'silent' }),
+    progressIntervalMs: 60_000,
+    onChange: () => {},
+  });
+  return { worker, completed };
+}
+
+test('before its commit, an attempt waits for an unreachable service while its lease holds, then commits', async () => {
+  let calls = 0;
+  const h = fencedHarness(async () => {
+    calls++;
+    // The start report and the first two pre-commit checks find the service away.
+    if (calls <= 3) throw new FerryError('unavailable', 'service http://svc: connection refused');
+  });
+  h.worker.accept(dispatch('a1'));
+  const c = await h.completed.get('a1').promise;
+  assert.deepEqual(c, { outcome: 'succeeded', result: copyResult });
+  assert.equal(calls, 4);
+});
+
+test('an attempt gives up waiting for the service once its lease has lapsed, and says why', async () => {
+  const h = fencedHarness(async () => {
+    throw new FerryError('unavailable', 'service http://svc: connection refused');
+  });
+  h.worker.accept({ epoch: 1, attempt: { ...attempt('a1'), leaseMs: 300 } });
+  const c = await h.completed.get('a1').promise;
+  assert.equal(c.outcome, 'failed');
+  assert.ok(c.outcome === 'failed' && c.error.code === 'unavailable' && c.error.retryable);
+  assert.match(c.outcome === 'failed' ? c.error.message : '', /until the lease lapsed.*connection refused/);
+});

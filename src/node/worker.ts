@@ -19,6 +19,9 @@ import type { ExecutionHooks } from './task-executor.ts';
 /** How long an outcome is retried while the service is unreachable. */
 const REPORT_PATIENCE_MS = 10 * 60_000;
 
+/** An attempt's lease when the service does not say (services before AssignedAttempt.leaseMs). */
+const DEFAULT_LEASE_MS = 10_000;
+
 export interface WorkerDeps {
   service: {
     progress(attemptId: string, p: { rows: number; bytes: number }): Promise<void>;
@@ -42,6 +45,11 @@ interface Running {
   bytes: number;
   /** Why it was stopped from outside: revoked by the service, or handed back at shutdown. */
   stopped: 'revoked' | 'handed_back' | undefined;
+  /**
+   * When its lease lapses as this node knows it (this clock): the last renewal sent that the service
+   * took, plus the lease. Until then the service cannot have given the task to anyone else.
+   */
+  leaseUntil: number;
   done: Promise<void>;
 }
 
@@ -103,6 +111,7 @@ export class Worker {
       rows: 0,
       bytes: 0,
       stopped: undefined,
+      leaseUntil: Date.now() + (attempt.leaseMs ?? DEFAULT_LEASE_MS),
       done: Promise.resolve(),
     };
     this.#running.set(attempt.attemptId, entry);
@@ -140,9 +149,14 @@ export class Worker {
     const { attempt, controller } = entry;
     const id = attempt.attemptId;
     const log = this.#deps.log.child({ attempt: id, task: attempt.taskId });
+    const leaseMs = attempt.leaseMs ?? DEFAULT_LEASE_MS;
+    let failing = false;
     const renew = async (): Promise<void> => {
+      const sentAt = Date.now();
       try {
         await this.#deps.service.progress(id, { rows: entry.rows, bytes: entry.bytes });
+        entry.leaseUntil = Math.max(entry.leaseUntil, sentAt + leaseMs);
+        failing = false;
       } catch (err) {
         const fe = toFerryError(err);
         if (fe.code === 'lease_lost' || fe.code === 'not_found') this.revoke([id]);
@@ -150,7 +164,11 @@ export class Worker {
       }
     };
     const timer = setInterval(() => {
-      renew().catch((err: unknown) => log.warn({ err: toFerryError(err).message }, 'progress report failed'));
+      renew().catch((err: unknown) => {
+        // Once per outage, not every interval: the next renewal tries again.
+        if (!failing) log.warn({ err: toFerryError(err).message }, 'progress report failed');
+        failing = true;
+      });
     }, this.#deps.progressIntervalMs);
     let outcome: CompleteRequestT | undefined;
     try {
@@ -177,7 +195,7 @@ export class Worker {
             entry.bytes = bytes;
           },
           beforeCommit: async () => {
-            await renew();
+            await this.#confirmLease(entry, renew, log);
             if (controller.signal.aborted)
               throw new FerryError('lease_lost', 'the attempt lost its lease before commit');
           },
@@ -204,6 +222,43 @@ export class Worker {
       await this.#deps.service
         .release(id, 'the node shut down before the task finished')
         .catch(() => undefined);
+  }
+
+  /**
+   * The fence before a commit: a renewal the service takes. While the service cannot be reached (it
+   * is restarting, its store is failing over) the attempt waits and tries again, as long as its lease
+   * holds: until then nobody else can have the task, and a restarted service extends the leases it
+   * finds. Past the lease, or on an answer that will not change, it gives up.
+   */
+  async #confirmLease(entry: Running, renew: () => Promise<void>, log: Logger): Promise<void> {
+    const signal = entry.controller.signal;
+    let waited = false;
+    for (let delay = 200; ; delay = Math.min(delay * 2, 2000)) {
+      try {
+        await renew();
+        if (waited) log.info('the service is back: the lease is confirmed, committing');
+        return;
+      } catch (err) {
+        const fe = toFerryError(err);
+        if (!fe.retryable || signal.aborted) throw fe;
+        const left = entry.leaseUntil - Date.now();
+        if (left <= 0) {
+          throw new FerryError(
+            'unavailable',
+            `could not confirm the lease before commit: the service did not answer until the lease lapsed (${fe.message})`,
+            { cause: fe },
+          );
+        }
+        if (!waited)
+          log.warn(
+            { err: fe.message, waitMs: left },
+            'cannot confirm the lease before commit; waiting for the service while the lease holds',
+          );
+        waited = true;
+        await sleep(Math.min(delay, left), undefined, { signal }).catch(() => undefined);
+        if (signal.aborted) throw toFerryError(signal.reason);
+      }
+    }
   }
 
   /** Reports an outcome, retrying while the service is unreachable (its restart loses nothing). */

@@ -117,6 +117,11 @@ export const AssignedAttempt = Type.Object({
   epoch: Type.Integer(),
   /** When the service queued the task (for queue-to-start latency). */
   queuedAt: Type.Integer(),
+  /**
+   * How long the attempt's lease lasts after each renewal (the service's attemptLeaseMs): how long
+   * its worker waits for an unreachable service before giving up. Absent from older services.
+   */
+  leaseMs: Type.Optional(Type.Integer({ minimum: 1 })),
   spec: TaskSpec,
 });
 

@@ -16,6 +16,7 @@ import type { ServiceContext } from './context.ts';
 import { FerryError, toFerryError, toProblem } from '../common/errors.ts';
 import { hashToken } from '../common/crypto.ts';
 import { getNodeByToken } from './store/queries/nodes.ts';
+import { STORE_RETRY_AFTER_S, storeUnavailable } from './store/store-errors.ts';
 import type { NodesTable } from './store/schema.ts';
 import { gatewayRoutes } from './api/gateways.ts';
 import { linkedServiceRoutes } from './api/linked-services.ts';
@@ -84,7 +85,11 @@ export async function buildApp(ctx: ServiceContext, https?: { cert: Buffer; key:
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
     let fe: FerryError;
-    if (err.validation) {
+    const storeDown = storeUnavailable(err);
+    if (storeDown) {
+      fe = storeDown;
+      void reply.header('retry-after', String(STORE_RETRY_AFTER_S));
+    } else if (err.validation) {
       const v = err.validation[0];
       const field =
         v?.instancePath?.replace(/^\//, '') ||

@@ -18,7 +18,7 @@ import { hashToken, randomToken } from '../common/crypto.ts';
 import { readPemFile } from '../common/tls.ts';
 import { FerryError } from '../common/errors.ts';
 import type { ServiceContext } from './context.ts';
-import { ACTIVE_ATTEMPT } from './store/queries/active-attempts.ts';
+import { extendLeases } from './store/queries/extend-leases.ts';
 
 export interface RunningService {
   url: string;
@@ -63,17 +63,7 @@ export async function startService(input: ServiceOptions): Promise<RunningServic
   });
   const startedAt = Date.now();
   // Start-up grace: whatever lapsed while the service was away is extended, not judged.
-  await store.db
-    .updateTable('gateways')
-    .set({ lease_until: startedAt + options.dispatcherLeaseMs })
-    .where('dispatcher_node_id', 'is not', null)
-    .execute();
-  await store.db
-    .updateTable('attempts')
-    .set({ lease_until: startedAt + options.attemptLeaseMs })
-    .where('status', 'in', ACTIVE_ATTEMPT)
-    .where('lease_until', '<', startedAt + options.attemptLeaseMs)
-    .execute();
+  await extendLeases(store.db, startedAt, options);
 
   const ctx: ServiceContext = {
     store,

@@ -23,7 +23,8 @@ import { claimTasks } from '../store/queries/claim-tasks.ts';
 import { completeAttempt, releaseAttempt, reportProgress } from '../store/queries/attempt-reports.ts';
 import { deleteNode } from '../store/queries/nodes.ts';
 import { endpointResolver } from '../linked-service-secrets.ts';
-import { FerryError, toFerryError, toProblem } from '../../common/errors.ts';
+import { FerryError, toProblem } from '../../common/errors.ts';
+import { toServiceError } from '../store/store-errors.ts';
 import { parsePublicKey } from '../../protocol/node-keys.ts';
 
 /** A node's keys must be real keys of the right kind, or its peers and its sealed secrets fail later. */
@@ -188,7 +189,7 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
           await take(node, report);
           results.push({ ok: true });
         } catch (err) {
-          const fe = toFerryError(err);
+          const fe = toServiceError(err);
           if (fe.code === 'internal')
             ctx.log.error({ err: fe.message, attempt: report.attemptId }, 'report failed');
           results.push({ ok: false, error: toProblem(fe) });

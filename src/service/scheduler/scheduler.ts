@@ -3,75 +3,124 @@
  * Offline, then run each gateway's dispatcher election. With several service replicas on PostgreSQL
  * only the replica holding the advisory lock sweeps (duties that must run once, DESIGN.md section 3);
  * the lock is per sweep, so another replica takes over at once when this one stops.
+ *
+ * When the store fails (PostgreSQL restarting or failing over), a sweep fails: the next ones are
+ * tried with a growing backoff (a new connection each, so the lock is taken again once the store is
+ * back). A sweep whose lock connection is cut stops at its next step: PostgreSQL has let the lock go
+ * and another replica may be sweeping. The first sweep after an outage of a heartbeat or more grants
+ * the same grace as a service restart (leases extended, nobody judged for one offline period): nodes
+ * could not heartbeat or report while the store was away.
  */
-import { sql } from 'kysely';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ServiceContext } from '../context.ts';
 import { expireAttempts } from '../store/queries/expire-attempts.ts';
 import { applyElection } from '../store/queries/apply-election.ts';
+import { extendLeases } from '../store/queries/extend-leases.ts';
+import { toServiceError } from '../store/store-errors.ts';
 import { buildGatewayState } from './gateway-state.ts';
-import { toFerryError } from '../../common/errors.ts';
+import type { SchedulerTimings } from './timings.ts';
 
 const SWEEP_LOCK_KEY = 0x46_45_52_52; // "FERR"
 
+/** The longest wait between sweeps while the store fails. */
+const MAX_BACKOFF_MS = 2000;
+
 export class Scheduler {
   readonly #ctx: ServiceContext;
-  #timer: NodeJS.Timeout | undefined;
-  #running: Promise<void> | undefined;
+  readonly #stop = new AbortController();
+  #loop: Promise<void> | undefined;
+  /** Since when sweeps fail because the store is unavailable (undefined: they do not). */
+  #failingSince: number | undefined;
+  /** When the last grace after a store outage began. */
+  #graceFrom = Number.NEGATIVE_INFINITY;
+  /** ctx.timings, with elections also held off during a grace after a store outage. */
+  readonly #timings: SchedulerTimings;
 
   constructor(ctx: ServiceContext) {
     this.#ctx = ctx;
+    this.#timings = {
+      ...ctx.timings,
+      electionsEnabled: (now) =>
+        ctx.timings.electionsEnabled(now) && now - this.#graceFrom >= ctx.timings.offlineAfterMs,
+    };
   }
 
   start(): void {
-    this.#timer = setInterval(() => {
-      if (this.#running) return;
-      this.#running = this.sweep()
-        .then(() => undefined)
-        .catch((err: unknown) => this.#ctx.log.warn({ err: toFerryError(err).message }, 'sweep failed'))
-        .finally(() => (this.#running = undefined));
-    }, this.#ctx.options.sweepIntervalMs);
+    this.#loop = this.#run();
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.#timer);
-    await this.#running;
+    this.#stop.abort();
+    await this.#loop;
+  }
+
+  async #run(): Promise<void> {
+    const { log, options } = this.#ctx;
+    let failures = 0;
+    while (!this.#stop.signal.aborted) {
+      try {
+        await this.sweep();
+        if (failures > 0) log.info({ failures }, 'sweeping again');
+        failures = 0;
+      } catch (err) {
+        failures++;
+        const fe = toServiceError(err);
+        if (fe.code === 'unavailable') this.#failingSince ??= this.#ctx.now();
+        if (failures === 1 || failures % 20 === 0)
+          log.warn({ err: fe.message, failures }, 'sweep failed; retrying with backoff');
+      }
+      const wait =
+        failures === 0
+          ? options.sweepIntervalMs
+          : Math.min(
+              options.sweepIntervalMs * 2 ** failures,
+              Math.max(MAX_BACKOFF_MS, options.sweepIntervalMs),
+            );
+      await sleep(wait, undefined, { signal: this.#stop.signal }).catch(() => undefined);
+    }
   }
 
   /** One pass. Returns false when another replica holds the sweep lock. */
   async sweep(): Promise<boolean> {
-    const { store } = this.#ctx;
-    if (store.dialect !== 'postgres') {
-      await this.#sweepOnce();
-      return true;
-    }
-    // A session-level lock must be taken and released on the same connection: pin one.
-    return store.db.connection().execute(async (conn) => {
-      const got = await sql<{ ok: boolean }>`select pg_try_advisory_lock(${SWEEP_LOCK_KEY}) as ok`.execute(
-        conn,
-      );
-      if (!got.rows[0]?.ok) return false;
-      try {
-        await this.#sweepOnce();
-        return true;
-      } finally {
-        await sql`select pg_advisory_unlock(${SWEEP_LOCK_KEY})`.execute(conn);
-      }
+    return this.#ctx.store.tryLocked(SWEEP_LOCK_KEY, async (lost) => {
+      if (this.#failingSince !== undefined) await this.#afterOutage(this.#failingSince);
+      await this.#sweepOnce(lost);
     });
   }
 
-  async #sweepOnce(): Promise<void> {
-    const { store, timings } = this.#ctx;
+  /**
+   * The store answers again. An outage long enough to have cost a heartbeat gets the grace; a
+   * connection cut and at once replaced (a failover's first moments) does not hold elections off.
+   */
+  async #afterOutage(since: number): Promise<void> {
+    const now = this.#ctx.now();
+    if (now - since >= this.#ctx.timings.heartbeatIntervalMs) {
+      await extendLeases(this.#ctx.store.db, now, this.#ctx.options);
+      this.#graceFrom = now;
+      this.#ctx.log.info(
+        { outageMs: now - since, graceMs: this.#ctx.timings.offlineAfterMs },
+        'the store is back: leases extended, no node judged during the grace',
+      );
+    }
+    this.#failingSince = undefined;
+  }
+
+  async #sweepOnce(lost: AbortSignal): Promise<void> {
+    const { store } = this.#ctx;
+    const timings = this.#timings;
     const now = this.#ctx.now();
     if (timings.electionsEnabled(now)) {
-      const lost = await expireAttempts(store.db, now, timings.offlineAfterMs);
-      if (lost > 0) {
-        this.#ctx.metrics.attemptsLost.inc(lost);
+      lost.throwIfAborted();
+      const expired = await expireAttempts(store.db, now, timings.offlineAfterMs);
+      if (expired > 0) {
+        this.#ctx.metrics.attemptsLost.inc(expired);
         for (const g of await store.db.selectFrom('gateways').select('id').execute())
           this.#ctx.notifier.notify(g.id);
       }
     }
     const gateways = await store.db.selectFrom('gateways').select('id').execute();
     for (const { id } of gateways) {
+      lost.throwIfAborted();
       const changed = await store.db.transaction().execute(async (tx) => {
         const gw = await tx.selectFrom('gateways').selectAll().where('id', '=', id).executeTakeFirst();
         if (!gw) return false;

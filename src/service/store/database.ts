@@ -12,6 +12,7 @@ import * as m001 from './migrations/001-initial.ts';
 import * as m002 from './migrations/002-watermarks.ts';
 import * as m003 from './migrations/003-node-keys.ts';
 import { FerryError } from '../../common/errors.ts';
+import { storeUnavailable } from './store-errors.ts';
 
 export type StoreDialect = 'sqlite' | 'postgres';
 
@@ -20,6 +21,13 @@ export interface Store {
   dialect: StoreDialect;
   /** Where it lives, with any password removed (for logs). */
   describe: string;
+  /**
+   * Runs `fn` holding the session lock `key`, for duties one replica runs at a time; false (without
+   * running it) when another holds the lock. On PostgreSQL the lock is an advisory lock on a pinned
+   * connection: if that connection is lost, PostgreSQL has let the lock go (another replica may take
+   * it), and `lost` aborts so `fn` stops at its next step. On SQLite (one process) it just runs `fn`.
+   */
+  tryLocked(key: number, fn: (lost: AbortSignal) => Promise<void>): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -51,20 +59,44 @@ export async function openStore(location: StoreLocation): Promise<Store> {
     const pool = new pg.Pool({
       connectionString: location.url,
       max: 10,
+      // A server that does not answer (a failover in progress) fails a request in seconds, as a
+      // refused one does, instead of holding it until the caller times out.
+      connectionTimeoutMillis: 5000,
+      keepAlive: true,
       // bigint columns hold milliseconds and counters well inside 2^53.
       types: { getTypeParser: bigintAsNumber },
       ...(location.pgSchema ? { options: `-c search_path=${location.pgSchema}` } : {}),
     });
-    pool.on('error', () => {}); // idle client errors surface on the next query instead of crashing
+    // A connection PostgreSQL cuts (a restart, a failover, pg_terminate_backend) emits 'error' on its
+    // client, idle in the pool or checked out (a transaction, the scheduler's lock): unhandled, that
+    // event would end the process. The failure reaches the query that was using the connection (as
+    // `unavailable`, store-errors.ts), the pool drops the client, and the next query connects afresh.
+    pool.on('error', () => {});
+    pool.on('connect', (client) => client.on('error', () => {}));
     if (location.pgSchema)
       await pool.query(`CREATE SCHEMA IF NOT EXISTS "${location.pgSchema.replaceAll('"', '')}"`);
     const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
-    store = { db, dialect: 'postgres', describe: redactUrl(location.url), close: () => db.destroy() };
+    store = {
+      db,
+      dialect: 'postgres',
+      describe: redactUrl(location.url),
+      tryLocked: (key, fn) => tryAdvisoryLocked(pool, key, fn),
+      close: () => db.destroy(),
+    };
   } else {
     mkdirSync(location.dataDir, { recursive: true });
     const file = join(location.dataDir, 'ferry.db');
     const db = new Kysely<Schema>({ dialect: createSqliteDialect(file) });
-    store = { db, dialect: 'sqlite', describe: file, close: () => db.destroy() };
+    store = {
+      db,
+      dialect: 'sqlite',
+      describe: file,
+      tryLocked: async (_key, fn) => {
+        await fn(new AbortController().signal);
+        return true;
+      },
+      close: () => db.destroy(),
+    };
   }
   try {
     await migrate(store);
@@ -77,6 +109,37 @@ export async function openStore(location: StoreLocation): Promise<Store> {
     );
   }
   return store;
+}
+
+async function tryAdvisoryLocked(
+  pool: pg.Pool,
+  key: number,
+  fn: (lost: AbortSignal) => Promise<void>,
+): Promise<boolean> {
+  const client = await pool.connect();
+  const lost = new AbortController();
+  const onError = (err: Error): void =>
+    lost.abort(storeUnavailable(err) ?? new FerryError('unavailable', err.message, { cause: err }));
+  client.on('error', onError);
+  let broken = false;
+  try {
+    const got = await client.query<{ ok: boolean }>('select pg_try_advisory_lock($1) as ok', [key]);
+    if (!got.rows[0]?.ok) return false;
+    try {
+      await fn(lost.signal);
+    } finally {
+      if (!lost.signal.aborted) await client.query('select pg_advisory_unlock($1)', [key]);
+    }
+    lost.signal.throwIfAborted();
+    return true;
+  } catch (err) {
+    broken = true;
+    throw err;
+  } finally {
+    client.removeListener('error', onError);
+    // A client that failed goes, rather than back to the pool still holding a lock it may not have let go.
+    client.release(broken);
+  }
 }
 
 async function migrate(store: Store): Promise<void> {

@@ -203,7 +203,15 @@ export async function claimTasks(
           ? { maxBytesPerSecond: cached.activity.maxBytesPerSecond }
           : {}),
       };
-      out.push({ attemptId, taskId: task.id, nodeId, epoch: gateway.epoch, queuedAt: task.queued_at, spec });
+      out.push({
+        attemptId,
+        taskId: task.id,
+        nodeId,
+        epoch: gateway.epoch,
+        queuedAt: task.queued_at,
+        leaseMs: t.attemptLeaseMs,
+        spec,
+      });
     }
     return out;
   });

@@ -2,7 +2,8 @@
  * Task state machine (one place decides what happens after an attempt ends):
  *
  *   queued --claim--> running --attempt succeeded--> succeeded
- *                        |--attempt failed/lost, retryable, attempts < max--> queued (after backoff)
+ *                        |--attempt lost with its node, attempts < max--> queued at once, in its old place (the front)
+ *                        |--attempt failed/lost, retryable, attempts < max--> queued (at the back, after backoff)
  *                        |--attempt failed/lost otherwise--> failed
  *                        '--attempt released (never started)--> queued (not counted as an attempt)
  *
@@ -34,10 +35,16 @@ export async function retryOrFail(
   immediate = false,
 ): Promise<boolean> {
   if (retryable && task.attempts < task.max_attempts) {
-    // A node that died is not the task's fault: its work goes straight back to the queue.
+    // A node that died is not the task's fault: its work goes straight back to its own place in the
+    // queue (claims take the oldest queued_at first, and it keeps its own), ahead of everything queued
+    // after it, instead of behind the whole queue. Any other retry waits its backoff at the back.
     await tx
       .updateTable('tasks')
-      .set({ status: 'queued', error, queued_at: now, not_before: immediate ? now : now + backoffFor(task) })
+      .set(
+        immediate
+          ? { status: 'queued', error, not_before: now }
+          : { status: 'queued', error, queued_at: now, not_before: now + backoffFor(task) },
+      )
       .where('id', '=', task.id)
       .execute();
     return true;
