@@ -22,6 +22,7 @@ import { linkedServiceRoutes } from './api/linked-services.ts';
 import { pipelineRoutes } from './api/pipelines.ts';
 import { agentRoutes } from './api/agent.ts';
 import { ferryVersion } from '../common/version.ts';
+import { errorMeaning } from '../protocol/validate.ts';
 
 export type App = FastifyInstance<
   Server,
@@ -97,7 +98,9 @@ export async function buildApp(ctx: ServiceContext): Promise<App> {
                 .filter((x) => x.keyword === 'const' && x.instancePath === v.instancePath)
                 .map((x) => JSON.stringify((x.params as { allowedValue?: unknown }).allowedValue))
                 .join(', ')}`
-            : (v?.message ?? err.message);
+            : v
+              ? errorMeaning(v)
+              : err.message;
       fe = new FerryError(
         'bad_request',
         `${err.validationContext ?? 'body'}${field ? `/${field}` : ''}: ${why}`,

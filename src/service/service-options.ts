@@ -32,6 +32,11 @@ export interface ServiceOptions {
   sweepIntervalMs?: number;
   /** pino level. Default info. */
   logLevel?: string;
+  /**
+   * Failed authentication key attempts (registration) allowed per source address per minute, also
+   * the burst; past it, key attempts get 429 with Retry-After. Default 10.
+   */
+  keyFailuresPerMinute?: number;
 }
 
 export interface CompiledServiceOptions {
@@ -48,6 +53,7 @@ export interface CompiledServiceOptions {
   attemptLeaseMs: number;
   sweepIntervalMs: number;
   logLevel: string;
+  keyFailuresPerMinute: number;
 }
 
 export function compileServiceOptions(options: ServiceOptions): CompiledServiceOptions {
@@ -65,6 +71,7 @@ export function compileServiceOptions(options: ServiceOptions): CompiledServiceO
     attemptLeaseMs: options.attemptLeaseMs ?? 10000,
     sweepIntervalMs: options.sweepIntervalMs ?? 200,
     logLevel: options.logLevel ?? 'info',
+    keyFailuresPerMinute: options.keyFailuresPerMinute ?? 10,
   };
   if (!Number.isInteger(compiled.port) || compiled.port < 0 || compiled.port > 65535) {
     throw new FerryError('bad_request', `port must be 0-65535 (got ${options.port})`);
@@ -79,6 +86,8 @@ export function compileServiceOptions(options: ServiceOptions): CompiledServiceO
     if (!Number.isFinite(compiled[key]) || compiled[key] < 10)
       throw new FerryError('bad_request', `${key} must be at least 10 ms`);
   }
+  if (!Number.isInteger(compiled.keyFailuresPerMinute) || compiled.keyFailuresPerMinute < 1)
+    throw new FerryError('bad_request', 'keyFailuresPerMinute must be a whole number of at least 1');
   if (compiled.dispatcherLeaseMs < 2 * compiled.heartbeatIntervalMs) {
     throw new FerryError('bad_request', 'dispatcherLeaseMs must be at least twice heartbeatIntervalMs');
   }

@@ -3,6 +3,7 @@
  * at registration. The claim is a long-poll: it returns as soon as work is queued for the gateway.
  */
 import { Type } from 'typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { NODE_ONLY, PUBLIC, callerNode, type App } from '../app.ts';
 import type { ServiceContext } from '../context.ts';
 import {
@@ -17,13 +18,17 @@ import {
   type ReportT,
 } from '../../protocol/agent.ts';
 import type { NodesTable } from '../store/schema.ts';
-import { registerNode } from '../store/queries/register-node.ts';
+import { invalidKey, isInvalidKey, registerNode } from '../store/queries/register-node.ts';
+import { FailureLimiter } from '../failure-limiter.ts';
 import { recordHeartbeat } from '../store/queries/record-heartbeat.ts';
 import { claimTasks } from '../store/queries/claim-tasks.ts';
 import { completeAttempt, releaseAttempt, reportProgress } from '../store/queries/attempt-reports.ts';
 import { deleteNode } from '../store/queries/nodes.ts';
 import { endpointResolver } from '../linked-service-secrets.ts';
 import { FerryError, toFerryError, toProblem } from '../../common/errors.ts';
+
+/** Body limits of the node routes (the service's default is DEFAULT_BODY_LIMIT, in app.ts). */
+const KEY_BODY_LIMIT = 64 * 1024;
 
 const AttemptParams = Type.Object({ id: Type.String({ minLength: 1 }) });
 /** A claim re-reads the queue at least this often, for work queued by another service replica. */
@@ -36,11 +41,41 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
   const agent = { tags: ['agent'] };
   const open = { tags: ['agent'], security: [] };
 
+  // The two routes that take a key and no token. An address whose failed key attempts are used up
+  // is refused before its body is read or its key looked at (src/service/failure-limiter.ts).
+  const keyFailures = new FailureLimiter({ perMinute: ctx.options.keyFailuresPerMinute });
+  const keyRoute = {
+    config: PUBLIC,
+    bodyLimit: KEY_BODY_LIMIT,
+    onRequest: async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+      const waitMs = keyFailures.blockedFor(req.ip, ctx.now());
+      if (waitMs <= 0) return;
+      const secs = Math.ceil(waitMs / 1000);
+      void reply.header('retry-after', String(secs));
+      throw new FerryError(
+        'rate_limited',
+        `too many failed key attempts from ${req.ip}: try again in ${secs} s`,
+        { hint: 'check the key with `ferry gateway keys GATEWAY`' },
+      );
+    },
+  };
+  /** Runs a key route's work, counting a key no gateway holds against the caller's address. */
+  const countingKeyFailures = async <T>(req: FastifyRequest, work: () => Promise<T>): Promise<T> => {
+    try {
+      return await work();
+    } catch (err) {
+      if (isInvalidKey(err)) keyFailures.fail(req.ip, ctx.now());
+      throw err;
+    }
+  };
+
   app.post(
     '/api/v1/agent/register',
-    { schema: { ...open, body: RegisterRequest }, config: PUBLIC },
+    { schema: { ...open, body: RegisterRequest }, ...keyRoute },
     async (req, reply) => {
-      const registered = await registerNode(db, req.body, req.body.defaultLimit, ctx.now());
+      const registered = await countingKeyFailures(req, () =>
+        registerNode(db, req.body, req.body.defaultLimit, ctx.now(), ctx.timings),
+      );
       ctx.log.info({ node: req.body.name, gateway: registered.gatewayName }, 'node registered');
       void reply.status(201);
       return registered;
@@ -50,17 +85,26 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
   // Which gateway a key belongs to: lets an already registered node refuse another gateway's key.
   app.post(
     '/api/v1/agent/key-gateway',
-    { schema: { ...open, body: Type.Object({ key: Type.String({ minLength: 1 }) }) }, config: PUBLIC },
-    async (req) => {
-      const gw = await db
-        .selectFrom('gateways')
-        .select(['id', 'name'])
-        .where((eb) => eb.or([eb('key1', '=', req.body.key), eb('key2', '=', req.body.key)]))
-        .executeTakeFirst();
-      if (!gw)
-        throw new FerryError('registration_refused', 'the authentication key is not valid for any gateway');
-      return { gatewayId: gw.id, gatewayName: gw.name };
+    {
+      schema: {
+        ...open,
+        body: Type.Object(
+          { key: Type.String({ minLength: 1, maxLength: 256 }) },
+          { additionalProperties: false },
+        ),
+      },
+      ...keyRoute,
     },
+    async (req) =>
+      countingKeyFailures(req, async () => {
+        const gw = await db
+          .selectFrom('gateways')
+          .select(['id', 'name'])
+          .where((eb) => eb.or([eb('key1', '=', req.body.key), eb('key2', '=', req.body.key)]))
+          .executeTakeFirst();
+        if (!gw) throw invalidKey();
+        return { gatewayId: gw.id, gatewayName: gw.name };
+      }),
   );
 
   app.post(
