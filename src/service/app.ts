@@ -60,8 +60,29 @@ function routeAccess(req: FastifyRequest): RouteAccess {
   return req.routeOptions.config.access ?? 'admin';
 }
 
+/**
+ * The largest body a route takes unless it says otherwise: every admin message is far smaller. Routes
+ * that carry more set their own `bodyLimit` (node reports, pipelines); the public key routes less.
+ */
+export const DEFAULT_BODY_LIMIT = 1024 * 1024;
+
 export async function buildApp(ctx: ServiceContext): Promise<App> {
-  const app = Fastify({ logger: false, bodyLimit: 64 * 1024 * 1024, forceCloseConnections: true })
+  const o = ctx.options;
+  const app = Fastify({
+    logger: false,
+    bodyLimit: DEFAULT_BODY_LIMIT,
+    forceCloseConnections: true,
+    // A client that is slow on purpose (slow-loris) is cut: its headers must arrive within
+    // headersTimeoutMs and its whole request within requestTimeoutMs (checked every second), and an
+    // idle kept-alive connection is closed after keepAliveTimeoutMs. A response may take as long as
+    // it needs (a claim is a long-poll): these bound only what the client sends.
+    requestTimeout: o.requestTimeoutMs,
+    keepAliveTimeout: o.keepAliveTimeoutMs,
+    http: {
+      headersTimeout: o.headersTimeoutMs,
+      connectionsCheckingInterval: Math.min(1000, o.headersTimeoutMs),
+    },
+  })
     .withTypeProvider<TypeBoxTypeProvider>()
     .setValidatorCompiler(TypeBoxValidatorCompiler);
 
@@ -113,19 +134,29 @@ export async function buildApp(ctx: ServiceContext): Promise<App> {
           hint: 'send the body as application/json',
         },
       );
-    } else if (err.statusCode === 400 || err.statusCode === 413) {
+    } else if (err.statusCode === 413) {
+      fe = new FerryError(
+        'bad_request',
+        `the body is larger than ${req.routeOptions.url ?? req.url} takes (at most ${req.routeOptions.bodyLimit} bytes)`,
+      );
+    } else if (err.statusCode === 400) {
       fe = new FerryError('bad_request', err.message);
     } else {
       fe = toFerryError(err);
     }
     if (fe.code === 'internal')
       ctx.log.error({ err: err.message, stack: err.stack, url: req.url }, 'request failed');
+    // Refused before its body was read (no token, too large, rate limited): close the connection
+    // rather than read and discard what the client is still sending.
+    if (!req.raw.complete) void reply.header('connection', 'close');
     void reply.status(fe.httpStatus).send(toProblem(fe));
   });
   app.setNotFoundHandler((req, reply) => {
     void reply.status(404).send(toProblem(new FerryError('not_found', `no route ${req.method} ${req.url}`)));
   });
 
+  // Authentication runs in onRequest, before the body is read (Fastify parses it after the
+  // onRequest and preParsing hooks): a request without a valid token costs no more than its headers.
   // Authentication is decided on the route that will run (its registered pattern, after the router
   // has decoded and matched the path), never on the raw URL: `/%61pi/v1/...` is the same route as
   // `/api/v1/...` and gets the same check. Default-deny: a route is admin-only unless its `config`

@@ -37,6 +37,12 @@ export interface ServiceOptions {
    * the burst; past it, key attempts get 429 with Retry-After. Default 10.
    */
   keyFailuresPerMinute?: number;
+  /** A client must send a request's headers within this long. Default 10000 ms. */
+  headersTimeoutMs?: number;
+  /** ... and the whole request, body included, within this long. Default 60000 ms. */
+  requestTimeoutMs?: number;
+  /** An idle kept-alive connection is closed after this long. Default 5000 ms. */
+  keepAliveTimeoutMs?: number;
 }
 
 export interface CompiledServiceOptions {
@@ -54,6 +60,9 @@ export interface CompiledServiceOptions {
   sweepIntervalMs: number;
   logLevel: string;
   keyFailuresPerMinute: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
 }
 
 export function compileServiceOptions(options: ServiceOptions): CompiledServiceOptions {
@@ -72,6 +81,9 @@ export function compileServiceOptions(options: ServiceOptions): CompiledServiceO
     sweepIntervalMs: options.sweepIntervalMs ?? 200,
     logLevel: options.logLevel ?? 'info',
     keyFailuresPerMinute: options.keyFailuresPerMinute ?? 10,
+    headersTimeoutMs: options.headersTimeoutMs ?? 10_000,
+    requestTimeoutMs: options.requestTimeoutMs ?? 60_000,
+    keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 5_000,
   };
   if (!Number.isInteger(compiled.port) || compiled.port < 0 || compiled.port > 65535) {
     throw new FerryError('bad_request', `port must be 0-65535 (got ${options.port})`);
@@ -82,12 +94,17 @@ export function compileServiceOptions(options: ServiceOptions): CompiledServiceO
     'offlineAfterMs',
     'attemptLeaseMs',
     'sweepIntervalMs',
+    'headersTimeoutMs',
+    'requestTimeoutMs',
+    'keepAliveTimeoutMs',
   ] as const) {
     if (!Number.isFinite(compiled[key]) || compiled[key] < 10)
       throw new FerryError('bad_request', `${key} must be at least 10 ms`);
   }
   if (!Number.isInteger(compiled.keyFailuresPerMinute) || compiled.keyFailuresPerMinute < 1)
     throw new FerryError('bad_request', 'keyFailuresPerMinute must be a whole number of at least 1');
+  if (compiled.requestTimeoutMs < compiled.headersTimeoutMs)
+    throw new FerryError('bad_request', 'requestTimeoutMs must be at least headersTimeoutMs');
   if (compiled.dispatcherLeaseMs < 2 * compiled.heartbeatIntervalMs) {
     throw new FerryError('bad_request', 'dispatcherLeaseMs must be at least twice heartbeatIntervalMs');
   }

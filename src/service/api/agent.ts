@@ -27,8 +27,17 @@ import { deleteNode } from '../store/queries/nodes.ts';
 import { endpointResolver } from '../linked-service-secrets.ts';
 import { FerryError, toFerryError, toProblem } from '../../common/errors.ts';
 
-/** Body limits of the node routes (the service's default is DEFAULT_BODY_LIMIT, in app.ts). */
+/**
+ * Body limits of the node routes (others take the service's default, DEFAULT_BODY_LIMIT in app.ts).
+ * The public key routes take a registration's few hundred bytes. A heartbeat lists at most
+ * MAX_RUNNING attempt ids and a claim one slot per worker. Reports are the large ones: a batch
+ * carries up to 4 MiB (src/node/report-batcher.ts), and one outcome alone may list a task's many
+ * outputs, so they keep the service's former limit; a token is checked before any body is read.
+ */
 const KEY_BODY_LIMIT = 64 * 1024;
+const HEARTBEAT_BODY_LIMIT = 4 * 1024 * 1024;
+const CLAIM_BODY_LIMIT = 4 * 1024 * 1024;
+const REPORT_BODY_LIMIT = 64 * 1024 * 1024;
 
 const AttemptParams = Type.Object({ id: Type.String({ minLength: 1 }) });
 /** A claim re-reads the queue at least this often, for work queued by another service replica. */
@@ -109,7 +118,7 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
 
   app.post(
     '/api/v1/agent/heartbeat',
-    { schema: { ...agent, body: HeartbeatRequest }, config: NODE_ONLY },
+    { schema: { ...agent, body: HeartbeatRequest }, config: NODE_ONLY, bodyLimit: HEARTBEAT_BODY_LIMIT },
     async (req) => {
       const end = ctx.metrics.heartbeatSeconds.startTimer();
       try {
@@ -125,7 +134,7 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
 
   app.post(
     '/api/v1/agent/claim',
-    { schema: { ...agent, body: ClaimRequest }, config: NODE_ONLY },
+    { schema: { ...agent, body: ClaimRequest }, config: NODE_ONLY, bodyLimit: CLAIM_BODY_LIMIT },
     async (req, reply) => {
       const node = callerNode(req);
       const deadline = ctx.now() + req.body.waitMs;
@@ -200,7 +209,11 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
 
   app.post(
     '/api/v1/agent/attempts/:id/complete',
-    { schema: { ...agent, params: AttemptParams, body: CompleteRequest }, config: NODE_ONLY },
+    {
+      schema: { ...agent, params: AttemptParams, body: CompleteRequest },
+      config: NODE_ONLY,
+      bodyLimit: REPORT_BODY_LIMIT,
+    },
     async (req) => {
       ctx.metrics.reportBatches.inc();
       await take(callerNode(req), { attemptId: req.params.id, complete: req.body });
@@ -213,7 +226,7 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
   // its own transaction: one refused does not undo the others.
   app.post(
     '/api/v1/agent/reports',
-    { schema: { ...agent, body: ReportsRequest }, config: NODE_ONLY },
+    { schema: { ...agent, body: ReportsRequest }, config: NODE_ONLY, bodyLimit: REPORT_BODY_LIMIT },
     async (req) => {
       const node = callerNode(req);
       ctx.metrics.reportBatches.inc();
