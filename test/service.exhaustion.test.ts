@@ -224,6 +224,11 @@ test('the service under unauthenticated exhaustion', async (t) => {
             `${kind}: not before the timeout`,
           );
           assert.match(conn.answer, /^HTTP\/1\.1 408 /, kind);
+          assert.match(
+            conn.answer,
+            /"code":"bad_request","message":"the request did not arrive in time/,
+            kind,
+          );
         }
       }
     } finally {

@@ -8,7 +8,8 @@ import Fastify, {
   type FastifyInstance,
   type FastifyRequest,
 } from 'fastify';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import swagger from '@fastify/swagger';
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { timingSafeEqual } from 'node:crypto';
@@ -82,6 +83,7 @@ export async function buildApp(ctx: ServiceContext): Promise<App> {
       headersTimeout: o.headersTimeoutMs,
       connectionsCheckingInterval: Math.min(1000, o.headersTimeoutMs),
     },
+    clientErrorHandler: (err, socket) => clientError(err, socket, o),
   })
     .withTypeProvider<TypeBoxTypeProvider>()
     .setValidatorCompiler(TypeBoxValidatorCompiler);
@@ -206,6 +208,33 @@ export async function buildApp(ctx: ServiceContext): Promise<App> {
   pipelineRoutes(app, ctx);
   agentRoutes(app, ctx);
   return app;
+}
+
+/**
+ * A request the HTTP parser gave up on (too slow, headers too large, not HTTP): answered with a
+ * problem body like every other refusal, then the connection is closed.
+ */
+function clientError(
+  err: Error & { code?: string },
+  socket: Duplex,
+  o: { headersTimeoutMs: number; requestTimeoutMs: number },
+): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, message] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [
+          408,
+          `the request did not arrive in time (headers within ${o.headersTimeoutMs} ms, the whole request within ${o.requestTimeoutMs} ms)`,
+        ]
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'the request headers are too large']
+        : [400, 'not a valid HTTP request'];
+  const body = JSON.stringify(toProblem(new FerryError('bad_request', message)));
+  if (socket.writable)
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+  socket.destroy();
 }
 
 /** The node an agent route was called by (set by the auth hook). */
