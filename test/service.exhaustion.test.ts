@@ -273,6 +273,38 @@ test('the service under unauthenticated exhaustion', async (t) => {
       );
       assert.equal(ok.status, 200, JSON.stringify(ok.body).slice(0, 500));
       assert.equal(ok.body.revoked.length, 10_000, "none of them is this node's: all revoked");
+      // Nor may a node claim a limit above any an operator could set (so MAX_RUNNING stays far above).
+      const huge = await svc.api.raw(
+        'POST',
+        '/api/v1/agent/heartbeat',
+        { ...heartbeat([]), defaultLimit: 50_000 },
+        nodeToken,
+      );
+      assert.equal(huge.status, 400, JSON.stringify(huge.body));
+      assert.match(huge.body.message, /^body\/defaultLimit: /);
+    },
+  );
+
+  await t.test(
+    "a body over its route's limit is a clear 400 naming the limit, with or without a token",
+    async () => {
+      const big = (bytes: number) => ({ name: 'x', pad: 'a'.repeat(bytes) });
+      for (const [what, method, path, body, token, limit] of [
+        ['an admin route (1 MiB)', 'POST', '/api/v1/gateways', big(2 * MiB), svc.token, MiB],
+        ['the public registration (64 KiB)', 'POST', '/api/v1/agent/register', big(100_000), '', 64 * 1024],
+        ['a heartbeat (4 MiB)', 'POST', '/api/v1/agent/heartbeat', big(5 * MiB), nodeToken, 4 * MiB],
+      ] as const) {
+        const r = await svc.api.raw(method, path, body, token).catch((err: Error) => {
+          throw new Error(`${what}: ${err.message} (${String((err.cause as Error | undefined)?.message)})`);
+        });
+        assert.equal(r.status, 400, `${what}: ${JSON.stringify(r.body)}`);
+        assert.equal(r.body.message, `the body is larger than ${path} takes (at most ${limit} bytes)`, what);
+      }
+      // A pipeline may be larger than the default: 2 MiB reaches the pipeline's own checks.
+      const pipeline = await svc.api.raw('PUT', '/api/v1/pipelines', { ...big(2 * MiB), activities: [] });
+      assert.equal(pipeline.status, 400);
+      assert.match(pipeline.body.message, /^pipeline: /);
+      await apiAnswers(svc, 'after the oversized bodies');
     },
   );
 });

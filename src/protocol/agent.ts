@@ -16,6 +16,8 @@ const Strict = <T extends TProperties>(properties: T) =>
  * is at most 10,000), and below what one SQL statement may bind (SQLite: 32,766 variables).
  */
 export const MAX_RUNNING = 20_000;
+/** The highest concurrent jobs limit a node may have (as an operator may set: src/service/api/gateways.ts). */
+export const MAX_LIMIT = 10_000;
 /** The most peers one heartbeat may report on: a gateway's most nodes. */
 export const MAX_REACH = 100_000;
 
@@ -31,7 +33,7 @@ export const RegisterRequest = Strict({
   cores: Type.Integer({ minimum: 1 }),
   memoryBytes: Type.Integer({ minimum: 0 }),
   /** The node's own concurrent jobs limit, from its cores and memory. */
-  defaultLimit: Type.Integer({ minimum: 1 }),
+  defaultLimit: Type.Integer({ minimum: 1, maximum: MAX_LIMIT }),
 });
 
 export const RegisterResponse = Type.Object({
@@ -64,7 +66,7 @@ export const HeartbeatRequest = Strict({
   /** Attempts this node is running now (renews their leases). */
   running: Type.Array(Type.String({ maxLength: 256 }), { maxItems: MAX_RUNNING }),
   /** The node's own concurrent jobs limit (the operator's override, if any, wins). */
-  defaultLimit: Type.Integer({ minimum: 1 }),
+  defaultLimit: Type.Integer({ minimum: 1, maximum: MAX_LIMIT }),
   draining: Type.Boolean(),
   upgrading: Type.Boolean(),
   tls: Type.Boolean(),

@@ -104,7 +104,7 @@ export async function buildApp(ctx: ServiceContext): Promise<App> {
   // The API speaks JSON only: a text body would reach the schema as a string.
   app.removeContentTypeParser('text/plain');
 
-  app.setErrorHandler((err: FastifyError, req, reply) => {
+  app.setErrorHandler(async (err: FastifyError, req, reply) => {
     let fe: FerryError;
     if (err.validation) {
       const v = err.validation[0];
@@ -148,10 +148,21 @@ export async function buildApp(ctx: ServiceContext): Promise<App> {
     }
     if (fe.code === 'internal')
       ctx.log.error({ err: err.message, stack: err.stack, url: req.url }, 'request failed');
-    // Refused before its body was read (no token, too large, rate limited): close the connection
-    // rather than read and discard what the client is still sending.
-    if (!req.raw.complete) void reply.header('connection', 'close');
-    void reply.status(fe.httpStatus).send(toProblem(fe));
+    if (!req.raw.complete) {
+      // A client that proved its token may send up to the largest limit before it is cut; one that
+      // did not (or is on a public route) only a little.
+      const trusted =
+        !req.is404 &&
+        routeAccess(req) !== 'public' &&
+        fe.code !== 'unauthorized' &&
+        fe.code !== 'rate_limited';
+      if (!(await discardRest(req.raw, trusted ? TRUSTED_LINGER_BYTES : LINGER_BYTES))) {
+        reply.hijack();
+        req.raw.socket.destroy();
+        return;
+      }
+    }
+    return reply.status(fe.httpStatus).send(toProblem(fe));
   });
   app.setNotFoundHandler((req, reply) => {
     void reply.status(404).send(toProblem(new FerryError('not_found', `no route ${req.method} ${req.url}`)));
@@ -208,6 +219,41 @@ export async function buildApp(ctx: ServiceContext): Promise<App> {
   pipelineRoutes(app, ctx);
   agentRoutes(app, ctx);
   return app;
+}
+
+/** The most a refused request may still send, discarded, before its connection is cut ... */
+const LINGER_BYTES = 1024 * 1024;
+/** ... and, from a client with a valid token, the largest body any route takes. */
+const TRUSTED_LINGER_BYTES = 64 * 1024 * 1024;
+
+/**
+ * A request refused before its body was read (no token, too large, rate limited): what the client
+ * still sends is read and thrown away, never kept, and the refusal is sent once it has all arrived,
+ * so that an honest client finishes sending and reads it (answering first would close the connection
+ * under its feet). False when the client sent more than `maxBytes` or went away: its connection is
+ * then cut with no answer. The request timeout bounds how long this may take.
+ */
+function discardRest(raw: IncomingMessage, maxBytes: number): Promise<boolean> {
+  if (raw.complete) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    let seen = 0;
+    const done = (whole: boolean): void => {
+      raw.off('data', onData);
+      raw.off('end', onEnd);
+      raw.off('close', onClose);
+      resolve(whole);
+    };
+    const onData = (chunk: Buffer): void => {
+      seen += chunk.length;
+      if (seen > maxBytes) done(false);
+    };
+    const onEnd = (): void => done(true);
+    const onClose = (): void => done(raw.complete);
+    raw.on('data', onData);
+    raw.on('end', onEnd);
+    raw.on('close', onClose);
+    raw.resume();
+  });
 }
 
 /**
