@@ -180,6 +180,13 @@ describe('registration', { concurrency: 2 }, () => {
       assert.equal(r.status, 400, `${what}: ${JSON.stringify(r.body)}`);
       assert.equal(r.body.message, `body/${field}: is not a known field`, what);
     }
+    // Nor may a known field be of any size.
+    const longHost = await post(svc, '/api/v1/agent/register', {
+      ...registration(key1, 'n1'),
+      peerHost: 'h'.repeat(300),
+    });
+    assert.equal(longHost.status, 400, JSON.stringify(longHost.body));
+    assert.match(longHost.body.message, /^body\/peerHost: /);
     const keyGateway = await post(svc, '/api/v1/agent/key-gateway', { key: key1, extra: 1 });
     assert.equal(keyGateway.status, 400, JSON.stringify(keyGateway.body));
     assert.equal(keyGateway.body.message, 'body/extra: is not a known field');

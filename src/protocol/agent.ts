@@ -26,7 +26,7 @@ export const RegisterRequest = Strict({
   name: Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$' }),
   version: VersionSchema,
   /** Address other nodes use to reach this node's peer port. */
-  peerHost: Type.String({ minLength: 1 }),
+  peerHost: Type.String({ minLength: 1, maxLength: 255 }),
   peerPort: Type.Integer({ minimum: 1, maximum: 65535 }),
   /** Node-to-node encryption: TLS on the peer port. */
   tls: Type.Boolean(),
@@ -70,7 +70,7 @@ export const HeartbeatRequest = Strict({
   draining: Type.Boolean(),
   upgrading: Type.Boolean(),
   tls: Type.Boolean(),
-  peerHost: Type.String({ minLength: 1 }),
+  peerHost: Type.String({ minLength: 1, maxLength: 255 }),
   peerPort: Type.Integer({ minimum: 1, maximum: 65535 }),
   /** Reachability of the peers this node probed since its last heartbeat. */
   reach: Type.Array(PeerReach, { maxItems: MAX_REACH }),
