@@ -51,8 +51,7 @@ export function compareVersions(a: string, b: string): number {
     if (y === undefined) return 1;
     const nx = /^\d+$/.test(x);
     const ny = /^\d+$/.test(y);
-    const c =
-      nx && ny ? Math.sign(Number(x) - Number(y)) : nx ? -1 : ny ? 1 : x < y ? -1 : x > y ? 1 : 0;
+    const c = nx && ny ? Math.sign(Number(x) - Number(y)) : nx ? -1 : ny ? 1 : x < y ? -1 : x > y ? 1 : 0;
     if (c !== 0) return c;
   }
   return 0;
