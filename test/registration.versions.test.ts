@@ -122,6 +122,7 @@ describe('registration', { concurrency: 2 }, () => {
       assert.equal(r.status, 'Online', JSON.stringify(r));
       assert.equal(r.role, 'dispatcher', JSON.stringify(r));
       assert.notEqual(v.gateway.status, 'Offline', JSON.stringify(v.gateway));
+      assert.notEqual(f.status, 'Online', 'a registration that never heartbeats is never Online');
       if (f.status === 'Offline') sawFakeOffline = true;
       await sleep(250);
     }

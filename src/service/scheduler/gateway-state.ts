@@ -61,7 +61,7 @@ export function toFacts(row: NodesTable): NodeFacts {
     upgrading: row.upgrading === 1,
     peerAddress: `${row.peer_host}:${row.peer_port}`,
     reach: parseJson<PeerReachT[]>(row.reach_json, []),
-    // Registration stores no metrics; every heartbeat does.
+    // Registration stores no metrics ('{}'); every heartbeat stores all of them.
     registeredOnly: row.metrics_json === '{}',
   };
 }

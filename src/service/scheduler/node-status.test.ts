@@ -251,7 +251,11 @@ test('gateway version: only nodes that are up count; a registration that never h
   const probed = { ...a, reach: [fail(fake, 'connection refused')] };
   let s = statuses([probed, fake], a);
   assert.equal(of(s, a).status, 'Online', 'the real node is neither Limited nor isolated by the fake one');
-  assert.equal(of(s, fake).reason, 'version_mismatch');
+  assert.deepEqual(of(s, fake), {
+    status: 'Offline',
+    reason: 'no_heartbeat',
+    hint: 'node-fake registered and has not sent a heartbeat yet',
+  });
   // Nor do fakes decide the encryption mode.
   const tlsFakes = [1, 2, 3].map((i) =>
     node(`tls-${i}`, { tls: true, lastSeenAt: NOW, registeredOnly: true }),

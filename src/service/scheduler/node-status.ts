@@ -4,7 +4,8 @@
  * computes the same answer.
  *
  * Node, in order of precedence:
- *   Offline   no heartbeat within offlineAfterMs, or the node said it is leaving
+ *   Offline   no heartbeat within offlineAfterMs, or the node said it is leaving, or it registered
+ *             and has not sent its first heartbeat yet
  *   Upgrading the node said so
  *   Inactive  its node-to-node encryption differs from most nodes', or it reaches no other node
  *   Limited   its version differs from the gateway's, it cannot reach the dispatcher, or the
@@ -116,6 +117,11 @@ export function computeNodeStatuses(
     if (isOffline(n, now, o)) {
       const secs = ((now - n.lastSeenAt) / 1000).toFixed(1);
       out.set(n.id, view('Offline', 'no_heartbeat', `no heartbeat from ${n.name} for ${secs} s`));
+      continue;
+    }
+    // A registration alone is not a running node: it gets no tasks and no role until it heartbeats.
+    if (n.registeredOnly === true) {
+      out.set(n.id, view('Offline', 'no_heartbeat', `${n.name} registered and has not sent a heartbeat yet`));
       continue;
     }
     if (n.upgrading) {

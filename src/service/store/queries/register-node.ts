@@ -105,7 +105,7 @@ export async function registerNode(
         last_seen_at: now,
         limit_default: defaultLimit,
         limit_override: null,
-        metrics_json: '{}',
+        metrics_json: '{}', // no heartbeat yet: Offline and without a vote until one (gateway-state.ts)
         running: 0,
         draining: 0,
         drain_requested: 0,
