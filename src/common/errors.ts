@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'stale_epoch' // a claim or dispatch from a dispatcher that lost its lease
   | 'lease_lost' // a report from an attempt the service already declared lost
   | 'capacity' // a worker is at its concurrent jobs limit
+  | 'rate_limited' // too many failed attempts from one address: wait (Retry-After) and try again
   | 'draining' // a worker is draining and takes no new tasks
   | 'unavailable' // a peer or the service cannot be reached right now
   | 'store_unreachable' // a data store cannot be reached
@@ -34,6 +35,7 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   stale_epoch: 409,
   lease_lost: 409,
   capacity: 429,
+  rate_limited: 429,
   draining: 503,
   unavailable: 503,
   store_unreachable: 502,
@@ -49,6 +51,7 @@ const RETRYABLE_BY_DEFAULT: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'unavailable',
   'store_unreachable',
   'capacity',
+  'rate_limited',
   'draining',
   'internal',
 ]);

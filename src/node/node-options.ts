@@ -1,6 +1,7 @@
 import { hostname, cpus, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { FerryError } from '../common/errors.ts';
+import { MAX_LIMIT } from '../protocol/agent.ts';
 
 /** What `ferry node` accepts. Every field is optional except on first start (serviceUrl, key). */
 export interface NodeOptions {
@@ -83,8 +84,11 @@ export function compileNodeOptions(o: NodeOptions): CompiledNodeOptions {
   const port = o.port ?? 8060;
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new FerryError('bad_request', `--port must be 0-65535 (got ${o.port})`);
-  if (o.defaultLimit !== undefined && (!Number.isInteger(o.defaultLimit) || o.defaultLimit < 1)) {
-    throw new FerryError('bad_request', '--limit must be a whole number of at least 1');
+  if (
+    o.defaultLimit !== undefined &&
+    (!Number.isInteger(o.defaultLimit) || o.defaultLimit < 1 || o.defaultLimit > MAX_LIMIT)
+  ) {
+    throw new FerryError('bad_request', `--limit must be a whole number from 1 to ${MAX_LIMIT}`);
   }
   if (o.serviceUrl !== undefined && !/^https?:\/\//.test(o.serviceUrl)) {
     throw new FerryError('bad_request', `--service must be an http(s) URL (got ${o.serviceUrl})`);

@@ -23,6 +23,7 @@ import { decodeTable, describeTable, readsWhole } from '../formats/decode-table.
 import { encodeTable } from '../formats/encode-table.ts';
 import { sinkFor, sourceFor } from './connector-registry.ts';
 import { FerryError } from '../common/errors.ts';
+import { pathProblem } from '../protocol/stores.ts';
 
 export interface ExecutionHooks {
   /** Cumulative rows and bytes read so far. */
@@ -140,6 +141,15 @@ export async function executeTask(
   ctx: AttemptContext,
   hooks: ExecutionHooks,
 ): Promise<TaskResultT> {
+  // The service refuses these paths when a pipeline is applied; checked again where the work is
+  // done, for a pipeline (or linked service) stored before it did.
+  for (const [role, endpoint, what] of [
+    ['source', spec.source, sourceWhat(spec)],
+    ['sink', spec.sink, sinkWhat(spec)],
+  ] as const) {
+    const problem = pathProblem(role, endpoint.options) ?? pathProblem('properties', endpoint.properties);
+    if (problem) throw new FerryError('bad_request', `${what}: ${problem}`);
+  }
   const work = spec.work;
   if (work.kind === 'plan') return planTask(spec, ctx, work.watermark ?? null);
   const sink = await sinkFor(spec.sink.type);

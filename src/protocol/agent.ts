@@ -3,23 +3,38 @@
  * the service answers with what the node must know: its role, the dispatcher epoch, its limit and
  * drain state, and (for the dispatcher) the workers it may hand tasks to.
  */
-import { Type, type Static } from 'typebox';
+import { Type, type Static, type TProperties } from 'typebox';
 import { TaskSpec, TaskResult } from './task.ts';
 import { PublicKeyText } from './node-keys.ts';
+import { VersionSchema } from './version.ts';
 
-export const RegisterRequest = Type.Object({
-  key: Type.String({ minLength: 1 }),
+/** An object that refuses unknown fields (nodes' own messages: nothing is silently ignored). */
+const Strict = <T extends TProperties>(properties: T) =>
+  Type.Object(properties, { additionalProperties: false });
+
+/**
+ * The most attempt ids one heartbeat may list as running: far above any node's limit (an operator's
+ * is at most 10,000), and below what one SQL statement may bind (SQLite: 32,766 variables).
+ */
+export const MAX_RUNNING = 20_000;
+/** The highest concurrent jobs limit a node may have (as an operator may set: src/service/api/gateways.ts). */
+export const MAX_LIMIT = 10_000;
+/** The most peers one heartbeat may report on: a gateway's most nodes. */
+export const MAX_REACH = 100_000;
+
+export const RegisterRequest = Strict({
+  key: Type.String({ minLength: 1, maxLength: 256 }),
   name: Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$' }),
-  version: Type.String({ minLength: 1 }),
+  version: VersionSchema,
   /** Address other nodes use to reach this node's peer port. */
-  peerHost: Type.String({ minLength: 1 }),
+  peerHost: Type.String({ minLength: 1, maxLength: 255 }),
   peerPort: Type.Integer({ minimum: 1, maximum: 65535 }),
   /** Node-to-node encryption: TLS on the peer port. */
   tls: Type.Boolean(),
   cores: Type.Integer({ minimum: 1 }),
   memoryBytes: Type.Integer({ minimum: 0 }),
   /** The node's own concurrent jobs limit, from its cores and memory. */
-  defaultLimit: Type.Integer({ minimum: 1 }),
+  defaultLimit: Type.Integer({ minimum: 1, maximum: MAX_LIMIT }),
   /** The node's Ed25519 public key: its node-to-node requests are signed with it. */
   signPublicKey: PublicKeyText,
   /** The node's X25519 public key: the secret values of its tasks are sealed to it. */
@@ -35,7 +50,7 @@ export const RegisterResponse = Type.Object({
   peerSecret: Type.String(),
 });
 
-export const Metrics = Type.Object({
+export const Metrics = Strict({
   cpuPercent: Type.Number({ minimum: 0 }),
   memoryAvailableBytes: Type.Integer({ minimum: 0 }),
   memoryTotalBytes: Type.Integer({ minimum: 0 }),
@@ -43,27 +58,27 @@ export const Metrics = Type.Object({
   networkOutBytesPerSec: Type.Number({ minimum: 0 }),
 });
 
-export const PeerReach = Type.Object({
+export const PeerReach = Strict({
   nodeId: Type.String(),
   ok: Type.Boolean(),
   /** e.g. "connection refused" */
   error: Type.Optional(Type.String()),
 });
 
-export const HeartbeatRequest = Type.Object({
-  version: Type.String(),
+export const HeartbeatRequest = Strict({
+  version: VersionSchema,
   metrics: Metrics,
   /** Attempts this node is running now (renews their leases). */
-  running: Type.Array(Type.String()),
+  running: Type.Array(Type.String({ maxLength: 256 }), { maxItems: MAX_RUNNING }),
   /** The node's own concurrent jobs limit (the operator's override, if any, wins). */
-  defaultLimit: Type.Integer({ minimum: 1 }),
+  defaultLimit: Type.Integer({ minimum: 1, maximum: MAX_LIMIT }),
   draining: Type.Boolean(),
   upgrading: Type.Boolean(),
   tls: Type.Boolean(),
-  peerHost: Type.String({ minLength: 1 }),
+  peerHost: Type.String({ minLength: 1, maxLength: 255 }),
   peerPort: Type.Integer({ minimum: 1, maximum: 65535 }),
   /** Reachability of the peers this node probed since its last heartbeat. */
-  reach: Type.Array(PeerReach),
+  reach: Type.Array(PeerReach, { maxItems: MAX_REACH }),
   /** The node is shutting down: release its role and mark it Offline now. */
   leaving: Type.Optional(Type.Boolean()),
   /** The node's public keys (a node registered before it had keys sends them here first). */

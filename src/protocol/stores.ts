@@ -308,3 +308,45 @@ export const STORES: Record<StoreType, StoreContract> = {
 export function isStoreType(value: unknown): value is StoreType {
   return typeof value === 'string' && (STORE_TYPES as readonly string[]).includes(value);
 }
+
+/** Where a files sink stages its unfinished attempts, inside its destination folder (or prefix). */
+export const STAGING_FOLDER = '.ferry-staging';
+
+/** The fields that name a place in a store: folders, prefixes and globs. */
+const PATH_FIELDS: Record<'properties' | 'source' | 'sink', readonly string[]> = {
+  properties: ['root'],
+  source: ['path', 'prefix', 'glob'],
+  sink: ['path', 'prefix'],
+};
+
+/**
+ * What the schemas cannot say clearly about paths, checked when a linked service or pipeline is
+ * applied (the nodes check again when they run): no field naming a place may hold a NUL byte, and no
+ * folder or prefix may lie inside a `.ferry-staging` folder, where files sinks keep their unfinished
+ * attempts (a sink there would publish into another sink's staging; a source would read it). Returns
+ * `field: why`, or undefined when the value is fine. `value` has already passed its schema.
+ */
+export function pathProblem(
+  role: 'properties' | 'source' | 'sink',
+  value: Readonly<Record<string, unknown>>,
+): string | undefined {
+  for (const field of PATH_FIELDS[role]) {
+    const v = value[field];
+    if (typeof v !== 'string') continue;
+    if (v.includes('\0')) return `${field}: ${JSON.stringify(v)} holds a NUL byte`;
+    if (field === 'glob') continue;
+    const segments = v.split(/[/\\]+/);
+    // Resolved as a path would be, so `a/../.ferry-staging/x` is caught like `.ferry-staging/x`.
+    const resolved: string[] = [];
+    for (const s of segments) {
+      if (s === '..') resolved.pop();
+      else if (s !== '.' && s !== '') resolved.push(s);
+    }
+    if (resolved.includes(STAGING_FOLDER)) {
+      return role === 'sink'
+        ? `${field}: ${v} is inside a ${STAGING_FOLDER} folder, where files sinks stage unfinished attempts; publish to another folder`
+        : `${field}: ${v} is inside a ${STAGING_FOLDER} folder, where files sinks stage unfinished attempts`;
+    }
+  }
+  return undefined;
+}

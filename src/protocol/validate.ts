@@ -1,6 +1,19 @@
 import { Compile } from 'typebox/compile';
 import type { Static, TSchema } from 'typebox';
 import { FerryError } from '../common/errors.ts';
+import { SEMVER_MEANING, SEMVER_PATTERN } from './version.ts';
+
+/** What a value failing one of these patterns is told, instead of the pattern itself. */
+const PATTERN_MEANINGS: ReadonlyMap<string, string> = new Map([[SEMVER_PATTERN, SEMVER_MEANING]]);
+
+/** A schema error's message, in words where the raw one would show a regular expression. */
+export function errorMeaning(e: { keyword: string; params: unknown; message?: string | undefined }): string {
+  if (e.keyword === 'pattern') {
+    const meaning = PATTERN_MEANINGS.get(String((e.params as { pattern?: unknown } | null)?.pattern));
+    if (meaning) return meaning;
+  }
+  return e.message ?? 'is not valid';
+}
 
 /** A compiled validator whose error names the offending field, e.g. `activities/0/source/table: ...`. */
 export interface Validator<T extends TSchema> {
@@ -45,5 +58,5 @@ function describeError(e: SchemaError | undefined, prefix: string): string {
     const extra = (e.params['additionalProperties'] as string[] | undefined)?.[0] ?? '';
     return `${path ? `${path}/` : ''}${extra}: is not a known field`;
   }
-  return `${path || '(root)'}: ${e.message}`;
+  return `${path || '(root)'}: ${errorMeaning(e)}`;
 }

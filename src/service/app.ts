@@ -8,7 +8,8 @@ import Fastify, {
   type FastifyInstance,
   type FastifyRequest,
 } from 'fastify';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import swagger from '@fastify/swagger';
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { timingSafeEqual } from 'node:crypto';
@@ -23,6 +24,7 @@ import { linkedServiceRoutes } from './api/linked-services.ts';
 import { pipelineRoutes } from './api/pipelines.ts';
 import { agentRoutes } from './api/agent.ts';
 import { ferryVersion } from '../common/version.ts';
+import { errorMeaning } from '../protocol/validate.ts';
 
 export type App = FastifyInstance<
   Server,
@@ -60,9 +62,31 @@ function routeAccess(req: FastifyRequest): RouteAccess {
   return req.routeOptions.config.access ?? 'admin';
 }
 
+/**
+ * The largest body a route takes unless it says otherwise: every admin message is far smaller. Routes
+ * that carry more set their own `bodyLimit` (node reports, pipelines); the public key routes less.
+ */
+export const DEFAULT_BODY_LIMIT = 1024 * 1024;
+
 /** `https`: the certificate and key to serve HTTPS with; plain HTTP without. */
 export async function buildApp(ctx: ServiceContext, https?: { cert: Buffer; key: Buffer }): Promise<App> {
-  const common = { logger: false, bodyLimit: 64 * 1024 * 1024, forceCloseConnections: true } as const;
+  const o = ctx.options;
+  const common = {
+    logger: false,
+    bodyLimit: DEFAULT_BODY_LIMIT,
+    forceCloseConnections: true,
+    // A client that is slow on purpose (slow-loris) is cut: its headers must arrive within
+    // headersTimeoutMs and its whole request within requestTimeoutMs (checked every second), and an
+    // idle kept-alive connection is closed after keepAliveTimeoutMs. A response may take as long as
+    // it needs (a claim is a long-poll): these bound only what the client sends.
+    requestTimeout: o.requestTimeoutMs,
+    keepAliveTimeout: o.keepAliveTimeoutMs,
+    http: {
+      headersTimeout: o.headersTimeoutMs,
+      connectionsCheckingInterval: Math.min(1000, o.headersTimeoutMs),
+    },
+    clientErrorHandler: (err: Error, socket: Duplex) => clientError(err, socket, o),
+  } as const;
   // An HTTPS Fastify is typed over https.Server; routes and hooks use nothing that differs.
   const base = https ? (Fastify({ ...common, https }) as unknown as FastifyInstance) : Fastify(common);
   const app = base.withTypeProvider<TypeBoxTypeProvider>().setValidatorCompiler(TypeBoxValidatorCompiler);
@@ -83,7 +107,7 @@ export async function buildApp(ctx: ServiceContext, https?: { cert: Buffer; key:
   // The API speaks JSON only: a text body would reach the schema as a string.
   app.removeContentTypeParser('text/plain');
 
-  app.setErrorHandler((err: FastifyError, req, reply) => {
+  app.setErrorHandler(async (err: FastifyError, req, reply) => {
     let fe: FerryError;
     const storeDown = storeUnavailable(err);
     if (storeDown) {
@@ -104,7 +128,9 @@ export async function buildApp(ctx: ServiceContext, https?: { cert: Buffer; key:
                 .filter((x) => x.keyword === 'const' && x.instancePath === v.instancePath)
                 .map((x) => JSON.stringify((x.params as { allowedValue?: unknown }).allowedValue))
                 .join(', ')}`
-            : (v?.message ?? err.message);
+            : v
+              ? errorMeaning(v)
+              : err.message;
       fe = new FerryError(
         'bad_request',
         `${err.validationContext ?? 'body'}${field ? `/${field}` : ''}: ${why}`,
@@ -117,19 +143,40 @@ export async function buildApp(ctx: ServiceContext, https?: { cert: Buffer; key:
           hint: 'send the body as application/json',
         },
       );
-    } else if (err.statusCode === 400 || err.statusCode === 413) {
+    } else if (err.statusCode === 413) {
+      fe = new FerryError(
+        'bad_request',
+        `the body is larger than ${req.routeOptions.url ?? req.url} takes (at most ${req.routeOptions.bodyLimit} bytes)`,
+      );
+    } else if (err.statusCode === 400) {
       fe = new FerryError('bad_request', err.message);
     } else {
       fe = toFerryError(err);
     }
     if (fe.code === 'internal')
       ctx.log.error({ err: err.message, stack: err.stack, url: req.url }, 'request failed');
-    void reply.status(fe.httpStatus).send(toProblem(fe));
+    if (!req.raw.complete) {
+      // A client that proved its token may send up to the largest limit before it is cut; one that
+      // did not (or is on a public route) only a little.
+      const trusted =
+        !req.is404 &&
+        routeAccess(req) !== 'public' &&
+        fe.code !== 'unauthorized' &&
+        fe.code !== 'rate_limited';
+      if (!(await discardRest(req.raw, trusted ? TRUSTED_LINGER_BYTES : LINGER_BYTES))) {
+        reply.hijack();
+        req.raw.socket.destroy();
+        return;
+      }
+    }
+    return reply.status(fe.httpStatus).send(toProblem(fe));
   });
   app.setNotFoundHandler((req, reply) => {
     void reply.status(404).send(toProblem(new FerryError('not_found', `no route ${req.method} ${req.url}`)));
   });
 
+  // Authentication runs in onRequest, before the body is read (Fastify parses it after the
+  // onRequest and preParsing hooks): a request without a valid token costs no more than its headers.
   // Authentication is decided on the route that will run (its registered pattern, after the router
   // has decoded and matched the path), never on the raw URL: `/%61pi/v1/...` is the same route as
   // `/api/v1/...` and gets the same check. Default-deny: a route is admin-only unless its `config`
@@ -179,6 +226,68 @@ export async function buildApp(ctx: ServiceContext, https?: { cert: Buffer; key:
   pipelineRoutes(app, ctx);
   agentRoutes(app, ctx);
   return app;
+}
+
+/** The most a refused request may still send, discarded, before its connection is cut ... */
+const LINGER_BYTES = 1024 * 1024;
+/** ... and, from a client with a valid token, the largest body any route takes. */
+const TRUSTED_LINGER_BYTES = 64 * 1024 * 1024;
+
+/**
+ * A request refused before its body was read (no token, too large, rate limited): what the client
+ * still sends is read and thrown away, never kept, and the refusal is sent once it has all arrived,
+ * so that an honest client finishes sending and reads it (answering first would close the connection
+ * under its feet). False when the client sent more than `maxBytes` or went away: its connection is
+ * then cut with no answer. The request timeout bounds how long this may take.
+ */
+function discardRest(raw: IncomingMessage, maxBytes: number): Promise<boolean> {
+  if (raw.complete) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    let seen = 0;
+    const done = (whole: boolean): void => {
+      raw.off('data', onData);
+      raw.off('end', onEnd);
+      raw.off('close', onClose);
+      resolve(whole);
+    };
+    const onData = (chunk: Buffer): void => {
+      seen += chunk.length;
+      if (seen > maxBytes) done(false);
+    };
+    const onEnd = (): void => done(true);
+    const onClose = (): void => done(raw.complete);
+    raw.on('data', onData);
+    raw.on('end', onEnd);
+    raw.on('close', onClose);
+    raw.resume();
+  });
+}
+
+/**
+ * A request the HTTP parser gave up on (too slow, headers too large, not HTTP): answered with a
+ * problem body like every other refusal, then the connection is closed.
+ */
+function clientError(
+  err: Error & { code?: string },
+  socket: Duplex,
+  o: { headersTimeoutMs: number; requestTimeoutMs: number },
+): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, message] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [
+          408,
+          `the request did not arrive in time (headers within ${o.headersTimeoutMs} ms, the whole request within ${o.requestTimeoutMs} ms)`,
+        ]
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'the request headers are too large']
+        : [400, 'not a valid HTTP request'];
+  const body = JSON.stringify(toProblem(new FerryError('bad_request', message)));
+  if (socket.writable)
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+  socket.destroy();
 }
 
 /** The node an agent route was called by (set by the auth hook). */

@@ -5,7 +5,7 @@
 import type { Kysely } from 'kysely';
 import type { Schema } from './store/schema.ts';
 import { PipelineSpec, type PipelineSpecT } from '../protocol/pipeline.ts';
-import { STORES, isStoreType } from '../protocol/stores.ts';
+import { STORES, isStoreType, pathProblem } from '../protocol/stores.ts';
 import { validator } from '../protocol/validate.ts';
 import { FerryError } from '../common/errors.ts';
 import type { TSchema } from 'typebox';
@@ -56,6 +56,8 @@ export async function validatePipeline(db: Kysely<Schema>, input: unknown): Prom
           `pipeline: ${at}/${role}: a ${ls.type} linked service cannot be a ${role} yet`,
         );
       endpointValidator(schema).parse(endpoint, 'pipeline', `${at}/${role}`);
+      const problem = pathProblem(role, endpoint);
+      if (problem) throw new FerryError('bad_request', `pipeline: ${at}/${role}/${problem}`);
       gateways.add(ls.gateway_id);
       kinds[role] = STORES[ls.type].kind;
     }

@@ -38,6 +38,17 @@ export interface ServiceOptions {
    */
   tlsCert?: string;
   tlsKey?: string;
+  /**
+   * Failed authentication key attempts (registration) allowed per source address per minute, also
+   * the burst; past it, key attempts get 429 with Retry-After. Default 10.
+   */
+  keyFailuresPerMinute?: number;
+  /** A client must send a request's headers within this long. Default 10000 ms. */
+  headersTimeoutMs?: number;
+  /** ... and the whole request, body included, within this long. Default 60000 ms. */
+  requestTimeoutMs?: number;
+  /** An idle kept-alive connection is closed after this long. Default 5000 ms. */
+  keepAliveTimeoutMs?: number;
 }
 
 export interface CompiledServiceOptions {
@@ -56,6 +67,10 @@ export interface CompiledServiceOptions {
   logLevel: string;
   /** Absolute paths of the PEM files, or undefined for plain HTTP. */
   tls: { cert: string; key: string } | undefined;
+  keyFailuresPerMinute: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
 }
 
 export function compileServiceOptions(options: ServiceOptions): CompiledServiceOptions {
@@ -77,6 +92,10 @@ export function compileServiceOptions(options: ServiceOptions): CompiledServiceO
       options.tlsCert !== undefined && options.tlsKey !== undefined
         ? { cert: resolve(options.tlsCert), key: resolve(options.tlsKey) }
         : undefined,
+    keyFailuresPerMinute: options.keyFailuresPerMinute ?? 10,
+    headersTimeoutMs: options.headersTimeoutMs ?? 10_000,
+    requestTimeoutMs: options.requestTimeoutMs ?? 60_000,
+    keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 5_000,
   };
   if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) {
     throw new FerryError('bad_request', 'HTTPS needs --tls-cert and --tls-key together');
@@ -90,10 +109,17 @@ export function compileServiceOptions(options: ServiceOptions): CompiledServiceO
     'offlineAfterMs',
     'attemptLeaseMs',
     'sweepIntervalMs',
+    'headersTimeoutMs',
+    'requestTimeoutMs',
+    'keepAliveTimeoutMs',
   ] as const) {
     if (!Number.isFinite(compiled[key]) || compiled[key] < 10)
       throw new FerryError('bad_request', `${key} must be at least 10 ms`);
   }
+  if (!Number.isInteger(compiled.keyFailuresPerMinute) || compiled.keyFailuresPerMinute < 1)
+    throw new FerryError('bad_request', 'keyFailuresPerMinute must be a whole number of at least 1');
+  if (compiled.requestTimeoutMs < compiled.headersTimeoutMs)
+    throw new FerryError('bad_request', 'requestTimeoutMs must be at least headersTimeoutMs');
   if (compiled.dispatcherLeaseMs < 2 * compiled.heartbeatIntervalMs) {
     throw new FerryError('bad_request', 'dispatcherLeaseMs must be at least twice heartbeatIntervalMs');
   }

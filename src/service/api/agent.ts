@@ -3,6 +3,7 @@
  * at registration. The claim is a long-poll: it returns as soon as work is queued for the gateway.
  */
 import { Type } from 'typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { NODE_ONLY, PUBLIC, callerNode, type App } from '../app.ts';
 import type { ServiceContext } from '../context.ts';
 import {
@@ -17,7 +18,8 @@ import {
   type ReportT,
 } from '../../protocol/agent.ts';
 import type { NodesTable } from '../store/schema.ts';
-import { registerNode } from '../store/queries/register-node.ts';
+import { invalidKey, isInvalidKey, registerNode } from '../store/queries/register-node.ts';
+import { FailureLimiter } from '../failure-limiter.ts';
 import { recordHeartbeat } from '../store/queries/record-heartbeat.ts';
 import { claimTasks } from '../store/queries/claim-tasks.ts';
 import { completeAttempt, releaseAttempt, reportProgress } from '../store/queries/attempt-reports.ts';
@@ -33,6 +35,18 @@ function checkNodeKeys(body: { signPublicKey: string; sealPublicKey: string }): 
   parsePublicKey(body.sealPublicKey, 'x25519', 'sealPublicKey');
 }
 
+/**
+ * Body limits of the node routes (others take the service's default, DEFAULT_BODY_LIMIT in app.ts).
+ * The public key routes take a registration's few hundred bytes. A heartbeat lists at most
+ * MAX_RUNNING attempt ids and a claim one slot per worker. Reports are the large ones: a batch
+ * carries up to 4 MiB (src/node/report-batcher.ts), and one outcome alone may list a task's many
+ * outputs, so they keep the service's former limit; a token is checked before any body is read.
+ */
+const KEY_BODY_LIMIT = 64 * 1024;
+const HEARTBEAT_BODY_LIMIT = 4 * 1024 * 1024;
+const CLAIM_BODY_LIMIT = 4 * 1024 * 1024;
+const REPORT_BODY_LIMIT = 64 * 1024 * 1024;
+
 const AttemptParams = Type.Object({ id: Type.String({ minLength: 1 }) });
 /** A claim re-reads the queue at least this often, for work queued by another service replica. */
 const CLAIM_POLL_MS = 500;
@@ -44,12 +58,42 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
   const agent = { tags: ['agent'] };
   const open = { tags: ['agent'], security: [] };
 
+  // The two routes that take a key and no token. An address whose failed key attempts are used up
+  // is refused before its body is read or its key looked at (src/service/failure-limiter.ts).
+  const keyFailures = new FailureLimiter({ perMinute: ctx.options.keyFailuresPerMinute });
+  const keyRoute = {
+    config: PUBLIC,
+    bodyLimit: KEY_BODY_LIMIT,
+    onRequest: async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+      const waitMs = keyFailures.blockedFor(req.ip, ctx.now());
+      if (waitMs <= 0) return;
+      const secs = Math.ceil(waitMs / 1000);
+      void reply.header('retry-after', String(secs));
+      throw new FerryError(
+        'rate_limited',
+        `too many failed key attempts from ${req.ip}: try again in ${secs} s`,
+        { hint: 'check the key with `ferry gateway keys GATEWAY`' },
+      );
+    },
+  };
+  /** Runs a key route's work, counting a key no gateway holds against the caller's address. */
+  const countingKeyFailures = async <T>(req: FastifyRequest, work: () => Promise<T>): Promise<T> => {
+    try {
+      return await work();
+    } catch (err) {
+      if (isInvalidKey(err)) keyFailures.fail(req.ip, ctx.now());
+      throw err;
+    }
+  };
+
   app.post(
     '/api/v1/agent/register',
-    { schema: { ...open, body: RegisterRequest }, config: PUBLIC },
+    { schema: { ...open, body: RegisterRequest }, ...keyRoute },
     async (req, reply) => {
       checkNodeKeys(req.body);
-      const registered = await registerNode(db, req.body, req.body.defaultLimit, ctx.now());
+      const registered = await countingKeyFailures(req, () =>
+        registerNode(db, req.body, req.body.defaultLimit, ctx.now(), ctx.timings),
+      );
       ctx.log.info({ node: req.body.name, gateway: registered.gatewayName }, 'node registered');
       void reply.status(201);
       return registered;
@@ -59,22 +103,31 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
   // Which gateway a key belongs to: lets an already registered node refuse another gateway's key.
   app.post(
     '/api/v1/agent/key-gateway',
-    { schema: { ...open, body: Type.Object({ key: Type.String({ minLength: 1 }) }) }, config: PUBLIC },
-    async (req) => {
-      const gw = await db
-        .selectFrom('gateways')
-        .select(['id', 'name'])
-        .where((eb) => eb.or([eb('key1', '=', req.body.key), eb('key2', '=', req.body.key)]))
-        .executeTakeFirst();
-      if (!gw)
-        throw new FerryError('registration_refused', 'the authentication key is not valid for any gateway');
-      return { gatewayId: gw.id, gatewayName: gw.name };
+    {
+      schema: {
+        ...open,
+        body: Type.Object(
+          { key: Type.String({ minLength: 1, maxLength: 256 }) },
+          { additionalProperties: false },
+        ),
+      },
+      ...keyRoute,
     },
+    async (req) =>
+      countingKeyFailures(req, async () => {
+        const gw = await db
+          .selectFrom('gateways')
+          .select(['id', 'name'])
+          .where((eb) => eb.or([eb('key1', '=', req.body.key), eb('key2', '=', req.body.key)]))
+          .executeTakeFirst();
+        if (!gw) throw invalidKey();
+        return { gatewayId: gw.id, gatewayName: gw.name };
+      }),
   );
 
   app.post(
     '/api/v1/agent/heartbeat',
-    { schema: { ...agent, body: HeartbeatRequest }, config: NODE_ONLY },
+    { schema: { ...agent, body: HeartbeatRequest }, config: NODE_ONLY, bodyLimit: HEARTBEAT_BODY_LIMIT },
     async (req) => {
       const end = ctx.metrics.heartbeatSeconds.startTimer();
       try {
@@ -91,7 +144,7 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
 
   app.post(
     '/api/v1/agent/claim',
-    { schema: { ...agent, body: ClaimRequest }, config: NODE_ONLY },
+    { schema: { ...agent, body: ClaimRequest }, config: NODE_ONLY, bodyLimit: CLAIM_BODY_LIMIT },
     async (req, reply) => {
       const node = callerNode(req);
       const deadline = ctx.now() + req.body.waitMs;
@@ -166,7 +219,11 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
 
   app.post(
     '/api/v1/agent/attempts/:id/complete',
-    { schema: { ...agent, params: AttemptParams, body: CompleteRequest }, config: NODE_ONLY },
+    {
+      schema: { ...agent, params: AttemptParams, body: CompleteRequest },
+      config: NODE_ONLY,
+      bodyLimit: REPORT_BODY_LIMIT,
+    },
     async (req) => {
       ctx.metrics.reportBatches.inc();
       await take(callerNode(req), { attemptId: req.params.id, complete: req.body });
@@ -179,7 +236,7 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
   // its own transaction: one refused does not undo the others.
   app.post(
     '/api/v1/agent/reports',
-    { schema: { ...agent, body: ReportsRequest }, config: NODE_ONLY },
+    { schema: { ...agent, body: ReportsRequest }, config: NODE_ONLY, bodyLimit: REPORT_BODY_LIMIT },
     async (req) => {
       const node = callerNode(req);
       ctx.metrics.reportBatches.inc();

@@ -2,7 +2,7 @@
 import { Type } from 'typebox';
 import type { App } from '../app.ts';
 import type { ServiceContext } from '../context.ts';
-import { NameSchema, STORES, STORE_TYPES, isStoreType } from '../../protocol/stores.ts';
+import { NameSchema, STORES, STORE_TYPES, isStoreType, pathProblem } from '../../protocol/stores.ts';
 import { validator } from '../../protocol/validate.ts';
 import { FerryError } from '../../common/errors.ts';
 import { getGatewayByName } from '../store/queries/gateways.ts';
@@ -43,6 +43,8 @@ export function linkedServiceRoutes(app: App, ctx: ServiceContext): void {
       if (!isStoreType(type))
         throw new FerryError('bad_request', `type: must be one of ${STORE_TYPES.join(', ')} (got "${type}")`);
       propertyValidators[type]?.parse(properties, 'properties');
+      const problem = pathProblem('properties', properties);
+      if (problem) throw new FerryError('bad_request', `properties: ${problem}`);
       const gw = await getGatewayByName(db, gateway);
       const { plain, sealed } = splitSecrets(ctx.masterKey, type, properties);
       const row = await upsertLinkedService(

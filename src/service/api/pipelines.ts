@@ -10,6 +10,8 @@ import { getRunDetail, getRunSummary, listRuns } from '../store/queries/runs.ts'
 import { runDetailView, runSummaryView, runView } from './views.ts';
 import type { PipelineSpecT } from '../../protocol/pipeline.ts';
 
+const PIPELINE_BODY_LIMIT = 16 * 1024 * 1024;
+
 export function pipelineRoutes(app: App, ctx: ServiceContext): void {
   const db = ctx.store.db;
   const pipelineView = (p: { name: string; version: number; spec_json: string; updated_at: number }) => ({
@@ -19,12 +21,17 @@ export function pipelineRoutes(app: App, ctx: ServiceContext): void {
     spec: JSON.parse(p.spec_json) as PipelineSpecT,
   });
 
-  // The body is checked by validatePipeline, which names the offending field.
-  app.put('/api/v1/pipelines', { schema: { tags: ['pipelines'], body: Type.Unknown() } }, async (req) => {
-    const spec = await validatePipeline(db, req.body);
-    const { row, changed } = await applyPipeline(db, spec, ctx.now());
-    return { ...pipelineView(row), changed };
-  });
+  // The body is checked by validatePipeline, which names the offending field. A pipeline of many
+  // activities may be larger than the service's default body limit.
+  app.put(
+    '/api/v1/pipelines',
+    { schema: { tags: ['pipelines'], body: Type.Unknown() }, bodyLimit: PIPELINE_BODY_LIMIT },
+    async (req) => {
+      const spec = await validatePipeline(db, req.body);
+      const { row, changed } = await applyPipeline(db, spec, ctx.now());
+      return { ...pipelineView(row), changed };
+    },
+  );
 
   app.get('/api/v1/pipelines', { schema: { tags: ['pipelines'] } }, async () => ({
     pipelines: (await listPipelines(db)).map(pipelineView),

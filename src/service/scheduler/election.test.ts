@@ -37,7 +37,7 @@ function row(seq: number, over: Partial<NodesTable> = {}): NodesTable {
     token_hash: `hash-${name}`,
     registered_at: NOW - 60_000 + seq,
     last_seen_at: NOW - 200,
-    metrics_json: '{}',
+    metrics_json: '{"cpuPercent":1}', // it has heartbeated (registration stores '{}')
     running: 0,
     limit_default: 4,
     limit_override: null,

@@ -10,6 +10,7 @@ import {
   computeGatewayStatus,
   computeNodeStatuses,
   gatewayVersion,
+  versionVoters,
   type NodeFacts,
   type StatusOptions,
 } from './node-status.ts';
@@ -60,6 +61,8 @@ export function toFacts(row: NodesTable): NodeFacts {
     upgrading: row.upgrading === 1,
     peerAddress: `${row.peer_host}:${row.peer_port}`,
     reach: parseJson<PeerReachT[]>(row.reach_json, []),
+    // Registration stores no metrics ('{}'); every heartbeat stores all of them.
+    registeredOnly: row.metrics_json === '{}',
   };
 }
 
@@ -71,7 +74,7 @@ export function buildGatewayState(
 ): GatewayState {
   const facts = rows.map(toFacts);
   const statuses = computeNodeStatuses(facts, { dispatcherNodeId: gateway.dispatcher_node_id }, now, o);
-  const version = gatewayVersion(facts);
+  const version = gatewayVersion(versionVoters(facts, now, o));
   const nodes = rows.map((row, i): NodeState => {
     const status = statuses.get(row.id) ?? { status: 'Offline', reason: 'no_heartbeat', hint: '' };
     const draining = row.drain_requested === 1 || row.draining === 1;

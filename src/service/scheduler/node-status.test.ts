@@ -8,6 +8,7 @@ import {
   computeGatewayStatus,
   computeNodeStatuses,
   gatewayVersion,
+  versionVoters,
   type NodeFacts,
   type StatusOptions,
 } from './node-status.ts';
@@ -190,9 +191,10 @@ test('gateway status: Needs Registration, Online, Offline, Limited, each with a 
   const online = computeGatewayStatus([a, b, c], statuses([a, b, c], a));
   assert.deepEqual(online, { status: 'Online', reason: 'ok', hint: 'all 3 nodes are Online' });
 
+  const d = node('node-d');
   const bSilent = { ...b, lastSeenAt: NOW - 9000 };
   const cNewer = { ...c, version: '2.0.0' };
-  const some = computeGatewayStatus([a, bSilent, cNewer], statuses([a, bSilent, cNewer], a));
+  const some = computeGatewayStatus([a, bSilent, cNewer, d], statuses([a, bSilent, cNewer, d], a));
   assert.deepEqual(some, {
     status: 'Limited',
     reason: 'some_nodes_unhealthy',
@@ -233,4 +235,55 @@ test('gateway version: the version most nodes run; a tie goes to the higher vers
     gatewayVersion([{ version: '2.0.0' }, { version: '1.0.0' }, { version: '1.0.0' }, { version: '2.0.0' }]),
     '2.0.0',
   );
+  // Semantic version precedence: a pre-release is lower than its release.
+  assert.equal(gatewayVersion([{ version: '1.0.0' }, { version: '1.0.0-rc.1' }]), '1.0.0');
+});
+
+test('gateway version: only nodes that are up count; a registration that never heartbeats does not', () => {
+  const a = node('node-a');
+  const b = node('node-b', { reach: [ok(a)] });
+  // Registered just now claiming 99.0.0, never heartbeated: it counts for nothing, even in a tie.
+  const fake = node('node-fake', { version: '99.0.0', lastSeenAt: NOW, registeredOnly: true });
+  assert.deepEqual(
+    versionVoters([a, fake], NOW, O).map((n) => n.name),
+    ['node-a'],
+  );
+  const probed = { ...a, reach: [fail(fake, 'connection refused')] };
+  let s = statuses([probed, fake], a);
+  assert.equal(of(s, a).status, 'Online', 'the real node is neither Limited nor isolated by the fake one');
+  assert.deepEqual(of(s, fake), {
+    status: 'Offline',
+    reason: 'no_heartbeat',
+    hint: 'node-fake registered and has not sent a heartbeat yet',
+  });
+  // Nor do fakes decide the encryption mode.
+  const tlsFakes = [1, 2, 3].map((i) =>
+    node(`tls-${i}`, { tls: true, lastSeenAt: NOW, registeredOnly: true }),
+  );
+  s = statuses([a, ...tlsFakes], a);
+  assert.equal(of(s, a).status, 'Online');
+
+  // Once Offline, a node that did heartbeat no longer counts either, even as the majority.
+  const gone1 = node('gone-1', { version: '99.0.0', lastSeenAt: NOW - 9000 });
+  const gone2 = node('gone-2', { version: '99.0.0', lastSeenAt: NOW - 9000 });
+  const left = node('left', { version: '99.0.0', leftAt: NOW - 100 });
+  const upgrading = node('upgrading', { version: '99.0.0', upgrading: true });
+  s = statuses([a, b, gone1, gone2, left, upgrading], a);
+  assert.equal(of(s, a).status, 'Online');
+  assert.equal(of(s, b).status, 'Online');
+  assert.equal(computeGatewayStatus([a, b], s).status, 'Online');
+  assert.deepEqual(
+    versionVoters([a, b, gone1, gone2, left, upgrading], NOW, O).map((n) => n.name),
+    ['node-a', 'node-b'],
+  );
+
+  // Before any node has heartbeated, the nodes just registered count (the gateway's first node).
+  const first = node('first', { lastSeenAt: NOW, registeredOnly: true });
+  assert.deepEqual(
+    versionVoters([first], NOW, O).map((n) => n.name),
+    ['first'],
+  );
+  assert.equal(gatewayVersion(versionVoters([first, gone1], NOW, O)), '1.0.0');
+  // No node up: no gateway version, so nobody is Limited for their version.
+  assert.equal(gatewayVersion(versionVoters([gone1, left], NOW, O)), null);
 });

@@ -4,13 +4,21 @@
  * computes the same answer.
  *
  * Node, in order of precedence:
- *   Offline   no heartbeat within offlineAfterMs, or the node said it is leaving
+ *   Offline   no heartbeat within offlineAfterMs, or the node said it is leaving, or it registered
+ *             and has not sent its first heartbeat yet
  *   Upgrading the node said so
  *   Inactive  its node-to-node encryption differs from most nodes', or it reaches no other node
  *   Limited   its version differs from the gateway's, it cannot reach the dispatcher, or the
  *             dispatcher cannot reach it
  *   Online    otherwise
  * Gateway: Needs Registration (no node), Offline (no node Online), Online (all Online), else Limited.
+ *
+ * The gateway version is the version most nodes that are up run: heard from within offlineAfterMs,
+ * not shut down, not upgrading, and heard from since they registered (a registration alone, say one
+ * claiming 99.0.0 that never heartbeats, counts for nothing; until any node has heartbeated, the
+ * nodes just registered count). A node that went away no longer decides what the others must run.
+ * Likewise, a node that has not heartbeated yet does not count towards the encryption majority, nor
+ * as a peer whose unreachability makes another node Inactive (isolated).
  */
 import type { GatewayStatus, NodeStatus, StatusReason, StatusView } from '../../protocol/statuses.ts';
 import type { PeerReachT } from '../../protocol/agent.ts';
@@ -27,6 +35,8 @@ export interface NodeFacts {
   upgrading: boolean;
   peerAddress: string;
   reach: PeerReachT[];
+  /** Registered but no heartbeat yet: its version does not count towards the gateway version. */
+  registeredOnly?: boolean;
 }
 
 export interface GatewayFacts {
@@ -37,7 +47,10 @@ export interface StatusOptions {
   offlineAfterMs: number;
 }
 
-/** The version most nodes run (ties: the higher version). Null when there are no nodes. */
+/**
+ * The version most of `nodes` run (ties: the higher version). Null when there are no nodes. Pass
+ * the nodes whose version counts: `versionVoters`.
+ */
 export function gatewayVersion(nodes: readonly Pick<NodeFacts, 'version'>[]): string | null {
   const counts = new Map<string, number>();
   for (const n of nodes) counts.set(n.version, (counts.get(n.version) ?? 0) + 1);
@@ -54,6 +67,13 @@ export function gatewayVersion(nodes: readonly Pick<NodeFacts, 'version'>[]): st
 
 function isOffline(n: NodeFacts, now: number, o: StatusOptions): boolean {
   return n.leftAt !== null || now - n.lastSeenAt > o.offlineAfterMs;
+}
+
+/** The nodes whose version sets the gateway version (see the top of this file). */
+export function versionVoters<N extends NodeFacts>(nodes: readonly N[], now: number, o: StatusOptions): N[] {
+  const up = nodes.filter((n) => !isOffline(n, now, o) && !n.upgrading);
+  const heard = up.filter((n) => n.registeredOnly !== true);
+  return heard.length > 0 ? heard : up;
 }
 
 /** Most nodes' encryption mode among those not Offline (ties: the earliest registered node's). */
@@ -77,8 +97,12 @@ export function computeNodeStatuses(
 ): Map<string, StatusView<NodeStatus>> {
   const out = new Map<string, StatusView<NodeStatus>>();
   const live = nodes.filter((n) => !isOffline(n, now, o));
-  const version = gatewayVersion(nodes);
-  const tls = majorityTls(live);
+  // A registration alone proves nothing: until a node has heartbeated, it decides neither the
+  // encryption mode nor whether the others are isolated (unless no live node has heartbeated yet).
+  const heard = live.filter((n) => n.registeredOnly !== true);
+  const counted = heard.length > 0 ? heard : live;
+  const version = gatewayVersion(versionVoters(nodes, now, o));
+  const tls = majorityTls(counted);
   const byId = new Map(nodes.map((n) => [n.id, n]));
   const dispatcher = gateway.dispatcherNodeId ? byId.get(gateway.dispatcherNodeId) : undefined;
 
@@ -93,6 +117,11 @@ export function computeNodeStatuses(
     if (isOffline(n, now, o)) {
       const secs = ((now - n.lastSeenAt) / 1000).toFixed(1);
       out.set(n.id, view('Offline', 'no_heartbeat', `no heartbeat from ${n.name} for ${secs} s`));
+      continue;
+    }
+    // A registration alone is not a running node: it gets no tasks and no role until it heartbeats.
+    if (n.registeredOnly === true) {
+      out.set(n.id, view('Offline', 'no_heartbeat', `${n.name} registered and has not sent a heartbeat yet`));
       continue;
     }
     if (n.upgrading) {
@@ -110,7 +139,7 @@ export function computeNodeStatuses(
       );
       continue;
     }
-    const otherLive = live.filter((p) => p.id !== n.id);
+    const otherLive = counted.filter((p) => p.id !== n.id);
     const failed = n.reach.filter((r) => !r.ok);
     if (otherLive.length > 0 && n.reach.length > 0 && failed.length === n.reach.length) {
       const detail = failed

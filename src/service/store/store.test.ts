@@ -126,19 +126,19 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       const gw = await createGateway(store.db, 'g1', 2, 1000);
       await rejects(createGateway(store.db, 'g1', null, 1000), 'conflict');
       key = gw.key1;
-      const r1 = await registerNode(store.db, reg(key, 'n1'), 2, 1000);
+      const r1 = await registerNode(store.db, reg(key, 'n1'), 2, 1000, T);
       n1 = await node(r1.nodeId);
-      await rejects(registerNode(store.db, reg(key, 'n1'), 2, 1000), 'registration_refused');
-      await rejects(registerNode(store.db, reg('nope', 'n9'), 2, 1000), 'registration_refused');
-      await rejects(registerNode(store.db, reg(key, 'old', '0.9.0'), 2, 1000), 'registration_refused');
-      const r2 = await registerNode(store.db, reg(gw.key2, 'n2'), 2, 1000);
+      await rejects(registerNode(store.db, reg(key, 'n1'), 2, 1000, T), 'registration_refused');
+      await rejects(registerNode(store.db, reg('nope', 'n9'), 2, 1000, T), 'registration_refused');
+      await rejects(registerNode(store.db, reg(key, 'old', '0.9.0'), 2, 1000, T), 'registration_refused');
+      const r2 = await registerNode(store.db, reg(gw.key2, 'n2'), 2, 1000, T);
       n2 = await node(r2.nodeId);
-      const cap = await rejects(registerNode(store.db, reg(key, 'n3'), 2, 1000), 'registration_refused');
+      const cap = await rejects(registerNode(store.db, reg(key, 'n3'), 2, 1000, T), 'registration_refused');
       assert.match(cap.message, /maximum of 2 nodes/);
       const regen = await regenerateKey(store.db, 'g1', 'key1');
       assert.notEqual(regen.key1, key);
       await store.db.updateTable('gateways').set({ max_nodes: null }).execute();
-      await rejects(registerNode(store.db, reg(key, 'n3'), 2, 1000), 'registration_refused');
+      await rejects(registerNode(store.db, reg(key, 'n3'), 2, 1000, T), 'registration_refused');
       key = regen.key1;
     });
 

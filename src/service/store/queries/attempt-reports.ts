@@ -160,7 +160,11 @@ export async function completeAttempt(
   });
 }
 
-/** The dispatcher could not deliver the attempt, or its worker gave it back (shutdown): queue it again. */
+/**
+ * The dispatcher could not deliver the attempt, or its worker gave it back (shutdown): queue it again.
+ * Refused when there is nothing to give back: not_found for an unknown attempt, conflict (409) for one
+ * that already ended (succeeded, failed, lost, released) or that its worker has started.
+ */
 export async function releaseAttempt(
   db: Kysely<Schema>,
   node: NodesTable,
@@ -174,7 +178,7 @@ export async function releaseAttempt(
       .selectAll()
       .where('id', '=', attemptId)
       .executeTakeFirst();
-    if (!attempt || !(ACTIVE_ATTEMPT as readonly string[]).includes(attempt.status)) return;
+    if (!attempt) throw new FerryError('not_found', `attempt ${attemptId} does not exist`);
     const holder = await tx
       .selectFrom('nodes')
       .select('gateway_id')
@@ -182,9 +186,18 @@ export async function releaseAttempt(
       .executeTakeFirst();
     if (attempt.node_id !== node.id && holder?.gateway_id !== node.gateway_id)
       throw new FerryError('forbidden', `attempt ${attemptId} is not of this gateway`);
+    if (!(ACTIVE_ATTEMPT as readonly string[]).includes(attempt.status))
+      throw new FerryError(
+        'conflict',
+        `attempt ${attemptId} is ${attempt.status}; only a dispatched or running attempt can be released`,
+      );
     // The dispatcher may give back only what its worker never started: a delivery that timed out may
     // still have reached the worker, and once that worker reported it running, the attempt is its.
-    if (attempt.node_id !== node.id && attempt.status !== 'dispatched') return;
+    if (attempt.node_id !== node.id && attempt.status !== 'dispatched')
+      throw new FerryError(
+        'conflict',
+        `attempt ${attemptId} is ${attempt.status} on its worker, which keeps it; it was not released`,
+      );
     await tx
       .updateTable('attempts')
       .set({ status: 'released', finished_at: now, error: reason })

@@ -72,8 +72,8 @@ test('claims seal secrets to the assigned node, per attempt; no seal key, no tas
   const k2 = generateNodeKeys();
   const join1 = { key: gw.key1, version: '1.0.0', peerHost: '127.0.0.1', peerPort: 1, tls: false };
   const machine = { cores: 2, memoryBytes: 1e9, defaultLimit: 2 };
-  const r1 = await registerNode(db, { ...join1, ...machine, name: 'n1', ...publicKeys(k1) }, 2, 1000);
-  const r2 = await registerNode(db, { ...join1, ...machine, name: 'n2', ...publicKeys(k2) }, 2, 1000);
+  const r1 = await registerNode(db, { ...join1, ...machine, name: 'n1', ...publicKeys(k1) }, 2, 1000, T);
+  const r2 = await registerNode(db, { ...join1, ...machine, name: 'n2', ...publicKeys(k2) }, 2, 1000, T);
   const row = (id: string) =>
     db.selectFrom('nodes').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
   const { epoch } = await recordHeartbeat(db, await row(r1.nodeId), hb(k1), 2000, T);

@@ -49,7 +49,8 @@ export async function recordHeartbeat(
         .where('status', 'in', ACTIVE_ATTEMPT)
         .execute();
       const ownedIds = owned.map((o) => o.id);
-      revoked = hb.running.filter((id) => !ownedIds.includes(id));
+      const ownedSet = new Set(ownedIds);
+      revoked = hb.running.filter((id) => !ownedSet.has(id));
       if (ownedIds.length > 0) {
         await tx
           .updateTable('attempts')

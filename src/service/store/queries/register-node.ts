@@ -9,8 +9,22 @@ import type { RegisterRequestT } from '../../../protocol/agent.ts';
 import { FerryError } from '../../../common/errors.ts';
 import { hashToken, newId, randomToken } from '../../../common/crypto.ts';
 import { compareVersions } from '../../../protocol/version.ts';
-import { gatewayVersion } from '../../scheduler/node-status.ts';
+import { gatewayVersion, versionVoters, type StatusOptions } from '../../scheduler/node-status.ts';
+import { toFacts } from '../../scheduler/gateway-state.ts';
 import { recordEvent } from './record-event.ts';
+
+const INVALID_KEY = 'the authentication key is not valid for any gateway';
+
+/** The refusal of a key no gateway holds (counted per address by the key attempt limiter). */
+export function invalidKey(): FerryError {
+  return new FerryError('registration_refused', INVALID_KEY, {
+    hint: 'keys change when regenerated: get the current one with `ferry gateway keys GATEWAY`',
+  });
+}
+
+export function isInvalidKey(err: unknown): boolean {
+  return err instanceof FerryError && err.code === 'registration_refused' && err.message === INVALID_KEY;
+}
 
 export interface Registered {
   nodeId: string;
@@ -25,6 +39,7 @@ export async function registerNode(
   req: RegisterRequestT,
   defaultLimit: number,
   now: number,
+  o: StatusOptions,
 ): Promise<Registered> {
   return db.transaction().execute(async (tx) => {
     const gw = await tx
@@ -32,16 +47,8 @@ export async function registerNode(
       .selectAll()
       .where((eb) => eb.or([eb('key1', '=', req.key), eb('key2', '=', req.key)]))
       .executeTakeFirst();
-    if (!gw) {
-      throw new FerryError('registration_refused', 'the authentication key is not valid for any gateway', {
-        hint: 'keys change when regenerated: get the current one with `ferry gateway keys GATEWAY`',
-      });
-    }
-    const nodes = await tx
-      .selectFrom('nodes')
-      .select(['name', 'version', 'seq'])
-      .where('gateway_id', '=', gw.id)
-      .execute();
+    if (!gw) throw invalidKey();
+    const nodes = await tx.selectFrom('nodes').selectAll().where('gateway_id', '=', gw.id).execute();
     if (nodes.some((n) => n.name === req.name)) {
       throw new FerryError(
         'registration_refused',
@@ -60,7 +67,8 @@ export async function registerNode(
         },
       );
     }
-    const version = gatewayVersion(nodes);
+    // The version of the nodes that are up: one that registered and went away sets no bar.
+    const version = gatewayVersion(versionVoters(nodes.map(toFacts), now, o));
     if (version !== null && compareVersions(req.version, version) < 0) {
       throw new FerryError(
         'registration_refused',
@@ -97,7 +105,7 @@ export async function registerNode(
         last_seen_at: now,
         limit_default: defaultLimit,
         limit_override: null,
-        metrics_json: '{}',
+        metrics_json: '{}', // no heartbeat yet: Offline and without a vote until one (gateway-state.ts)
         running: 0,
         draining: 0,
         drain_requested: 0,
