@@ -7,7 +7,6 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateNodeKeys } from '../src/protocol/node-keys.ts';
 import {
   ADMIN_TOKEN,
   Api,
@@ -16,10 +15,8 @@ import {
   startNode,
   startService,
   type ServiceHandle,
+  PUBLIC_KEYS,
 } from './helpers/cluster.ts';
-
-const { signPublicKey, sealPublicKey } = generateNodeKeys();
-const publicKeys = { signPublicKey, sealPublicKey };
 
 async function nodeNames(svc: ServiceHandle, gateway: string): Promise<string[]> {
   const res = await svc.api.call('GET', `/api/v1/gateways/${gateway}/nodes`);
@@ -218,7 +215,7 @@ describe('service REST API and `ferry gateway`', { concurrency: 2 }, () => {
         cores: 1,
         memoryBytes: 0,
         defaultLimit: 1,
-        ...publicKeys,
+        ...PUBLIC_KEYS,
       },
       '',
     );

@@ -11,7 +11,14 @@ import { request } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ROOT, eventually, startNode, startService, type ServiceHandle } from './helpers/cluster.ts';
+import {
+  PUBLIC_KEYS,
+  ROOT,
+  eventually,
+  startNode,
+  startService,
+  type ServiceHandle,
+} from './helpers/cluster.ts';
 
 const PACKAGE_VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string })
   .version;
@@ -72,6 +79,7 @@ const registration = (key: string, name: string, version = PACKAGE_VERSION) => (
   cores: 1,
   memoryBytes: 0,
   defaultLimit: 1,
+  ...PUBLIC_KEYS,
 });
 
 const heartbeat = (version = PACKAGE_VERSION) => ({
@@ -91,6 +99,7 @@ const heartbeat = (version = PACKAGE_VERSION) => ({
   peerHost: '127.0.0.1',
   peerPort: 9,
   reach: [],
+  ...PUBLIC_KEYS,
 });
 
 async function nodesView(svc: ServiceHandle): Promise<any> {

@@ -10,12 +10,8 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { eventually, tempDir } from './helpers/cluster.ts';
+import { eventually, tempDir, PUBLIC_KEYS } from './helpers/cluster.ts';
 import { gatewayWithNodes, type Gateway } from './helpers/scenario.ts';
-import { generateNodeKeys } from '../src/protocol/node-keys.ts';
-
-const { signPublicKey, sealPublicKey } = generateNodeKeys();
-const publicKeys = { signPublicKey, sealPublicKey };
 
 interface Answer {
   status: number;
@@ -470,7 +466,7 @@ test('bad inputs get a clear 4xx and change nothing', async (t) => {
       peerHost: '127.0.0.1',
       peerPort: 1,
       reach: [],
-      ...publicKeys,
+      ...PUBLIC_KEYS,
     };
     await expectRefused([
       agent('heartbeat: no public keys', 'heartbeat', { ...hb, signPublicKey: undefined }, 400),
@@ -489,13 +485,13 @@ test('bad inputs get a clear 4xx and change nothing', async (t) => {
       agent(
         'heartbeat: an X25519 key to sign with',
         'heartbeat',
-        { ...hb, signPublicKey: publicKeys.sealPublicKey },
+        { ...hb, signPublicKey: PUBLIC_KEYS.sealPublicKey },
         400,
       ),
       agent(
         'heartbeat: an Ed25519 key to seal to',
         'heartbeat',
-        { ...hb, sealPublicKey: publicKeys.signPublicKey },
+        { ...hb, sealPublicKey: PUBLIC_KEYS.signPublicKey },
         400,
       ),
       agent('heartbeat: a 4 KiB key', 'heartbeat', { ...hb, sealPublicKey: 'A'.repeat(4096) }, 400),

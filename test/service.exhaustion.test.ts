@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startService, type ServiceHandle } from './helpers/cluster.ts';
+import { PUBLIC_KEYS, startService, type ServiceHandle } from './helpers/cluster.ts';
 
 const MiB = 1024 * 1024;
 /** The service's memory budget under attack. */
@@ -108,6 +108,7 @@ test('the service under unauthenticated exhaustion', async (t) => {
       cores: 1,
       memoryBytes: 0,
       defaultLimit: 1,
+      ...PUBLIC_KEYS,
     },
     '',
   );
@@ -258,6 +259,7 @@ test('the service under unauthenticated exhaustion', async (t) => {
         peerHost: '127.0.0.1',
         peerPort: 9,
         reach: [],
+        ...PUBLIC_KEYS,
       });
       const many = Array.from({ length: 40_000 }, (_, i) => `att_${String(i).padStart(20, '0')}`);
       const r = await svc.api.raw('POST', '/api/v1/agent/heartbeat', heartbeat(many), nodeToken);

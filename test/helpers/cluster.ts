@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestContext } from 'node:test';
 import { NODE_FLAGS } from '../../src/common/runtime-flags.ts';
+import { generateNodeKeys } from '../../src/protocol/node-keys.ts';
 import { jsonAgents, requestJson, type JsonAgents } from '../../src/node/json-request.ts';
 
 export const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
@@ -17,6 +18,10 @@ export const NODE = join(ROOT, 'node_modules/.bin/node');
 export const MAIN = join(ROOT, 'src/cli/main.ts');
 
 type Ctx = Pick<TestContext, 'after'>;
+
+const keys = generateNodeKeys();
+/** Public keys for registrations and heartbeats a test writes by hand (a node makes its own). */
+export const PUBLIC_KEYS = { signPublicKey: keys.signPublicKey, sealPublicKey: keys.sealPublicKey };
 
 /**
  * What one test (or bench) started and made. A single cleanup, registered on first use, kills every
