@@ -17,6 +17,7 @@ import { createLogger } from '../common/logger.ts';
 import { hashToken, randomToken } from '../common/crypto.ts';
 import type { ServiceContext } from './context.ts';
 import { ACTIVE_ATTEMPT } from './store/queries/active-attempts.ts';
+import { deriveLeaseKey } from '../protocol/dispatcher-lease.ts';
 
 export interface RunningService {
   url: string;
@@ -73,6 +74,7 @@ export async function startService(input: ServiceOptions): Promise<RunningServic
     options,
     timings: schedulerTimings(options, startedAt),
     masterKey,
+    leaseKey: deriveLeaseKey(masterKey),
     adminTokenHash: hashToken(adminToken),
     log,
     notifier: new WorkNotifier(),
