@@ -97,8 +97,7 @@ export class PeerAuth {
     const nonce = header(headers, PEER_HEADER_NONCE) ?? '';
     const digest = header(headers, PEER_HEADER_BODY_SHA256) ?? '';
     const signature = header(headers, PEER_HEADER_SIGNATURE) ?? '';
-    if (!gatewayId || !nodeId || !signature)
-      throw refuse('request is not signed by a node of this gateway');
+    if (!gatewayId || !nodeId || !signature) throw refuse('request is not signed by a node of this gateway');
     if (gatewayId !== self.gatewayId) throw refuse('request is not signed by a node of this gateway');
     if (toNodeId !== self.nodeId) throw refuse('request is signed for another node');
     if (!NONCE_PATTERN.test(nonce) || !SHA256_PATTERN.test(digest))

@@ -217,6 +217,19 @@ test('a draining worker refuses new work with draining and keeps running what it
   await h.completed.get('a3').promise;
 });
 
+test('a dispatch the service does not vouch for is refused and never raises the epoch', async () => {
+  const h = harness(2);
+  h.worker.observeEpoch(5);
+  throwsCode(() => h.worker.accept(dispatch('forged', 2147483647), false), 'unauthorized');
+  throwsCode(() => h.worker.accept(dispatch('unnamed', 5), false), 'unauthorized');
+  assert.equal(h.worker.runningCount, 0);
+  // The forged epoch did not raise the floor: the real dispatcher's next dispatch is taken.
+  assert.deepEqual(h.worker.accept(dispatch('real', 5), true), { accepted: true });
+  assert.equal(h.started.has('forged'), false);
+  h.gates.get('real').resolve(copyResult);
+  await h.completed.get('real').promise;
+});
+
 test('a dispatch from an epoch older than the one observed is refused with stale_epoch', async () => {
   const h = harness(2);
   h.worker.observeEpoch(5);

@@ -35,7 +35,9 @@ export function deriveLeaseKey(masterKey: Buffer): LeaseKey {
     format: 'der',
     type: 'pkcs8',
   });
-  const publicKeyText = createPublicKey(privateKey).export({ format: 'der', type: 'spki' }).toString('base64');
+  const publicKeyText = createPublicKey(privateKey)
+    .export({ format: 'der', type: 'spki' })
+    .toString('base64');
   return { privateKey, publicKeyText };
 }
 

@@ -121,7 +121,12 @@ export function mintLease(serviceDataDir: string, claims: Omit<LeaseClaims, 'iss
 }
 
 /** A syntactically valid dispatch of a plan task (over a folder that does not exist) to `nodeId`. */
-export function planDispatch(nodeId: string, epoch: number, attemptId: string, lease?: string): DispatchRequestT {
+export function planDispatch(
+  nodeId: string,
+  epoch: number,
+  attemptId: string,
+  lease?: string,
+): DispatchRequestT {
   const endpoint = (name: string) => ({
     type: 'filesystem',
     linkedService: name,
