@@ -16,6 +16,7 @@ import {
 } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { FerryError, toFerryError, toProblem } from '../common/errors.ts';
 import { bodySha256 } from '../protocol/peer.ts';
 import type { PeerAuth, PeerCaller } from './peer-auth.ts';
@@ -28,6 +29,8 @@ export const PEER_REQUEST_TIMEOUT_MS = 30_000;
 export const PEER_KEEP_ALIVE_TIMEOUT_MS = 5_000;
 /** A connection on which nothing moves for this long is closed. */
 export const PEER_SOCKET_IDLE_MS = 30_000;
+/** A request refused with its body unread: its connection is closed this long after the answer. */
+const LINGER_MS = 1_000;
 
 export interface PeerRoute {
   /** The largest body this route's messages need; 0 = none. */
@@ -73,6 +76,19 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
+/**
+ * The connection of a request refused before its body was read is closed after the answer. Node
+ * would destroy it as soon as the answer is written; with the client still sending, that resets the
+ * connection and the client's kernel may drop the answer unread. So: half-close, and destroy a
+ * moment later (what arrives meanwhile is discarded, never kept).
+ */
+function lingerClose(socket: Socket): void {
+  socket.destroySoon = function destroySoon(this: Socket): void {
+    this.end();
+    setTimeout(() => this.destroy(), LINGER_MS).unref();
+  };
+}
+
 function send(
   res: ServerResponse,
   status: number,
@@ -87,7 +103,10 @@ function send(
     'content-length': Buffer.byteLength(text),
   };
   // A body left unread is not drained: the connection is closed after the answer.
-  if (close) headers.connection = 'close';
+  if (close) {
+    headers.connection = 'close';
+    lingerClose(res.req.socket);
+  }
   res.writeHead(status, headers);
   res.end(text);
 }
