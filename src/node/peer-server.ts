@@ -79,11 +79,14 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 /**
  * The connection of a request refused before its body was read is closed after the answer. Node
  * would destroy it as soon as the answer is written; with the client still sending, that resets the
- * connection and the client's kernel may drop the answer unread. So: half-close, and destroy a
- * moment later (what arrives meanwhile is discarded, never kept).
+ * connection and the client's kernel may drop the answer unread. So: stop reading (the client's
+ * sends stall once the kernel's buffers are full: nothing more is read, parsed or kept), half-close,
+ * and destroy a moment later.
  */
 function lingerClose(socket: Socket): void {
   socket.destroySoon = function destroySoon(this: Socket): void {
+    // The HTTP parser reads the socket's handle directly: stop it there (socket.pause() would not).
+    (this as unknown as { _handle?: { readStop?: () => number } })._handle?.readStop?.();
     this.end();
     setTimeout(() => this.destroy(), LINGER_MS).unref();
   };
