@@ -29,7 +29,7 @@ import { ferryVersion } from '../common/version.ts';
 import type { HeartbeatResponseT, PeerReachT, PeerViewT } from '../protocol/agent.ts';
 import { DispatchRequest, signingKey, type DispatchRequestT, type PingResponseT } from '../protocol/peer.ts';
 import { leaseVouches } from '../protocol/dispatcher-lease.ts';
-import { PeerAuth } from './peer-auth.ts';
+import { NOT_A_MEMBER, PeerAuth } from './peer-auth.ts';
 import type { KeyObject } from 'node:crypto';
 import { validator } from '../protocol/validate.ts';
 import { generateNodeKeys, parsePublicKey } from '../protocol/node-keys.ts';
@@ -320,7 +320,14 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
         // Probe after the heartbeat, so the next one carries fresh reachability.
         if (lastHb) {
           reach = await probePeers(lastHb.role, lastHb.dispatcherNodeId, lastHb.peers, async (target) => {
-            await peers.call(target, 'GET', '/v1/ping', undefined, o.probeTimeoutMs);
+            try {
+              await peers.call(target, 'GET', '/v1/ping', undefined, o.probeTimeoutMs);
+            } catch (err) {
+              // The peer answered but has not heard of this node yet (it learns members from its
+              // own heartbeat, up to an interval after ours): it is reachable all the same.
+              const fe = toFerryError(err);
+              if (!(fe.code === 'unauthorized' && fe.message === NOT_A_MEMBER)) throw fe;
+            }
           });
         }
       } catch (err) {

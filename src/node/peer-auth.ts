@@ -22,6 +22,13 @@ import {
   verifyPeerRequest,
 } from '../protocol/peer.ts';
 
+/**
+ * The answer to a request from a node this one does not (yet) count as a member. A registered node
+ * gets it from a peer that has not heard of it yet (members are learnt from each heartbeat): the peer
+ * is reachable all the same.
+ */
+export const NOT_A_MEMBER = 'request is not signed by a current member of this gateway';
+
 /** Nonces remembered at most; past it (a member sending thousands a second) requests wait their turn. */
 export const MAX_NONCES = 100_000;
 
@@ -105,7 +112,7 @@ export class PeerAuth {
     if (!Number.isSafeInteger(time) || Math.abs(now - time) > PEER_CLOCK_SKEW_MS)
       throw refuse(`request time is outside the ${PEER_CLOCK_SKEW_MS / 1000} s window`);
     const member = this.#members.get(nodeId);
-    if (!member) throw refuse('request is not signed by a current member of this gateway');
+    if (!member) throw refuse(NOT_A_MEMBER);
     const signed = { method, path, time, nonce, nodeId, toNodeId, gatewayId, bodySha256: digest };
     if (!verifyPeerRequest(member.key, signed, signature))
       throw refuse('request is not signed by a node of this gateway');
