@@ -8,6 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { startNode, startService, eventually, type ServiceHandle } from './helpers/cluster.ts';
 import { fsLinkedServices, gatewayWithNodes, makeFiles, runPipeline, waitRun } from './helpers/scenario.ts';
@@ -147,6 +148,24 @@ test('GET /v1/ping is taken only signed by a current member of the gateway, for 
   const once = peerRequest('GET', '/v1/ping', undefined, asA2);
   assert.equal((await send(baseA1, once)).status, 200);
   assertUnauthorized(await send(baseA1, once), 'replayed ping', /replayed/);
+
+  // A ping takes no body: refused by its Content-Length, before anything is read.
+  const withBody = await new Promise<{ status: number; body: any }>((resolve, reject) => {
+    const r = peerRequest('GET', '/v1/ping', undefined, asA2);
+    const req = request(
+      `${baseA1}/v1/ping`,
+      { method: 'GET', headers: { ...r.headers, 'content-length': '5' } },
+      (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+      },
+    );
+    req.on('error', reject);
+    req.end('hello');
+  });
+  assert.equal(withBody.status, 400, JSON.stringify(withBody.body));
+  assert.match(withBody.body.message, /takes no request body/);
 
   // Signed but unknown route: authenticated first, then 404.
   const unknown = await peerCall(baseA1, 'GET', '/v1/nope', undefined, asA2);
