@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { startNode, startService, eventually, type ServiceHandle } from './helpers/cluster.ts';
 import { fsLinkedServices, gatewayWithNodes, makeFiles, runPipeline, waitRun } from './helpers/scenario.ts';
@@ -166,6 +167,21 @@ test('GET /v1/ping is taken only signed by a current member of the gateway, for 
   });
   assert.equal(withBody.status, 400, JSON.stringify(withBody.body));
   assert.match(withBody.body.message, /takes no request body/);
+
+  // A stranger that asks before sending its body ("Expect: 100-continue") is not invited to send it.
+  const expectAnswer = await new Promise<string>((resolve) => {
+    const socket = connect(Number(new URL(baseA1).port), '127.0.0.1');
+    let text = '';
+    socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+    socket.on('close', () => resolve(text));
+    socket.on('error', () => undefined);
+    socket.on('connect', () =>
+      socket.write(
+        'POST /v1/dispatch HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000000\r\nExpect: 100-continue\r\n\r\n',
+      ),
+    );
+  });
+  assert.match(expectAnswer, /^HTTP\/1\.1 401 /, 'refused at once, without "100 Continue"');
 
   // Signed but unknown route: authenticated first, then 404.
   const unknown = await peerCall(baseA1, 'GET', '/v1/nope', undefined, asA2);

@@ -43,7 +43,8 @@ export class PeerClient {
       res = await requestJson(`${target.url}${path}`, {
         method,
         agents: this.#agents,
-        headers: {
+        // Signed per send: a request retried on a fresh socket carries a fresh nonce and time.
+        headers: () => ({
           'content-type': 'application/json',
           ...peerHeaders(id.signKey, {
             method,
@@ -53,7 +54,7 @@ export class PeerClient {
             toNodeId: target.nodeId,
             body: method === 'POST' ? text : '',
           }),
-        },
+        }),
         body: method === 'POST' ? text : undefined,
         timeoutMs,
       });

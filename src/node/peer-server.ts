@@ -150,6 +150,8 @@ export async function startPeerServer(
         const declared = declaredLength(req);
         if (declared !== undefined && declared > route.maxBody) throw tooLarge(route.maxBody);
         if (route.maxBody === 0 && hasBody(req)) throw tooLarge(0);
+        // A client that waits for "100 Continue" gets it only now, once its headers passed.
+        if (route.maxBody > 0 && /100-continue/i.test(String(req.headers.expect ?? ''))) res.writeContinue();
         const body = route.maxBody === 0 ? Buffer.alloc(0) : await readBody(req, route.maxBody);
         bodyRead = true;
         if (bodySha256(body) !== caller.bodySha256)
@@ -185,6 +187,8 @@ export async function startPeerServer(
         handler,
       )
     : createHttpServer(serverOptions, handler);
+  // Node would answer "Expect: 100-continue" itself, inviting the body before anything is checked.
+  server.on('checkContinue', handler);
   server.keepAliveTimeout = PEER_KEEP_ALIVE_TIMEOUT_MS;
   server.setTimeout(PEER_SOCKET_IDLE_MS, (socket) => socket.destroy());
   await new Promise<void>((resolve, reject) => {
