@@ -227,7 +227,14 @@ test('the node port under 16 x 16 MiB unsigned or foreign bodies and 300 slow co
     250,
   ).catch((err: unknown) => {
     const open = slow.map((s, i) => [i, s.closedAfter] as const).filter(([, c]) => c === undefined);
-    throw new Error(`${(err as Error).message}: ${open.length} open, e.g. ${JSON.stringify(open.slice(0, 10))}; closed: ${JSON.stringify(slow.map((s) => s.closedAfter).filter((c) => c !== undefined).slice(0, 20))}`);
+    throw new Error(
+      `${(err as Error).message}: ${open.length} open, e.g. ${JSON.stringify(open.slice(0, 10))}; closed: ${JSON.stringify(
+        slow
+          .map((s) => s.closedAfter)
+          .filter((c) => c !== undefined)
+          .slice(0, 20),
+      )}`,
+    );
   });
   const slowest = Math.max(...slow.map((s) => s.closedAfter ?? Infinity));
   t.diagnostic(`slow connections closed by the node after at most ${slowest} ms`);
