@@ -17,13 +17,7 @@ import {
   treeDigest,
   waitRun,
 } from './helpers/scenario.ts';
-import {
-  signPeerRequest,
-  PEER_HEADER_GATEWAY,
-  PEER_HEADER_NODE,
-  PEER_HEADER_SIGNATURE,
-  PEER_HEADER_TIME,
-} from '../src/protocol/peer.ts';
+import { keyOf, mintLease, peerCall, registrationOf } from './helpers/peer.ts';
 
 test('a dispatcher frozen past its lease and resumed can neither claim nor dispatch', async (t) => {
   const g = await gatewayWithNodes(t, 3, { nodeArgs: ['--limit', '2'] });
@@ -48,7 +42,7 @@ test('a dispatcher frozen past its lease and resumed can neither claim nor dispa
   const before = await g.svc.api.call('GET', `/api/v1/gateways/${g.gateway}`);
   const stale = g.nodes.find((n) => n.name === before.dispatcher);
   assert.ok(stale);
-  const reg = JSON.parse(readFileSync(join(stale.dataDir, 'node.json'), 'utf8'));
+  const reg = registrationOf(stale.dataDir);
   stale.proc.kill('SIGSTOP');
   t.after(() => stale.proc.kill('SIGCONT'));
 
@@ -73,7 +67,7 @@ test('a dispatcher frozen past its lease and resumed can neither claim nor dispa
   assert.equal(((await claim.json()) as any).code, 'stale_epoch');
 
   // A worker that has heard of the new epoch (from its heartbeat, or a dispatch under it) refuses a
-  // dispatch signed by a node of the gateway but carrying the old epoch.
+  // dispatch signed by the stale dispatcher, with the lease the service gave it, under the old epoch.
   const view = await nodesView(g);
   const worker = view.nodes.find((n: any) => n.name !== stale.name && n.status === 'Online');
   const workerDir = g.nodes.find((n) => n.name === worker.name)?.dataDir ?? '';
@@ -81,7 +75,7 @@ test('a dispatcher frozen past its lease and resumed can neither claim nor dispa
     'the worker to know the new epoch',
     () => JSON.parse(readFileSync(join(workerDir, 'status.json'), 'utf8')).epoch >= after.epoch,
   );
-  const body = JSON.stringify({
+  const body = {
     epoch: before.epoch,
     attempt: {
       attemptId: 'att_forged',
@@ -107,21 +101,20 @@ test('a dispatcher frozen past its lease and resumed can neither claim nor dispa
         work: { kind: 'plan' },
       },
     },
+    lease: mintLease(g.svc.dataDir, {
+      gatewayId: reg.gatewayId,
+      dispatcherNodeId: reg.nodeId,
+      epoch: before.epoch,
+    }),
+  };
+  const dispatch = await peerCall(`http://${worker.peerAddress}`, 'POST', '/v1/dispatch', body, {
+    key: keyOf(reg),
+    gatewayId: reg.gatewayId,
+    nodeId: reg.nodeId,
+    toNodeId: registrationOf(workerDir).nodeId,
   });
-  const time = Date.now();
-  const dispatch = await fetch(`http://${worker.peerAddress}/v1/dispatch`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      [PEER_HEADER_GATEWAY]: reg.gatewayId,
-      [PEER_HEADER_NODE]: reg.nodeId,
-      [PEER_HEADER_TIME]: String(time),
-      [PEER_HEADER_SIGNATURE]: signPeerRequest(reg.peerSecret, 'POST', '/v1/dispatch', time, body),
-    },
-    body,
-  });
-  assert.equal(dispatch.status, 409);
-  assert.equal(((await dispatch.json()) as any).code, 'stale_epoch');
+  assert.equal(dispatch.status, 409, JSON.stringify(dispatch.body));
+  assert.equal(dispatch.body.code, 'stale_epoch');
 
   // Frozen past the offline timeout: its attempts are lost. Then it wakes up.
   await eventually(

@@ -25,6 +25,8 @@ export interface DispatcherDeps {
 export class Dispatcher {
   readonly #deps: DispatcherDeps;
   #epoch = 0;
+  /** The service's lease token for this node under #epoch, forwarded in every dispatch. */
+  #lease: string | undefined;
   #peers: PeerViewT[] = [];
   #loop: Promise<void> | undefined;
   #controller: AbortController | undefined;
@@ -39,12 +41,15 @@ export class Dispatcher {
     return this.#loop !== undefined;
   }
 
-  /** From each heartbeat: the role, the epoch and the workers. */
-  update(role: 'dispatcher' | 'worker', epoch: number, peers: PeerViewT[]): void {
+  /** From each heartbeat: the role, the epoch, the workers and (for the dispatcher) its lease token. */
+  update(role: 'dispatcher' | 'worker', epoch: number, peers: PeerViewT[], lease?: string): void {
     this.#peers = peers;
+    if (role === 'dispatcher' && lease !== undefined && (!this.#loop || epoch === this.#epoch))
+      this.#lease = lease;
     if (role === 'dispatcher' && (!this.#loop || epoch !== this.#epoch)) {
       if (this.#loop && epoch !== this.#epoch) this.stop();
       this.#epoch = epoch;
+      this.#lease = lease;
       this.#deps.log.info({ epoch }, 'this node is the dispatcher');
       const controller = new AbortController();
       this.#controller = controller;
@@ -111,7 +116,8 @@ export class Dispatcher {
       attempt.nodeId === this.#deps.selfId ? 'self' : this.#peers.find((p) => p.nodeId === attempt.nodeId);
     try {
       if (!target) throw new Error(`worker ${attempt.nodeId} is not among this gateway's nodes`);
-      await this.#deps.deliver(target, { epoch, attempt });
+      const lease = this.#epoch === epoch ? this.#lease : undefined;
+      await this.#deps.deliver(target, { epoch, attempt, ...(lease === undefined ? {} : { lease }) });
     } catch (err) {
       const reason = `could not hand the task to ${target === 'self' ? 'this node' : (target?.name ?? attempt.nodeId)}: ${toFerryError(err).message}`;
       this.#deps.log.warn({ attempt: attempt.attemptId }, reason);

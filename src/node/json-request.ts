@@ -45,7 +45,8 @@ export function requestJson(
   url: string,
   o: {
     method: string;
-    headers: Record<string, string>;
+    /** A function is called for each send: a retried request gets fresh headers (a new nonce). */
+    headers: Record<string, string> | (() => Record<string, string>);
     body?: string | undefined;
     agents: JsonAgents;
     timeoutMs: number;
@@ -66,7 +67,9 @@ export function requestJson(
           reject(new FerryError('unavailable', what, { cause: err }));
         } else reject(err instanceof Error ? err : new Error(String(err)));
       };
-      const headers: Record<string, string> = { ...o.headers };
+      const headers: Record<string, string> = {
+        ...(typeof o.headers === 'function' ? o.headers() : o.headers),
+      };
       if (o.body !== undefined) headers['content-length'] = String(Buffer.byteLength(o.body));
       const req = (secure ? https : http).request(
         target,

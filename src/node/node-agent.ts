@@ -29,11 +29,21 @@ import { FerryError, toFerryError } from '../common/errors.ts';
 import { ferryVersion } from '../common/version.ts';
 import { readPemFile } from '../common/tls.ts';
 import type { HeartbeatResponseT, PeerReachT, PeerViewT } from '../protocol/agent.ts';
-import { DispatchRequest, type DispatchRequestT, type PingResponseT } from '../protocol/peer.ts';
+import { DispatchRequest, signingKey, type DispatchRequestT, type PingResponseT } from '../protocol/peer.ts';
+import { leaseVouches } from '../protocol/dispatcher-lease.ts';
+import { NOT_A_MEMBER, PeerAuth } from './peer-auth.ts';
+import type { KeyObject } from 'node:crypto';
 import { validator } from '../protocol/validate.ts';
-import { generateNodeKeys } from '../protocol/node-keys.ts';
+import { generateNodeKeys, parsePublicKey } from '../protocol/node-keys.ts';
 
 const dispatchValidator = validator(DispatchRequest);
+
+/**
+ * The largest dispatch body taken. A task spec is small (a few KiB with the default 64 files per
+ * task), but a file source may put up to 100,000 files in one task, about 100 bytes each with a
+ * typical path: this leaves room for that. Only a current member's signed dispatch is ever read.
+ */
+export const MAX_DISPATCH_BODY = 16 * 1024 * 1024;
 
 export interface RunningNode {
   registration: NodeRegistration;
@@ -137,26 +147,42 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
 
   // The peer server starts before the worker exists (registration needs its port).
   const holder: { worker?: Worker } = {};
+  // Who may call the peer port: the members our latest heartbeat lists (none until the first one).
+  const peerAuth = new PeerAuth();
+  // The service's key for dispatcher lease tokens, from the latest heartbeat.
+  const lease: { keyText?: string; key?: KeyObject } = {};
   const peerServer = await startPeerServer(
     { host: o.listen, port: o.port, tls: o.tls },
     {
-      identity: () => (reg ? { gatewayId: reg.gatewayId, peerSecret: reg.peerSecret } : undefined),
+      auth: peerAuth,
       metrics: async () => ({
         contentType: metrics.registry.contentType,
         body: await metrics.registry.metrics(),
       }),
       routes: {
-        'GET /v1/ping': async (): Promise<PingResponseT> => ({
-          nodeId: reg?.nodeId ?? '',
-          name: reg?.nodeName ?? o.name,
-          gatewayId: reg?.gatewayId ?? '',
-          running: holder.worker?.runningCount ?? 0,
-          limit: holder.worker?.limit ?? 0,
-          draining: holder.worker?.draining ?? false,
-        }),
-        'POST /v1/dispatch': async (body) => {
-          if (!holder.worker) throw new FerryError('unavailable', 'the node is starting');
-          return holder.worker.accept(dispatchValidator.parse(body, 'dispatch'));
+        'GET /v1/ping': {
+          maxBody: 0,
+          handle: async (): Promise<PingResponseT> => ({
+            nodeId: reg?.nodeId ?? '',
+            name: reg?.nodeName ?? o.name,
+            gatewayId: reg?.gatewayId ?? '',
+            running: holder.worker?.runningCount ?? 0,
+            limit: holder.worker?.limit ?? 0,
+            draining: holder.worker?.draining ?? false,
+          }),
+        },
+        'POST /v1/dispatch': {
+          maxBody: MAX_DISPATCH_BODY,
+          handle: async (body, caller) => {
+            if (!holder.worker || !reg) throw new FerryError('unavailable', 'the node is starting');
+            const req = dispatchValidator.parse(body, 'dispatch');
+            const vouched = leaseVouches(req.lease, lease.key, {
+              gatewayId: reg.gatewayId,
+              senderNodeId: caller.nodeId,
+              epoch: req.epoch,
+            });
+            return holder.worker.accept(req, vouched);
+          },
         },
       },
     },
@@ -170,13 +196,14 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
   }
   const registration = reg;
   const nodeKeys = registration.keys ?? generateNodeKeys(); // register() always leaves keys
+  peerAuth.setSelf({ gatewayId: registration.gatewayId, nodeId: registration.nodeId });
   const service = new ServiceClient(registration.serviceUrl, registration.nodeToken, serviceCa);
   const peers = new PeerClient(
-    () => ({
+    {
       gatewayId: registration.gatewayId,
       nodeId: registration.nodeId,
-      peerSecret: registration.peerSecret,
-    }),
+      signKey: signingKey(nodeKeys.signPrivateKey),
+    },
     o.tls?.ca,
   );
 
@@ -196,9 +223,10 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
     deliver: async (peer: PeerViewT | 'self', req: DispatchRequestT) => {
       if (peer === 'self') {
         if (!holder.worker) throw new FerryError('unavailable', 'worker not started');
-        holder.worker.accept(req);
+        // This node's own heartbeat made it dispatcher under this epoch: the service's word.
+        holder.worker.accept(req, true);
       } else {
-        await peers.call(peer.url, 'POST', '/v1/dispatch', req, 5000);
+        await peers.call(peer, 'POST', '/v1/dispatch', req, 5000);
       }
       metrics.dispatched.inc();
     },
@@ -270,6 +298,12 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
     });
     lastHb = res;
     lastError = null;
+    // Membership first: a deleted node is refused from now on; the lease key checks dispatches.
+    peerAuth.setMembers(res.peers);
+    if (res.servicePublicKey !== lease.keyText) {
+      lease.key = parsePublicKey(res.servicePublicKey, 'ed25519', 'servicePublicKey');
+      lease.keyText = res.servicePublicKey;
+    }
     heartbeatMs = res.heartbeatIntervalMs;
     theWorker.limit = res.limit ?? o.defaultLimit; // the operator's limit, else this node's own
     metrics.limit.set(theWorker.limit);
@@ -277,7 +311,7 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
     theWorker.observeEpoch(res.epoch);
     if (res.revoked.length > 0) theWorker.revoke(res.revoked);
     metrics.dispatcher.set(res.role === 'dispatcher' ? 1 : 0);
-    if (!leaving && !shuttingDown) dispatcher.update(res.role, res.epoch, res.peers);
+    if (!leaving && !shuttingDown) dispatcher.update(res.role, res.epoch, res.peers, res.dispatcherLease);
     writeStatus(true);
   };
 
@@ -290,8 +324,15 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
         failures = 0;
         // Probe after the heartbeat, so the next one carries fresh reachability.
         if (lastHb) {
-          reach = await probePeers(lastHb.role, lastHb.dispatcherNodeId, lastHb.peers, async (url) => {
-            await peers.call(url, 'GET', '/v1/ping', undefined, o.probeTimeoutMs);
+          reach = await probePeers(lastHb.role, lastHb.dispatcherNodeId, lastHb.peers, async (target) => {
+            try {
+              await peers.call(target, 'GET', '/v1/ping', undefined, o.probeTimeoutMs);
+            } catch (err) {
+              // The peer answered but has not heard of this node yet (it learns members from its
+              // own heartbeat, up to an interval after ours): it is reachable all the same.
+              const fe = toFerryError(err);
+              if (!(fe.code === 'unauthorized' && fe.message === NOT_A_MEMBER)) throw fe;
+            }
           });
         }
       } catch (err) {

@@ -14,7 +14,8 @@ export interface NodeRegistration {
   nodeToken: string;
   gatewayId: string;
   gatewayName: string;
-  peerSecret: string;
+  /** Written by older versions (a gateway-wide secret); no longer used: peers sign with `keys`. */
+  peerSecret?: string;
   registeredAt: string;
   /** The node's own key pairs (made on the node; only the public halves leave it). */
   keys?: NodeKeys;

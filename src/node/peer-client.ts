@@ -1,53 +1,60 @@
-/** Signed calls to other nodes of the gateway: dispatch, ping, cancel. TLS verified against --tls-ca. */
+/**
+ * Signed calls to other nodes of the gateway: dispatch, ping. Each request is signed with this
+ * node's own Ed25519 key for one recipient (protocol/peer.ts). TLS verified against --tls-ca.
+ */
 import { readFileSync } from 'node:fs';
+import type { KeyObject } from 'node:crypto';
 import { closeAgents, jsonAgents, requestJson, type JsonAgents, type JsonResponse } from './json-request.ts';
 import { FerryError, describeSystemError, fromProblem } from '../common/errors.ts';
-import {
-  PEER_HEADER_GATEWAY,
-  PEER_HEADER_NODE,
-  PEER_HEADER_SIGNATURE,
-  PEER_HEADER_TIME,
-  signPeerRequest,
-} from '../protocol/peer.ts';
+import { peerHeaders } from '../protocol/peer.ts';
 
 export interface PeerIdentity {
   gatewayId: string;
   nodeId: string;
-  peerSecret: string;
+  signKey: KeyObject;
+}
+
+/** A peer to call: its node id (the signature names it) and its peer URL. */
+export interface PeerTarget {
+  nodeId: string;
+  url: string;
 }
 
 export class PeerClient {
   readonly #agents: JsonAgents;
-  readonly #identity: () => PeerIdentity | undefined;
+  readonly #identity: PeerIdentity;
 
-  constructor(identity: () => PeerIdentity | undefined, tlsCa: string | undefined) {
+  constructor(identity: PeerIdentity, tlsCa: string | undefined) {
     this.#identity = identity;
     this.#agents = jsonAgents({ maxSockets: 8, ca: tlsCa ? readFileSync(tlsCa) : undefined });
   }
 
   async call<T>(
-    baseUrl: string,
+    target: PeerTarget,
     method: 'GET' | 'POST',
     path: string,
     body: unknown,
     timeoutMs: number,
   ): Promise<T> {
-    const id = this.#identity();
-    if (!id) throw new FerryError('unavailable', 'not registered');
+    const id = this.#identity;
     const text = body === undefined ? '' : JSON.stringify(body);
-    const time = Date.now();
     let res: JsonResponse;
     try {
-      res = await requestJson(`${baseUrl}${path}`, {
+      res = await requestJson(`${target.url}${path}`, {
         method,
         agents: this.#agents,
-        headers: {
+        // Signed per send: a request retried on a fresh socket carries a fresh nonce and time.
+        headers: () => ({
           'content-type': 'application/json',
-          [PEER_HEADER_GATEWAY]: id.gatewayId,
-          [PEER_HEADER_NODE]: id.nodeId,
-          [PEER_HEADER_TIME]: String(time),
-          [PEER_HEADER_SIGNATURE]: signPeerRequest(id.peerSecret, method, path, time, text),
-        },
+          ...peerHeaders(id.signKey, {
+            method,
+            path,
+            gatewayId: id.gatewayId,
+            nodeId: id.nodeId,
+            toNodeId: target.nodeId,
+            body: method === 'POST' ? text : '',
+          }),
+        }),
         body: method === 'POST' ? text : undefined,
         timeoutMs,
       });

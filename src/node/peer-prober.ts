@@ -16,11 +16,11 @@ export async function probePeers(
   role: 'dispatcher' | 'worker',
   dispatcherId: string | null,
   peers: readonly PeerViewT[],
-  ping: (url: string) => Promise<void>,
+  ping: (target: ProbeTarget) => Promise<void>,
 ): Promise<PeerReachT[]> {
   const probe = async (p: ProbeTarget): Promise<PeerReachT> => {
     try {
-      await ping(p.url);
+      await ping(p);
       return { nodeId: p.nodeId, ok: true };
     } catch (err) {
       return { nodeId: p.nodeId, ok: false, error: toFerryError(err).message };

@@ -1,30 +1,46 @@
 /**
  * The node-to-node port (default 8060): HTTP, or HTTPS when the node has a TLS certificate. Every
- * /v1 request must be signed with the gateway's peer secret (protocol/peer.ts): a node takes work
- * only from nodes of its own gateway. /healthz and /metrics are open, read-only.
+ * /v1 request must be signed by a current member of the node's gateway (node/peer-auth.ts), and that
+ * is decided from its headers alone: an unsigned or foreign request is refused, and its connection
+ * closed, before a byte of its body is read. Then the body is read up to its route's own limit
+ * (refused at once by Content-Length when larger) and must hash to the signed digest. Slow clients
+ * are cut: headers, whole requests and idle connections have timeouts. /healthz and /metrics are
+ * open, read-only, and take no body.
  */
 import {
   createServer as createHttpServer,
   type IncomingMessage,
   type Server,
+  type ServerOptions,
   type ServerResponse,
 } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { FerryError, toFerryError, toProblem } from '../common/errors.ts';
-import {
-  PEER_HEADER_GATEWAY,
-  PEER_HEADER_SIGNATURE,
-  PEER_HEADER_TIME,
-  verifyPeerSignature,
-} from '../protocol/peer.ts';
+import { bodySha256 } from '../protocol/peer.ts';
+import type { PeerAuth, PeerCaller } from './peer-auth.ts';
 
-const MAX_BODY = 16 * 1024 * 1024;
+/** All of a request's headers must arrive within this. */
+export const PEER_HEADERS_TIMEOUT_MS = 10_000;
+/** A whole request (headers and body) must arrive within this. */
+export const PEER_REQUEST_TIMEOUT_MS = 30_000;
+/** An idle keep-alive connection is closed after this. */
+export const PEER_KEEP_ALIVE_TIMEOUT_MS = 5_000;
+/** A connection on which nothing moves for this long is closed. */
+export const PEER_SOCKET_IDLE_MS = 30_000;
+/** A request refused with its body unread: its connection is closed this long after the answer. */
+const LINGER_MS = 1_000;
+
+export interface PeerRoute {
+  /** The largest body this route's messages need; 0 = none. */
+  maxBody: number;
+  handle(body: unknown, caller: PeerCaller): Promise<unknown>;
+}
 
 export interface PeerHandlers {
-  /** Identity the caller must prove it shares; undefined until the node is registered. */
-  identity(): { gatewayId: string; peerSecret: string } | undefined;
-  routes: Record<string, (body: unknown) => Promise<unknown>>;
+  auth: PeerAuth;
+  routes: Record<string, PeerRoute>;
   metrics(): Promise<{ contentType: string; body: string }>;
 }
 
@@ -34,26 +50,81 @@ export interface PeerServerOptions {
   tls: { cert: string; key: string; ca: string } | undefined;
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
+function tooLarge(limit: number): FerryError {
+  return new FerryError(
+    'bad_request',
+    limit === 0 ? 'this route takes no request body' : `request body larger than ${limit} bytes`,
+  );
+}
+
+/** Reads the body, failing as soon as it passes `limit` bytes. */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (c: Buffer) => {
       size += c.length;
-      if (size > MAX_BODY) {
-        reject(new FerryError('bad_request', 'request body too large'));
-        req.destroy();
+      if (size > limit) {
+        chunks.length = 0;
+        reject(tooLarge(limit));
+        req.pause();
       } else chunks.push(c);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
+    req.on('aborted', () => reject(new FerryError('bad_request', 'request aborted')));
   });
 }
 
-function send(res: ServerResponse, status: number, body: unknown, contentType = 'application/json'): void {
+/**
+ * The connection of a request refused before its body was read is closed after the answer. Node
+ * would destroy it as soon as the answer is written; with the client still sending, that resets the
+ * connection and the client's kernel may drop the answer unread. So: stop reading (the client's
+ * sends stall once the kernel's buffers are full: nothing more is read, parsed or kept), half-close,
+ * and destroy a moment later.
+ */
+function lingerClose(socket: Socket): void {
+  socket.destroySoon = function destroySoon(this: Socket): void {
+    // The HTTP parser reads the socket's handle directly: stop it there (socket.pause() would not).
+    (this as unknown as { _handle?: { readStop?: () => number } })._handle?.readStop?.();
+    this.end();
+    setTimeout(() => this.destroy(), LINGER_MS).unref();
+  };
+}
+
+function send(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  contentType = 'application/json',
+  close = false,
+): void {
+  if (res.headersSent || res.destroyed) return;
   const text = typeof body === 'string' ? body : JSON.stringify(body);
-  res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(text) });
+  const headers: Record<string, string | number> = {
+    'content-type': contentType,
+    'content-length': Buffer.byteLength(text),
+  };
+  // A body left unread is not drained: the connection is closed after the answer.
+  if (close) {
+    headers.connection = 'close';
+    lingerClose(res.req.socket);
+  }
+  res.writeHead(status, headers);
   res.end(text);
+}
+
+function declaredLength(req: IncomingMessage): number | undefined {
+  const v = req.headers['content-length'];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  return Number.isSafeInteger(n) && n >= 0 ? n : Number.POSITIVE_INFINITY;
+}
+
+/** Does the request carry a body (declared, or chunked)? */
+function hasBody(req: IncomingMessage): boolean {
+  const len = declaredLength(req);
+  return (len !== undefined && len > 0) || req.headers['transfer-encoding'] !== undefined;
 }
 
 export async function startPeerServer(
@@ -62,46 +133,64 @@ export async function startPeerServer(
 ): Promise<{ server: Server; port: number }> {
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     void (async () => {
+      let bodyRead = false;
       try {
+        const method = req.method ?? '';
         const path = (req.url ?? '/').split('?')[0] ?? '/';
-        if (req.method === 'GET' && path === '/healthz') return send(res, 200, { status: 'ok' });
-        if (req.method === 'GET' && path === '/metrics') {
+        if (method === 'GET' && (path === '/healthz' || path === '/metrics')) {
+          if (hasBody(req)) throw tooLarge(0);
+          if (path === '/healthz') return send(res, 200, { status: 'ok' });
           const m = await h.metrics();
           return send(res, 200, m.body, m.contentType);
         }
-        const body = await readBody(req);
-        const id = h.identity();
-        if (!id) throw new FerryError('unavailable', 'this node is not registered yet');
-        const time = Number(req.headers[PEER_HEADER_TIME]);
-        const signature = String(req.headers[PEER_HEADER_SIGNATURE] ?? '');
-        if (
-          req.headers[PEER_HEADER_GATEWAY] !== id.gatewayId ||
-          !verifyPeerSignature(id.peerSecret, req.method ?? '', path, time, body, signature, Date.now())
-        ) {
-          throw new FerryError('unauthorized', 'request is not signed by a node of this gateway');
-        }
-        const route = h.routes[`${req.method} ${path}`];
-        if (!route) throw new FerryError('not_found', `no route ${req.method} ${path}`);
+        // Who is calling, from the headers alone: nothing of the body is read for a stranger.
+        const caller = h.auth.verify(method, path, req.headers, Date.now());
+        const route = h.routes[`${method} ${path}`];
+        if (!route) throw new FerryError('not_found', `no route ${method} ${path}`);
+        const declared = declaredLength(req);
+        if (declared !== undefined && declared > route.maxBody) throw tooLarge(route.maxBody);
+        if (route.maxBody === 0 && hasBody(req)) throw tooLarge(0);
+        // A client that waits for "100 Continue" gets it only now, once its headers passed.
+        if (route.maxBody > 0 && /100-continue/i.test(String(req.headers.expect ?? ''))) res.writeContinue();
+        const body = route.maxBody === 0 ? Buffer.alloc(0) : await readBody(req, route.maxBody);
+        bodyRead = true;
+        if (bodySha256(body) !== caller.bodySha256)
+          throw new FerryError('unauthorized', 'request body does not match its signed digest');
         let parsed: unknown;
         try {
-          parsed = body.length > 0 ? JSON.parse(body) : undefined;
+          parsed = body.length > 0 ? JSON.parse(body.toString('utf8')) : undefined;
         } catch {
           throw new FerryError('bad_request', 'body is not JSON');
         }
-        send(res, 200, await route(parsed));
+        send(res, 200, await route.handle(parsed, caller));
       } catch (err) {
         const fe = toFerryError(err);
-        send(res, fe.httpStatus, toProblem(fe));
+        send(res, fe.httpStatus, toProblem(fe), 'application/json', !bodyRead && !req.complete);
       }
     })();
   };
+  const serverOptions: ServerOptions = {
+    headersTimeout: PEER_HEADERS_TIMEOUT_MS,
+    requestTimeout: PEER_REQUEST_TIMEOUT_MS,
+    keepAliveTimeout: PEER_KEEP_ALIVE_TIMEOUT_MS,
+    // How often the header and request timeouts are checked (default 30 s would let them run over).
+    connectionsCheckingInterval: 1_000,
+  };
   const server = o.tls
     ? createHttpsServer(
-        { cert: readFileSync(o.tls.cert), key: readFileSync(o.tls.key), ca: readFileSync(o.tls.ca) },
+        {
+          ...serverOptions,
+          cert: readFileSync(o.tls.cert),
+          key: readFileSync(o.tls.key),
+          ca: readFileSync(o.tls.ca),
+        },
         handler,
       )
-    : createHttpServer(handler);
-  server.keepAliveTimeout = 30_000;
+    : createHttpServer(serverOptions, handler);
+  // Node would answer "Expect: 100-continue" itself, inviting the body before anything is checked.
+  server.on('checkContinue', handler);
+  server.keepAliveTimeout = PEER_KEEP_ALIVE_TIMEOUT_MS;
+  server.setTimeout(PEER_SOCKET_IDLE_MS, (socket) => socket.destroy());
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
       reject(

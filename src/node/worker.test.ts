@@ -146,14 +146,14 @@ function throwsCode(fn: () => unknown, code: string): void {
 
 test('never runs more than its limit: the third accept at limit 2 is refused with capacity', async () => {
   const h = harness(2);
-  assert.deepEqual(h.worker.accept(dispatch('a1')), { accepted: true });
-  assert.deepEqual(h.worker.accept(dispatch('a2')), { accepted: true });
+  assert.deepEqual(h.worker.accept(dispatch('a1'), true), { accepted: true });
+  assert.deepEqual(h.worker.accept(dispatch('a2'), true), { accepted: true });
   assert.equal(h.worker.runningCount, 2);
-  throwsCode(() => h.worker.accept(dispatch('a3')), 'capacity');
+  throwsCode(() => h.worker.accept(dispatch('a3'), true), 'capacity');
   assert.equal(h.worker.runningCount, 2);
   assert.deepEqual(h.worker.runningIds().sort(), ['a1', 'a2']);
   // A repeated dispatch of an attempt it already runs is no new work: accepted, not counted twice.
-  assert.deepEqual(h.worker.accept(dispatch('a1')), { accepted: true });
+  assert.deepEqual(h.worker.accept(dispatch('a1'), true), { accepted: true });
   assert.equal(h.worker.runningCount, 2);
   await Promise.all([h.started.get('a1').promise, h.started.get('a2').promise]);
   assert.equal(h.started.has('a3'), false, 'the refused attempt never ran');
@@ -164,18 +164,18 @@ test('never runs more than its limit: the third accept at limit 2 is refused wit
 
 test('finishing one attempt frees its slot: after its completion is reported a new accept succeeds', async () => {
   const h = harness(2);
-  h.worker.accept(dispatch('a1'));
-  h.worker.accept(dispatch('a2'));
+  h.worker.accept(dispatch('a1'), true);
+  h.worker.accept(dispatch('a2'), true);
   await h.started.get('a1').promise;
-  throwsCode(() => h.worker.accept(dispatch('a3')), 'capacity');
+  throwsCode(() => h.worker.accept(dispatch('a3'), true), 'capacity');
 
   h.gates.get('a1').resolve(copyResult);
   const c = await h.completed.get('a1').promise;
   assert.deepEqual(c, { outcome: 'succeeded', result: copyResult });
   assert.equal(h.worker.runningCount, 1);
-  assert.deepEqual(h.worker.accept(dispatch('a3')), { accepted: true });
+  assert.deepEqual(h.worker.accept(dispatch('a3'), true), { accepted: true });
   assert.deepEqual(h.worker.runningIds().sort(), ['a2', 'a3']);
-  throwsCode(() => h.worker.accept(dispatch('a4')), 'capacity');
+  throwsCode(() => h.worker.accept(dispatch('a4'), true), 'capacity');
   assert.ok(h.progress.includes('a1'), 'the attempt was marked running at the service before it ran');
 
   h.gates.get('a2').resolve(copyResult);
@@ -187,56 +187,69 @@ test('finishing one attempt frees its slot: after its completion is reported a n
 
 test('raising the limit live lets more attempts run at once', async () => {
   const h = harness(2);
-  h.worker.accept(dispatch('a1'));
-  h.worker.accept(dispatch('a2'));
-  throwsCode(() => h.worker.accept(dispatch('a3')), 'capacity');
+  h.worker.accept(dispatch('a1'), true);
+  h.worker.accept(dispatch('a2'), true);
+  throwsCode(() => h.worker.accept(dispatch('a3'), true), 'capacity');
   h.worker.limit = 4;
-  h.worker.accept(dispatch('a3'));
-  h.worker.accept(dispatch('a4'));
+  h.worker.accept(dispatch('a3'), true);
+  h.worker.accept(dispatch('a4'), true);
   assert.equal(h.worker.runningCount, 4);
-  throwsCode(() => h.worker.accept(dispatch('a5')), 'capacity');
+  throwsCode(() => h.worker.accept(dispatch('a5'), true), 'capacity');
   await Promise.all(['a1', 'a2', 'a3', 'a4'].map((id) => h.started.get(id).promise));
   // Lowering it below what runs stops nothing, but takes nothing new until it is under again.
   h.worker.limit = 1;
-  throwsCode(() => h.worker.accept(dispatch('a5')), 'capacity');
+  throwsCode(() => h.worker.accept(dispatch('a5'), true), 'capacity');
   assert.equal(h.worker.runningCount, 4);
   for (const id of ['a1', 'a2', 'a3', 'a4']) h.gates.get(id).resolve(copyResult);
   await Promise.all(['a1', 'a2', 'a3', 'a4'].map((id) => h.completed.get(id).promise));
-  h.worker.accept(dispatch('a5'));
+  h.worker.accept(dispatch('a5'), true);
   h.gates.get('a5').resolve(copyResult);
   await h.completed.get('a5').promise;
 });
 
 test('a draining worker refuses new work with draining and keeps running what it has', async () => {
   const h = harness(2);
-  h.worker.accept(dispatch('a1'));
+  h.worker.accept(dispatch('a1'), true);
   await h.started.get('a1').promise;
   h.worker.draining = true;
-  throwsCode(() => h.worker.accept(dispatch('a2')), 'draining');
+  throwsCode(() => h.worker.accept(dispatch('a2'), true), 'draining');
   assert.equal(h.worker.runningCount, 1);
   assert.equal(h.started.has('a2'), false);
   h.gates.get('a1').resolve(copyResult);
   assert.equal((await h.completed.get('a1').promise).outcome, 'succeeded');
-  throwsCode(() => h.worker.accept(dispatch('a3')), 'draining');
+  throwsCode(() => h.worker.accept(dispatch('a3'), true), 'draining');
   h.worker.draining = false;
-  h.worker.accept(dispatch('a3'));
+  h.worker.accept(dispatch('a3'), true);
   h.gates.get('a3').resolve(copyResult);
   await h.completed.get('a3').promise;
+});
+
+test('a dispatch the service does not vouch for is refused and never raises the epoch', async () => {
+  const h = harness(2);
+  h.worker.observeEpoch(5);
+  throwsCode(() => h.worker.accept(dispatch('forged', 2147483647), false), 'unauthorized');
+  throwsCode(() => h.worker.accept(dispatch('unnamed', 5), false), 'unauthorized');
+  assert.equal(h.worker.runningCount, 0);
+  // The forged epoch did not raise the floor: the real dispatcher's next dispatch is taken.
+  assert.deepEqual(h.worker.accept(dispatch('real', 5), true), { accepted: true });
+  assert.equal(h.started.has('forged'), false);
+  h.gates.get('real').resolve(copyResult);
+  await h.completed.get('real').promise;
 });
 
 test('a dispatch from an epoch older than the one observed is refused with stale_epoch', async () => {
   const h = harness(2);
   h.worker.observeEpoch(5);
-  throwsCode(() => h.worker.accept(dispatch('old', 4)), 'stale_epoch');
+  throwsCode(() => h.worker.accept(dispatch('old', 4), true), 'stale_epoch');
   assert.equal(h.worker.runningCount, 0);
-  h.worker.accept(dispatch('cur', 5));
+  h.worker.accept(dispatch('cur', 5), true);
   // A dispatch from a newer epoch is taken and raises the floor for everyone after it.
-  h.worker.accept(dispatch('new', 6));
+  h.worker.accept(dispatch('new', 6), true);
   h.worker.limit = 3;
-  throwsCode(() => h.worker.accept(dispatch('late', 5)), 'stale_epoch');
+  throwsCode(() => h.worker.accept(dispatch('late', 5), true), 'stale_epoch');
   // observeEpoch never lowers the floor.
   h.worker.observeEpoch(2);
-  throwsCode(() => h.worker.accept(dispatch('late', 5)), 'stale_epoch');
+  throwsCode(() => h.worker.accept(dispatch('late', 5), true), 'stale_epoch');
   assert.equal(h.started.has('old'), false);
   assert.equal(h.started.has('late'), false);
   for (const id of ['cur', 'new']) h.gates.get(id).resolve(copyResult);
@@ -245,8 +258,8 @@ test('a dispatch from an epoch older than the one observed is refused with stale
 
 test('revoke aborts the attempt and nothing is reported for it', async () => {
   const h = harness(2);
-  h.worker.accept(dispatch('victim'));
-  h.worker.accept(dispatch('other'));
+  h.worker.accept(dispatch('victim'), true);
+  h.worker.accept(dispatch('other'), true);
   const ctx = await h.started.get('victim').promise;
   assert.equal(ctx.signal.aborted, false);
 
@@ -271,8 +284,8 @@ test('revoke aborts the attempt and nothing is reported for it', async () => {
 
 test('a failed execution is reported as failed with the error code and its retryable flag', async () => {
   const h = harness(2);
-  h.worker.accept(dispatch('flaky'));
-  h.worker.accept(dispatch('denied'));
+  h.worker.accept(dispatch('flaky'), true);
+  h.worker.accept(dispatch('denied'), true);
   await Promise.all([h.started.get('flaky').promise, h.started.get('denied').promise]);
   h.gates.get('flaky').reject(new FerryError('store_unreachable', 'store down'));
   h.gates.get('denied').reject(new FerryError('store_auth', 'password rejected', { retryable: false }));
@@ -285,7 +298,7 @@ test('a failed execution is reported as failed with the error code and its retry
     error: { code: 'store_auth', message: 'password rejected', retryable: false },
   });
   // Something thrown that is not a FerryError becomes internal (retryable).
-  h.worker.accept(dispatch('bug'));
+  h.worker.accept(dispatch('bug'), true);
   await h.started.get('bug').promise;
   h.gates.get('bug').reject(new TypeError('oops'));
   const bug = await h.completed.get('bug').promise;
@@ -296,13 +309,13 @@ test('a failed execution is reported as failed with the error code and its retry
 
 test('drain(grace) waits for running attempts to finish; nothing is handed back', async () => {
   const h = harness(2);
-  h.worker.accept(dispatch('a1'));
-  h.worker.accept(dispatch('a2'));
+  h.worker.accept(dispatch('a1'), true);
+  h.worker.accept(dispatch('a2'), true);
   await Promise.all([h.started.get('a1').promise, h.started.get('a2').promise]);
   let drained = false;
   const drain = h.worker.drain(60_000).then(() => (drained = true));
   assert.equal(h.worker.draining, true);
-  throwsCode(() => h.worker.accept(dispatch('a3')), 'draining');
+  throwsCode(() => h.worker.accept(dispatch('a3'), true), 'draining');
 
   h.gates.get('a1').resolve(copyResult);
   await h.completed.get('a1').promise;
@@ -319,9 +332,9 @@ test('drain(grace) waits for running attempts to finish; nothing is handed back'
 
 test('drain(grace) past the grace aborts what still runs and releases it to the service', async () => {
   const h = harness(3);
-  h.worker.accept(dispatch('quick'));
-  h.worker.accept(dispatch('slow1'));
-  h.worker.accept(dispatch('slow2'));
+  h.worker.accept(dispatch('quick'), true);
+  h.worker.accept(dispatch('slow1'), true);
+  h.worker.accept(dispatch('slow2'), true);
   const contexts = await Promise.all(['quick', 'slow1', 'slow2'].map((id) => h.started.get(id).promise));
   h.gates.get('quick').resolve(copyResult);
   await h.completed.get('quick').promise;
@@ -358,7 +371,7 @@ test('sealed secrets are opened for the attempt they were sealed for, and only t
     );
     return d;
   };
-  h.worker.accept(withBox('s1', 's1'));
+  h.worker.accept(withBox('s1', 's1'), true);
   await h.started.get('s1').promise;
   assert.equal(h.specs.get('s1')?.source.properties['password'], marker, 'the connector gets the secret');
   assert.equal(h.specs.get('s1')?.source.sealedSecrets, undefined);
@@ -367,7 +380,7 @@ test('sealed secrets are opened for the attempt they were sealed for, and only t
 
   // A box taken from another attempt does not open here: the attempt fails, retryable, saying why
   // without the secret, and its task never ran.
-  h.worker.accept(withBox('s2', 's1'));
+  h.worker.accept(withBox('s2', 's1'), true);
   const c = await h.completed.get('s2').promise;
   assert.equal(c.outcome, 'failed');
   assert.ok(c.outcome === 'failed');
@@ -406,7 +419,7 @@ test('before its commit, an attempt waits for an unreachable service while its l
     // The start report and the first two pre-commit checks find the service away.
     if (calls <= 3) throw new FerryError('unavailable', 'service http://svc: connection refused');
   });
-  h.worker.accept(dispatch('a1'));
+  h.worker.accept(dispatch('a1'), true);
   const c = await h.completed.get('a1').promise;
   assert.deepEqual(c, { outcome: 'succeeded', result: copyResult });
   assert.equal(calls, 4);
@@ -416,7 +429,7 @@ test('an attempt gives up waiting for the service once its lease has lapsed, and
   const h = fencedHarness(async () => {
     throw new FerryError('unavailable', 'service http://svc: connection refused');
   });
-  h.worker.accept({ epoch: 1, attempt: { ...attempt('a1'), leaseMs: 300 } });
+  h.worker.accept({ epoch: 1, attempt: { ...attempt('a1'), leaseMs: 300 } }, true);
   const c = await h.completed.get('a1').promise;
   assert.equal(c.outcome, 'failed');
   assert.ok(c.outcome === 'failed' && c.error.code === 'unavailable' && c.error.retryable);

@@ -88,12 +88,23 @@ export class Worker {
     if (epoch > this.#epoch) this.#epoch = epoch;
   }
 
-  accept(req: DispatchRequestT): { accepted: true } {
+  /**
+   * Takes a dispatch. `vouched`: the service names the sender dispatcher under `req.epoch` (its lease
+   * token checked, or the sender is this node, made dispatcher by its own heartbeat). Only then may a
+   * dispatch raise the epoch: a peer's word alone never does, so a forged high epoch fences nobody out.
+   */
+  accept(req: DispatchRequestT, vouched: boolean): { accepted: true } {
     const { attempt } = req;
     if (req.epoch < this.#epoch) {
       throw new FerryError(
         'stale_epoch',
         `dispatch from epoch ${req.epoch} refused: the current dispatcher epoch is ${this.#epoch}`,
+      );
+    }
+    if (!vouched) {
+      throw new FerryError(
+        'unauthorized',
+        `dispatch under epoch ${req.epoch} refused: the service does not name the sender dispatcher under that epoch`,
       );
     }
     this.observeEpoch(req.epoch);

@@ -46,8 +46,6 @@ export const RegisterResponse = Type.Object({
   nodeToken: Type.String(),
   gatewayId: Type.String(),
   gatewayName: Type.String(),
-  /** Shared by the gateway's nodes to sign node-to-node requests. */
-  peerSecret: Type.String(),
 });
 
 export const Metrics = Strict({
@@ -114,6 +112,13 @@ export const HeartbeatResponse = Type.Object({
   /** Attempts the service no longer counts as this node's: stop them, discard their output. */
   revoked: Type.Array(Type.String()),
   heartbeatIntervalMs: Type.Integer({ minimum: 50 }),
+  /**
+   * The service's Ed25519 public key (base64 SPKI DER): dispatcher lease tokens verify under it
+   * (protocol/dispatcher-lease.ts).
+   */
+  servicePublicKey: PublicKeyText,
+  /** To the dispatcher only: its lease token for this epoch, forwarded in every dispatch. */
+  dispatcherLease: Type.Optional(Type.String()),
 });
 
 export const Slot = Type.Object({ nodeId: Type.String(), free: Type.Integer({ minimum: 0 }) });

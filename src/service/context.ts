@@ -4,6 +4,7 @@ import type { CompiledServiceOptions } from './service-options.ts';
 import type { SchedulerTimings } from './scheduler/timings.ts';
 import type { WorkNotifier } from './scheduler/work-notifier.ts';
 import type { ServiceMetrics } from './service-metrics.ts';
+import type { LeaseKey } from '../protocol/dispatcher-lease.ts';
 
 /** What route handlers and the scheduler share. Built once in service.ts. */
 export interface ServiceContext {
@@ -12,6 +13,8 @@ export interface ServiceContext {
   timings: SchedulerTimings;
   /** 32-byte key sealing linked service secrets at rest. */
   masterKey: Buffer;
+  /** Signs dispatcher lease tokens; derived from the master key (same on every replica). */
+  leaseKey: LeaseKey;
   adminTokenHash: string;
   log: Logger;
   notifier: WorkNotifier;

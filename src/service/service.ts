@@ -19,6 +19,7 @@ import { readPemFile } from '../common/tls.ts';
 import { FerryError } from '../common/errors.ts';
 import type { ServiceContext } from './context.ts';
 import { extendLeases } from './store/queries/extend-leases.ts';
+import { deriveLeaseKey } from '../protocol/dispatcher-lease.ts';
 
 export interface RunningService {
   url: string;
@@ -70,6 +71,7 @@ export async function startService(input: ServiceOptions): Promise<RunningServic
     options,
     timings: schedulerTimings(options, startedAt),
     masterKey,
+    leaseKey: deriveLeaseKey(masterKey),
     adminTokenHash: hashToken(adminToken),
     log,
     notifier: new WorkNotifier(),

@@ -14,6 +14,7 @@ import {
   RegisterRequest,
   ReleaseRequest,
   ReportsRequest,
+  type HeartbeatResponseT,
   type ReportResultT,
   type ReportT,
 } from '../../protocol/agent.ts';
@@ -28,6 +29,7 @@ import { endpointResolver } from '../linked-service-secrets.ts';
 import { FerryError, toProblem } from '../../common/errors.ts';
 import { toServiceError } from '../store/store-errors.ts';
 import { parsePublicKey } from '../../protocol/node-keys.ts';
+import { signLease } from '../../protocol/dispatcher-lease.ts';
 
 /** A node's keys must be real keys of the right kind, or its peers and its sealed secrets fail later. */
 function checkNodeKeys(body: { signPublicKey: string; sealPublicKey: string }): void {
@@ -133,8 +135,18 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
       try {
         ctx.metrics.heartbeats.inc();
         checkNodeKeys(req.body);
-        const res = await recordHeartbeat(db, callerNode(req), req.body, ctx.now(), ctx.timings);
-        if (req.body.leaving || req.body.draining) ctx.notifier.notify(callerNode(req).gateway_id);
+        const node = callerNode(req);
+        const recorded = await recordHeartbeat(db, node, req.body, ctx.now(), ctx.timings);
+        if (req.body.leaving || req.body.draining) ctx.notifier.notify(node.gateway_id);
+        const res: HeartbeatResponseT = { ...recorded, servicePublicKey: ctx.leaseKey.publicKeyText };
+        // The dispatcher's proof, for its workers, that the service gave it the role under this epoch.
+        if (recorded.role === 'dispatcher')
+          res.dispatcherLease = signLease(ctx.leaseKey.privateKey, {
+            gatewayId: node.gateway_id,
+            dispatcherNodeId: node.id,
+            epoch: recorded.epoch,
+            issuedAt: ctx.now(),
+          });
         return res;
       } finally {
         end();

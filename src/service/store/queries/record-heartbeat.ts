@@ -16,7 +16,7 @@ export async function recordHeartbeat(
   hb: HeartbeatRequestT,
   now: number,
   t: SchedulerTimings,
-): Promise<HeartbeatResponseT> {
+): Promise<Omit<HeartbeatResponseT, 'servicePublicKey' | 'dispatcherLease'>> {
   return db.transaction().execute(async (tx) => {
     await tx
       .updateTable('nodes')

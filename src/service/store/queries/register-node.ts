@@ -31,7 +31,6 @@ export interface Registered {
   nodeToken: string;
   gatewayId: string;
   gatewayName: string;
-  peerSecret: string;
 }
 
 export async function registerNode(
@@ -123,6 +122,6 @@ export async function registerNode(
       'node_registered',
       `${req.name} registered (version ${req.version}, ${req.peerHost}:${req.peerPort})`,
     );
-    return { nodeId, nodeToken: token, gatewayId: gw.id, gatewayName: gw.name, peerSecret: gw.peer_secret };
+    return { nodeId, nodeToken: token, gatewayId: gw.id, gatewayName: gw.name };
   });
 }
