@@ -1,21 +1,38 @@
 /**
- * Ferry tried as an attacker would, against one real service and node: every route of the OpenAPI
- * document under every spelling of its path that a router might decode or normalise (percent-encoded,
- * double-slashed, dot segments, trailing slash, mixed case), with no token and with the wrong kind of
- * token; malformed tokens and bodies; bad node-facing messages. Each must get a clear 4xx and change
- * nothing: the gateways, keys, nodes, linked services, pipelines and runs read the same afterwards.
+ * Ferry tried as an attacker would, against one real service and two real nodes: every route of the
+ * OpenAPI document under every spelling of its path that a router might decode or normalise
+ * (percent-encoded, double-slashed, dot segments, trailing slash, mixed case), with no token and with
+ * the wrong kind of token; malformed tokens and bodies; bad node-facing messages; bad registrations
+ * (versions, unknown fields, keys, then too many wrong keys); the node-to-node port unsigned, signed
+ * wrongly, stale, replayed, with forged epochs and oversized bodies; slow clients on both ports. Each
+ * must get a clear 4xx (or have its connection closed) and change nothing: the gateways, keys, nodes,
+ * linked services, pipelines and runs read the same afterwards, the nodes keep their epoch, and a real
+ * run still succeeds.
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { eventually, tempDir, PUBLIC_KEYS } from './helpers/cluster.ts';
+import {
+  keyOf,
+  mintLease,
+  peerRequest,
+  peerUrlOf,
+  planDispatch,
+  registrationOf,
+  statusOf,
+  strangerKey,
+  type Signer,
+} from './helpers/peer.ts';
 import { gatewayWithNodes, type Gateway } from './helpers/scenario.ts';
 
 interface Answer {
   status: number;
   body: any;
+  headers: Record<string, string | string[] | undefined>;
 }
 
 /** One HTTP request with the path sent exactly as given (fetch would normalise dot segments). */
@@ -50,7 +67,7 @@ function raw(
           } catch {
             /* not JSON: kept as text */
           }
-          resolve({ status: res.statusCode ?? 0, body });
+          resolve({ status: res.statusCode ?? 0, body, headers: res.headers });
         });
       },
     );
@@ -131,7 +148,10 @@ interface World {
 }
 
 async function world(t: TestContext): Promise<World> {
-  const g = await gatewayWithNodes(t, 1);
+  // Short client timeouts on the service, so its slow clients are cut within the test.
+  const g = await gatewayWithNodes(t, 2, {
+    service: { config: { headersTimeoutMs: 2000, requestTimeoutMs: 4000 } },
+  });
   const nodeToken = JSON.parse(readFileSync(join(g.nodes[0]!.dataDir, 'node.json'), 'utf8')).nodeToken;
   const out = tempDir(t);
   for (const [name, root] of [
@@ -149,11 +169,59 @@ async function world(t: TestContext): Promise<World> {
     activities: [{ name: 'a', source: { linkedService: 'in' }, sink: { linkedService: 'out' } }],
   });
   const runId = (await g.svc.api.call('POST', '/api/v1/pipelines/p/runs')).id;
-  await eventually('the run to end', async () => {
-    const r = await g.svc.api.call('GET', `/api/v1/runs/${runId}`);
-    return r.status === 'succeeded' || r.status === 'failed';
-  });
+  await waitEnded(g, runId);
   return { g, nodeToken, runId, before: await snapshot(g) };
+}
+
+async function waitEnded(g: Gateway, runId: string): Promise<string> {
+  return eventually('the run to end', async () => {
+    const r = await g.svc.api.call('GET', `/api/v1/runs/${runId}`);
+    return r.status === 'succeeded' || r.status === 'failed' ? (r.status as string) : undefined;
+  });
+}
+
+/**
+ * Opens `count` connections that send `first` and then nothing more; resolves with how many the
+ * server closed within `withinMs`.
+ */
+async function slowClients(base: string, first: string[], withinMs: number): Promise<number> {
+  const url = new URL(base);
+  const closed = await Promise.all(
+    first.map(
+      (text) =>
+        new Promise<boolean>((resolve) => {
+          const socket = connect(Number(url.port), url.hostname);
+          const timer = setTimeout(() => {
+            socket.destroy();
+            resolve(false);
+          }, withinMs);
+          socket.on('error', () => undefined);
+          socket.resume(); // read what the server answers, so its close is seen
+          socket.on('close', () => {
+            clearTimeout(timer);
+            resolve(true);
+          });
+          socket.on('connect', () => socket.write(text));
+        }),
+    ),
+  );
+  return closed.filter(Boolean).length;
+}
+
+/** The openings slow clients send: a request line, part of the headers, a promised body never sent. */
+function slowOpenings(host: string): string[] {
+  return [
+    '',
+    'G',
+    'GET / HTTP/1.1\r\n',
+    `GET /healthz HTTP/1.1\r\nHost: ${host}\r\n`,
+    `GET /healthz HTTP/1.1\r\nHost: ${host}\r\nX-Slow: a`,
+    `POST /v1/dispatch HTTP/1.1\r\nHost: ${host}\r\n`,
+    `POST /api/v1/agent/register HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{`,
+    `POST /api/v1/agent/register HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{"a":`,
+    `PUT /api/v1/pipelines HTTP/1.1\r\nHost: ${host}\r\nContent-Length: 10\r\n\r\n`,
+    `GET /healthz HTTP/1.1\r\nHost: ${host}\r\n\r\nGET /healthz HTTP/1.1\r\n`,
+  ];
 }
 
 test('bad inputs get a clear 4xx and change nothing', async (t) => {
@@ -219,12 +287,12 @@ test('bad inputs get a clear 4xx and change nothing', async (t) => {
   );
 
   /** Sends each case and checks it got a 4xx (the one expected, when given) with a problem body. */
-  const expectRefused = async (cases: Case[]): Promise<void> => {
+  const expectRefused = async (cases: Case[], base = g.svc.url): Promise<void> => {
     const failures: string[] = [];
     for (const c of cases) {
       let res: Answer;
       try {
-        res = await raw(g.svc.url, c.method, c.path, {
+        res = await raw(base, c.method, c.path, {
           headers: { ...(c.body === undefined ? {} : { 'content-type': 'application/json' }), ...c.headers },
           ...(c.body === undefined ? {} : { body: c.body }),
         });
@@ -532,5 +600,232 @@ test('bad inputs get a clear 4xx and change nothing', async (t) => {
     ]);
   });
 
+  await t.test('bad registrations, then too many wrong keys from one address', async () => {
+    const good = {
+      key: w.g.key,
+      name: 'intruder',
+      version: '0.1.0',
+      peerHost: '127.0.0.1',
+      peerPort: 9,
+      tls: false,
+      cores: 1,
+      memoryBytes: 0,
+      defaultLimit: 1,
+      ...PUBLIC_KEYS,
+    };
+    const reg = (what: string, body: unknown, status?: number, path = 'register'): Case => ({
+      what: `${path}: ${what}`,
+      method: 'POST',
+      path: `/api/v1/agent/${path}`,
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+      ...(status === undefined ? {} : { status }),
+    });
+    const versions = [
+      'latest',
+      '1',
+      '1.0',
+      '01.0.0',
+      '1.0.0-',
+      'v1.0.0',
+      '1.0.0.0',
+      ' 1.0.0',
+      `1.0.0-${'a'.repeat(64)}`,
+      '',
+    ];
+    await expectRefused([
+      ...versions.map((version) => reg(`version ${JSON.stringify(version)}`, { ...good, version }, 400)),
+      reg('an unknown field', { ...good, admin: true }, 400),
+      reg('a prototype key', `{"__proto__":{"admin":true},${JSON.stringify(good).slice(1)}`, 400),
+      reg('no key', { ...good, key: undefined }, 400),
+      reg('an empty key', { ...good, key: '' }, 400),
+      reg('a name with a slash', { ...good, name: '../node-1' }, 400),
+      reg('a name with a space', { ...good, name: 'node 1' }, 400),
+      reg('a 129-character name', { ...good, name: 'n'.repeat(129) }, 400),
+      reg('port 0', { ...good, peerPort: 0 }, 400),
+      reg('port 65536', { ...good, peerPort: 65_536 }, 400),
+      reg('no cores', { ...good, cores: 0 }, 400),
+      reg('limit 0', { ...good, defaultLimit: 0 }, 400),
+      reg('limit past the cap', { ...good, defaultLimit: 1_000_000 }, 400),
+      reg('tls as text', { ...good, tls: 'yes' }, 400),
+      reg('no public keys', { ...good, signPublicKey: undefined, sealPublicKey: undefined }, 400),
+      reg('a signing key of random bytes', { ...good, signPublicKey: 'A'.repeat(60) }, 400),
+      reg('an X25519 key to sign with', { ...good, signPublicKey: PUBLIC_KEYS.sealPublicKey }, 400),
+      reg('a name taken', { ...good, name: 'node-1' }, 403),
+      reg('an unknown field', { key: w.g.key, admin: true }, 400, 'key-gateway'),
+      reg('no key', {}, 400, 'key-gateway'),
+    ]);
+    // Wrong keys: refused, then the address is limited (429 with Retry-After), the right key too.
+    const wrong: Case[] = Array.from({ length: 10 }, (_, i) =>
+      reg(
+        `wrong key ${i + 1}`,
+        i % 2 ? { ...good, key: `nope-${i}` } : { key: `nope-${i}` },
+        403,
+        i % 2 ? 'register' : 'key-gateway',
+      ),
+    );
+    await expectRefused(wrong);
+    const limited = [
+      await raw(g.svc.url, 'POST', '/api/v1/agent/register', {
+        body: JSON.stringify({ ...good, key: 'nope-x' }),
+      }),
+      await raw(g.svc.url, 'POST', '/api/v1/agent/register', { body: JSON.stringify(good) }),
+      await raw(g.svc.url, 'POST', '/api/v1/agent/key-gateway', { body: JSON.stringify({ key: w.g.key }) }),
+    ];
+    for (const r of limited) {
+      assert.equal(r.status, 429, JSON.stringify(r.body));
+      assert.equal(r.body.code, 'rate_limited');
+      assert.ok(Number(r.headers['retry-after']) >= 1, `Retry-After ${String(r.headers['retry-after'])}`);
+    }
+  });
+
+  await t.test(
+    'the node-to-node port: unsigned, signed wrongly, stale, replayed, forged epochs, too big',
+    async () => {
+      // The worker is attacked; the dispatcher is the member whose key signs (it holds the real lease).
+      const [target, member] =
+        statusOf(g.nodes[0]!.dataDir).role === 'dispatcher'
+          ? [g.nodes[1]!, g.nodes[0]!]
+          : [g.nodes[0]!, g.nodes[1]!];
+      const base = await peerUrlOf(target.dataDir);
+      const to = registrationOf(target.dataDir);
+      const from = registrationOf(member.dataDir);
+      const epochBefore = statusOf(target.dataDir).epoch;
+      const as: Signer = {
+        key: keyOf(from),
+        gatewayId: to.gatewayId,
+        nodeId: from.nodeId,
+        toNodeId: to.nodeId,
+      };
+      const peer = (what: string, r: ReturnType<typeof peerRequest>, status: number): Case => ({
+        what,
+        method: r.method,
+        path: r.path,
+        headers: r.headers,
+        ...(r.body === undefined ? {} : { body: r.body }),
+        status,
+      });
+      const ping = (what: string, sign: Signer | undefined, status = 401, path = '/v1/ping'): Case =>
+        peer(`ping: ${what}`, peerRequest('GET', path, undefined, sign), status);
+      const dispatch = (what: string, body: unknown, sign: Signer | undefined, status = 401): Case =>
+        peer(`dispatch: ${what}`, peerRequest('POST', '/v1/dispatch', body, sign), status);
+      // A member's signed ping is taken (the baseline), and the same bytes again are a replay.
+      const valid = peerRequest('GET', '/v1/ping', undefined, as);
+      const first = await raw(base, 'GET', valid.path, { headers: valid.headers });
+      assert.equal(first.status, 200, JSON.stringify(first.body));
+      const epoch = epochBefore;
+      const realLease = mintLease(g.svc.dataDir, {
+        gatewayId: to.gatewayId,
+        dispatcherNodeId: from.nodeId,
+        epoch,
+      });
+      const forged = 2_147_483_647;
+      const cases: Case[] = [
+        peer('ping: the same signed request again (replay)', valid, 401),
+        ...[
+          '/v1/ping',
+          '/v1/%70ing',
+          '//v1/ping',
+          '/v1/ping/',
+          '/V1/PING',
+          '/v1/./ping',
+          '/x/../v1/ping',
+          '/v1/ping%00',
+          '/v1/ping?x=1',
+        ].map((path) => ping(`unsigned ${path}`, undefined, 401, path)),
+        ping('another gateway id', { ...as, gatewayId: 'gw_other' }),
+        ping('for another node', { ...as, toNodeId: from.nodeId }),
+        ping('two minutes old', { ...as, time: Date.now() - 120_000 }),
+        ping('two minutes ahead', { ...as, time: Date.now() + 120_000 }),
+        ping('a malformed nonce', { ...as, nonce: 'not-hex' }),
+        ping('signed for another path', { ...as, signedPath: '/v1/dispatch' }),
+        ping("a stranger's key in a member's name", { ...as, key: strangerKey() }),
+        ping('a stranger in its own name', { ...as, key: strangerKey(), nodeId: 'node_stranger' }),
+        ping("the target's own id", { ...as, nodeId: to.nodeId, key: keyOf(to) }),
+        {
+          what: 'ping: a garbage signature',
+          method: 'GET',
+          path: '/v1/ping',
+          headers: { ...peerRequest('GET', '/v1/ping', undefined, as).headers, 'x-ferry-signature': 'AAAA' },
+          status: 401,
+        },
+        ping('a signed request to an unknown route', as, 404, '/v1/shutdown'),
+        dispatch('unsigned', planDispatch(to.nodeId, forged, 'att_forged_0'), undefined),
+        dispatch('a forged epoch without a lease', planDispatch(to.nodeId, forged, 'att_forged_1'), as),
+        dispatch(
+          'a forged epoch with the current lease',
+          planDispatch(to.nodeId, forged, 'att_forged_2', realLease),
+          as,
+        ),
+        dispatch(
+          'a forged epoch with a lease naming the worker',
+          planDispatch(
+            to.nodeId,
+            forged,
+            'att_forged_3',
+            mintLease(g.svc.dataDir, { gatewayId: to.gatewayId, dispatcherNodeId: to.nodeId, epoch: forged }),
+          ),
+          as,
+        ),
+        dispatch('a garbage lease', planDispatch(to.nodeId, forged, 'att_forged_4', 'x.y'), as),
+        dispatch('the current epoch without a lease', planDispatch(to.nodeId, epoch, 'att_forged_5'), as),
+        dispatch(
+          'an older epoch with a lease for it',
+          planDispatch(
+            to.nodeId,
+            epoch - 1,
+            'att_old',
+            mintLease(g.svc.dataDir, {
+              gatewayId: to.gatewayId,
+              dispatcherNodeId: from.nodeId,
+              epoch: epoch - 1,
+            }),
+          ),
+          as,
+          409,
+        ),
+        dispatch('a tampered body', planDispatch(to.nodeId, epoch, 'att_tampered', realLease), {
+          ...as,
+          signedBody: '{}',
+        }),
+        dispatch('not JSON', '{"epoch":', as, 400),
+        dispatch('not a dispatch', { hello: 'world' }, as, 400),
+        {
+          what: 'dispatch: a body larger than the route takes, by its Content-Length',
+          method: 'POST',
+          path: '/v1/dispatch',
+          headers: {
+            ...peerRequest('POST', '/v1/dispatch', '', as).headers,
+            'content-length': String(64 * 1024 * 1024),
+          },
+          body: '',
+          status: 400,
+        },
+        {
+          what: 'ping: a body where none is taken',
+          method: 'GET',
+          path: '/v1/ping',
+          headers: { ...peerRequest('GET', '/v1/ping', undefined, as).headers, 'content-length': '1024' },
+          body: 'x'.repeat(1024),
+          status: 400,
+        },
+      ];
+      await expectRefused(cases, base);
+      assert.equal(statusOf(target.dataDir).epoch, epochBefore, 'the forged epochs changed nothing');
+    },
+  );
+
+  await t.test('slow clients on the service and the node port are cut', async () => {
+    const nodeBase = await peerUrlOf(g.nodes[0]!.dataDir);
+    const [svcClosed, nodeClosed] = await Promise.all([
+      slowClients(g.svc.url, slowOpenings('127.0.0.1'), 15_000),
+      slowClients(nodeBase, slowOpenings('127.0.0.1'), 25_000),
+    ]);
+    assert.equal(svcClosed, 10, 'the service closed every slow connection');
+    assert.equal(nodeClosed, 10, 'the node closed every slow connection');
+  });
+
   assert.deepEqual(await snapshot(g), w.before);
+  // The gateway still works: a real run succeeds on the nodes that were attacked.
+  const again = (await g.svc.api.call('POST', '/api/v1/pipelines/p/runs')).id;
+  assert.equal(await waitEnded(g, again), 'succeeded');
 });

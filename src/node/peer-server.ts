@@ -17,6 +17,8 @@ import {
 import { createServer as createHttpsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { answerClientError } from '../common/client-error.ts';
 import { FerryError, toFerryError, toProblem } from '../common/errors.ts';
 import { bodySha256 } from '../protocol/peer.ts';
 import type { PeerAuth, PeerCaller } from './peer-auth.ts';
@@ -191,6 +193,12 @@ export async function startPeerServer(
   server.on('checkContinue', handler);
   server.keepAliveTimeout = PEER_KEEP_ALIVE_TIMEOUT_MS;
   server.setTimeout(PEER_SOCKET_IDLE_MS, (socket) => socket.destroy());
+  server.on('clientError', (err: Error, socket: Duplex) =>
+    answerClientError(err, socket, {
+      headersTimeoutMs: PEER_HEADERS_TIMEOUT_MS,
+      requestTimeoutMs: PEER_REQUEST_TIMEOUT_MS,
+    }),
+  );
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
       reject(

@@ -8,7 +8,7 @@ import Fastify, {
   type FastifyInstance,
   type FastifyRequest,
 } from 'fastify';
-import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import swagger from '@fastify/swagger';
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -16,6 +16,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { ServiceContext } from './context.ts';
 import { FerryError, toFerryError, toProblem } from '../common/errors.ts';
 import { hashToken } from '../common/crypto.ts';
+import { answerClientError } from '../common/client-error.ts';
 import { getNodeByToken } from './store/queries/nodes.ts';
 import { STORE_RETRY_AFTER_S, storeUnavailable } from './store/store-errors.ts';
 import type { NodesTable } from './store/schema.ts';
@@ -85,7 +86,7 @@ export async function buildApp(ctx: ServiceContext, https?: { cert: Buffer; key:
       headersTimeout: o.headersTimeoutMs,
       connectionsCheckingInterval: Math.min(1000, o.headersTimeoutMs),
     },
-    clientErrorHandler: (err: Error, socket: Duplex) => clientError(err, socket, o),
+    clientErrorHandler: (err: Error, socket: Duplex) => answerClientError(err, socket, o),
   } as const;
   // An HTTPS Fastify is typed over https.Server; routes and hooks use nothing that differs.
   const base = https ? (Fastify({ ...common, https }) as unknown as FastifyInstance) : Fastify(common);
@@ -261,33 +262,6 @@ function discardRest(raw: IncomingMessage, maxBytes: number): Promise<boolean> {
     raw.on('close', onClose);
     raw.resume();
   });
-}
-
-/**
- * A request the HTTP parser gave up on (too slow, headers too large, not HTTP): answered with a
- * problem body like every other refusal, then the connection is closed.
- */
-function clientError(
-  err: Error & { code?: string },
-  socket: Duplex,
-  o: { headersTimeoutMs: number; requestTimeoutMs: number },
-): void {
-  if (err.code === 'ECONNRESET' || socket.destroyed) return;
-  const [status, message] =
-    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-      ? [
-          408,
-          `the request did not arrive in time (headers within ${o.headersTimeoutMs} ms, the whole request within ${o.requestTimeoutMs} ms)`,
-        ]
-      : err.code === 'HPE_HEADER_OVERFLOW'
-        ? [431, 'the request headers are too large']
-        : [400, 'not a valid HTTP request'];
-  const body = JSON.stringify(toProblem(new FerryError('bad_request', message)));
-  if (socket.writable)
-    socket.write(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-    );
-  socket.destroy();
 }
 
 /** The node an agent route was called by (set by the auth hook). */
