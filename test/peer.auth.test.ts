@@ -237,6 +237,9 @@ test("a deleted node's signed ping and dispatch are refused once the others have
     nodeId: registrationOf(workers[1]!.dataDir).nodeId,
   });
   assert.equal(ping.status, 200, 'the remaining members still are');
+  // And the service no longer takes its node token.
+  const beat = await g.svc.api.raw('POST', '/api/v1/agent/heartbeat', {}, regV.nodeToken);
+  assert.equal(beat.status, 401, JSON.stringify(beat.body));
   assert.equal(ping.body.running, 0, 'nothing was started');
 });
 

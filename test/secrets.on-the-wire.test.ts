@@ -8,6 +8,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import pg from 'pg';
 import { eventually, startNode, startService, tempDir, type NodeHandle } from './helpers/cluster.ts';
 import { runPipeline, waitRun } from './helpers/scenario.ts';
@@ -142,4 +144,14 @@ test('secrets are sealed end to end: no plain-HTTP hop carries them readable', a
   // Nor did any log.
   for (const p of [svc.proc, ...nodes.map((n) => n.proc)])
     assertAbsent(`${p.name}'s log`, Buffer.from(p.output), markers);
+  // A node's private keys never leave it: only their public halves went to the service.
+  const everything = Buffer.concat([toService.recorded(), ...peerRelays.map((r) => r.recorded())]).toString(
+    'latin1',
+  );
+  for (const n of nodes) {
+    const keys = JSON.parse(readFileSync(join(n.dataDir, 'node.json'), 'utf8')).keys;
+    assert.ok(everything.includes(keys.signPublicKey), `${n.name}'s public key went to the service`);
+    for (const k of [keys.signPrivateKey, keys.sealPrivateKey])
+      assert.equal(everything.includes(k.slice(-40)), false, `${n.name}'s private key on the wire`);
+  }
 });
