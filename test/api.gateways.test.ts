@@ -15,8 +15,8 @@ import {
   startNode,
   startService,
   type ServiceHandle,
-  PUBLIC_KEYS,
 } from './helpers/cluster.ts';
+import { registrationBody } from './helpers/agent-bodies.ts';
 
 async function nodeNames(svc: ServiceHandle, gateway: string): Promise<string[]> {
   const res = await svc.api.call('GET', `/api/v1/gateways/${gateway}/nodes`);
@@ -205,18 +205,7 @@ describe('service REST API and `ferry gateway`', { concurrency: 2 }, () => {
     const direct = await svc.api.raw(
       'POST',
       '/api/v1/agent/register',
-      {
-        key: created.key1,
-        name: 'direct',
-        version: '0.1.0',
-        peerHost: '127.0.0.1',
-        peerPort: 9,
-        tls: false,
-        cores: 1,
-        memoryBytes: 0,
-        defaultLimit: 1,
-        ...PUBLIC_KEYS,
-      },
+      registrationBody(created.key1, 'direct'),
       '',
     );
     assert.equal(direct.status, 403);

@@ -11,14 +11,8 @@ import { request } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  PUBLIC_KEYS,
-  ROOT,
-  eventually,
-  startNode,
-  startService,
-  type ServiceHandle,
-} from './helpers/cluster.ts';
+import { ROOT, eventually, startNode, startService, type ServiceHandle } from './helpers/cluster.ts';
+import { heartbeatBody, registrationBody } from './helpers/agent-bodies.ts';
 
 const PACKAGE_VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string })
   .version;
@@ -69,38 +63,10 @@ function post(
   });
 }
 
-const registration = (key: string, name: string, version = PACKAGE_VERSION) => ({
-  key,
-  name,
-  version,
-  peerHost: '127.0.0.1',
-  peerPort: 9,
-  tls: false,
-  cores: 1,
-  memoryBytes: 0,
-  defaultLimit: 1,
-  ...PUBLIC_KEYS,
-});
+const registration = (key: string, name: string, version = PACKAGE_VERSION) =>
+  registrationBody(key, name, version);
 
-const heartbeat = (version = PACKAGE_VERSION) => ({
-  version,
-  metrics: {
-    cpuPercent: 1,
-    memoryAvailableBytes: 1,
-    memoryTotalBytes: 2,
-    networkInBytesPerSec: 0,
-    networkOutBytesPerSec: 0,
-  },
-  running: [],
-  defaultLimit: 1,
-  draining: false,
-  upgrading: false,
-  tls: false,
-  peerHost: '127.0.0.1',
-  peerPort: 9,
-  reach: [],
-  ...PUBLIC_KEYS,
-});
+const heartbeat = (version = PACKAGE_VERSION) => heartbeatBody(version);
 
 async function nodesView(svc: ServiceHandle): Promise<any> {
   return svc.api.call('GET', '/api/v1/gateways/gw/nodes');

@@ -16,6 +16,7 @@ import { connect } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { eventually, tempDir, PUBLIC_KEYS } from './helpers/cluster.ts';
+import { heartbeatBody, registrationBody } from './helpers/agent-bodies.ts';
 import {
   keyOf,
   mintLease,
@@ -521,26 +522,8 @@ test('bad inputs get a clear 4xx and change nothing', async (t) => {
       body: typeof body === 'string' ? body : JSON.stringify(body),
       ...(status === undefined ? {} : { status }),
     });
-    const metrics = {
-      cpuPercent: 1,
-      memoryAvailableBytes: 1,
-      memoryTotalBytes: 2,
-      networkInBytesPerSec: 0,
-      networkOutBytesPerSec: 0,
-    };
-    const hb = {
-      version: '0.1.0',
-      metrics,
-      running: [],
-      defaultLimit: 2,
-      draining: false,
-      upgrading: false,
-      tls: false,
-      peerHost: '127.0.0.1',
-      peerPort: 1,
-      reach: [],
-      ...PUBLIC_KEYS,
-    };
+    const hb = { ...heartbeatBody(), defaultLimit: 2, peerPort: 1 };
+    const metrics = hb.metrics;
     await expectRefused([
       agent('heartbeat: no public keys', 'heartbeat', { ...hb, signPublicKey: undefined }, 400),
       agent(
@@ -606,18 +589,7 @@ test('bad inputs get a clear 4xx and change nothing', async (t) => {
   });
 
   await t.test('bad registrations, then too many wrong keys from one address', async () => {
-    const good = {
-      key: w.g.key,
-      name: 'intruder',
-      version: '0.1.0',
-      peerHost: '127.0.0.1',
-      peerPort: 9,
-      tls: false,
-      cores: 1,
-      memoryBytes: 0,
-      defaultLimit: 1,
-      ...PUBLIC_KEYS,
-    };
+    const good = registrationBody(w.g.key, 'intruder');
     const reg = (what: string, body: unknown, status?: number, path = 'register'): Case => ({
       what: `${path}: ${what}`,
       method: 'POST',

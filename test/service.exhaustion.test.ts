@@ -10,7 +10,8 @@ import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PUBLIC_KEYS, startService, type ServiceHandle } from './helpers/cluster.ts';
+import { startService, type ServiceHandle } from './helpers/cluster.ts';
+import { heartbeatBody, registrationBody } from './helpers/agent-bodies.ts';
 
 const MiB = 1024 * 1024;
 /** The service's memory budget under attack. */
@@ -95,23 +96,7 @@ test('the service under unauthenticated exhaustion', async (t) => {
   });
   const pid = svc.proc.pid;
   const { key1 } = await svc.api.call('POST', '/api/v1/gateways', { name: 'gw' });
-  const reg = await svc.api.raw(
-    'POST',
-    '/api/v1/agent/register',
-    {
-      key: key1,
-      name: 'n1',
-      version: '0.1.0',
-      peerHost: '127.0.0.1',
-      peerPort: 9,
-      tls: false,
-      cores: 1,
-      memoryBytes: 0,
-      defaultLimit: 1,
-      ...PUBLIC_KEYS,
-    },
-    '',
-  );
+  const reg = await svc.api.raw('POST', '/api/v1/agent/register', registrationBody(key1, 'n1'), '');
   assert.equal(reg.status, 201, JSON.stringify(reg.body));
   const nodeToken: string = reg.body.nodeToken;
   const before = statusBytes(pid, 'VmRSS');
@@ -242,25 +227,7 @@ test('the service under unauthenticated exhaustion', async (t) => {
   await t.test(
     'a heartbeat listing 40,000 running attempts is a 400 naming the field, not a 500',
     async () => {
-      const heartbeat = (running: string[]) => ({
-        version: '0.1.0',
-        metrics: {
-          cpuPercent: 1,
-          memoryAvailableBytes: 1,
-          memoryTotalBytes: 2,
-          networkInBytesPerSec: 0,
-          networkOutBytesPerSec: 0,
-        },
-        running,
-        defaultLimit: 1,
-        draining: false,
-        upgrading: false,
-        tls: false,
-        peerHost: '127.0.0.1',
-        peerPort: 9,
-        reach: [],
-        ...PUBLIC_KEYS,
-      });
+      const heartbeat = (running: string[]) => heartbeatBody('0.1.0', running);
       const many = Array.from({ length: 40_000 }, (_, i) => `att_${String(i).padStart(20, '0')}`);
       const r = await svc.api.raw('POST', '/api/v1/agent/heartbeat', heartbeat(many), nodeToken);
       assert.equal(r.status, 400, JSON.stringify(r.body).slice(0, 500));
