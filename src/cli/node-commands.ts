@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { cliContext, serviceCaFrom } from './context.ts';
 import { enc } from './api-client.ts';
-import { bytes, printFields, printJson, printTable } from './output.ts';
+import { ago, bytes, printFields, printJson, printTable } from './output.ts';
 import type { NodeOptions } from '../node/node-options.ts';
 import { readLocalStatus, readRegistration, removeRegistration } from '../node/node-state.ts';
 import { ServiceClient } from '../node/service-client.ts';
@@ -21,18 +21,29 @@ export const nodeColumns: [string, string][] = [
   ['NET IN/OUT', 'net'],
   ['JOBS', 'jobs'],
   ['DRAIN', 'drain'],
+  ['SEEN', 'seen'],
   ['REASON', 'statusHint'],
 ];
 
-export function nodeRows(nodes: Record<string, unknown>[]): Record<string, unknown>[] {
-  return nodes.map((n) => ({
-    ...n,
-    cpu: typeof n['cpuPercent'] === 'number' ? `${n['cpuPercent']}%` : '-',
-    mem: bytes(n['memoryAvailableBytes'] as number | null),
-    net: `${bytes(n['networkInBytesPerSec'] as number | null)}/s / ${bytes(n['networkOutBytesPerSec'] as number | null)}/s`,
-    jobs: `${String(n['jobsRunning'])}/${String(n['jobsLimit'])}`,
-    statusHint: n['status'] === 'Online' ? '' : n['statusHint'],
-  }));
+/**
+ * The node list as a table. A node that is not reporting (Offline) shows `-` for its figures rather
+ * than the last ones it sent, which would read as live; SEEN says how long ago it last was.
+ */
+export function nodeRows(nodes: Record<string, unknown>[], now = Date.now()): Record<string, unknown>[] {
+  return nodes.map((n) => {
+    const reporting = n['status'] !== 'Offline';
+    return {
+      ...n,
+      cpu: reporting && typeof n['cpuPercent'] === 'number' ? `${n['cpuPercent']}%` : '-',
+      mem: reporting ? bytes(n['memoryAvailableBytes'] as number | null) : '-',
+      net: reporting
+        ? `${bytes(n['networkInBytesPerSec'] as number | null)}/s / ${bytes(n['networkOutBytesPerSec'] as number | null)}/s`
+        : '-',
+      jobs: `${reporting ? String(n['jobsRunning']) : '-'}/${String(n['jobsLimit'])}`,
+      seen: ago(n['lastSeenAt'], now),
+      statusHint: n['status'] === 'Online' ? '' : n['statusHint'],
+    };
+  });
 }
 
 interface RunFlags {

@@ -39,3 +39,15 @@ export function bytes(n: number | null | undefined): string {
   }
   return `${v.toFixed(u === 0 ? 0 : 1)} ${units[u]}`;
 }
+
+/** How long ago an ISO time was, in the largest whole unit: "now", "4 s ago", "12 min ago", "3 h ago". */
+export function ago(iso: unknown, now = Date.now()): string {
+  const at = typeof iso === 'string' ? Date.parse(iso) : Number.NaN;
+  if (!Number.isFinite(at)) return '-';
+  const s = Math.max(0, Math.floor((now - at) / 1000));
+  if (s < 2) return 'now';
+  if (s < 120) return `${s} s ago`;
+  if (s < 2 * 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 2 * 86_400) return `${Math.floor(s / 3600)} h ago`;
+  return `${Math.floor(s / 86_400)} d ago`;
+}

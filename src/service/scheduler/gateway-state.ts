@@ -93,7 +93,7 @@ export function buildGatewayState(
     gateway,
     nodes,
     version,
-    status: computeGatewayStatus(facts, statuses),
+    status: computeGatewayStatus(facts, statuses, { now, gateway: gateway.name }),
     dispatcher: nodes.find((n) => n.row.id === gateway.dispatcher_node_id),
   };
 }

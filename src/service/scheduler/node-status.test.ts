@@ -201,6 +201,20 @@ test('gateway status: Needs Registration, Online, Offline, Limited, each with a 
     hint: 'not all nodes are healthy: node-b Offline, node-c Limited',
   });
 
+  // A node Offline for long: the hint says how to remove it, naming the gateway.
+  const bGone = { ...b, lastSeenAt: NOW - 25 * 60_000 };
+  const long = computeGatewayStatus([a, bGone], statuses([a, bGone], a), { now: NOW, gateway: 'sales' });
+  assert.equal(
+    long.hint,
+    'not all nodes are healthy: node-b Offline; node-b has been Offline for 25 min: if it is gone for good, remove it with `ferry node delete sales node-b`',
+  );
+  const bRecent = { ...b, lastSeenAt: NOW - 9000 };
+  assert.equal(
+    computeGatewayStatus([a, bRecent], statuses([a, bRecent], a), { now: NOW, gateway: 'sales' }).hint,
+    'not all nodes are healthy: node-b Offline',
+    'a node Offline for seconds is not called gone',
+  );
+
   const dead = [a, b, c].map((n) => ({ ...n, lastSeenAt: NOW - 9000 }));
   assert.deepEqual(computeGatewayStatus(dead, statuses(dead, a)), {
     status: 'Offline',

@@ -192,9 +192,13 @@ export function computeNodeStatuses(
   return out;
 }
 
+/** A node Offline this long is probably gone for good: the gateway's hint says how to remove it. */
+export const LONG_OFFLINE_MS = 10 * 60_000;
+
 export function computeGatewayStatus(
-  nodes: readonly Pick<NodeFacts, 'id' | 'name'>[],
+  nodes: readonly (Pick<NodeFacts, 'id' | 'name'> & Partial<Pick<NodeFacts, 'lastSeenAt'>>)[],
   statuses: ReadonlyMap<string, StatusView<NodeStatus>>,
+  at?: { now: number; gateway: string },
 ): StatusView<GatewayStatus> {
   if (nodes.length === 0)
     return view(
@@ -206,5 +210,18 @@ export function computeGatewayStatus(
   if (unhealthy.length === nodes.length) return view('Offline', 'no_node_online', 'no node is Online');
   if (unhealthy.length === 0) return view('Online', 'ok', `all ${nodes.length} nodes are Online`);
   const detail = unhealthy.map((n) => `${n.name} ${statuses.get(n.id)?.status ?? 'unknown'}`).join(', ');
-  return view('Limited', 'some_nodes_unhealthy', `not all nodes are healthy: ${detail}`);
+  const advice: string[] = [];
+  for (const n of unhealthy) {
+    if (!at || n.lastSeenAt === undefined || statuses.get(n.id)?.status !== 'Offline') continue;
+    const silentMs = at.now - n.lastSeenAt;
+    if (silentMs >= LONG_OFFLINE_MS)
+      advice.push(
+        `${n.name} has been Offline for ${Math.floor(silentMs / 60_000)} min: if it is gone for good, remove it with \`ferry node delete ${at.gateway} ${n.name}\``,
+      );
+  }
+  return view(
+    'Limited',
+    'some_nodes_unhealthy',
+    [`not all nodes are healthy: ${detail}`, ...advice].join('; '),
+  );
 }
