@@ -82,6 +82,16 @@ test('pipeline apply/run through the CLI on a PostgreSQL-backed service', async 
       'name: p\nactivities:\n  - name: a\n    source: { linkedService: src }\n    sink: { linkedService: pgls, table: t }\n',
       /activities\/0\/source\/format: the sink loads a table/,
     ],
+    [
+      'misspelt.yaml',
+      'name: p\nactivites:\n  - name: a\n    source: { linkedService: src }\n    sink: { linkedService: dst }\n',
+      /^ferry: pipeline: activites: is not a known field \(did you mean activities\?\)$/m,
+    ],
+    [
+      'many-mistakes.yaml',
+      'name: p\nactivities:\n  - name: a\n    source: { linkedService: src, filesPerTask: 0 }\n    sink: { linkedService: dst }\n  - name: b\n    source: { linkedService: nope }\n    sink: { linkedService: dst, fromat: csv }\n',
+      /^ferry: pipeline: 3 problems: activities\/0\/source\/filesPerTask: [^;]+; activities\/1\/source\/linkedService: linked service "nope" does not exist; activities\/1\/sink\/fromat: is not a known field \(did you mean format\?\)$/m,
+    ],
     ['broken.yaml', 'name: p\nactivities: [\n', /broken\.yaml is not valid YAML/],
     ['no-activities.yaml', 'name: p\nactivities: []\n', /activities/],
   ];

@@ -1,13 +1,13 @@
 /**
  * Checks a pipeline before it is stored: its shape, then each activity against the store contract of
- * its linked services. Every error names the field, e.g. `activities/0/source/table: is required`.
+ * its linked services. Every problem is reported at once, each naming its field, e.g.
+ * `activities/0/source/table: is required`.
  */
 import type { Kysely } from 'kysely';
 import type { Schema } from './store/schema.ts';
 import { PipelineSpec, type PipelineSpecT } from '../protocol/pipeline.ts';
 import { STORES, isStoreType, pathProblem } from '../protocol/stores.ts';
-import { validator } from '../protocol/validate.ts';
-import { FerryError } from '../common/errors.ts';
+import { problemsError, validator } from '../protocol/validate.ts';
 import type { TSchema } from 'typebox';
 
 const pipelineValidator = validator(PipelineSpec);
@@ -21,14 +21,12 @@ function endpointValidator(schema: TSchema): ReturnType<typeof validator> {
 
 export async function validatePipeline(db: Kysely<Schema>, input: unknown): Promise<PipelineSpecT> {
   const spec = pipelineValidator.parse(input, 'pipeline');
+  // Every problem of every activity, reported at once.
+  const problems: string[] = [];
   const seen = new Set<string>();
   for (const [i, activity] of spec.activities.entries()) {
     const at = `activities/${i}`;
-    if (seen.has(activity.name))
-      throw new FerryError(
-        'bad_request',
-        `pipeline: ${at}/name: "${activity.name}" is used by two activities`,
-      );
+    if (seen.has(activity.name)) problems.push(`${at}/name: "${activity.name}" is used by two activities`);
     seen.add(activity.name);
     const gateways = new Set<string>();
     const kinds: Partial<Record<'source' | 'sink', 'files' | 'table'>> = {};
@@ -39,25 +37,25 @@ export async function validatePipeline(db: Kysely<Schema>, input: unknown): Prom
         .select(['type', 'gateway_id'])
         .where('name', '=', endpoint.linkedService)
         .executeTakeFirst();
-      if (!ls)
-        throw new FerryError(
-          'bad_request',
-          `pipeline: ${at}/${role}/linkedService: linked service "${endpoint.linkedService}" does not exist`,
+      if (!ls) {
+        problems.push(
+          `${at}/${role}/linkedService: linked service "${endpoint.linkedService}" does not exist`,
         );
-      if (!isStoreType(ls.type))
-        throw new FerryError(
-          'bad_request',
-          `pipeline: ${at}/${role}/linkedService: unknown store type ${ls.type}`,
-        );
+        continue;
+      }
+      if (!isStoreType(ls.type)) {
+        problems.push(`${at}/${role}/linkedService: unknown store type ${ls.type}`);
+        continue;
+      }
       const schema = STORES[ls.type][role];
-      if (!schema)
-        throw new FerryError(
-          'bad_request',
-          `pipeline: ${at}/${role}: a ${ls.type} linked service cannot be a ${role} yet`,
-        );
-      endpointValidator(schema).parse(endpoint, 'pipeline', `${at}/${role}`);
-      const problem = pathProblem(role, endpoint);
-      if (problem) throw new FerryError('bad_request', `pipeline: ${at}/${role}/${problem}`);
+      if (!schema) {
+        problems.push(`${at}/${role}: a ${ls.type} linked service cannot be a ${role} yet`);
+        continue;
+      }
+      const wrong = endpointValidator(schema).problems(endpoint, `${at}/${role}`);
+      problems.push(...wrong);
+      const problem = wrong.length === 0 ? pathProblem(role, endpoint) : undefined;
+      if (problem) problems.push(`${at}/${role}/${problem}`);
       gateways.add(ls.gateway_id);
       kinds[role] = STORES[ls.type].kind;
     }
@@ -66,17 +64,16 @@ export async function validatePipeline(db: Kysely<Schema>, input: unknown): Prom
       kinds.source === 'files' &&
       (activity.source as Record<string, unknown>)['format'] === undefined
     ) {
-      throw new FerryError(
-        'bad_request',
-        `pipeline: ${at}/source/format: the sink loads a table, so the source's files need a format to be read as one (csv, jsonl or parquet)`,
+      problems.push(
+        `${at}/source/format: the sink loads a table, so the source's files need a format to be read as one (csv, jsonl or parquet)`,
       );
     }
     if (gateways.size > 1) {
-      throw new FerryError(
-        'bad_request',
-        `pipeline: ${at}: source and sink use linked services on different gateways; one activity runs on one gateway`,
+      problems.push(
+        `${at}: source and sink use linked services on different gateways; one activity runs on one gateway`,
       );
     }
   }
+  if (problems.length > 0) throw problemsError('pipeline', problems);
   return spec;
 }
