@@ -4,35 +4,9 @@
  * exit before it is read would cut a larger output. Failures print one line (`ferry: <reason>`, then
  * the hint if there is one) and exit 1.
  */
-import { Command, CommanderError } from 'commander';
+import { CommanderError } from 'commander';
 import { toFerryError } from '../common/errors.ts';
-import { ferryVersion } from '../common/version.ts';
-import { gatewayCommands } from './gateway-commands.ts';
-import { nodeCommands } from './node-commands.ts';
-import { linkedServiceCommands } from './linked-service-commands.ts';
-import { pipelineCommands } from './pipeline-commands.ts';
-import { serviceCommands } from './service-commands.ts';
-
-function buildProgram(): Command {
-  const program = new Command('ferry')
-    .description('Ferry: a self-hosted data movement gateway of many nodes')
-    .version(ferryVersion())
-    .option('--service <url>', 'service URL (env FERRY_SERVICE; default http://127.0.0.1:8050)')
-    .option('--token <token>', 'API token (env FERRY_TOKEN)')
-    .option(
-      '--service-ca <file>',
-      "CA certificate (PEM) that signed the service's HTTPS certificate (env FERRY_SERVICE_CA)",
-    )
-    .option('--json', 'print JSON instead of tables')
-    .showHelpAfterError()
-    .exitOverride();
-  serviceCommands(program);
-  gatewayCommands(program);
-  nodeCommands(program);
-  linkedServiceCommands(program);
-  pipelineCommands(program);
-  return program;
-}
+import { buildProgram } from './program.ts';
 
 async function main(): Promise<number> {
   try {
