@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { ApiClient } from './api-client.ts';
 import { readEnv } from '../common/config.ts';
 import { readPemFile } from '../common/tls.ts';
+import { checkServiceUrl } from '../common/service-url.ts';
 
 export interface CliContext {
   api: ApiClient;
@@ -27,7 +28,12 @@ export function serviceCaFrom(flag: string | undefined): Buffer | undefined {
 export function cliContext(cmd: Command): CliContext {
   const flags = cmd.optsWithGlobals<GlobalFlags>();
   const env = readEnv();
-  const service = flags.service ?? env.service ?? 'http://127.0.0.1:8050';
+  const service =
+    flags.service !== undefined
+      ? checkServiceUrl(flags.service, '--service')
+      : env.service !== undefined
+        ? checkServiceUrl(env.service, 'FERRY_SERVICE')
+        : 'http://127.0.0.1:8050';
   // Convenience for `ferry up` on this machine: its token file, when nothing else is given.
   const localToken = join('ferry-data', 'admin-token');
   const token =

@@ -4,6 +4,7 @@ import { cliContext } from './context.ts';
 import { enc } from './api-client.ts';
 import { printFields, printJson, printTable } from './output.ts';
 import { nodeColumns, nodeRows } from './node-commands.ts';
+import { FerryError } from '../common/errors.ts';
 
 interface GatewaySummary {
   name: string;
@@ -86,13 +87,24 @@ export function gatewayCommands(program: Command): void {
   gw.command('keys <name>')
     .description('show the authentication keys, or regenerate one (the old one stops working at once)')
     .option('--regenerate <which>', 'key1 or key2')
-    .action(async (name: string, opts: { regenerate?: string }, cmd: Command) => {
+    .option(
+      '--show <which>',
+      'print only key1 or key2, bare, for scripts: KEY=$(ferry gateway keys GW --show key1) (after --regenerate if both)',
+    )
+    .action(async (name: string, opts: { regenerate?: string; show?: string }, cmd: Command) => {
       const c = cliContext(cmd);
+      const { show } = opts;
+      if (show !== undefined && show !== 'key1' && show !== 'key2')
+        throw new FerryError('bad_request', `--show takes key1 or key2 (got "${show}")`);
       const res = opts.regenerate
         ? await c.api.post<{ key1: string; key2: string }>(
             `/api/v1/gateways/${enc(name)}/keys/${enc(opts.regenerate)}/regenerate`,
           )
         : await c.api.get<{ key1: string; key2: string }>(`/api/v1/gateways/${enc(name)}/keys`);
+      if (show !== undefined) {
+        process.stdout.write(`${res[show]}\n`);
+        return;
+      }
       if (c.json) return printJson(res);
       printFields([
         ['key1', res.key1],

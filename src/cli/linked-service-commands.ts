@@ -5,6 +5,7 @@ import { enc } from './api-client.ts';
 import { printJson, printTable } from './output.ts';
 import { readStructuredFile } from '../common/config.ts';
 import { FerryError } from '../common/errors.ts';
+import { SECRET_PROPERTIES, STORES, STORE_TYPES } from '../protocol/stores.ts';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
@@ -18,12 +19,32 @@ function parseProperty(kv: string): [string, unknown] {
   return [key, value];
 }
 
+/**
+ * Each store type and its properties, from the same schemas the service validates with:
+ * `name` required, `[name]` optional, `*` a secret.
+ */
+function propertiesHelp(): string {
+  const lines = STORE_TYPES.map((type) => {
+    const schema = STORES[type].properties as {
+      properties: Record<string, unknown>;
+      required?: string[];
+    };
+    const required = new Set(schema.required ?? []);
+    const names = Object.keys(schema.properties).map((k) => {
+      const secret = SECRET_PROPERTIES[type].includes(k) ? '*' : '';
+      return required.has(k) ? `${k}${secret}` : `[${k}${secret}]`;
+    });
+    return `  ${type.padEnd(Math.max(...STORE_TYPES.map((t) => t.length)))}  ${names.join(' ')}`;
+  });
+  return `\nProperties of each type ([optional], * a secret):\n${lines.join('\n')}\n`;
+}
+
 export function linkedServiceCommands(program: Command): void {
   const ls = program.command('linked-service').description('connections to data stores');
 
   ls.command('create <name>')
     .description('create or replace a linked service (secret properties are kept encrypted and never shown)')
-    .option('--type <type>', 'filesystem | postgres | mysql')
+    .option('--type <type>', STORE_TYPES.join(' | '))
     .option('--gateway <gateway>', 'the gateway whose nodes reach the store')
     .option(
       '--property <key=value>',
@@ -32,6 +53,7 @@ export function linkedServiceCommands(program: Command): void {
       [],
     )
     .option('-f, --file <file>', 'JSON or YAML with {type, gateway, properties}')
+    .addHelpText('after', propertiesHelp)
     .action(
       async (
         name: string,

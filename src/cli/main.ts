@@ -1,36 +1,12 @@
 /**
  * The `ferry` command: parse -> options -> library call -> exit code. The only module that calls
- * process.exit. Failures print one line (`ferry: <reason>`, then the hint if there is one) and exit 1.
+ * process.exit, and only once stdout and stderr have drained: a pipe takes 64 KiB at a time, and an
+ * exit before it is read would cut a larger output. Failures print one line (`ferry: <reason>`, then
+ * the hint if there is one) and exit 1.
  */
-import { Command, CommanderError } from 'commander';
+import { CommanderError } from 'commander';
 import { toFerryError } from '../common/errors.ts';
-import { ferryVersion } from '../common/version.ts';
-import { gatewayCommands } from './gateway-commands.ts';
-import { nodeCommands } from './node-commands.ts';
-import { linkedServiceCommands } from './linked-service-commands.ts';
-import { pipelineCommands } from './pipeline-commands.ts';
-import { serviceCommands } from './service-commands.ts';
-
-function buildProgram(): Command {
-  const program = new Command('ferry')
-    .description('Ferry: a self-hosted data movement gateway of many nodes')
-    .version(ferryVersion())
-    .option('--service <url>', 'service URL (env FERRY_SERVICE; default http://127.0.0.1:8050)')
-    .option('--token <token>', 'API token (env FERRY_TOKEN)')
-    .option(
-      '--service-ca <file>',
-      "CA certificate (PEM) that signed the service's HTTPS certificate (env FERRY_SERVICE_CA)",
-    )
-    .option('--json', 'print JSON instead of tables')
-    .showHelpAfterError()
-    .exitOverride();
-  serviceCommands(program);
-  gatewayCommands(program);
-  nodeCommands(program);
-  linkedServiceCommands(program);
-  pipelineCommands(program);
-  return program;
-}
+import { buildProgram } from './program.ts';
 
 async function main(): Promise<number> {
   try {
@@ -44,4 +20,21 @@ async function main(): Promise<number> {
   }
 }
 
-process.exit(await main());
+/** Resolves once everything written to `stream` so far has been handed to the OS (or it failed). */
+function drained(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.destroyed || !stream.writable || stream.writableLength === 0) return resolve();
+    // Writes complete in order: the callback of an empty write runs after every earlier chunk.
+    stream.write('', () => resolve());
+  });
+}
+
+// A reader that goes away (`ferry ... | head -1`) is not an error of ours: stop writing, exit.
+for (const s of [process.stdout, process.stderr])
+  s.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
+
+const code = await main();
+await Promise.all([drained(process.stdout), drained(process.stderr)]);
+process.exit(code);

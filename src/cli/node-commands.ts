@@ -101,12 +101,19 @@ function nodeOptionsFrom(flags: RunFlags): NodeOptions {
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
 export function nodeCommands(program: Command): void {
-  const node = program.command('node').description('run a gateway node, or manage the nodes of a gateway');
+  const node = program
+    .command('node')
+    .description('run a gateway node, or manage the nodes of a gateway')
+    .addHelpText(
+      'after',
+      '\n`ferry node [options]` without a command is `ferry node run [options]`: it runs a node\n' +
+        '(`ferry node --service URL --key KEY ...`). `ferry node run --help` lists its options.',
+    );
 
   node
     .command('run', { isDefault: true })
     .description(
-      'run a node: registers on first start (with --service and --key), then runs; restart is idempotent',
+      'run a node (the default command: `ferry node [options]` is the same): registers on first start (with --service and --key), then runs; restart is idempotent',
     )
     .option('--config <file>', 'JSON or YAML file with node options')
     .option('--service <url>', 'the service URL (first start)')

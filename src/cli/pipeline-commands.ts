@@ -121,22 +121,24 @@ export function pipelineCommands(program: Command): void {
       );
     });
 
-  p.command('list').action(async (_o, cmd: Command) => {
-    const c = cliContext(cmd);
-    const res = await c.api.get<{
-      pipelines: { name: string; version: number; updatedAt: string; spec: { activities: unknown[] } }[];
-    }>('/api/v1/pipelines');
-    if (c.json) return printJson(res);
-    printTable(
-      res.pipelines.map((x) => ({ ...x, activities: x.spec.activities.length })),
-      [
-        ['NAME', 'name'],
-        ['VERSION', 'version'],
-        ['ACTIVITIES', 'activities'],
-        ['UPDATED', 'updatedAt'],
-      ],
-    );
-  });
+  p.command('list')
+    .description('list pipelines: version, number of activities, last update')
+    .action(async (_o, cmd: Command) => {
+      const c = cliContext(cmd);
+      const res = await c.api.get<{
+        pipelines: { name: string; version: number; updatedAt: string; spec: { activities: unknown[] } }[];
+      }>('/api/v1/pipelines');
+      if (c.json) return printJson(res);
+      printTable(
+        res.pipelines.map((x) => ({ ...x, activities: x.spec.activities.length })),
+        [
+          ['NAME', 'name'],
+          ['VERSION', 'version'],
+          ['ACTIVITIES', 'activities'],
+          ['UPDATED', 'updatedAt'],
+        ],
+      );
+    });
 
   p.command('run <name>')
     .description('start a run; with --wait, follow it with a progress bar and exit non-zero if it fails')
@@ -156,15 +158,18 @@ export function pipelineCommands(program: Command): void {
         throw new FerryError('conflict', `run ${run.id} ${run.status}: ${run.error ?? ''}`);
     });
 
-  p.command('delete <name>').action(async (name: string, _o, cmd: Command) => {
-    const c = cliContext(cmd);
-    await c.api.delete(`/api/v1/pipelines/${enc(name)}`);
-    if (c.json) return printJson({ deleted: name });
-    process.stdout.write(`deleted pipeline ${name}\n`);
-  });
+  p.command('delete <name>')
+    .description('delete a pipeline')
+    .action(async (name: string, _o, cmd: Command) => {
+      const c = cliContext(cmd);
+      await c.api.delete(`/api/v1/pipelines/${enc(name)}`);
+      if (c.json) return printJson({ deleted: name });
+      process.stdout.write(`deleted pipeline ${name}\n`);
+    });
 
   const r = program.command('run').description('pipeline runs');
   r.command('list')
+    .description('the 50 latest runs, newest first: pipeline, status, start and end, error')
     .option('--pipeline <name>', 'only this pipeline')
     .action(async (opts: { pipeline?: string }, cmd: Command) => {
       const c = cliContext(cmd);

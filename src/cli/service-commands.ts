@@ -130,6 +130,13 @@ export function serviceCommands(program: Command): void {
         });
       } catch (err) {
         await svc.close();
+        const fe = toFerryError(err);
+        // The local node's port is --node-port here, not the --port the node's own hint names.
+        if (fe.code === 'conflict' && fe.message.startsWith('node-to-node port'))
+          throw new FerryError('conflict', fe.message, {
+            hint: 'pick another --node-port (0 = any free port), or stop what listens there (another `ferry up` or `ferry node`?)',
+            cause: err,
+          });
         throw err;
       }
       const signalled = waitForShutdownSignal().then(() => 'signal' as const);

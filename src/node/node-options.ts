@@ -1,6 +1,7 @@
 import { hostname, cpus, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { FerryError } from '../common/errors.ts';
+import { checkServiceUrl } from '../common/service-url.ts';
 import { MAX_LIMIT } from '../protocol/agent.ts';
 
 /** What `ferry node` accepts. Every field is optional except on first start (serviceUrl, key). */
@@ -90,11 +91,9 @@ export function compileNodeOptions(o: NodeOptions): CompiledNodeOptions {
   ) {
     throw new FerryError('bad_request', `--limit must be a whole number from 1 to ${MAX_LIMIT}`);
   }
-  if (o.serviceUrl !== undefined && !/^https?:\/\//.test(o.serviceUrl)) {
-    throw new FerryError('bad_request', `--service must be an http(s) URL (got ${o.serviceUrl})`);
-  }
+  const serviceUrl = o.serviceUrl === undefined ? undefined : checkServiceUrl(o.serviceUrl, '--service');
   return {
-    serviceUrl: o.serviceUrl?.replace(/\/+$/, ''),
+    serviceUrl,
     serviceCa: o.serviceCa === undefined ? undefined : resolve(o.serviceCa),
     key: o.key,
     name,

@@ -204,7 +204,7 @@ export async function startPeerServer(
       reject(
         err.code === 'EADDRINUSE'
           ? new FerryError('conflict', `node-to-node port ${o.port} is in use on ${o.host}`, {
-              hint: 'pick another --port',
+              hint: 'pick another --port (0 = any free port), or stop what listens there (another `ferry node` or `ferry up`?)',
             })
           : err,
       ),

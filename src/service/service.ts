@@ -98,7 +98,7 @@ export async function startService(input: ServiceOptions): Promise<RunningServic
     await app.listen({ port: options.port, host: options.host });
   } catch (err) {
     await store.close();
-    throw err;
+    throw listenProblem(err, options.port, options.host);
   }
   scheduler.start();
   const address = app.server.address();
@@ -117,4 +117,25 @@ export async function startService(input: ServiceOptions): Promise<RunningServic
       await store.close();
     },
   };
+}
+
+/** A port or address the API cannot listen on, said with what to do about it. */
+function listenProblem(err: unknown, port: number, host: string): unknown {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE')
+    return new FerryError('conflict', `API port ${port} is already in use on ${host}`, {
+      hint: 'pick another --port (0 = any free port), or stop what listens there (another `ferry service` or `ferry up`?)',
+      cause: err,
+    });
+  if (code === 'EADDRNOTAVAIL')
+    return new FerryError('bad_request', `--host ${host} is not an address of this machine`, {
+      hint: 'use one of its addresses, 127.0.0.1, or 0.0.0.0 for all of them',
+      cause: err,
+    });
+  if (code === 'EACCES')
+    return new FerryError('forbidden', `not allowed to listen on port ${port} of ${host}`, {
+      hint: 'ports below 1024 need privileges: pick a port of 1024 or more with --port',
+      cause: err,
+    });
+  return err;
 }
