@@ -6,6 +6,7 @@ import { cliContext, type CliContext } from './context.ts';
 import { enc } from './api-client.ts';
 import { bytes, printFields, printJson, printTable } from './output.ts';
 import { readStructuredFile } from '../common/config.ts';
+import { RunProgress } from './run-progress.ts';
 import { FerryError } from '../common/errors.ts';
 
 interface RunDetail {
@@ -19,6 +20,7 @@ interface RunDetail {
     tasksTotal: number;
     tasksDone: number;
     tasksFailed: number;
+    tasksRunning?: number;
     planned: boolean;
     rows: number;
     bytes: number;
@@ -44,7 +46,8 @@ const FINISHED = new Set(['succeeded', 'failed']);
 async function follow(c: CliContext, runId: string): Promise<RunDetail> {
   const bar = new cliProgress.SingleBar(
     {
-      format: 'run {run} [{bar}] {value}/{total} tasks | {bytes} | {status}',
+      format:
+        'run {run} [{bar}] {percent} {value}/{totalText} tasks, {running} running | {bytes} at {rate} | ETA {eta} | {status}',
       noTTYOutput: true,
       notTTYSchedule: 2000,
       stream: process.stderr,
@@ -52,19 +55,32 @@ async function follow(c: CliContext, runId: string): Promise<RunDetail> {
     },
     cliProgress.Presets.shades_classic,
   );
-  bar.start(1, 0, { run: runId, bytes: '0 B', status: 'planning' });
+  const progress = new RunProgress(Date.now());
+  bar.start(1, 0, {
+    run: runId,
+    percent: '-',
+    totalText: '?',
+    running: 0,
+    bytes: '0 B',
+    rate: '0 B/s',
+    eta: '-',
+    status: 'planning',
+  });
+  let last: Omit<RunDetail, 'tasks'> | undefined;
   try {
     for (;;) {
       // Progress only while it runs (cheap for the service); every task once it has finished.
       const run = await c.api.get<Omit<RunDetail, 'tasks'>>(`/api/v1/runs/${enc(runId)}?tasks=false`);
-      const p = run.progress;
-      bar.setTotal(Math.max(1, p.tasksTotal));
-      bar.update(p.tasksDone, { bytes: bytes(p.bytes), status: p.planned ? run.status : 'planning' });
-      if (FINISHED.has(run.status)) return c.api.get<RunDetail>(`/api/v1/runs/${enc(runId)}`);
+      last = run;
+      const line = progress.update(run, Date.now());
+      bar.setTotal(line.total);
+      bar.update(line.done, { run: runId, ...line });
+      if (FINISHED.has(run.status)) return await c.api.get<RunDetail>(`/api/v1/runs/${enc(runId)}`);
       await sleep(500);
     }
   } finally {
     bar.stop();
+    if (last) process.stderr.write(`${progress.final(last, Date.now())}\n`);
   }
 }
 
@@ -74,9 +90,10 @@ function printRun(run: RunDetail): void {
     ['pipeline', run.pipeline],
     ['status', run.status],
     ['error', run.error],
+    // Counted from the task list (plans and finalizes included), as the run's own error counts them.
     [
       'tasks',
-      `${run.progress.tasksDone}/${run.progress.tasksTotal} done, ${run.progress.tasksFailed} failed`,
+      `${run.tasks.filter((t) => t.status === 'succeeded' || t.status === 'failed').length}/${run.tasks.length} done, ${run.tasks.filter((t) => t.status === 'failed').length} failed`,
     ],
     ['rows', run.progress.rows],
     ['bytes', `${run.progress.bytes} (${bytes(run.progress.bytes)})`],

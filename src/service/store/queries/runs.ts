@@ -8,6 +8,8 @@ export interface RunProgress {
   tasksTotal: number;
   tasksDone: number;
   tasksFailed: number;
+  /** Copy tasks an attempt is running now. */
+  tasksRunning: number;
   /** Every activity's plan has finished, so tasksTotal is final. */
   planned: boolean;
   rows: number;
@@ -79,6 +81,7 @@ export async function getRunSummary(db: Kysely<Schema>, runId: string): Promise<
       tasksTotal: count(() => true),
       tasksDone: count((s) => s === 'succeeded' || s === 'failed'),
       tasksFailed: count((s) => s === 'failed'),
+      tasksRunning: count((s) => s === 'running'),
       planned: !plansOpen,
       rows: copies.reduce((a, g) => a + Number(g.rows ?? 0), 0),
       bytes: copies.reduce((a, g) => a + Number(g.bytes ?? 0), 0) + Number(inFlight?.bytes ?? 0),
