@@ -8,6 +8,7 @@
 import { Type, type TSchema } from 'typebox';
 import { NameSchema } from '../../protocol/stores.ts';
 import { PipelineSpec } from '../../protocol/pipeline.ts';
+import { TaskOutput } from '../../protocol/task.ts';
 import {
   ClaimRequest,
   ClaimResponse,
@@ -324,7 +325,7 @@ export const Task = named(
     bytes: Type.Integer(),
     durationMs: Nullable(Type.Integer()),
     error: Nullable(Type.String()),
-    outputs: Type.Array(Type.Record(Type.String(), Type.Unknown()), {
+    outputs: Type.Array(named('TaskOutput', TaskOutput), {
       description: 'What a copy task wrote (objects in the sink).',
     }),
     partitions: Nullable(Type.Integer({ description: 'How many copy tasks a plan made.' })),
