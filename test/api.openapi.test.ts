@@ -21,6 +21,7 @@ type Doc = {
   components: { schemas: Record<string, unknown> };
 };
 type Operation = {
+  operationId?: string;
   requestBody?: { content: Record<string, { schema: unknown }> };
   responses: Record<string, { description: string; content?: Record<string, { schema: unknown }> }>;
 };
@@ -101,11 +102,16 @@ test('the document is valid OpenAPI, and every operation has named request and r
     );
 
   let operations = 0;
+  const ids = new Set<string>();
   for (const [path, ops] of Object.entries(doc.paths)) {
     for (const [method, op] of Object.entries(ops)) {
       if (!METHODS.includes(method)) continue;
       operations++;
       const at = `${method.toUpperCase()} ${path}`;
+      // A generated client names its methods after the operation ids.
+      assert.match(String(op.operationId), /^[a-z][A-Za-z]+$/, `${at}: an operationId`);
+      assert.ok(!ids.has(op.operationId!), `${at}: operationId ${op.operationId} is unique`);
+      ids.add(op.operationId!);
       const statuses = Object.keys(op.responses);
       const success = statuses.filter((s) => s.startsWith('2'));
       assert.equal(success.length, 1, `${at}: one success status (${statuses.join(', ')})`);

@@ -99,6 +99,7 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
     {
       schema: {
         ...open,
+        operationId: 'registerNode',
         summary: 'Register a node with a gateway key',
         body: AgentRegisterRequest,
         response: responses({ 201: ['The node and its token', AgentRegisterResponse] }),
@@ -122,6 +123,7 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
     {
       schema: {
         ...open,
+        operationId: 'keyGateway',
         summary: 'Which gateway a key belongs to',
         body: KeyGatewayRequest,
         response: responses({ 200: ['The gateway', KeyGatewayResponse] }),
@@ -145,6 +147,7 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
     {
       schema: {
         ...agent,
+        operationId: 'heartbeat',
         summary: "A node's heartbeat",
         body: AgentHeartbeatRequest,
         response: responses({ 200: ["The node's role, limit and peers", AgentHeartbeatResponse] }),
@@ -181,6 +184,7 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
     {
       schema: {
         ...agent,
+        operationId: 'claimTasks',
         summary: 'The dispatcher claims queued tasks (a long-poll)',
         body: AgentClaimRequest,
         response: responses({ 200: ['The attempts handed out', AgentClaimResponse] }),
@@ -255,6 +259,7 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
     {
       schema: {
         ...agent,
+        operationId: 'reportProgress',
         summary: "An attempt's progress (renews its lease)",
         params: AttemptParams,
         body: AgentProgressRequest,
@@ -274,6 +279,7 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
     {
       schema: {
         ...agent,
+        operationId: 'completeAttempt',
         summary: "An attempt's outcome",
         params: AttemptParams,
         body: AgentCompleteRequest,
@@ -297,6 +303,7 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
     {
       schema: {
         ...agent,
+        operationId: 'sendReports',
         summary: "Several attempts' reports at once",
         body: AgentReportsRequest,
         response: responses({ 200: ['Per report, taken or refused', AgentReportsResponse] }),
@@ -328,6 +335,7 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
     {
       schema: {
         ...agent,
+        operationId: 'releaseAttempt',
         summary: 'Give an attempt back (its task is queued again)',
         params: AttemptParams,
         body: AgentReleaseRequest,
@@ -345,6 +353,7 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
 
   const leaveSchema = {
     ...agent,
+    operationId: 'leaveGateway',
     summary: 'A node leaves its gateway for good',
     response: responses({ 204: 'Deleted' }),
   };

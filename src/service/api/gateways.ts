@@ -52,6 +52,7 @@ export function gatewayRoutes(app: App, ctx: ServiceContext): void {
     {
       schema: {
         tags: ['gateways'],
+        operationId: 'createGateway',
         summary: 'Create a gateway',
         body: GatewayCreate,
         response: responses({ 201: ['The new gateway and its keys', GatewayCreated] }),
@@ -72,6 +73,7 @@ export function gatewayRoutes(app: App, ctx: ServiceContext): void {
     {
       schema: {
         tags: ['gateways'],
+        operationId: 'listGateways',
         summary: 'List the gateways',
         response: responses({ 200: ['The gateways', GatewayList] }),
       },
@@ -91,6 +93,7 @@ export function gatewayRoutes(app: App, ctx: ServiceContext): void {
     {
       schema: {
         tags: ['gateways'],
+        operationId: 'getGateway',
         summary: 'Show a gateway and its nodes',
         params: GwParams,
         response: responses({ 200: ['The gateway', GatewayDetail] }),
@@ -104,6 +107,7 @@ export function gatewayRoutes(app: App, ctx: ServiceContext): void {
     {
       schema: {
         tags: ['gateways'],
+        operationId: 'updateGateway',
         summary: 'Change a gateway',
         params: GwParams,
         body: GatewayUpdate,
@@ -125,6 +129,7 @@ export function gatewayRoutes(app: App, ctx: ServiceContext): void {
     {
       schema: {
         tags: ['gateways'],
+        operationId: 'deleteGateway',
         summary: 'Delete a gateway',
         params: GwParams,
         response: responses({ 204: 'Deleted' }),
@@ -141,6 +146,7 @@ export function gatewayRoutes(app: App, ctx: ServiceContext): void {
     {
       schema: {
         tags: ['gateways'],
+        operationId: 'getGatewayKeys',
         summary: "Show a gateway's keys",
         params: GwParams,
         response: responses({ 200: ['The keys', GatewayKeys] }),
@@ -154,6 +160,7 @@ export function gatewayRoutes(app: App, ctx: ServiceContext): void {
     {
       schema: {
         tags: ['gateways'],
+        operationId: 'regenerateGatewayKey',
         summary: 'Regenerate one of the keys',
         params: Type.Object({
           name: NameSchema,
@@ -170,6 +177,7 @@ export function gatewayRoutes(app: App, ctx: ServiceContext): void {
     {
       schema: {
         tags: ['nodes'],
+        operationId: 'listNodes',
         summary: "List a gateway's nodes",
         params: GwParams,
         response: responses({ 200: ['The gateway and its nodes', GatewayNodes] }),
@@ -186,6 +194,7 @@ export function gatewayRoutes(app: App, ctx: ServiceContext): void {
     {
       schema: {
         tags: ['nodes'],
+        operationId: 'setNodeLimit',
         summary: "Set a node's concurrent jobs limit",
         params: NodeParams,
         body: NodeLimit,
@@ -205,6 +214,7 @@ export function gatewayRoutes(app: App, ctx: ServiceContext): void {
       {
         schema: {
           tags: ['nodes'],
+          operationId: action === 'drain' ? 'drainNode' : 'resumeNode',
           summary: action === 'drain' ? 'Drain a node (it takes no new tasks)' : 'Resume a drained node',
           params: NodeParams,
           response: responses({ 200: ['The node', Node] }),
@@ -223,6 +233,7 @@ export function gatewayRoutes(app: App, ctx: ServiceContext): void {
     {
       schema: {
         tags: ['nodes'],
+        operationId: 'deleteNode',
         summary: 'Delete a node from its gateway',
         params: NodeParams,
         response: responses({ 204: 'Deleted' }),
@@ -241,6 +252,7 @@ export function gatewayRoutes(app: App, ctx: ServiceContext): void {
     {
       schema: {
         tags: ['gateways'],
+        operationId: 'listGatewayEvents',
         summary: "A gateway's events, newest first",
         params: GwParams,
         querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })) }),

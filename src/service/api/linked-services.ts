@@ -28,6 +28,7 @@ export function linkedServiceRoutes(app: App, ctx: ServiceContext): void {
     {
       schema: {
         tags: ['linked services'],
+        operationId: 'putLinkedService',
         summary: 'Create or replace a linked service',
         body: LinkedServiceCreate,
         response: responses({ 201: ['The linked service (secret values left out)', LinkedService] }),
@@ -54,6 +55,7 @@ export function linkedServiceRoutes(app: App, ctx: ServiceContext): void {
 
   const listSchema = {
     tags: ['linked services'],
+    operationId: 'listLinkedServices',
     summary: 'List the linked services',
     response: responses({ 200: ['The linked services', LinkedServiceList] }),
   };
@@ -71,6 +73,7 @@ export function linkedServiceRoutes(app: App, ctx: ServiceContext): void {
     {
       schema: {
         tags: ['linked services'],
+        operationId: 'getLinkedService',
         summary: 'Show a linked service',
         params: Type.Object({ name: NameSchema }),
         response: responses({ 200: ['The linked service', LinkedService] }),
@@ -87,6 +90,7 @@ export function linkedServiceRoutes(app: App, ctx: ServiceContext): void {
     {
       schema: {
         tags: ['linked services'],
+        operationId: 'deleteLinkedService',
         summary: 'Delete a linked service',
         params: Type.Object({ name: NameSchema }),
         response: responses({ 204: 'Deleted' }),

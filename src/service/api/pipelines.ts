@@ -39,6 +39,7 @@ export function pipelineRoutes(app: App, ctx: ServiceContext): void {
     {
       schema: {
         tags: ['pipelines'],
+        operationId: 'applyPipeline',
         summary: 'Create or update a pipeline',
         body: PipelineSpecSchema,
         response: responses({ 200: ['The stored pipeline', PipelineApplied] }),
@@ -55,6 +56,7 @@ export function pipelineRoutes(app: App, ctx: ServiceContext): void {
 
   const listSchema = {
     tags: ['pipelines'],
+    operationId: 'listPipelines',
     summary: 'List the pipelines',
     response: responses({ 200: ['The pipelines', PipelineList] }),
   };
@@ -67,6 +69,7 @@ export function pipelineRoutes(app: App, ctx: ServiceContext): void {
     {
       schema: {
         tags: ['pipelines'],
+        operationId: 'getPipeline',
         summary: 'Show a pipeline',
         params: Type.Object({ name: NameSchema }),
         response: responses({ 200: ['The pipeline', Pipeline] }),
@@ -80,6 +83,7 @@ export function pipelineRoutes(app: App, ctx: ServiceContext): void {
     {
       schema: {
         tags: ['pipelines'],
+        operationId: 'deletePipeline',
         summary: 'Delete a pipeline',
         params: Type.Object({ name: NameSchema }),
         response: responses({ 204: 'Deleted' }),
@@ -96,6 +100,7 @@ export function pipelineRoutes(app: App, ctx: ServiceContext): void {
     {
       schema: {
         tags: ['runs'],
+        operationId: 'startRun',
         summary: 'Start a run of a pipeline',
         params: Type.Object({ name: NameSchema }),
         response: responses({ 201: ['The new run', RunDetail] }),
@@ -119,6 +124,7 @@ export function pipelineRoutes(app: App, ctx: ServiceContext): void {
     {
       schema: {
         tags: ['runs'],
+        operationId: 'listRuns',
         summary: 'List runs, newest first',
         querystring: Type.Object({
           pipeline: Type.Optional(NameSchema),
@@ -135,6 +141,7 @@ export function pipelineRoutes(app: App, ctx: ServiceContext): void {
     {
       schema: {
         tags: ['runs'],
+        operationId: 'getRun',
         summary: 'Show a run',
         params: Type.Object({ id: Type.String() }),
         // tasks=false: progress only, cheap to poll during a run of many tasks.
