@@ -80,7 +80,21 @@ function responseChecker(doc: Doc) {
       `${method} ${path} ${res.status}: ${JSON.stringify(validate.errors, null, 1)}\n${JSON.stringify(res.body).slice(0, 2000)}`,
     );
   };
-  return { check, seen };
+  /**
+   * Whether a request body is one the document accepts for `method path` (the document as it is:
+   * request schemas say themselves which fields they refuse).
+   */
+  const raw = new Ajv2020({ strict: false, allErrors: true });
+  addFormats.default(raw);
+  raw.addSchema({ ...doc, $id: id });
+  const accepts = (method: string, path: string, body: unknown): boolean => {
+    const validate = raw.getSchema(
+      `${id}#/${pointer('paths', path, method.toLowerCase(), 'requestBody', 'content', 'application/json', 'schema')}`,
+    );
+    assert.ok(validate, `${method} ${path} documents its request body`);
+    return validate(body) === true;
+  };
+  return { check, seen, accepts };
 }
 
 test('the document is valid OpenAPI, and every operation has named request and response schemas', async (t) => {
@@ -162,10 +176,21 @@ test('real responses of a real service match their documented schemas, problems 
   const g = await gatewayWithNodes(t, 2);
   const api = g.svc.api;
   const doc = await openapi(g.svc);
-  const { check, seen } = responseChecker(doc);
+  const { check, seen, accepts } = responseChecker(doc);
   const call = async (method: string, path: string, url: string, body?: unknown, token?: string) => {
     const res = await api.raw(method, url, body, token ?? api.token);
     check(method, path, res);
+    // What the service took, the document accepts; what it refused as malformed, the document refuses.
+    if (body !== undefined && res.status < 300)
+      assert.ok(
+        accepts(method, path, body),
+        `${method} ${path}: the document accepts ${JSON.stringify(body)}`,
+      );
+    if (body !== undefined && res.status === 400)
+      assert.ok(
+        !accepts(method, path, body),
+        `${method} ${path}: the document refuses ${JSON.stringify(body)}`,
+      );
     return res;
   };
 
