@@ -92,8 +92,21 @@ export async function buildApp(ctx: ServiceContext, https?: { cert: Buffer; key:
   const base = https ? (Fastify({ ...common, https }) as unknown as FastifyInstance) : Fastify(common);
   const app = base.withTypeProvider<TypeBoxTypeProvider>().setValidatorCompiler(TypeBoxValidatorCompiler);
 
+  // Responses are written with JSON.stringify, as Fastify writes a route without a response schema:
+  // the response schemas describe the bodies for the OpenAPI document (a serializer built from them
+  // would drop any field they do not list); test/api.openapi.test.ts holds them true.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+
   await app.register(swagger, {
+    // Every schema with an $id (src/service/api/schemas.ts) is a named component.
+    refResolver: {
+      buildLocalReference: (json, _baseUri, _fragment, i) =>
+        typeof json.$id === 'string' ? json.$id : `def-${i}`,
+    },
+    transform: ({ schema, url }) => ({ schema: nameRequestBody(schema), url }),
+    transformObject: (doc) => unwrapNamed('openapiObject' in doc ? doc.openapiObject : doc.swaggerObject),
     openapi: {
+      openapi: '3.1.0',
       info: {
         title: 'Ferry API',
         version: ferryVersion(),
@@ -227,6 +240,34 @@ export async function buildApp(ctx: ServiceContext, https?: { cert: Buffer; key:
   pipelineRoutes(app, ctx);
   agentRoutes(app, ctx);
   return app;
+}
+
+/**
+ * A route's top-level schema is inlined in the document, a nested one with an $id named: a named
+ * request body is wrapped in an allOf for the document only (validation uses the route's own).
+ */
+function nameRequestBody<S extends { body?: unknown }>(schema: S): S {
+  const body = schema?.body as { $id?: unknown } | undefined;
+  return body && typeof body.$id === 'string' ? { ...schema, body: { allOf: [body] } } : schema;
+}
+
+/**
+ * `{ allOf: [{ $ref }] }` (a named body or response, see above and schemas.ts) becomes the `$ref`
+ * (a response's description is already its response object's).
+ */
+function unwrapNamed<T>(node: T): T {
+  if (Array.isArray(node)) return node.map(unwrapNamed) as T;
+  if (node === null || typeof node !== 'object') return node;
+  const o = node as Record<string, unknown>;
+  const { allOf, ...rest } = o;
+  if (
+    Array.isArray(allOf) &&
+    allOf.length === 1 &&
+    typeof (allOf[0] as { $ref?: unknown }).$ref === 'string' &&
+    Object.keys(rest).every((k) => k === 'description')
+  )
+    return allOf[0] as T; // the response's description is the response object's
+  return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, unwrapNamed(v)])) as T;
 }
 
 /** The most a refused request may still send, discarded, before its connection is cut ... */

@@ -6,18 +6,7 @@ import { Type } from 'typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { NODE_ONLY, PUBLIC, callerNode, type App } from '../app.ts';
 import type { ServiceContext } from '../context.ts';
-import {
-  ClaimRequest,
-  CompleteRequest,
-  HeartbeatRequest,
-  ProgressRequest,
-  RegisterRequest,
-  ReleaseRequest,
-  ReportsRequest,
-  type HeartbeatResponseT,
-  type ReportResultT,
-  type ReportT,
-} from '../../protocol/agent.ts';
+import { type HeartbeatResponseT, type ReportResultT, type ReportT } from '../../protocol/agent.ts';
 import type { NodesTable } from '../store/schema.ts';
 import { invalidKey, isInvalidKey, registerNode } from '../store/queries/register-node.ts';
 import { FailureLimiter } from '../failure-limiter.ts';
@@ -30,6 +19,23 @@ import { FerryError, toProblem } from '../../common/errors.ts';
 import { toServiceError } from '../store/store-errors.ts';
 import { parsePublicKey } from '../../protocol/node-keys.ts';
 import { signLease } from '../../protocol/dispatcher-lease.ts';
+import {
+  AgentClaimRequest,
+  AgentClaimResponse,
+  AgentCompleteRequest,
+  AgentHeartbeatRequest,
+  AgentHeartbeatResponse,
+  AgentProgressRequest,
+  AgentRegisterRequest,
+  AgentRegisterResponse,
+  AgentReleaseRequest,
+  AgentReportsRequest,
+  AgentReportsResponse,
+  KeyGatewayRequest,
+  KeyGatewayResponse,
+  Ok,
+  responses,
+} from './schemas.ts';
 
 /** A node's keys must be real keys of the right kind, or its peers and its sealed secrets fail later. */
 function checkNodeKeys(body: { signPublicKey: string; sealPublicKey: string }): void {
@@ -90,7 +96,16 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
 
   app.post(
     '/api/v1/agent/register',
-    { schema: { ...open, body: RegisterRequest }, ...keyRoute },
+    {
+      schema: {
+        ...open,
+        operationId: 'registerNode',
+        summary: 'Register a node with a gateway key',
+        body: AgentRegisterRequest,
+        response: responses({ 201: ['The node and its token', AgentRegisterResponse] }),
+      },
+      ...keyRoute,
+    },
     async (req, reply) => {
       checkNodeKeys(req.body);
       const registered = await countingKeyFailures(req, () =>
@@ -108,10 +123,10 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
     {
       schema: {
         ...open,
-        body: Type.Object(
-          { key: Type.String({ minLength: 1, maxLength: 256 }) },
-          { additionalProperties: false },
-        ),
+        operationId: 'keyGateway',
+        summary: 'Which gateway a key belongs to',
+        body: KeyGatewayRequest,
+        response: responses({ 200: ['The gateway', KeyGatewayResponse] }),
       },
       ...keyRoute,
     },
@@ -129,7 +144,17 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
 
   app.post(
     '/api/v1/agent/heartbeat',
-    { schema: { ...agent, body: HeartbeatRequest }, config: NODE_ONLY, bodyLimit: HEARTBEAT_BODY_LIMIT },
+    {
+      schema: {
+        ...agent,
+        operationId: 'heartbeat',
+        summary: "A node's heartbeat",
+        body: AgentHeartbeatRequest,
+        response: responses({ 200: ["The node's role, limit and peers", AgentHeartbeatResponse] }),
+      },
+      config: NODE_ONLY,
+      bodyLimit: HEARTBEAT_BODY_LIMIT,
+    },
     async (req) => {
       const end = ctx.metrics.heartbeatSeconds.startTimer();
       try {
@@ -156,7 +181,17 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
 
   app.post(
     '/api/v1/agent/claim',
-    { schema: { ...agent, body: ClaimRequest }, config: NODE_ONLY, bodyLimit: CLAIM_BODY_LIMIT },
+    {
+      schema: {
+        ...agent,
+        operationId: 'claimTasks',
+        summary: 'The dispatcher claims queued tasks (a long-poll)',
+        body: AgentClaimRequest,
+        response: responses({ 200: ['The attempts handed out', AgentClaimResponse] }),
+      },
+      config: NODE_ONLY,
+      bodyLimit: CLAIM_BODY_LIMIT,
+    },
     async (req, reply) => {
       const node = callerNode(req);
       const deadline = ctx.now() + req.body.waitMs;
@@ -221,7 +256,17 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
 
   app.post(
     '/api/v1/agent/attempts/:id/progress',
-    { schema: { ...agent, params: AttemptParams, body: ProgressRequest }, config: NODE_ONLY },
+    {
+      schema: {
+        ...agent,
+        operationId: 'reportProgress',
+        summary: "An attempt's progress (renews its lease)",
+        params: AttemptParams,
+        body: AgentProgressRequest,
+        response: responses({ 200: ['Taken', Ok] }),
+      },
+      config: NODE_ONLY,
+    },
     async (req) => {
       ctx.metrics.reportBatches.inc();
       await take(callerNode(req), { attemptId: req.params.id, progress: req.body });
@@ -232,7 +277,14 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
   app.post(
     '/api/v1/agent/attempts/:id/complete',
     {
-      schema: { ...agent, params: AttemptParams, body: CompleteRequest },
+      schema: {
+        ...agent,
+        operationId: 'completeAttempt',
+        summary: "An attempt's outcome",
+        params: AttemptParams,
+        body: AgentCompleteRequest,
+        response: responses({ 200: ['Taken', Ok] }),
+      },
       config: NODE_ONLY,
       bodyLimit: REPORT_BODY_LIMIT,
     },
@@ -248,7 +300,17 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
   // its own transaction: one refused does not undo the others.
   app.post(
     '/api/v1/agent/reports',
-    { schema: { ...agent, body: ReportsRequest }, config: NODE_ONLY, bodyLimit: REPORT_BODY_LIMIT },
+    {
+      schema: {
+        ...agent,
+        operationId: 'sendReports',
+        summary: "Several attempts' reports at once",
+        body: AgentReportsRequest,
+        response: responses({ 200: ['Per report, taken or refused', AgentReportsResponse] }),
+      },
+      config: NODE_ONLY,
+      bodyLimit: REPORT_BODY_LIMIT,
+    },
     async (req) => {
       const node = callerNode(req);
       ctx.metrics.reportBatches.inc();
@@ -270,7 +332,17 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
 
   app.post(
     '/api/v1/agent/attempts/:id/release',
-    { schema: { ...agent, params: AttemptParams, body: ReleaseRequest }, config: NODE_ONLY },
+    {
+      schema: {
+        ...agent,
+        operationId: 'releaseAttempt',
+        summary: 'Give an attempt back (its task is queued again)',
+        params: AttemptParams,
+        body: AgentReleaseRequest,
+        response: responses({ 200: ['Taken', Ok] }),
+      },
+      config: NODE_ONLY,
+    },
     async (req) => {
       const node = callerNode(req);
       await releaseAttempt(db, node, req.params.id, req.body.reason, ctx.now());
@@ -279,7 +351,13 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
     },
   );
 
-  app.delete('/api/v1/agent/self', { schema: agent, config: NODE_ONLY }, async (req, reply) => {
+  const leaveSchema = {
+    ...agent,
+    operationId: 'leaveGateway',
+    summary: 'A node leaves its gateway for good',
+    response: responses({ 204: 'Deleted' }),
+  };
+  app.delete('/api/v1/agent/self', { schema: leaveSchema, config: NODE_ONLY }, async (req, reply) => {
     const node = callerNode(req);
     await deleteNode(db, node, ctx.now());
     ctx.notifier.notify(node.gateway_id);

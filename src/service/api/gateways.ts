@@ -16,9 +16,21 @@ import { gatewayDetail, gatewaySummary, keysView, nodeView, type GatewayStateVie
 import { activeAttemptsByNode } from '../store/queries/active-attempts.ts';
 import { FerryError } from '../../common/errors.ts';
 import { NameSchema } from '../../protocol/stores.ts';
+import {
+  Gateway,
+  GatewayCreate,
+  GatewayCreated,
+  GatewayDetail,
+  GatewayEvents,
+  GatewayKeys,
+  GatewayList,
+  GatewayNodes,
+  GatewayUpdate,
+  Node,
+  NodeLimit,
+  responses,
+} from './schemas.ts';
 
-/** No gateway cap of four as the seed has; this bound only keeps the number a number. */
-const MAX_NODES = 100_000;
 const GwParams = Type.Object({ name: NameSchema });
 const NodeParams = Type.Object({ name: NameSchema, node: NameSchema });
 
@@ -40,15 +52,10 @@ export function gatewayRoutes(app: App, ctx: ServiceContext): void {
     {
       schema: {
         tags: ['gateways'],
-        body: Type.Object(
-          {
-            name: NameSchema,
-            maxNodes: Type.Optional(
-              Type.Union([Type.Integer({ minimum: 1, maximum: MAX_NODES }), Type.Null()]),
-            ),
-          },
-          { additionalProperties: false },
-        ),
+        operationId: 'createGateway',
+        summary: 'Create a gateway',
+        body: GatewayCreate,
+        response: responses({ 201: ['The new gateway and its keys', GatewayCreated] }),
       },
     },
     async (req, reply) => {
@@ -61,17 +68,38 @@ export function gatewayRoutes(app: App, ctx: ServiceContext): void {
     },
   );
 
-  app.get('/api/v1/gateways', { schema: { tags: ['gateways'] } }, async () => {
-    const out = [];
-    for (const gw of await listGateways(db)) {
-      const s = await loadGatewayState(db, gw.id, ctx.now(), ctx.timings);
-      if (s) out.push(gatewaySummary(s));
-    }
-    return { gateways: out };
-  });
+  app.get(
+    '/api/v1/gateways',
+    {
+      schema: {
+        tags: ['gateways'],
+        operationId: 'listGateways',
+        summary: 'List the gateways',
+        response: responses({ 200: ['The gateways', GatewayList] }),
+      },
+    },
+    async () => {
+      const out = [];
+      for (const gw of await listGateways(db)) {
+        const s = await loadGatewayState(db, gw.id, ctx.now(), ctx.timings);
+        if (s) out.push(gatewaySummary(s));
+      }
+      return { gateways: out };
+    },
+  );
 
-  app.get('/api/v1/gateways/:name', { schema: { tags: ['gateways'], params: GwParams } }, async (req) =>
-    gatewayDetail(await state(req.params.name)),
+  app.get(
+    '/api/v1/gateways/:name',
+    {
+      schema: {
+        tags: ['gateways'],
+        operationId: 'getGateway',
+        summary: 'Show a gateway and its nodes',
+        params: GwParams,
+        response: responses({ 200: ['The gateway', GatewayDetail] }),
+      },
+    },
+    async (req) => gatewayDetail(await state(req.params.name)),
   );
 
   app.patch(
@@ -79,15 +107,11 @@ export function gatewayRoutes(app: App, ctx: ServiceContext): void {
     {
       schema: {
         tags: ['gateways'],
+        operationId: 'updateGateway',
+        summary: 'Change a gateway',
         params: GwParams,
-        body: Type.Object(
-          {
-            maxNodes: Type.Optional(
-              Type.Union([Type.Integer({ minimum: 1, maximum: MAX_NODES }), Type.Null()]),
-            ),
-          },
-          { additionalProperties: false },
-        ),
+        body: GatewayUpdate,
+        response: responses({ 200: ['The gateway', Gateway] }),
       },
     },
     async (req) => {
@@ -102,15 +126,33 @@ export function gatewayRoutes(app: App, ctx: ServiceContext): void {
 
   app.delete(
     '/api/v1/gateways/:name',
-    { schema: { tags: ['gateways'], params: GwParams } },
+    {
+      schema: {
+        tags: ['gateways'],
+        operationId: 'deleteGateway',
+        summary: 'Delete a gateway',
+        params: GwParams,
+        response: responses({ 204: 'Deleted' }),
+      },
+    },
     async (req, reply) => {
       await deleteGateway(db, req.params.name);
       void reply.status(204);
     },
   );
 
-  app.get('/api/v1/gateways/:name/keys', { schema: { tags: ['gateways'], params: GwParams } }, async (req) =>
-    keysView(await getGatewayByName(db, req.params.name)),
+  app.get(
+    '/api/v1/gateways/:name/keys',
+    {
+      schema: {
+        tags: ['gateways'],
+        operationId: 'getGatewayKeys',
+        summary: "Show a gateway's keys",
+        params: GwParams,
+        response: responses({ 200: ['The keys', GatewayKeys] }),
+      },
+    },
+    async (req) => keysView(await getGatewayByName(db, req.params.name)),
   );
 
   app.post(
@@ -118,30 +160,45 @@ export function gatewayRoutes(app: App, ctx: ServiceContext): void {
     {
       schema: {
         tags: ['gateways'],
+        operationId: 'regenerateGatewayKey',
+        summary: 'Regenerate one of the keys',
         params: Type.Object({
           name: NameSchema,
           which: Type.Union([Type.Literal('key1'), Type.Literal('key2')]),
         }),
+        response: responses({ 200: ['The keys', GatewayKeys] }),
       },
     },
     async (req) => keysView(await regenerateKey(db, req.params.name, req.params.which)),
   );
 
-  app.get('/api/v1/gateways/:name/nodes', { schema: { tags: ['nodes'], params: GwParams } }, async (req) => {
-    const s = await state(req.params.name);
-    return { gateway: gatewaySummary(s), nodes: s.nodes.map((n) => nodeView(n, s)) };
-  });
+  app.get(
+    '/api/v1/gateways/:name/nodes',
+    {
+      schema: {
+        tags: ['nodes'],
+        operationId: 'listNodes',
+        summary: "List a gateway's nodes",
+        params: GwParams,
+        response: responses({ 200: ['The gateway and its nodes', GatewayNodes] }),
+      },
+    },
+    async (req) => {
+      const s = await state(req.params.name);
+      return { gateway: gatewaySummary(s), nodes: s.nodes.map((n) => nodeView(n, s)) };
+    },
+  );
 
   app.put(
     '/api/v1/gateways/:name/nodes/:node/limit',
     {
       schema: {
         tags: ['nodes'],
+        operationId: 'setNodeLimit',
+        summary: "Set a node's concurrent jobs limit",
         params: NodeParams,
-        body: Type.Object(
-          { limit: Type.Union([Type.Integer({ minimum: 1, maximum: 10000 }), Type.Null()]) },
-          { additionalProperties: false },
-        ),
+        body: NodeLimit,
+        response: responses({ 200: ['The node', Node] }),
       },
     },
     async (req) => {
@@ -154,7 +211,15 @@ export function gatewayRoutes(app: App, ctx: ServiceContext): void {
   for (const action of ['drain', 'resume'] as const) {
     app.post(
       `/api/v1/gateways/:name/nodes/:node/${action}`,
-      { schema: { tags: ['nodes'], params: NodeParams } },
+      {
+        schema: {
+          tags: ['nodes'],
+          operationId: action === 'drain' ? 'drainNode' : 'resumeNode',
+          summary: action === 'drain' ? 'Drain a node (it takes no new tasks)' : 'Resume a drained node',
+          params: NodeParams,
+          response: responses({ 200: ['The node', Node] }),
+        },
+      },
       async (req) => {
         await setNodeDrain(db, req.params.name, req.params.node, action === 'drain', ctx.now());
         ctx.notifier.notify((await getGatewayByName(db, req.params.name)).id);
@@ -165,7 +230,15 @@ export function gatewayRoutes(app: App, ctx: ServiceContext): void {
 
   app.delete(
     '/api/v1/gateways/:name/nodes/:node',
-    { schema: { tags: ['nodes'], params: NodeParams } },
+    {
+      schema: {
+        tags: ['nodes'],
+        operationId: 'deleteNode',
+        summary: 'Delete a node from its gateway',
+        params: NodeParams,
+        response: responses({ 204: 'Deleted' }),
+      },
+    },
     async (req, reply) => {
       const node = await getNodeByName(db, req.params.name, req.params.node);
       await deleteNode(db, node, ctx.now());
@@ -179,8 +252,11 @@ export function gatewayRoutes(app: App, ctx: ServiceContext): void {
     {
       schema: {
         tags: ['gateways'],
+        operationId: 'listGatewayEvents',
+        summary: "A gateway's events, newest first",
         params: GwParams,
         querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })) }),
+        response: responses({ 200: ['The events', GatewayEvents] }),
       },
     },
     async (req) => {

@@ -14,6 +14,7 @@ import {
 } from '../store/queries/linked-services.ts';
 import { secretNames, splitSecrets } from '../linked-service-secrets.ts';
 import { linkedServiceView } from './views.ts';
+import { LinkedService, LinkedServiceCreate, LinkedServiceList, responses } from './schemas.ts';
 
 const propertyValidators = Object.fromEntries(STORE_TYPES.map((t) => [t, validator(STORES[t].properties)]));
 
@@ -27,15 +28,10 @@ export function linkedServiceRoutes(app: App, ctx: ServiceContext): void {
     {
       schema: {
         tags: ['linked services'],
-        body: Type.Object(
-          {
-            name: NameSchema,
-            type: Type.String(),
-            gateway: NameSchema,
-            properties: Type.Record(Type.String(), Type.Unknown()),
-          },
-          { additionalProperties: false },
-        ),
+        operationId: 'putLinkedService',
+        summary: 'Create or replace a linked service',
+        body: LinkedServiceCreate,
+        response: responses({ 201: ['The linked service (secret values left out)', LinkedService] }),
       },
     },
     async (req, reply) => {
@@ -57,7 +53,13 @@ export function linkedServiceRoutes(app: App, ctx: ServiceContext): void {
     },
   );
 
-  app.get('/api/v1/linked-services', { schema: { tags: ['linked services'] } }, async () => {
+  const listSchema = {
+    tags: ['linked services'],
+    operationId: 'listLinkedServices',
+    summary: 'List the linked services',
+    response: responses({ 200: ['The linked services', LinkedServiceList] }),
+  };
+  app.get('/api/v1/linked-services', { schema: listSchema }, async () => {
     const names = await gatewayNames();
     return {
       linkedServices: (await listLinkedServices(db)).map((r) =>
@@ -68,7 +70,15 @@ export function linkedServiceRoutes(app: App, ctx: ServiceContext): void {
 
   app.get(
     '/api/v1/linked-services/:name',
-    { schema: { tags: ['linked services'], params: Type.Object({ name: NameSchema }) } },
+    {
+      schema: {
+        tags: ['linked services'],
+        operationId: 'getLinkedService',
+        summary: 'Show a linked service',
+        params: Type.Object({ name: NameSchema }),
+        response: responses({ 200: ['The linked service', LinkedService] }),
+      },
+    },
     async (req) => {
       const r = await getLinkedService(db, req.params.name);
       return linkedServiceView(r, (await gatewayNames()).get(r.gateway_id) ?? '', secretNames(r.type));
@@ -77,7 +87,15 @@ export function linkedServiceRoutes(app: App, ctx: ServiceContext): void {
 
   app.delete(
     '/api/v1/linked-services/:name',
-    { schema: { tags: ['linked services'], params: Type.Object({ name: NameSchema }) } },
+    {
+      schema: {
+        tags: ['linked services'],
+        operationId: 'deleteLinkedService',
+        summary: 'Delete a linked service',
+        params: Type.Object({ name: NameSchema }),
+        response: responses({ 204: 'Deleted' }),
+      },
+    },
     async (req, reply) => {
       await deleteLinkedService(db, req.params.name);
       void reply.status(204);

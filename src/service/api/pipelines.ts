@@ -9,6 +9,16 @@ import { startRun } from '../store/queries/start-run.ts';
 import { getRunDetail, getRunSummary, listRuns } from '../store/queries/runs.ts';
 import { runDetailView, runSummaryView, runView } from './views.ts';
 import type { PipelineSpecT } from '../../protocol/pipeline.ts';
+import {
+  Pipeline,
+  PipelineApplied,
+  PipelineList,
+  PipelineSpecSchema,
+  RunDetail,
+  RunList,
+  RunSummary,
+  responses,
+} from './schemas.ts';
 
 const PIPELINE_BODY_LIMIT = 16 * 1024 * 1024;
 
@@ -21,11 +31,22 @@ export function pipelineRoutes(app: App, ctx: ServiceContext): void {
     spec: JSON.parse(p.spec_json) as PipelineSpecT,
   });
 
-  // The body is checked by validatePipeline, which names the offending field. A pipeline of many
-  // activities may be larger than the service's default body limit.
+  // The body is documented as a PipelineSpec and checked by validatePipeline (not by the route's
+  // validator), which checks it against the linked services' stores too and names the offending
+  // field. A pipeline of many activities may be larger than the service's default body limit.
   app.put(
     '/api/v1/pipelines',
-    { schema: { tags: ['pipelines'], body: Type.Unknown() }, bodyLimit: PIPELINE_BODY_LIMIT },
+    {
+      schema: {
+        tags: ['pipelines'],
+        operationId: 'applyPipeline',
+        summary: 'Create or update a pipeline',
+        body: PipelineSpecSchema,
+        response: responses({ 200: ['The stored pipeline', PipelineApplied] }),
+      },
+      validatorCompiler: () => (value: unknown) => ({ value }),
+      bodyLimit: PIPELINE_BODY_LIMIT,
+    },
     async (req) => {
       const spec = await validatePipeline(db, req.body);
       const { row, changed } = await applyPipeline(db, spec, ctx.now());
@@ -33,19 +54,41 @@ export function pipelineRoutes(app: App, ctx: ServiceContext): void {
     },
   );
 
-  app.get('/api/v1/pipelines', { schema: { tags: ['pipelines'] } }, async () => ({
+  const listSchema = {
+    tags: ['pipelines'],
+    operationId: 'listPipelines',
+    summary: 'List the pipelines',
+    response: responses({ 200: ['The pipelines', PipelineList] }),
+  };
+  app.get('/api/v1/pipelines', { schema: listSchema }, async () => ({
     pipelines: (await listPipelines(db)).map(pipelineView),
   }));
 
   app.get(
     '/api/v1/pipelines/:name',
-    { schema: { tags: ['pipelines'], params: Type.Object({ name: NameSchema }) } },
+    {
+      schema: {
+        tags: ['pipelines'],
+        operationId: 'getPipeline',
+        summary: 'Show a pipeline',
+        params: Type.Object({ name: NameSchema }),
+        response: responses({ 200: ['The pipeline', Pipeline] }),
+      },
+    },
     async (req) => pipelineView(await getPipeline(db, req.params.name)),
   );
 
   app.delete(
     '/api/v1/pipelines/:name',
-    { schema: { tags: ['pipelines'], params: Type.Object({ name: NameSchema }) } },
+    {
+      schema: {
+        tags: ['pipelines'],
+        operationId: 'deletePipeline',
+        summary: 'Delete a pipeline',
+        params: Type.Object({ name: NameSchema }),
+        response: responses({ 204: 'Deleted' }),
+      },
+    },
     async (req, reply) => {
       await deletePipeline(db, req.params.name);
       void reply.status(204);
@@ -54,7 +97,15 @@ export function pipelineRoutes(app: App, ctx: ServiceContext): void {
 
   app.post(
     '/api/v1/pipelines/:name/runs',
-    { schema: { tags: ['runs'], params: Type.Object({ name: NameSchema }) } },
+    {
+      schema: {
+        tags: ['runs'],
+        operationId: 'startRun',
+        summary: 'Start a run of a pipeline',
+        params: Type.Object({ name: NameSchema }),
+        response: responses({ 201: ['The new run', RunDetail] }),
+      },
+    },
     async (req, reply) => {
       const runId = await startRun(db, req.params.name, ctx.now());
       const gateways = await db
@@ -73,10 +124,13 @@ export function pipelineRoutes(app: App, ctx: ServiceContext): void {
     {
       schema: {
         tags: ['runs'],
+        operationId: 'listRuns',
+        summary: 'List runs, newest first',
         querystring: Type.Object({
           pipeline: Type.Optional(NameSchema),
           limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
         }),
+        response: responses({ 200: ['The runs', RunList] }),
       },
     },
     async (req) => ({ runs: (await listRuns(db, req.query.limit ?? 50, req.query.pipeline)).map(runView) }),
@@ -87,9 +141,21 @@ export function pipelineRoutes(app: App, ctx: ServiceContext): void {
     {
       schema: {
         tags: ['runs'],
+        operationId: 'getRun',
+        summary: 'Show a run',
         params: Type.Object({ id: Type.String() }),
         // tasks=false: progress only, cheap to poll during a run of many tasks.
-        querystring: Type.Object({ tasks: Type.Optional(Type.Boolean()) }),
+        querystring: Type.Object({
+          tasks: Type.Optional(
+            Type.Boolean({ description: 'false: the run and its progress only, without its tasks' }),
+          ),
+        }),
+        response: responses({
+          200: [
+            'The run with its tasks (a RunDetail), or without them when tasks=false (a RunSummary)',
+            Type.Union([RunDetail, RunSummary]),
+          ],
+        }),
       },
     },
     async (req) =>
