@@ -19,7 +19,7 @@ test('an Offline node shows `-` for its figures and when it was last seen', asyn
   const live = before.find((l) => l.startsWith('node-2')) ?? '';
   assert.match(live, /Online/);
   assert.match(live, /\d+(\.\d+)?%/, 'a reporting node shows its CPU');
-  assert.match(live, /  (now|\d+ s ago)\s*$/, 'SEEN');
+  assert.match(live, / {2}(now|\d+ s ago)\s*$/, 'SEEN');
 
   g.nodes[1]!.proc.child.kill('SIGKILL');
   const offline = await eventually('node-2 listed Offline', async () => {

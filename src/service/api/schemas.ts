@@ -265,6 +265,7 @@ export const RunProgress = named(
     tasksTotal: Type.Integer({ minimum: 0, description: 'Copy tasks (plan tasks are not counted).' }),
     tasksDone: Type.Integer({ minimum: 0 }),
     tasksFailed: Type.Integer({ minimum: 0 }),
+    tasksRunning: Type.Integer({ minimum: 0, description: 'Copy tasks an attempt is running now.' }),
     planned: Type.Boolean({ description: 'Every plan has finished: tasksTotal is final.' }),
     rows: Type.Integer({ minimum: 0 }),
     bytes: Type.Integer({ minimum: 0 }),
