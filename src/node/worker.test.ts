@@ -391,7 +391,7 @@ test('sealed secrets are opened for the attempt they were sealed for, and only t
 });
 
 /** A worker whose every task only passes its pre-commit fence, against a service that may be away. */
-function fencedHarness(progress: (id: string) => Promise<void>) {
+function fencedHarness(progress: (id: string) => Promise<void>, commitPatienceMs = 200) {
   const completed = new Signals<CompleteRequestT>();
   const worker = new Worker({
     service: {
@@ -407,6 +407,7 @@ function fencedHarness(progress: (id: string) => Promise<void>) {
     allowedRoots: [],
     log: pino({ level: 'silent' }),
     progressIntervalMs: 60_000,
+    commitPatienceMs,
     onChange: () => {},
   });
   return { worker, completed };
@@ -425,7 +426,7 @@ test('before its commit, an attempt waits for an unreachable service while its l
   assert.equal(calls, 4);
 });
 
-test('an attempt gives up waiting for the service once its lease has lapsed, and says why', async () => {
+test('an attempt gives up waiting for the service once its lease has lapsed and its patience run out, and says why', async () => {
   const h = fencedHarness(async () => {
     throw new FerryError('unavailable', 'service http://svc: connection refused');
   });
@@ -433,5 +434,18 @@ test('an attempt gives up waiting for the service once its lease has lapsed, and
   const c = await h.completed.get('a1').promise;
   assert.equal(c.outcome, 'failed');
   assert.ok(c.outcome === 'failed' && c.error.code === 'unavailable' && c.error.retryable);
-  assert.match(c.outcome === 'failed' ? c.error.message : '', /until the lease lapsed.*connection refused/);
+  assert.match(
+    c.outcome === 'failed' ? c.error.message : '',
+    /until the lease lapsed and 0 s more.*connection refused/,
+  );
+});
+
+test('an attempt waits past its own lease for a service that comes back (which extends the leases it finds), then commits', async () => {
+  const back = Date.now() + 1_000;
+  const h = fencedHarness(async () => {
+    if (Date.now() < back) throw new FerryError('unavailable', 'service http://svc: connection refused');
+  }, 5_000);
+  h.worker.accept({ epoch: 1, attempt: { ...attempt('a1'), leaseMs: 300 } }, true);
+  const c = await h.completed.get('a1').promise;
+  assert.deepEqual(c, { outcome: 'succeeded', result: copyResult });
 });

@@ -18,6 +18,12 @@ import type { ExecutionHooks } from './task-executor.ts';
 
 /** How long an outcome is retried while the service is unreachable. */
 const REPORT_PATIENCE_MS = 10 * 60_000;
+/**
+ * How long past its own lease an attempt about to commit keeps waiting for an unreachable service. A
+ * restarted service extends the leases it finds, so the attempt is usually still the task's; if it is
+ * not, the service refuses the commit: waiting longer costs time, never a duplicate.
+ */
+const COMMIT_PATIENCE_MS = 60_000;
 
 /** An attempt's lease when the service does not say (services before AssignedAttempt.leaseMs). */
 const DEFAULT_LEASE_MS = 10_000;
@@ -34,6 +40,8 @@ export interface WorkerDeps {
   allowedRoots: readonly string[];
   log: Logger;
   progressIntervalMs: number;
+  /** How long past its lease an attempt waits for the service before its commit (default 60 s). */
+  commitPatienceMs?: number;
   /** Called when the number of running attempts changes. */
   onChange(): void;
 }
@@ -238,8 +246,9 @@ export class Worker {
   /**
    * The fence before a commit: a renewal the service takes. While the service cannot be reached (it
    * is restarting, its store is failing over) the attempt waits and tries again, as long as its lease
-   * holds: until then nobody else can have the task, and a restarted service extends the leases it
-   * finds. Past the lease, or on an answer that will not change, it gives up.
+   * holds and COMMIT_PATIENCE_MS more: a restarted service extends the leases it finds, and one that
+   * gave the task away refuses the renewal. Past that, or on an answer that will not change, it
+   * gives up.
    */
   async #confirmLease(entry: Running, renew: () => Promise<void>, log: Logger): Promise<void> {
     const signal = entry.controller.signal;
@@ -252,18 +261,19 @@ export class Worker {
       } catch (err) {
         const fe = toFerryError(err);
         if (!fe.retryable || signal.aborted) throw fe;
-        const left = entry.leaseUntil - Date.now();
+        const patience = this.#deps.commitPatienceMs ?? COMMIT_PATIENCE_MS;
+        const left = entry.leaseUntil + patience - Date.now();
         if (left <= 0) {
           throw new FerryError(
             'unavailable',
-            `could not confirm the lease before commit: the service did not answer until the lease lapsed (${fe.message})`,
+            `could not confirm the lease before commit: the service did not answer until the lease lapsed and ${Math.round(patience / 1000)} s more (${fe.message})`,
             { cause: fe },
           );
         }
         if (!waited)
           log.warn(
             { err: fe.message, waitMs: left },
-            'cannot confirm the lease before commit; waiting for the service while the lease holds',
+            'cannot confirm the lease before commit; waiting for the service',
           );
         waited = true;
         await sleep(Math.min(delay, left), undefined, { signal }).catch(() => undefined);
