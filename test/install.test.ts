@@ -329,11 +329,16 @@ function refused(port: number): Promise<boolean> {
 }
 
 describe('npm start is stopped by a signal to npm', () => {
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    test(`${signal} to npm's PID drains and stops Ferry: no process left, both ports free`, async (t) => {
+  const cases = [
+    { signal: 'SIGTERM', to: "npm's PID", group: false },
+    { signal: 'SIGINT', to: "npm's PID", group: false },
+    // A terminal's Ctrl-C: Ferry gets it from the terminal and again from npm; one drain, not a kill.
+    { signal: 'SIGINT', to: "npm's process group (a terminal's Ctrl-C)", group: true },
+  ] as const;
+  for (const { signal, to, group } of cases) {
+    test(`${signal} to ${to} drains and stops Ferry: no process left, both ports free`, async (t) => {
       const data = tempDir(t, 'ferry-start-');
-      // Its own process group, so that whatever the test leaves is killed at the end; only npm's PID
-      // is signalled by the test itself.
+      // Its own process group, so that whatever the test leaves is killed at the end.
       const npm = spawn('npm', ['start', '--', '--port', '0', '--node-port', '0', '--data-dir', data], {
         cwd: ROOT,
         env: { ...process.env, PATH },
@@ -358,7 +363,7 @@ describe('npm start is stopped by a signal to npm', () => {
       assert.equal(await refused(apiPort), false, 'the API port is served');
       assert.equal(await refused(nodePort), false, 'the node port is served');
 
-      process.kill(pid, signal);
+      process.kill(group ? -pid : pid, signal);
       const exit = await Promise.race([
         exitOf(npm),
         new Promise<never>((_, reject) =>
