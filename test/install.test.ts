@@ -11,6 +11,8 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import {
   chmodSync,
   copyFileSync,
+  cpSync,
+  existsSync,
   mkdirSync,
   readFileSync,
   readdirSync,
@@ -179,6 +181,72 @@ describe('bin/ferry and npm run ferry pick a Node 24+', () => {
     assert.notEqual(r.code, 0);
     assert.doesNotMatch(r.stdout, /system-node/, 'Node 20 never ran the CLI');
     assert.match(r.stderr, /ferry: needs Node\.js 24 or newer \(found: v20\.20\.2/);
+  });
+
+  test("npm ci --omit=dev in a copy of the clone (offline, from npm's cache): no node@24, so the PATH's", async (t) => {
+    const dir = tempDir(t, 'ferry-prod-');
+    for (const f of ['bin', 'src', 'package.json', 'package-lock.json'])
+      cpSync(join(ROOT, f), join(dir, f), { recursive: true });
+    const ci = await run(
+      'npm',
+      ['ci', '--omit=dev', '--offline', '--ignore-scripts', '--no-audit', '--no-fund'],
+      {
+        cwd: dir,
+        timeoutMs: 300_000,
+      },
+    );
+    if (ci.code !== 0 && NPM_NETWORK.test(ci.stderr)) {
+      t.skip(`npm's cache lacks some package of the lock file: ${ci.stderr.split('\n')[0]}`);
+      return;
+    }
+    assert.equal(ci.code, 0, ci.stderr);
+    assert.ok(!existsSync(join(dir, 'node_modules/.bin/node')), 'no node@24');
+    const v20 = join(tempDir(t, 'ferry-fake20-'), 'bin');
+    fakeNode(v20, 'v20.20.2');
+    const npmCli = realpathSync(
+      execFileSync('/bin/sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim(),
+    );
+
+    // An old Node on the PATH: bin/ferry and npm run ferry say what to install, and run nothing.
+    const old = await run(join(dir, 'bin/ferry'), ['--version'], {
+      cwd: dir,
+      env: { PATH: `${v20}:${PATH}` },
+    });
+    assert.equal(old.code, 1);
+    assert.match(old.stderr, /^ferry: needs Node\.js 24 or newer \(found: v20\.20\.2/);
+    const oldNpm = await run(process.execPath, [npmCli, 'run', '--silent', 'ferry', '--', '--version'], {
+      cwd: dir,
+      env: { PATH: `${v20}:${PATH}` },
+    });
+    assert.notEqual(oldNpm.code, 0);
+    assert.match(oldNpm.stderr, /ferry: needs Node\.js 24 or newer/);
+
+    // Node 24 on the PATH: npm run ferry and npm start work.
+    const env = { PATH: `${dirname(NODE)}:${PATH}` };
+    const v = await run(process.execPath, [npmCli, 'run', '--silent', 'ferry', '--', '--version'], {
+      cwd: dir,
+      env,
+    });
+    assert.equal(v.code, 0, v.stderr);
+    assert.equal(v.stdout.trim(), VERSION);
+    const start = spawn(process.execPath, [npmCli, 'start', '--', '--port', '0', '--node-port', '0'], {
+      cwd: dir,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    t.after(() => {
+      try {
+        process.kill(-(start.pid ?? 0), 'SIGKILL');
+      } catch {
+        // all gone
+      }
+    });
+    const out = await outputUntil(start, /Ferry is up\.[\s\S]*on port \d+\n/);
+    const api = /API:\s+(http:\/\/[\d.:]+)/.exec(out)?.[1];
+    assert.equal((await fetch(`${api}/healthz`)).status, 200);
+    process.kill(start.pid ?? 0, 'SIGTERM');
+    assert.equal((await exitOf(start)).code, 0);
   });
 
   test('npm pack, then npm install -g of the tarball into a temp prefix (no dev dependencies)', async (t) => {
