@@ -183,7 +183,7 @@ describe('bin/ferry and npm run ferry pick a Node 24+', () => {
     assert.match(r.stderr, /ferry: needs Node\.js 24 or newer \(found: v20\.20\.2/);
   });
 
-  test("npm ci --omit=dev in a copy of the clone (offline, from npm's cache): no node@24, so the PATH's", async (t) => {
+  test("npm ci --omit=dev in a copy of the clone (offline, from npm's cache): the PATH's Node 24+, or the one line", async (t) => {
     const dir = tempDir(t, 'ferry-prod-');
     for (const f of ['bin', 'src', 'package.json', 'package-lock.json'])
       cpSync(join(ROOT, f), join(dir, f), { recursive: true });
