@@ -35,7 +35,7 @@ export default tseslint.config(
       ],
     },
   },
-  { files: ['**/*.js'], extends: [tseslint.configs.disableTypeChecked] },
+  { files: ['**/*.js', '**/*.mjs'], extends: [tseslint.configs.disableTypeChecked] },
   {
     // Tests read JSON answers loosely; production code may not.
     files: ['test/**/*.ts', 'bench/**/*.ts', '**/*.test.ts'],

@@ -51,6 +51,7 @@ interface RunFlags {
   service?: string;
   serviceCa?: string;
   key?: string;
+  keyFile?: string;
   name?: string;
   port?: string;
   listen?: string;
@@ -78,6 +79,18 @@ function nodeOptionsFrom(flags: RunFlags): NodeOptions {
   if (env.nodeVersion) merged.versionOverride = env.nodeVersion;
   if (env.logLevel) merged.logLevel = env.logLevel;
   if (env.serviceCa) merged.serviceCa = env.serviceCa;
+  // The key comes from one place: the last of config file, FERRY_NODE_KEY, --key or --key-file.
+  if (env.nodeKey) {
+    merged.key = env.nodeKey;
+    delete merged.keyFile;
+  }
+  if (flags.key !== undefined && flags.keyFile !== undefined)
+    throw new FerryError('bad_request', 'give the key with --key or with --key-file, not both');
+  if (flags.key !== undefined) delete merged.keyFile;
+  if (flags.keyFile !== undefined) {
+    merged.keyFile = flags.keyFile;
+    delete merged.key;
+  }
   const set = <K extends keyof NodeOptions>(k: K, v: NodeOptions[K] | undefined): void => {
     if (v !== undefined) merged[k] = v;
   };
@@ -113,7 +126,7 @@ export function nodeCommands(program: Command): void {
   node
     .command('run', { isDefault: true })
     .description(
-      'run a node (the default command: `ferry node [options]` is the same): registers on first start (with --service and --key), then runs; restart is idempotent',
+      'run a node (the default command: `ferry node [options]` is the same): registers on first start (with --service and a key), then runs; restart is idempotent',
     )
     .option('--config <file>', 'JSON or YAML file with node options')
     .option('--service <url>', 'the service URL (first start)')
@@ -121,7 +134,11 @@ export function nodeCommands(program: Command): void {
       '--service-ca <file>',
       "CA certificate (PEM) that signed the service's HTTPS certificate (env FERRY_SERVICE_CA)",
     )
-    .option('--key <key>', 'the gateway authentication key (first start)')
+    .option(
+      '--key <key>',
+      'the gateway authentication key (first start; `ps` shows it: prefer --key-file or env FERRY_NODE_KEY)',
+    )
+    .option('--key-file <file>', 'a file holding the gateway authentication key (first start)')
     .option('--name <name>', 'node name, fixed at registration (default: host name)')
     .option('--port <port>', 'node-to-node port (default 8060; 0 = any free port)')
     .option('--listen <addr>', 'address the node-to-node port listens on (default 0.0.0.0)')

@@ -15,6 +15,8 @@ export interface FerryEnv {
   masterKey: string | undefined;
   store: string | undefined;
   nodeVersion: string | undefined;
+  /** The gateway authentication key for `ferry node` (instead of --key, which `ps` shows). */
+  nodeKey: string | undefined;
   logLevel: string | undefined;
   ci: boolean;
 }
@@ -29,6 +31,7 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): FerryEnv {
     masterKey: get('FERRY_MASTER_KEY'),
     store: get('FERRY_STORE'),
     nodeVersion: get('FERRY_NODE_VERSION'),
+    nodeKey: get('FERRY_NODE_KEY'),
     logLevel: get('FERRY_LOG_LEVEL'),
     ci: get('CI') === 'true',
   };

@@ -1,5 +1,5 @@
 /**
- * The V8 flags every Ferry process starts with: `bin/ferry`, the npm scripts and the test and
+ * The V8 flags every Ferry process starts with: `bin/ferry` (which the npm scripts run) and the test and
  * benchmark harnesses pass exactly these (runtime-flags.test.ts holds them to it), because V8 reads
  * them only when the process starts.
  *

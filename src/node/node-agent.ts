@@ -7,6 +7,7 @@
 import { cpus, totalmem } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Server } from 'node:http';
+import { resolve } from 'node:path';
 import { compileNodeOptions, type CompiledNodeOptions, type NodeOptions } from './node-options.ts';
 import {
   readRegistration,
@@ -103,7 +104,7 @@ async function register(
   if (!o.serviceUrl || !o.key) {
     throw new FerryError(
       'bad_request',
-      `this node is not registered yet (no ${o.dataDir}/node.json): pass --service URL and --key KEY`,
+      `this node is not registered yet (no ${o.dataDir}/node.json): pass --service URL and the key (--key-file FILE, env FERRY_NODE_KEY or --key KEY)`,
     );
   }
   const client = new ServiceClient(o.serviceUrl, undefined, serviceCa);
@@ -137,8 +138,24 @@ async function register(
   }
 }
 
+/**
+ * The options with what the data dir remembers filled in where none were given: the registered
+ * name, and the port, listen and advertise addresses the node last ran with.
+ */
+export function withRemembered(input: NodeOptions): NodeOptions {
+  const known = readRegistration(resolve(input.dataDir ?? 'ferry-node'));
+  if (!known) return input;
+  return {
+    ...input,
+    name: input.name ?? known.nodeName,
+    port: input.port ?? known.settings?.port,
+    listen: input.listen ?? known.settings?.listen,
+    advertise: input.advertise ?? known.settings?.advertise,
+  };
+}
+
 export async function startNode(input: NodeOptions): Promise<RunningNode> {
-  const o = compileNodeOptions(input);
+  const o = compileNodeOptions(withRemembered(input));
   const version = o.versionOverride ?? ferryVersion();
   const log = createLogger('ferry-node', o.logLevel).child({ node: o.name });
   const metrics = createNodeMetrics();
@@ -195,6 +212,15 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
     throw err;
   }
   const registration = reg;
+  const settings = { port: o.port, listen: o.listen, advertise: o.advertise };
+  if (
+    registration.settings?.port !== settings.port ||
+    registration.settings.listen !== settings.listen ||
+    registration.settings.advertise !== settings.advertise
+  ) {
+    registration.settings = settings;
+    writeRegistration(o.dataDir, registration);
+  }
   const nodeKeys = registration.keys ?? generateNodeKeys(); // register() always leaves keys
   peerAuth.setSelf({ gatewayId: registration.gatewayId, nodeId: registration.nodeId });
   const service = new ServiceClient(registration.serviceUrl, registration.nodeToken, serviceCa);

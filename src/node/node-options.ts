@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { hostname, cpus, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { FerryError } from '../common/errors.ts';
@@ -13,8 +14,10 @@ export interface NodeOptions {
    * Default: the system's CAs.
    */
   serviceCa?: string;
-  /** Authentication key of the logical gateway (first start only). */
+  /** Authentication key of the logical gateway (first start only; env FERRY_NODE_KEY). */
   key?: string;
+  /** A file holding the key instead (surrounding white space ignored); not with `key`. */
+  keyFile?: string;
   /** Node name, fixed at registration. Default: the host name. */
   name?: string;
   /** Node-to-node port. Default 8060; 0 picks a free port. */
@@ -71,10 +74,28 @@ export function defaultConcurrentJobsLimit(cores: number, memoryBytes: number): 
   return Math.max(2, Math.min(cores * 4, byMemory));
 }
 
+function readKeyFile(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new FerryError(
+      'bad_request',
+      `cannot read the key file ${file}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`,
+    );
+  }
+  const key = text.trim();
+  if (key === '') throw new FerryError('bad_request', `the key file ${file} is empty`);
+  return key;
+}
+
 export function compileNodeOptions(o: NodeOptions): CompiledNodeOptions {
   const tlsParts = [o.tlsCert, o.tlsKey, o.tlsCa].filter((x) => x !== undefined).length;
   if (tlsParts !== 0 && tlsParts !== 3)
     throw new FerryError('bad_request', 'node-to-node TLS needs --tls-cert, --tls-key and --tls-ca together');
+  if (o.key !== undefined && o.keyFile !== undefined)
+    throw new FerryError('bad_request', 'give the key with --key or with --key-file, not both');
   const name = o.name ?? hostname();
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(name)) {
     throw new FerryError(
@@ -95,7 +116,7 @@ export function compileNodeOptions(o: NodeOptions): CompiledNodeOptions {
   return {
     serviceUrl,
     serviceCa: o.serviceCa === undefined ? undefined : resolve(o.serviceCa),
-    key: o.key,
+    key: o.key ?? (o.keyFile === undefined ? undefined : readKeyFile(o.keyFile)),
     name,
     nameGiven: o.name !== undefined,
     port,

@@ -1,6 +1,8 @@
 /**
- * What a node keeps in its data dir: its registration (node.json, mode 0600). A restart with the
- * same data dir is the same node; a data dir registered to one gateway refuses another's key.
+ * What a node keeps in its data dir: its registration (node.json, mode 0600), with the port, listen
+ * and advertise addresses it last ran with. A restart with the same data dir is the same node, on
+ * the same addresses unless flags say otherwise; a data dir registered to one gateway refuses
+ * another's key.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,6 +21,15 @@ export interface NodeRegistration {
   registeredAt: string;
   /** The node's own key pairs (made on the node; only the public halves leave it). */
   keys?: NodeKeys;
+  /** What the node last ran with (as asked: port 0 stays "any free port"); older versions lack it. */
+  settings?: NodeSettings;
+}
+
+/** The options a restart without flags takes from the data dir (the name is `nodeName`). */
+export interface NodeSettings {
+  port: number;
+  listen: string;
+  advertise: string;
 }
 
 export function registrationFile(dataDir: string): string {
