@@ -95,7 +95,7 @@ test('the service killed and started again 4 s later: attempts wait for it, and 
   assert.deepEqual(treeDigest(join(g.root, 'out')), treeDigest(join(g.root, 'in')));
   assert.match(
     g.nodes.map((n) => n.proc.output).join('\n'),
-    /waiting for the service while the lease holds/,
+    /cannot confirm the lease before commit; waiting for the service/,
     'some attempt did wait for the service before its commit',
   );
 });
