@@ -77,4 +77,16 @@ test('large --json output reaches a pipe whole', async (t) => {
   assert.equal(table.code, 0, table.err);
   const lines = table.out.trimEnd().split('\n');
   assert.equal(lines.filter((l) => /^copy\/\S+\s+succeeded/.test(l)).length, run.tasks.length);
+  // The counts agree with the run's own (plan included), and files copied as they are have no rows.
+  assert.match(
+    table.out,
+    new RegExp(`^tasks\\W+${run.tasks.length}/${run.tasks.length} done, 0 failed$`, 'm'),
+  );
+  const header = lines.find((l) => l.startsWith('TASK'))?.split(/\s{2,}/) ?? [];
+  const copy = lines.find((l) => /^copy\/\d+\s/.test(l))?.split(/\s{2,}/) ?? [];
+  assert.equal(
+    copy[header.indexOf('ROWS')],
+    '-',
+    lines.find((l) => /^copy\/\d+\s/.test(l)),
+  );
 });

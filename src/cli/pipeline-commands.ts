@@ -95,13 +95,15 @@ function printRun(run: RunDetail): void {
       'tasks',
       `${run.tasks.filter((t) => t.status === 'succeeded' || t.status === 'failed').length}/${run.tasks.length} done, ${run.tasks.filter((t) => t.status === 'failed').length} failed`,
     ],
-    ['rows', run.progress.rows],
+    ['rows', run.progress.rows > 0 ? run.progress.rows : '-'],
     ['bytes', `${run.progress.bytes} (${bytes(run.progress.bytes)})`],
   ]);
   process.stdout.write('\n');
   printTable(
     run.tasks.map((t) => ({
       ...t,
+      // Files copied as they are have no rows: `-`, not a count of 0 that reads as nothing copied.
+      rows: t.rows > 0 ? t.rows : '-',
       task: `${t.activity}/${t.kind === 'copy' ? t.index : t.kind}`,
       duration: t.durationMs === null ? '-' : `${(t.durationMs / 1000).toFixed(2)} s`,
       history: t.attemptList.length > 1 ? t.attemptList.map((a) => `${a.node}:${a.status}`).join(' ') : '',
