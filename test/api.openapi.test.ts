@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
-import { ROOT, PUBLIC_KEYS, startService, type ServiceHandle } from './helpers/cluster.ts';
+import { ROOT, startService, type ServiceHandle } from './helpers/cluster.ts';
+import { heartbeatBody, registrationBody } from './helpers/agent-bodies.ts';
 import { fsLinkedServices, gatewayWithNodes, makeFiles, waitRun } from './helpers/scenario.ts';
 
 type Doc = {
@@ -298,18 +299,7 @@ test('real responses of a real service match their documented schemas, problems 
     'POST',
     '/api/v1/agent/register',
     '/api/v1/agent/register',
-    {
-      key: keys.body.key1,
-      name: 'fake',
-      version: PACKAGE_VERSION,
-      peerHost: '127.0.0.1',
-      peerPort: 9,
-      tls: false,
-      cores: 1,
-      memoryBytes: 0,
-      defaultLimit: 1,
-      ...PUBLIC_KEYS,
-    },
+    registrationBody(keys.body.key1, 'fake', PACKAGE_VERSION),
     '',
   );
   assert.equal(reg.status, 201);
@@ -318,25 +308,7 @@ test('real responses of a real service match their documented schemas, problems 
     'POST',
     '/api/v1/agent/heartbeat',
     '/api/v1/agent/heartbeat',
-    {
-      version: PACKAGE_VERSION,
-      metrics: {
-        cpuPercent: 1,
-        memoryAvailableBytes: 1,
-        memoryTotalBytes: 2,
-        networkInBytesPerSec: 0,
-        networkOutBytesPerSec: 0,
-      },
-      running: [],
-      defaultLimit: 1,
-      draining: false,
-      upgrading: false,
-      tls: false,
-      peerHost: '127.0.0.1',
-      peerPort: 9,
-      reach: [],
-      ...PUBLIC_KEYS,
-    },
+    heartbeatBody(PACKAGE_VERSION),
     token,
   );
   assert.equal(hb.body.role, 'dispatcher');
