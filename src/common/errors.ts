@@ -107,6 +107,18 @@ export function toFerryError(err: unknown, context?: string): FerryError {
 }
 
 /** "connection refused" rather than "connect ECONNREFUSED 127.0.0.1:8060". */
+/** Socket error codes that mean the other end could not be reached, or the connection to it broke. */
+export const NETWORK_ERROR_CODES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+]);
+
 export function describeSystemError(err: Error): string {
   const sysCode = (err as NodeJS.ErrnoException).code;
   switch (sysCode) {

@@ -4,7 +4,7 @@
  * Messages never carry credentials: the SDK's own text is only used for errors we do not recognise,
  * and then with query strings (SAS tokens) and account keys cut out.
  */
-import { FerryError, describeSystemError } from '../../common/errors.ts';
+import { FerryError, NETWORK_ERROR_CODES, describeSystemError } from '../../common/errors.ts';
 
 export function azureBlobMessage(linkedService: string, text: string): string {
   return `azure-blob ${JSON.stringify(linkedService)}: ${text}`;
@@ -23,14 +23,7 @@ export interface BlobTarget {
 }
 
 const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EPIPE',
+  ...NETWORK_ERROR_CODES,
   'UND_ERR_SOCKET',
   'UND_ERR_CONNECT_TIMEOUT',
   'REQUEST_SEND_ERROR',

@@ -3,7 +3,7 @@
  * `postgres "pg1": relation "public.orderz" does not exist (check table)`.
  */
 import { DatabaseError } from 'pg';
-import { FerryError, describeSystemError } from '../../common/errors.ts';
+import { FerryError, NETWORK_ERROR_CODES, describeSystemError } from '../../common/errors.ts';
 
 /** What a message may name about the store. The password is here only to be scrubbed. */
 export interface PostgresErrorScope {
@@ -12,16 +12,6 @@ export interface PostgresErrorScope {
   password: string | undefined;
 }
 
-const UNREACHABLE = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ECONNRESET',
-  'EPIPE',
-]);
 const AUTH = new Set(['28P01', '28000']);
 const MISSING = new Set(['42P01', '3D000', '42703']);
 // Serialization failure, deadlock, admin shutdown: the same statement can succeed on a new attempt.
@@ -72,7 +62,7 @@ export function postgresError(err: unknown, scope: PostgresErrorScope, operation
   if (err instanceof Error) {
     if (err.name === 'AbortError') return cancelledError(scope.linkedService, operation);
     const sysCode = (err as NodeJS.ErrnoException).code;
-    if (sysCode !== undefined && UNREACHABLE.has(sysCode)) {
+    if (sysCode !== undefined && NETWORK_ERROR_CODES.has(sysCode)) {
       return make('store_unreachable', `cannot reach ${scope.address}: ${describeSystemError(err)}`, true);
     }
     // pg's own words for a connect timeout and for a socket that closed under a query.
