@@ -128,6 +128,9 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       key = gw.key1;
       const r1 = await registerNode(store.db, reg(key, 'n1'), 2, 1000, T);
       n1 = await node(r1.nodeId);
+      // The node token is kept only as its hash: a leaked store does not let anyone act as the node.
+      assert.match(n1.token_hash, /^[0-9a-f]{64}$/);
+      assert.equal(JSON.stringify(n1).includes(r1.nodeToken), false);
       await rejects(registerNode(store.db, reg(key, 'n1'), 2, 1000, T), 'registration_refused');
       await rejects(registerNode(store.db, reg('nope', 'n9'), 2, 1000, T), 'registration_refused');
       await rejects(registerNode(store.db, reg(key, 'old', '0.9.0'), 2, 1000, T), 'registration_refused');
