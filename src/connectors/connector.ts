@@ -23,6 +23,8 @@
  * Lifecycle of one activity run: plan task (source.plan, source.describe, sink.prepare) -> copy
  * tasks (source.read, sink.open/stage/commit) -> finalize task (sink.finalize), when prepare asked
  * for one. Each step may run on any node and may run more than once, so each is idempotent.
+ * Outside any run, a connection test (`ferry linked-service test`) calls checkRead and checkWrite
+ * with a linked service alone, on the node the operator picks.
  */
 import type { Readable } from 'node:stream';
 import type { PartitionT, ResolvedEndpointT, TaskOutputT, WatermarkWindowT } from '../protocol/task.ts';
@@ -146,6 +148,16 @@ export interface SourceConnector {
    * Absent, or undefined, for files read as-is.
    */
   describe?(source: ResolvedEndpointT, ctx: ConnectorContext): Promise<TableColumn[] | undefined>;
+  /**
+   * The connection test's read half (`ferry linked-service test`): connects with the linked
+   * service's properties, ignoring `options` (`{}` in a test), and does the least that proves
+   * reading works: lists the root folder, bucket or container, or connects and queries. Resolves with
+   * one line for the operator saying what was verified (`listed bucket "b" (1 object seen)`). Throws
+   * the FerryError a copy would meet (wrong credentials, unreachable, missing folder or bucket, a
+   * root outside --allow-path), with a hint where the operator can act. Honours the signal and
+   * closes what it opened, whether it succeeds or fails.
+   */
+  checkRead(endpoint: ResolvedEndpointT, ctx: ConnectorContext): Promise<string>;
 }
 
 export interface StagedObject {
@@ -207,6 +219,18 @@ export interface SinkConnector {
   open(sink: ResolvedEndpointT, ctx: AttemptContext): Promise<SinkWriter>;
   /** Runs once every copy task has succeeded, when prepare asked for it. */
   finalize?(sink: ResolvedEndpointT, ctx: ActivityContext): Promise<void>;
+  /**
+   * The connection test's write half: proves the linked service may write, ignoring `options`, and
+   * leaves nothing behind. A files sink writes a small object `.ferry-staging/<probeName>` (the
+   * staging folder sources never list), reads back its size, and removes it; a table sink creates a
+   * table `probeName`, inserts a row, and rolls back or drops it. `probeName` is lowercase letters,
+   * digits and underscores (anything else is a bad_request), unique to the test. Resolves with one
+   * line saying what was done, naming the probe. A write the store refuses (read-only rights, a
+   * read-only server) fails with the connector's code for it and a message saying writing is
+   * refused and why, with a hint about the rights needed. Honours the signal and closes what it
+   * opened.
+   */
+  checkWrite(endpoint: ResolvedEndpointT, ctx: ConnectorContext, probeName: string): Promise<string>;
 }
 
 export type { TaskOutputT };

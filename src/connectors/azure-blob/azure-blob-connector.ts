@@ -4,6 +4,7 @@
  * each blob by committing its block list.
  */
 import type { SinkConnector, SourceConnector } from '../connector.ts';
+import { checkAzureBlobRead, checkAzureBlobWrite } from './azure-blob-check.ts';
 import { planAzureBlob } from './azure-blob-planner.ts';
 import { readAzureBlob } from './azure-blob-reader.ts';
 import { openAzureBlobWriter } from './azure-blob-writer.ts';
@@ -11,9 +12,11 @@ import { openAzureBlobWriter } from './azure-blob-writer.ts';
 export const azureBlobSource: SourceConnector = {
   plan: async (source, ctx) => ({ partitions: await planAzureBlob(source, ctx) }),
   read: readAzureBlob,
+  checkRead: checkAzureBlobRead,
 };
 
 export const azureBlobSink: SinkConnector = {
   accepts: 'files',
   open: openAzureBlobWriter,
+  checkWrite: checkAzureBlobWrite,
 };

@@ -94,6 +94,22 @@ export function isConditionNotMet(err: unknown): boolean {
   return statusOf(err) === 412 && errorCodeOf(err) === 'ConditionNotMet';
 }
 
+/**
+ * A request the service refused to credentials it accepted: a SAS token or role without the
+ * permission (AuthorizationPermissionMismatch). Not AuthorizationFailure, which the service (and
+ * Azurite, for a wrong key) also answers when the credentials themselves are refused.
+ */
+export function isPermissionRefused(err: unknown): boolean {
+  const code = errorCodeOf(err instanceof FerryError ? err.cause : err);
+  return code !== undefined && PERMISSION_CODES.has(code);
+}
+
+const PERMISSION_CODES = new Set([
+  'AuthorizationPermissionMismatch',
+  'AuthorizationResourceTypeMismatch',
+  'InsufficientAccountPermissions',
+]);
+
 export function isNotFound(err: unknown): boolean {
   return statusOf(err) === 404;
 }

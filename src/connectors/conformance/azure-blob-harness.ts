@@ -112,6 +112,9 @@ export function azureBlobHarness(): ConformanceHarness {
 
     allowedRoots: () => [],
 
+    addressedTo: (port) =>
+      both('silent', { connectionString: connectionStringFor(`http://127.0.0.1:${port}/${DEV_ACCOUNT}`) }),
+
     async place(): Promise<ConformancePlace> {
       const container = await newContainer(running().service, ++places);
       let seeded: string[] = [];
@@ -137,6 +140,12 @@ export function azureBlobHarness(): ConformanceHarness {
             files.push({ name: blob.name.slice('dst/'.length), data });
           }
           return { kind: 'files', files };
+        },
+        async probeLeftovers() {
+          const names: string[] = [];
+          for await (const blob of container.listBlobsFlat({ prefix: '.ferry-staging/' }))
+            names.push(blob.name);
+          return names.sort();
         },
         leftovers: async () => {
           throw new Error('unused: see limits.leftovers');

@@ -70,6 +70,13 @@ export interface ConformancePlace {
    * uploads, staging tables. [] when clean. Unused when `limits.leftovers` says it cannot be seen.
    */
   leftovers(): Promise<string[]>;
+  /**
+   * What the store still holds of a connection test's write probe `probeName`, where the linked
+   * service of `sink` puts it (a test ignores options): for a files store, anything under the
+   * `.ferry-staging/` folder at the root of its folder, bucket or container (an empty folder left on
+   * a file system counts); for a table store, tables named `probeName` in any schema. [] when clean.
+   */
+  probeLeftovers(probeName: string): Promise<string[]>;
 }
 
 /** The ways a store fails that every connector must report clearly. */
@@ -107,6 +114,11 @@ export interface BrokenCase {
   skip?: string;
   /** Required unless `skip` is set. Called after start(). */
   endpoints?: () => Promise<BrokenEndpoints>;
+  /**
+   * Set when the endpoints are broken by their options (a table that does not exist), not by the
+   * linked service: a connection test, which ignores options, has nothing to find wrong.
+   */
+  inOptions?: boolean;
 }
 
 /** Checks a harness may be unable to make, with the reason. */
@@ -144,4 +156,10 @@ export interface ConformanceHarness {
   allowedRoots(): readonly string[];
   /** A new empty place. Called after start(). */
   place(): Promise<ConformancePlace>;
+  /**
+   * Endpoints of the store's linked services with its address changed to 127.0.0.1:`port`, where a
+   * server accepts connections and never answers: a signal must still cancel a connection test
+   * there. Absent for a store without a network address (the file system). Called after start().
+   */
+  addressedTo?(port: number): { source: ResolvedEndpointT; sink: ResolvedEndpointT };
 }

@@ -14,7 +14,10 @@
  *   and a commit after it, with a 'cancelled' FerryError and nothing published;
  * - errors: each broken endpoint fails with the catalogue code and retry decision of its failure,
  *   and a message that starts with the store type, names the linked service, the object and the
- *   operation, and shows no secret.
+ *   operation, and shows no secret;
+ * - connection test: the read and write checks of `ferry linked-service test` pass on a good
+ *   linked service and leave nothing behind, fail on each broken one as a copy would (with a hint),
+ *   and are cancelled promptly by the signal, even while the store does not answer.
  *
  * A check a store cannot take (no sink yet, a limit of its emulator) is reported skipped with the
  * reason the harness gives, never passed. A check a connector fails today, listed by its harness as
@@ -27,6 +30,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { cancelChecks } from './cancel-checks.ts';
 import { ConformanceKit } from './conformance-kit.ts';
+import { connectionChecks } from './connection-checks.ts';
 import type { ConformanceHarness } from './conformance-harness.ts';
 import { errorChecks } from './error-checks.ts';
 import { readChecks } from './read-checks.ts';
@@ -42,6 +46,7 @@ export function describeConformance(harness: ConformanceHarness): void {
     writeChecks(kit);
     cancelChecks(kit);
     errorChecks(kit);
+    connectionChecks(kit);
     const gaps = Object.keys(harness.knownGaps ?? {});
     if (gaps.length > 0) {
       it('every known gap names a check', () => {

@@ -129,6 +129,20 @@ export function filesystemHarness(): ConformanceHarness {
           }
           return { kind: 'files', files };
         },
+        async probeLeftovers() {
+          // The whole staging folder of the root: nothing else stages there in a place of its own.
+          const staging = path.join(root, STAGING_FOLDER);
+          let entries: string[];
+          try {
+            entries = await readdir(staging, { recursive: true });
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+            throw err;
+          }
+          return entries.length === 0
+            ? [`${STAGING_FOLDER}/`]
+            : entries.map((e) => `${STAGING_FOLDER}/${e}`).sort();
+        },
         async leftovers() {
           const staging = path.join(dst, STAGING_FOLDER);
           // Empty attempt folders count too: an attempt must leave no trace at all.

@@ -76,6 +76,7 @@ export function mysqlHarness(): ConformanceHarness {
       {
         failure: 'missing_object',
         what: 'a table that does not exist',
+        inOptions: true,
         endpoints: async () => ({
           source: endpoint('my1', { table: 'no_such_table' }),
           // append: the table must exist (create would make it).
@@ -111,6 +112,8 @@ export function mysqlHarness(): ConformanceHarness {
     },
 
     allowedRoots: () => [],
+
+    addressedTo: (port) => both({ ...properties, port }),
 
     async place(): Promise<ConformancePlace> {
       const n = ++places;
@@ -152,6 +155,14 @@ export function mysqlHarness(): ConformanceHarness {
             columns: COLUMNS,
             rows: rows.map((row) => csvRecord((row as unknown[]).map(text))),
           };
+        },
+        async probeLeftovers(probeName: string) {
+          const [tables] = await connection().query<mysql.RowDataPacket[]>(
+            `SELECT CONCAT(table_schema, '.', table_name) AS name FROM information_schema.tables
+              WHERE table_name = ?`,
+            [probeName],
+          );
+          return tables.map((t) => String(t['name']));
         },
         async leftovers() {
           // An overwrite's staging tables are named after the target; append and create make none.

@@ -83,6 +83,7 @@ export function postgresHarness(): ConformanceHarness {
       {
         failure: 'missing_object',
         what: 'a table that does not exist',
+        inOptions: true,
         endpoints: async () => ({
           source: endpoint('pg1', { table: `${schema}.no_such_table` }),
           // append: the table must exist (create would make it).
@@ -113,6 +114,8 @@ export function postgresHarness(): ConformanceHarness {
     },
 
     allowedRoots: () => [],
+
+    addressedTo: (port) => both({ ...SERVER, port }),
 
     async place(): Promise<ConformancePlace> {
       const n = ++places;
@@ -145,6 +148,15 @@ export function postgresHarness(): ConformanceHarness {
           for await (const chunk of copy) chunks.push(Buffer.from(chunk as Buffer));
           const rows = csvRecords(Buffer.concat(chunks).toString('utf8'));
           return { kind: 'table', columns: COLUMNS, rows };
+        },
+        async probeLeftovers(probeName: string) {
+          if (!admin) throw new Error('the harness is not started');
+          const tables = await admin.query<{ name: string }>(
+            `SELECT s.nspname || '.' || c.relname AS name FROM pg_class c
+               JOIN pg_namespace s ON s.oid = c.relnamespace WHERE c.relname = $1`,
+            [probeName],
+          );
+          return tables.rows.map((r) => r.name);
         },
         async leftovers() {
           // An overwrite's staging tables are named after the target; append and create make none.

@@ -118,6 +118,8 @@ export function s3Harness(): ConformanceHarness {
 
     allowedRoots: () => [],
 
+    addressedTo: (port) => both({ ...running().s3.properties(BUCKET), endpoint: `http://127.0.0.1:${port}` }),
+
     async place(): Promise<ConformancePlace> {
       const { client: c } = running();
       const place = `place-${++places}`;
@@ -157,6 +159,13 @@ export function s3Harness(): ConformanceHarness {
             files.push({ name: key.slice(dst.length), data: body });
           }
           return { kind: 'files', files };
+        },
+        async probeLeftovers() {
+          // The bucket is shared by every place, but only connection tests write at its root.
+          const listed = await c.send(
+            new ListObjectsV2Command({ Bucket: BUCKET, Prefix: '.ferry-staging/' }),
+          );
+          return (listed.Contents ?? []).map((o) => o.Key ?? '').sort();
         },
         leftovers: async () => {
           throw new Error('unused: see limits.leftovers');

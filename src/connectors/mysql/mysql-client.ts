@@ -131,9 +131,9 @@ export async function connectMysql(
     );
 
   try {
-    await new Promise<void>((resolve, reject) =>
-      connection.connect((err) => (err ? reject(err) : resolve())),
-    );
+    // Settled by kill() too: mysql2 never calls back a connect whose socket was destroyed, so a
+    // signal aborting while the server has not yet answered would otherwise leave this waiting.
+    await settled<void>('connect', (done) => connection.connect((err) => done(err)));
     const settings = options.settings === undefined ? '' : `, ${options.settings}`;
     await run(`SET time_zone = '+00:00'${settings}`, 'connect');
   } catch (err) {

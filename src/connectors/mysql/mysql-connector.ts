@@ -7,6 +7,7 @@
  *   recorded in a ledger table; append, create, or overwrite through a staging table.
  */
 import type { SinkConnector, SourceConnector } from '../connector.ts';
+import { checkMysqlRead, checkMysqlWrite } from './mysql-check.ts';
 import { finalizeMysqlSink } from './mysql-finalizer.ts';
 import { describeMysql, planMysql } from './mysql-planner.ts';
 import { prepareMysqlSink } from './mysql-preparer.ts';
@@ -17,6 +18,7 @@ export const mysqlSource: SourceConnector = {
   plan: planMysql,
   read: readMysql,
   describe: describeMysql,
+  checkRead: checkMysqlRead,
 };
 
 export const mysqlSink: SinkConnector = {
@@ -24,4 +26,5 @@ export const mysqlSink: SinkConnector = {
   prepare: prepareMysqlSink,
   open: (sink, ctx) => openMysqlWriter(sink, ctx),
   finalize: finalizeMysqlSink,
+  checkWrite: checkMysqlWrite,
 };

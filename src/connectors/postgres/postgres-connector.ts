@@ -5,6 +5,7 @@
  * task, recorded in a ledger so a task's rows land exactly once (postgres-writer.ts).
  */
 import type { SinkConnector, SourceConnector } from '../connector.ts';
+import { checkPostgresRead, checkPostgresWrite } from './postgres-check.ts';
 import { finalizePostgresSink } from './postgres-finalizer.ts';
 import { describePostgres, planPostgres } from './postgres-planner.ts';
 import { preparePostgresSink } from './postgres-preparer.ts';
@@ -15,6 +16,7 @@ export const postgresSource: SourceConnector = {
   plan: planPostgres,
   read: readPostgres,
   describe: describePostgres,
+  checkRead: checkPostgresRead,
 };
 
 export const postgresSink: SinkConnector = {
@@ -22,4 +24,5 @@ export const postgresSink: SinkConnector = {
   prepare: preparePostgresSink,
   open: openPostgresWriter,
   finalize: finalizePostgresSink,
+  checkWrite: checkPostgresWrite,
 };
