@@ -251,6 +251,23 @@ test('real responses of a real service match their documented schemas, problems 
   assert.equal(ls.body.linkedServices.length, 3);
   const pg = await call('GET', '/api/v1/linked-services/{name}', '/api/v1/linked-services/pg');
   assert.deepEqual(pg.body.secrets, ['password']);
+  const tested = await call(
+    'POST',
+    '/api/v1/linked-services/{name}/test',
+    '/api/v1/linked-services/src/test',
+    { write: true, node: 'node-2' },
+  );
+  assert.equal(tested.status, 200);
+  assert.equal(tested.body.ok, true, JSON.stringify(tested.body));
+  const refused = await call(
+    'POST',
+    '/api/v1/linked-services/{name}/test',
+    '/api/v1/linked-services/pg/test',
+    {
+      node: 'nope',
+    },
+  );
+  assert.equal(refused.status, 404);
   const spec = {
     name: 'copy-files',
     description: 'files to files',
@@ -335,6 +352,14 @@ test('real responses of a real service match their documented schemas, problems 
     token,
   );
   assert.ok(progress.status >= 400);
+  const answer = await call(
+    'POST',
+    '/api/v1/agent/connection-tests/{id}',
+    '/api/v1/agent/connection-tests/ct_none',
+    { read: { ok: true, detail: 'listed', ms: 1 } },
+    token,
+  );
+  assert.equal(answer.status, 404);
   const self = await call('DELETE', '/api/v1/agent/self', '/api/v1/agent/self', undefined, token);
   assert.equal(self.status, 204);
 

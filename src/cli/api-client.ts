@@ -18,7 +18,8 @@ export class ApiClient {
     this.#agents = jsonAgents({ maxSockets: 4, ca });
   }
 
-  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  /** `timeoutMs`: how long to wait for the answer (default 30 s). */
+  async request<T>(method: string, path: string, body?: unknown, timeoutMs = 30_000): Promise<T> {
     let res: JsonResponse;
     try {
       res = await requestJson(`${this.base}${path}`, {
@@ -29,7 +30,7 @@ export class ApiClient {
           ...(this.#token ? { authorization: `Bearer ${this.#token}` } : {}),
         },
         body: body === undefined ? undefined : JSON.stringify(body),
-        timeoutMs: 30_000,
+        timeoutMs,
       });
     } catch (err) {
       const tls = serviceTlsProblem(err, this.base);
@@ -49,8 +50,8 @@ export class ApiClient {
   get<T>(path: string): Promise<T> {
     return this.request('GET', path);
   }
-  post<T>(path: string, body: unknown = {}): Promise<T> {
-    return this.request('POST', path, body);
+  post<T>(path: string, body: unknown = {}, timeoutMs?: number): Promise<T> {
+    return this.request('POST', path, body, timeoutMs);
   }
   put<T>(path: string, body: unknown): Promise<T> {
     return this.request('PUT', path, body);

@@ -39,6 +39,35 @@ function propertiesHelp(): string {
   return `\nProperties of each type ([optional], * a secret):\n${lines.join('\n')}\n`;
 }
 
+interface TestStep {
+  ok: boolean;
+  detail: string;
+  ms: number;
+  error?: { code: string; message: string; hint?: string };
+}
+
+interface TestResult {
+  linkedService: string;
+  type: string;
+  gateway: string;
+  node: string;
+  ok: boolean;
+  read: TestStep;
+  write: TestStep | null;
+  writeReason: string;
+}
+
+function printTestResult(r: TestResult): void {
+  const line = (step: string, s: TestStep | null, why: string): string =>
+    s
+      ? `${step.padEnd(6)} ${(s.ok ? 'ok' : 'FAILED').padEnd(7)} ${s.detail} (${s.ms} ms)`
+      : `${step.padEnd(6)} ${'-'.padEnd(7)} ${why}`;
+  process.stdout.write(
+    `linked service ${r.linkedService} (${r.type}) on gateway ${r.gateway}, tested from node ${r.node}\n` +
+      `${line('read', r.read, '')}\n${line('write', r.write, r.writeReason)}\n`,
+  );
+}
+
 export function linkedServiceCommands(program: Command): void {
   const ls = program.command('linked-service').description('connections to data stores');
 
@@ -98,6 +127,48 @@ export function linkedServiceCommands(program: Command): void {
         ['PROPERTIES', 'properties'],
         ['SECRETS', 'secrets'],
       ]);
+    });
+
+  ls.command('test <name>')
+    .description(
+      'a node of the gateway connects to the store: can it read, and write (exit 1 and the reason if not)',
+    )
+    .option('--node <node>', 'the node that connects (default: the dispatcher, else any node that is up)')
+    .option(
+      '--write',
+      'also write and remove a probe object or table (default: when a pipeline writes to it)',
+    )
+    .option('--no-write', 'only read')
+    .option('--timeout <seconds>', 'how long to wait for the node', '30')
+    .action(async (name: string, opts: { node?: string; write?: boolean; timeout: string }, cmd: Command) => {
+      const c = cliContext(cmd);
+      const timeoutSeconds = Number(opts.timeout);
+      if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1 || timeoutSeconds > 300)
+        throw new FerryError(
+          'bad_request',
+          `--timeout takes whole seconds from 1 to 300 (got "${opts.timeout}")`,
+        );
+      // commander sets write only when --write or --no-write is given (no default below).
+      const write = cmd.getOptionValueSource('write') === 'cli' ? opts.write : undefined;
+      const res = await c.api.post<TestResult>(
+        `/api/v1/linked-services/${enc(name)}/test`,
+        {
+          ...(opts.node === undefined ? {} : { node: opts.node }),
+          ...(write === undefined ? {} : { write }),
+          timeoutSeconds,
+        },
+        // The service answers within the timeout; leave room for the answer itself.
+        timeoutSeconds * 1000 + 10_000,
+      );
+      if (c.json) printJson(res);
+      else printTestResult(res);
+      const failed = [res.read, res.write].find((step) => step && !step.ok);
+      if (failed?.error)
+        throw new FerryError(
+          'conflict',
+          `node ${res.node} cannot ${failed === res.read ? 'read from' : 'write to'} linked service ${res.linkedService}: ${failed.error.message}`,
+          failed.error.hint === undefined ? {} : { hint: failed.error.hint },
+        );
     });
 
   ls.command('delete <name>')

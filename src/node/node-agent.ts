@@ -21,7 +21,8 @@ import { startPeerServer } from './peer-server.ts';
 import { Worker } from './worker.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { executeTask } from './task-executor.ts';
-import { secretOpener } from './task-secrets.ts';
+import { openEndpoint, secretOpener } from './task-secrets.ts';
+import { ConnectionTester } from './connection-tester.ts';
 import { HostMetrics } from './host-metrics.ts';
 import { probePeers } from './peer-prober.ts';
 import { createNodeMetrics } from './node-metrics.ts';
@@ -282,6 +283,13 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
   theWorker.limit = o.defaultLimit;
   holder.worker = theWorker;
 
+  const tester = new ConnectionTester({
+    report: (testId, report) => service.connectionTestReport(testId, report),
+    open: (endpoint, testId) => openEndpoint(nodeKeys.sealPrivateKey, endpoint, testId, 'test'),
+    allowedRoots: o.allowPaths,
+    log,
+  });
+
   const writeStatus = (connected: boolean): void => {
     try {
       writeLocalStatus(o.dataDir, {
@@ -338,6 +346,7 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
     if (res.revoked.length > 0) theWorker.revoke(res.revoked);
     metrics.dispatcher.set(res.role === 'dispatcher' ? 1 : 0);
     if (!leaving && !shuttingDown) dispatcher.update(res.role, res.epoch, res.peers, res.dispatcherLease);
+    if (res.connectionTests && !shuttingDown) tester.take(res.connectionTests);
     writeStatus(true);
   };
 
@@ -389,6 +398,7 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
 
   const closeAll = async (): Promise<void> => {
     dispatcher.stop();
+    tester.stop();
     await loop.catch(() => undefined);
     await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
     server = undefined;

@@ -9,6 +9,7 @@ import type {
   ClaimRequestT,
   ClaimResponseT,
   CompleteRequestT,
+  ConnectionTestReportT,
   HeartbeatRequestT,
   HeartbeatResponseT,
   ProgressRequestT,
@@ -116,6 +117,11 @@ export class ServiceClient {
 
   release(attemptId: string, reason: string): Promise<void> {
     return this.#call('POST', `/api/v1/agent/attempts/${encodeURIComponent(attemptId)}/release`, { reason });
+  }
+
+  /** The answer to a connection test handed to this node (src/node/connection-tester.ts). */
+  connectionTestReport(testId: string, report: ConnectionTestReportT): Promise<void> {
+    return this.#call('POST', `/api/v1/agent/connection-tests/${encodeURIComponent(testId)}`, report);
   }
 
   leave(): Promise<void> {

@@ -8,13 +8,22 @@ import { openSecrets, type SecretEndpoint } from '../protocol/sealed-secrets.ts'
 
 export type SecretOpener = (spec: TaskSpecT, attemptId: string) => TaskSpecT;
 
+/** An endpoint with its secret values opened into its properties (sealed for `id`: an attempt or a test). */
+export function openEndpoint(
+  sealPrivateKey: string,
+  e: ResolvedEndpointT,
+  id: string,
+  which: SecretEndpoint,
+): ResolvedEndpointT {
+  if (e.sealedSecrets === undefined) return e;
+  const { sealedSecrets, ...endpoint } = e;
+  const secrets = openSecrets(sealPrivateKey, sealedSecrets, id, which);
+  return { ...endpoint, properties: { ...endpoint.properties, ...secrets } };
+}
+
 export function secretOpener(sealPrivateKey: string): SecretOpener {
-  const open = (e: ResolvedEndpointT, attemptId: string, which: SecretEndpoint): ResolvedEndpointT => {
-    if (e.sealedSecrets === undefined) return e;
-    const { sealedSecrets, ...endpoint } = e;
-    const secrets = openSecrets(sealPrivateKey, sealedSecrets, attemptId, which);
-    return { ...endpoint, properties: { ...endpoint.properties, ...secrets } };
-  };
+  const open = (e: ResolvedEndpointT, attemptId: string, which: SecretEndpoint): ResolvedEndpointT =>
+    openEndpoint(sealPrivateKey, e, attemptId, which);
   return (spec, attemptId) => ({
     ...spec,
     source: open(spec.source, attemptId, 'source'),

@@ -4,7 +4,7 @@
  * drain state, and (for the dispatcher) the workers it may hand tasks to.
  */
 import { Type, type Static, type TProperties } from 'typebox';
-import { TaskSpec, TaskResult } from './task.ts';
+import { ResolvedEndpoint, TaskSpec, TaskResult } from './task.ts';
 import { PublicKeyText } from './node-keys.ts';
 import { VersionSchema } from './version.ts';
 
@@ -96,6 +96,43 @@ export const PeerView = Type.Object({
   signPublicKey: Type.Union([Type.String(), Type.Null()]),
 });
 
+/**
+ * A linked service's connection test, handed to the node that runs it in a heartbeat reply. The
+ * endpoint's secret values are sealed to that node for this test id (protocol/sealed-secrets.ts).
+ */
+export const ConnectionTest = Type.Object({
+  testId: Type.String({ minLength: 1, maxLength: 64 }),
+  endpoint: ResolvedEndpoint,
+  /** Also write (and remove) a probe object or table. */
+  write: Type.Boolean(),
+});
+
+/** The most connection tests one heartbeat reply hands a node. */
+export const MAX_CONNECTION_TESTS = 20;
+
+/** The error of a step that failed, as the store reported it (through the connector's error mapping). */
+export const StepError = Strict({
+  code: Type.String({ maxLength: 64 }),
+  message: Type.String({ maxLength: 4000 }),
+  hint: Type.Optional(Type.String({ maxLength: 4000 })),
+});
+
+/** One step of a connection test: reading, or writing. */
+export const ConnectionTestStep = Strict({
+  ok: Type.Boolean(),
+  /** What was verified ("listed /data (3 entries)"), or what was tried when it failed. */
+  detail: Type.String({ maxLength: 4000 }),
+  error: Type.Optional(StepError),
+  ms: Type.Integer({ minimum: 0 }),
+});
+
+/** A node's answer to a connection test. */
+export const ConnectionTestReport = Strict({
+  read: ConnectionTestStep,
+  /** Present when writing was asked for and reading worked (no write is tried after a failed read). */
+  write: Type.Optional(ConnectionTestStep),
+});
+
 export const HeartbeatResponse = Type.Object({
   nodeId: Type.String(),
   gatewayName: Type.String(),
@@ -119,6 +156,8 @@ export const HeartbeatResponse = Type.Object({
   servicePublicKey: PublicKeyText,
   /** To the dispatcher only: its lease token for this epoch, forwarded in every dispatch. */
   dispatcherLease: Type.Optional(Type.String()),
+  /** Connection tests an operator asked this node to run (`ferry linked-service test`). */
+  connectionTests: Type.Optional(Type.Array(ConnectionTest, { maxItems: MAX_CONNECTION_TESTS })),
 });
 
 export const Slot = Type.Object({ nodeId: Type.String(), free: Type.Integer({ minimum: 0 }) });
@@ -203,6 +242,9 @@ export type HeartbeatRequestT = Static<typeof HeartbeatRequest>;
 export type HeartbeatResponseT = Static<typeof HeartbeatResponse>;
 export type PeerViewT = Static<typeof PeerView>;
 export type SlotT = Static<typeof Slot>;
+export type ConnectionTestT = Static<typeof ConnectionTest>;
+export type ConnectionTestStepT = Static<typeof ConnectionTestStep>;
+export type ConnectionTestReportT = Static<typeof ConnectionTestReport>;
 export type ClaimRequestT = Static<typeof ClaimRequest>;
 export type AssignedAttemptT = Static<typeof AssignedAttempt>;
 export type ClaimResponseT = Static<typeof ClaimResponse>;

@@ -29,7 +29,11 @@ const INFO = Buffer.from('ferry task secrets v1');
 /** The DER prefix of an X25519 SPKI public key; the raw 32-byte key follows it. */
 const X25519_SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
 
-export type SecretEndpoint = 'source' | 'sink';
+/**
+ * Which endpoint of the attempt a box is for; 'test' is a linked service's connection test, whose
+ * id (`ct_...`) stands in for the attempt id.
+ */
+export type SecretEndpoint = 'source' | 'sink' | 'test';
 
 function rawPublic(key: KeyObject): Buffer {
   return key.export({ format: 'der', type: 'spki' }).subarray(X25519_SPKI_PREFIX.length);

@@ -5,12 +5,46 @@
  * leave the service only in that form. The API never returns them.
  */
 import type { Kysely } from 'kysely';
-import type { Schema } from './store/schema.ts';
+import type { LinkedServicesTable, Schema } from './store/schema.ts';
 import { SECRET_PROPERTIES, isStoreType } from '../protocol/stores.ts';
 import { seal, unseal } from '../common/crypto.ts';
 import { getLinkedService } from './store/queries/linked-services.ts';
-import type { EndpointResolver, ResolvedForNode } from './store/queries/claim-tasks.ts';
+import type { ResolvedEndpointT } from '../protocol/task.ts';
+import { sealSecrets, type SecretEndpoint } from '../protocol/sealed-secrets.ts';
+import { FerryError } from '../common/errors.ts';
 import type { CopyActivityT } from '../protocol/pipeline.ts';
+
+/**
+ * An endpoint as the service resolves it. Its `secrets` never go out as they are: each attempt gets
+ * them sealed to the node that runs it (sealedSecrets), and only that node can open them.
+ */
+export type ResolvedForNode = ResolvedEndpointT & { secrets?: Record<string, unknown> };
+
+/**
+ * Resolves an activity's source and sink (linked services with secrets) for a node. It reads through
+ * the claim's transaction: SQLite has one connection, so reading outside it would wait on itself.
+ */
+export type EndpointResolver = (
+  db: Kysely<Schema>,
+  activity: CopyActivityT,
+) => Promise<{ source: ResolvedForNode; sink: ResolvedForNode }>;
+
+export function hasSecrets(e: ResolvedForNode): boolean {
+  return e.secrets !== undefined && Object.keys(e.secrets).length > 0;
+}
+
+/** The endpoint as the node gets it: secrets sealed to its key, for this attempt (or connection test) only. */
+export function sealedFor(
+  e: ResolvedForNode,
+  sealPublicKey: string | null,
+  attemptId: string,
+  which: SecretEndpoint,
+): ResolvedEndpointT {
+  const { secrets, ...endpoint } = e;
+  if (secrets === undefined || Object.keys(secrets).length === 0) return endpoint;
+  if (sealPublicKey === null) throw new FerryError('internal', 'no seal key for the node'); // filtered before
+  return { ...endpoint, sealedSecrets: sealSecrets(sealPublicKey, secrets, attemptId, which) };
+}
 
 export function secretNames(type: string): readonly string[] {
   return isStoreType(type) ? SECRET_PROPERTIES[type] : [];
@@ -28,20 +62,30 @@ export function splitSecrets(
   return { plain, sealed: Object.keys(secret).length > 0 ? seal(masterKey, JSON.stringify(secret)) : null };
 }
 
+/**
+ * A linked service as a node gets it, with `options` for the activity's endpoint, before its secret
+ * values are sealed to the node (open here, only in the service's memory).
+ */
+export function resolveLinkedService(
+  masterKey: Buffer,
+  ls: LinkedServicesTable,
+  options: Record<string, unknown>,
+): ResolvedForNode {
+  return {
+    type: ls.type,
+    linkedService: ls.name,
+    properties: JSON.parse(ls.properties_json) as Record<string, unknown>,
+    options,
+    secrets: ls.secret_sealed
+      ? (JSON.parse(unseal(masterKey, ls.secret_sealed)) as Record<string, unknown>)
+      : {},
+  };
+}
+
 export function endpointResolver(masterKey: Buffer): EndpointResolver {
   const one = async (db: Kysely<Schema>, endpoint: CopyActivityT['source']): Promise<ResolvedForNode> => {
-    const ls = await getLinkedService(db, endpoint.linkedService);
-    const secrets = ls.secret_sealed
-      ? (JSON.parse(unseal(masterKey, ls.secret_sealed)) as Record<string, unknown>)
-      : {};
-    const { linkedService: _ignored, ...options } = endpoint;
-    return {
-      type: ls.type,
-      linkedService: ls.name,
-      properties: JSON.parse(ls.properties_json) as Record<string, unknown>,
-      options,
-      secrets,
-    };
+    const { linkedService, ...options } = endpoint;
+    return resolveLinkedService(masterKey, await getLinkedService(db, linkedService), options);
   };
   return async (db, activity) => ({
     source: await one(db, activity.source),

@@ -15,6 +15,8 @@ import { claimTasks } from '../store/queries/claim-tasks.ts';
 import { completeAttempt, releaseAttempt, reportProgress } from '../store/queries/attempt-reports.ts';
 import { deleteNode } from '../store/queries/nodes.ts';
 import { endpointResolver } from '../linked-service-secrets.ts';
+import { connectionTestsFor } from '../connection-tests.ts';
+import { recordConnectionTestReport } from '../store/queries/connection-tests.ts';
 import { FerryError, toProblem } from '../../common/errors.ts';
 import { toServiceError } from '../store/store-errors.ts';
 import { parsePublicKey } from '../../protocol/node-keys.ts';
@@ -23,6 +25,7 @@ import {
   AgentClaimRequest,
   AgentClaimResponse,
   AgentCompleteRequest,
+  AgentConnectionTestReport,
   AgentHeartbeatRequest,
   AgentHeartbeatResponse,
   AgentProgressRequest,
@@ -169,6 +172,10 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
         const recorded = await recordHeartbeat(db, node, req.body, ctx.now(), ctx.timings);
         if (req.body.leaving || req.body.draining) ctx.notifier.notify(node.gateway_id);
         const res: HeartbeatResponseT = { ...recorded, servicePublicKey: ctx.leaseKey.publicKeyText };
+        if (!req.body.leaving) {
+          const tests = await connectionTestsFor(ctx, node, req.body.sealPublicKey);
+          if (tests.length > 0) res.connectionTests = tests;
+        }
         // The dispatcher's proof, for its workers, that the service gave it the role under this epoch.
         if (recorded.role === 'dispatcher')
           res.dispatcherLease = signLease(ctx.leaseKey.privateKey, {
@@ -352,6 +359,27 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
       const node = callerNode(req);
       await releaseAttempt(db, node, req.params.id, req.body.reason, ctx.now());
       ctx.notifier.notify(node.gateway_id);
+      return { ok: true };
+    },
+  );
+
+  // A node's answer to a connection test it was handed in a heartbeat reply (src/service/connection-tests.ts).
+  app.post(
+    '/api/v1/agent/connection-tests/:id',
+    {
+      schema: {
+        ...agent,
+        operationId: 'reportConnectionTest',
+        summary: "A node's answer to a connection test",
+        params: AttemptParams,
+        body: AgentConnectionTestReport,
+        response: responses({ 200: ['Taken', Ok] }),
+      },
+      config: NODE_ONLY,
+      bodyLimit: KEY_BODY_LIMIT,
+    },
+    async (req) => {
+      await recordConnectionTestReport(db, req.params.id, callerNode(req).id, JSON.stringify(req.body));
       return { ok: true };
     },
   );

@@ -14,7 +14,15 @@ import {
 } from '../store/queries/linked-services.ts';
 import { secretNames, splitSecrets } from '../linked-service-secrets.ts';
 import { linkedServiceView } from './views.ts';
-import { LinkedService, LinkedServiceCreate, LinkedServiceList, responses } from './schemas.ts';
+import {
+  LinkedService,
+  LinkedServiceCreate,
+  LinkedServiceList,
+  LinkedServiceTestRequest,
+  LinkedServiceTestResult,
+  responses,
+} from './schemas.ts';
+import { DEFAULT_TEST_TIMEOUT_MS, runConnectionTest } from '../connection-tests.ts';
 
 const propertyValidators = Object.fromEntries(STORE_TYPES.map((t) => [t, validator(STORES[t].properties)]));
 
@@ -99,6 +107,50 @@ export function linkedServiceRoutes(app: App, ctx: ServiceContext): void {
     async (req, reply) => {
       await deleteLinkedService(db, req.params.name);
       void reply.status(204);
+    },
+  );
+
+  app.post(
+    '/api/v1/linked-services/:name/test',
+    {
+      schema: {
+        tags: ['linked services'],
+        operationId: 'testLinkedService',
+        summary: 'Test a linked service from a node: can it read, and write',
+        description:
+          "A node of the gateway connects to the store with the linked service's settings. The answer " +
+          'comes once the node has reported (within its next heartbeat or two); a failed step is a ' +
+          "200 with ok false and the store's error, a node that does not answer in time a 503.",
+        params: Type.Object({ name: NameSchema }),
+        body: LinkedServiceTestRequest,
+        response: responses({ 200: ["The node's findings", LinkedServiceTestResult] }),
+      },
+    },
+    async (req, reply) => {
+      // The caller going away ends the wait (the test itself is swept).
+      const gone = new AbortController();
+      reply.raw.on('close', () => gone.abort());
+      const outcome = await runConnectionTest(
+        ctx,
+        {
+          linkedService: req.params.name,
+          ...(req.body.node === undefined ? {} : { node: req.body.node }),
+          ...(req.body.write === undefined ? {} : { write: req.body.write }),
+          timeoutMs: (req.body.timeoutSeconds ?? DEFAULT_TEST_TIMEOUT_MS / 1000) * 1000,
+        },
+        gone.signal,
+      );
+      const ok = outcome.read.ok && (outcome.write?.ok ?? true);
+      return {
+        linkedService: outcome.linkedService,
+        type: outcome.type,
+        gateway: outcome.gateway,
+        node: outcome.node,
+        ok,
+        read: outcome.read,
+        write: outcome.write ?? null,
+        writeReason: outcome.writeReason,
+      };
     },
   );
 }

@@ -13,6 +13,8 @@ import {
   ClaimRequest,
   ClaimResponse,
   CompleteRequest,
+  ConnectionTestReport,
+  ConnectionTestStep,
   HeartbeatRequest,
   HeartbeatResponse,
   ProgressRequest,
@@ -340,6 +342,51 @@ export const RunDetail = named(
   'A run with its activities, progress, tasks and their attempts.',
 );
 
+export const LinkedServiceTestRequest = named(
+  'LinkedServiceTestRequest',
+  Type.Object(
+    {
+      node: Type.Optional(
+        Type.String({
+          ...NameSchema,
+          description: 'The node that connects (default: the dispatcher, else any Online node).',
+        }),
+      ),
+      write: Type.Optional(
+        Type.Boolean({
+          description:
+            'Also write and remove a probe object or table (default: when a pipeline writes to the linked service).',
+        }),
+      ),
+      timeoutSeconds: Type.Optional(
+        Type.Integer({
+          minimum: 1,
+          maximum: 300,
+          description: 'How long to wait for the node (default 30).',
+        }),
+      ),
+    },
+    { additionalProperties: false },
+  ),
+);
+
+const TestStep = named('ConnectionTestStep', ConnectionTestStep);
+
+export const LinkedServiceTestResult = named(
+  'LinkedServiceTestResult',
+  Type.Object({
+    linkedService: Type.String(),
+    type: Type.String(),
+    gateway: Type.String(),
+    node: Type.String({ description: 'The node that connected.' }),
+    ok: Type.Boolean({ description: 'Every step tried succeeded.' }),
+    read: TestStep,
+    write: Nullable(TestStep),
+    writeReason: Type.String({ description: 'Why writing was or was not tried.' }),
+  }),
+  "A node's connection test of a linked service: whether it can read, and write.",
+);
+
 // ---- agent (what nodes call) -----------------------------------------------------------------------
 
 export const AgentRegisterRequest = named('RegisterRequest', RegisterRequest);
@@ -361,6 +408,7 @@ export const AgentCompleteRequest = named('CompleteRequest', CompleteRequest);
 export const AgentReleaseRequest = named('ReleaseRequest', ReleaseRequest);
 export const AgentReportsRequest = named('ReportsRequest', ReportsRequest);
 export const AgentReportsResponse = named('ReportsResponse', ReportsResponse);
+export const AgentConnectionTestReport = named('ConnectionTestReport', ConnectionTestReport);
 export const Ok = named('Ok', Type.Object({ ok: Type.Literal(true) }));
 
 // ---- route helpers ---------------------------------------------------------------------------------

@@ -155,6 +155,21 @@ export interface WatermarksTable {
   updated_at: number;
 }
 
+export interface ConnectionTestsTable {
+  /** `ct_...`: also what the endpoint's secrets are sealed for (protocol/sealed-secrets.ts). */
+  id: string;
+  node_id: string;
+  linked_service: string;
+  write: number;
+  created_at: number;
+  /** After this the test is no longer handed out, and the row may be swept. */
+  expires_at: number;
+  /** Last handed to the node (handed again if no report came within a while). */
+  delivered_at: number | null;
+  /** The node's ConnectionTestReport, once it answered. */
+  report_json: string | null;
+}
+
 export interface Schema {
   gateways: GatewaysTable;
   nodes: NodesTable;
@@ -166,4 +181,5 @@ export interface Schema {
   attempts: AttemptsTable;
   events: EventsTable;
   watermarks: WatermarksTable;
+  connection_tests: ConnectionTestsTable;
 }

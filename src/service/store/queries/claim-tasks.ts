@@ -7,8 +7,13 @@
 import type { Kysely } from 'kysely';
 import type { NodesTable, Schema } from '../schema.ts';
 import type { AssignedAttemptT, SlotT } from '../../../protocol/agent.ts';
-import type { ResolvedEndpointT, TaskSpecT, TaskWorkT } from '../../../protocol/task.ts';
-import { sealSecrets, type SecretEndpoint } from '../../../protocol/sealed-secrets.ts';
+import type { TaskSpecT, TaskWorkT } from '../../../protocol/task.ts';
+import {
+  hasSecrets,
+  sealedFor,
+  type EndpointResolver,
+  type ResolvedForNode,
+} from '../../linked-service-secrets.ts';
 import type { CopyActivityT } from '../../../protocol/pipeline.ts';
 import { FerryError, toFerryError } from '../../../common/errors.ts';
 import { settleActivity } from './settle-task.ts';
@@ -18,42 +23,10 @@ import { activeAttemptsByNode } from './active-attempts.ts';
 import type { SchedulerTimings } from '../../scheduler/timings.ts';
 import type { StoreDialect } from '../database.ts';
 
-/**
- * An endpoint as the service resolves it. Its `secrets` never go out as they are: each attempt gets
- * them sealed to the node that runs it (sealedSecrets), and only that node can open them.
- */
-export type ResolvedForNode = ResolvedEndpointT & { secrets?: Record<string, unknown> };
-
-/**
- * Resolves an activity's source and sink (linked services with secrets) for a node. It reads through
- * the claim's transaction: SQLite has one connection, so reading outside it would wait on itself.
- */
-export type EndpointResolver = (
-  db: Kysely<Schema>,
-  activity: CopyActivityT,
-) => Promise<{ source: ResolvedForNode; sink: ResolvedForNode }>;
-
 interface Resolved {
   activity: CopyActivityT;
   runId: string;
   endpoints: { source: ResolvedForNode; sink: ResolvedForNode };
-}
-
-function hasSecrets(e: ResolvedForNode): boolean {
-  return e.secrets !== undefined && Object.keys(e.secrets).length > 0;
-}
-
-/** The endpoint as the node gets it: secrets sealed to its key, for this attempt only. */
-function sealedFor(
-  e: ResolvedForNode,
-  sealPublicKey: string | null,
-  attemptId: string,
-  which: SecretEndpoint,
-): ResolvedEndpointT {
-  const { secrets, ...endpoint } = e;
-  if (secrets === undefined || Object.keys(secrets).length === 0) return endpoint;
-  if (sealPublicKey === null) throw new FerryError('internal', 'no seal key for the node'); // filtered before
-  return { ...endpoint, sealedSecrets: sealSecrets(sealPublicKey, secrets, attemptId, which) };
 }
 
 async function resolveActivity(

@@ -51,20 +51,30 @@ export async function listLinkedServices(db: Kysely<Schema>): Promise<LinkedServ
   return db.selectFrom('linked_services').selectAll().orderBy('name').execute();
 }
 
-export async function deleteLinkedService(db: Kysely<Schema>, name: string): Promise<void> {
-  await getLinkedService(db, name);
-  const pipelines = await db.selectFrom('pipelines').select(['name', 'spec_json']).execute();
-  const users = pipelines.filter((p) => {
+/** The pipelines that read from and that write to a linked service, by name. */
+export async function linkedServiceUsers(
+  db: Kysely<Schema>,
+  name: string,
+): Promise<{ readers: string[]; writers: string[] }> {
+  const pipelines = await db.selectFrom('pipelines').select(['name', 'spec_json']).orderBy('name').execute();
+  const readers: string[] = [];
+  const writers: string[] = [];
+  for (const p of pipelines) {
     const spec = JSON.parse(p.spec_json) as {
       activities: { source: { linkedService: string }; sink: { linkedService: string } }[];
     };
-    return spec.activities.some((a) => a.source.linkedService === name || a.sink.linkedService === name);
-  });
+    if (spec.activities.some((a) => a.source.linkedService === name)) readers.push(p.name);
+    if (spec.activities.some((a) => a.sink.linkedService === name)) writers.push(p.name);
+  }
+  return { readers, writers };
+}
+
+export async function deleteLinkedService(db: Kysely<Schema>, name: string): Promise<void> {
+  await getLinkedService(db, name);
+  const { readers, writers } = await linkedServiceUsers(db, name);
+  const users = [...new Set([...readers, ...writers])].sort();
   if (users.length > 0) {
-    throw new FerryError(
-      'conflict',
-      `linked service "${name}" is used by pipelines: ${users.map((u) => u.name).join(', ')}`,
-    );
+    throw new FerryError('conflict', `linked service "${name}" is used by pipelines: ${users.join(', ')}`);
   }
   await db.deleteFrom('linked_services').where('name', '=', name).execute();
 }
