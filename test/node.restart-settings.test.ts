@@ -11,7 +11,15 @@ import { createServer } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { readLocalStatus } from '../src/node/node-state.ts';
-import { Proc, cli, eventually, startService, tempDir, type ServiceHandle } from './helpers/cluster.ts';
+import {
+  Proc,
+  cli,
+  eventually,
+  startService,
+  tempDir,
+  track,
+  type ServiceHandle,
+} from './helpers/cluster.ts';
 
 type Ctx = Parameters<typeof startService>[0];
 
@@ -42,8 +50,7 @@ async function runNode(
   args: string[],
   env: NodeJS.ProcessEnv = {},
 ): Promise<{ proc: Proc; port: number }> {
-  const proc = new Proc('node', ['node', ...args], env, tempDir(t, 'ferry-cwd-'));
-  t.after(() => proc.kill('SIGKILL'));
+  const proc = track(t, new Proc('node', ['node', ...args], env, tempDir(t, 'ferry-cwd-')));
   const m = await proc.waitFor(/running \(node-to-node port (\d+)\)/);
   return { proc, port: Number(m[1]) };
 }

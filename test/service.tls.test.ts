@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { Proc, cli, eventually, startNode, startService, tempDir } from './helpers/cluster.ts';
+import { Proc, cli, eventually, startNode, startService, tempDir, track } from './helpers/cluster.ts';
 import { OPENSSL, makeCertificates } from './helpers/certificates.ts';
 import { fsLinkedServices, makeFiles, runPipeline, treeDigest, waitRun } from './helpers/scenario.ts';
 
@@ -125,28 +125,27 @@ test(
 test('ferry up over HTTPS: its own node trusts the CA, and the CLI reaches it', { skip }, async (t) => {
   const tls = makeCertificates(tempDir(t, 'ferry-tls-'));
   const dir = tempDir(t, 'ferry-up-');
-  const up = new Proc(
-    'up',
-    [
+  const up = track(
+    t,
+    new Proc(
       'up',
-      '--port',
-      '0',
-      '--node-port',
-      '0',
-      '--tls-cert',
-      tls.cert,
-      '--tls-key',
-      tls.key,
-      '--service-ca',
-      tls.ca,
-    ],
-    {},
-    dir,
+      [
+        'up',
+        '--port',
+        '0',
+        '--node-port',
+        '0',
+        '--tls-cert',
+        tls.cert,
+        '--tls-key',
+        tls.key,
+        '--service-ca',
+        tls.ca,
+      ],
+      {},
+      dir,
+    ),
   );
-  t.after(async () => {
-    up.kill();
-    await up.exited;
-  });
   const m = await up.waitFor(/API:\s+(https:\/\/127\.0\.0\.1:\d+)/);
   const url = m[1] ?? '';
   await up.waitFor(/Ferry is up\./);

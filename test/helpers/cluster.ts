@@ -1,10 +1,12 @@
 /**
  * Real processes for cross-process tests: a `ferry service` and `ferry node`s, each its own OS
  * process with its own port and data dir, talking over real sockets. Everything a test starts is
- * registered with the test context and killed when the test ends; a process still alive then fails it.
+ * registered with the test context and killed when the test ends. Each runs in a process group of
+ * its own: anything of that group still alive a few seconds after the kill (a child the process
+ * left behind, say a converter it started) fails the test, and is killed then.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -43,11 +45,60 @@ function leftoversOf(t: Ctx): Leftovers {
     t.after(async () => {
       for (const p of mine.procs) p.kill('SIGKILL');
       await Promise.all(mine.procs.map((p) => p.exited));
+      const leaked: string[] = [];
+      for (const p of mine.procs) {
+        const left = await groupGone(p.pid);
+        if (left.length === 0) continue;
+        leaked.push(`${p.name} (pid ${p.pid}) left ${left.join('; ')}`);
+        killGroup(p.pid);
+      }
       for (const dir of mine.dirs) rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
+      if (leaked.length > 0)
+        throw new Error(`processes still alive ${LEAK_GRACE_MS} ms after the test: ${leaked.join(', ')}`);
     });
     l = mine;
   }
   return l;
+}
+
+/** How long the children of a killed process get to notice and exit. */
+const LEAK_GRACE_MS = 5_000;
+
+/** The live processes of process group `pgid`, as "pid command" (Linux /proc; zombies do not count). */
+export function groupMembers(pgid: number): string[] {
+  const out: string[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[2]) === pgid && fields[0] !== 'Z')
+        out.push(`${entry} ${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))}`);
+    } catch {
+      // gone while we looked
+    }
+  }
+  return out;
+}
+
+/** Waits up to LEAK_GRACE_MS for group `pgid` to empty; returns what is still in it. */
+async function groupGone(pgid: number): Promise<string[]> {
+  if (pgid <= 0) return [];
+  const deadline = Date.now() + LEAK_GRACE_MS;
+  for (;;) {
+    const left = groupMembers(pgid);
+    if (left.length === 0 || Date.now() > deadline) return left;
+    await sleep(100);
+  }
+}
+
+function killGroup(pgid: number): void {
+  try {
+    process.kill(-pgid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
 }
 
 export function tempDir(t: Ctx, prefix = 'ferry-test-'): string {
@@ -63,12 +114,21 @@ export class Proc {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   #waiters: { re: RegExp; resolve: (m: RegExpMatchArray) => void }[] = [];
 
-  constructor(name: string, args: string[], env: NodeJS.ProcessEnv, cwd: string) {
+  /** Runs `ferry <args>`; `program` replaces `ferry` with other Node.js arguments (a script). */
+  constructor(
+    name: string,
+    args: string[],
+    env: NodeJS.ProcessEnv,
+    cwd: string,
+    program: string[] = [...NODE_FLAGS, MAIN],
+  ) {
     this.name = name;
-    this.child = spawn(NODE, [...NODE_FLAGS, MAIN, ...args], {
+    this.child = spawn(NODE, [...program, ...args], {
       cwd,
       env: { ...process.env, FERRY_LOG_LEVEL: 'info', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      // A group of its own, so that what it leaves behind can be found (and the test failed).
+      detached: true,
     });
     const onData = (d: Buffer): void => {
       this.output += d.toString();
@@ -233,7 +293,8 @@ export async function cli(
   return { code, stdout, stderr };
 }
 
-function track(t: Ctx, p: Proc): Proc {
+/** Registers a process with the test: killed when it ends, and its leftovers fail it. */
+export function track(t: Ctx, p: Proc): Proc {
   leftoversOf(t).procs.push(p);
   return p;
 }
