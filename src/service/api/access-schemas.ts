@@ -1,11 +1,11 @@
 /** Request and response bodies of /api/v1/tokens and /api/v1/audit, named as in schemas.ts. */
-import { Type } from 'typebox';
+import { Type, type TSchema } from 'typebox';
 import { NameSchema } from '../../protocol/stores.ts';
 import { ROLES, ROLE_MEANING } from '../roles.ts';
 import { named } from './schemas.ts';
 
 const DateTime = Type.String({ format: 'date-time' });
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
+const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
 
 export const RoleSchema = Type.Union(
   ROLES.map((r) => Type.Literal(r)),
