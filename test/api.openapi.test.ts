@@ -146,6 +146,13 @@ test('the document is valid OpenAPI, and every operation has named request and r
         '#/components/schemas/Problem',
       );
       if (method === 'delete') assert.deepEqual(success, ['204'], `${at} answers 204`);
+      // Who may call it (src/service/roles.ts), in the extension and in words.
+      const callers = (op as { 'x-ferry-roles'?: string[] })['x-ferry-roles'];
+      assert.ok(Array.isArray(callers) && callers.length > 0, `${at}: x-ferry-roles`);
+      assert.match(
+        String((op as { description?: string }).description),
+        /Allowed roles: |Open: |Called by nodes/,
+      );
       if (op.requestBody) {
         const body = op.requestBody.content['application/json']?.schema as { $ref?: string };
         assert.match(String(body?.$ref), /^#\/components\/schemas\/\w+$/, `${at}: a named request body`);
@@ -362,6 +369,25 @@ test('real responses of a real service match their documented schemas, problems 
   assert.equal(answer.status, 404);
   const self = await call('DELETE', '/api/v1/agent/self', '/api/v1/agent/self', undefined, token);
   assert.equal(self.status, 204);
+
+  // API tokens, a refusal by role, and the audit log of it all.
+  const minted = await call('POST', '/api/v1/tokens', '/api/v1/tokens', { name: 'watcher', role: 'reader' });
+  assert.equal(minted.status, 201);
+  const refusedByRole = await call(
+    'POST',
+    '/api/v1/pipelines/{name}/runs',
+    '/api/v1/pipelines/copy-files/runs',
+    undefined,
+    minted.body.token,
+  );
+  assert.equal(refusedByRole.status, 403);
+  await call('GET', '/api/v1/tokens', '/api/v1/tokens');
+  const badRole = await call('POST', '/api/v1/tokens', '/api/v1/tokens', { name: 'x', role: 'root' });
+  assert.equal(badRole.status, 400);
+  const audit = await call('GET', '/api/v1/audit', '/api/v1/audit?limit=5');
+  assert.ok(audit.body.entries.length > 0);
+  assert.equal((await call('GET', '/api/v1/audit', '/api/v1/audit?since=yesterday')).status, 400);
+  assert.equal((await call('DELETE', '/api/v1/tokens/{name}', '/api/v1/tokens/watcher')).status, 204);
 
   // Deletes answer 204 with no body.
   for (const [path, url] of [

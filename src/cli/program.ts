@@ -9,6 +9,8 @@ import { nodeCommands } from './node-commands.ts';
 import { linkedServiceCommands } from './linked-service-commands.ts';
 import { pipelineCommands } from './pipeline-commands.ts';
 import { serviceCommands } from './service-commands.ts';
+import { tokenCommands } from './token-commands.ts';
+import { auditCommands } from './audit-commands.ts';
 
 export function buildProgram(): Command {
   const program = new Command('ferry')
@@ -37,5 +39,7 @@ export function buildProgram(): Command {
   nodeCommands(program);
   linkedServiceCommands(program);
   pipelineCommands(program);
+  tokenCommands(program);
+  auditCommands(program);
   return program;
 }

@@ -23,6 +23,7 @@ interface ServiceFlags {
   storeSchema?: string;
   tlsCert?: string;
   tlsKey?: string;
+  auditRetentionDays?: string;
 }
 
 function serviceOptionsFrom(flags: ServiceFlags): ServiceOptions {
@@ -43,6 +44,14 @@ function serviceOptionsFrom(flags: ServiceFlags): ServiceOptions {
   if (flags.storeSchema) o.storeSchema = flags.storeSchema;
   if (flags.tlsCert) o.tlsCert = flags.tlsCert;
   if (flags.tlsKey) o.tlsKey = flags.tlsKey;
+  if (flags.auditRetentionDays !== undefined) {
+    o.auditRetentionDays = Number(flags.auditRetentionDays);
+    if (!Number.isFinite(o.auditRetentionDays))
+      throw new FerryError(
+        'bad_request',
+        `--audit-retention-days must be a number (got ${flags.auditRetentionDays})`,
+      );
+  }
   return o;
 }
 
@@ -55,7 +64,8 @@ function withServiceFlags(cmd: Command): Command {
     .option('--store <url>', 'postgres://... to use PostgreSQL instead of the embedded SQLite store')
     .option('--store-schema <schema>', 'PostgreSQL schema for the store')
     .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM; with --tls-key)')
-    .option('--tls-key <file>', "the HTTPS certificate's private key (PEM)");
+    .option('--tls-key <file>', "the HTTPS certificate's private key (PEM)")
+    .option('--audit-retention-days <days>', 'audit log entries older than this are deleted (default 90)');
 }
 
 export function serviceCommands(program: Command): void {

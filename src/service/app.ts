@@ -12,10 +12,8 @@ import { type IncomingMessage, type Server, type ServerResponse } from 'node:htt
 import type { Duplex } from 'node:stream';
 import swagger from '@fastify/swagger';
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { timingSafeEqual } from 'node:crypto';
 import type { ServiceContext } from './context.ts';
 import { FerryError, toFerryError, toProblem } from '../common/errors.ts';
-import { hashToken } from '../common/crypto.ts';
 import { answerClientError } from '../common/client-error.ts';
 import { getNodeByToken } from './store/queries/nodes.ts';
 import { STORE_RETRY_AFTER_S, storeUnavailable } from './store/store-errors.ts';
@@ -24,6 +22,11 @@ import { gatewayRoutes } from './api/gateways.ts';
 import { linkedServiceRoutes } from './api/linked-services.ts';
 import { pipelineRoutes } from './api/pipelines.ts';
 import { agentRoutes } from './api/agent.ts';
+import { tokenRoutes } from './api/tokens.ts';
+import { auditRoutes } from './api/audit.ts';
+import { UserTokens, authorize } from './callers.ts';
+import { AuditLog } from './audit-log.ts';
+import { accessSentence, allowedCallers, type RouteAccess } from './roles.ts';
 import { ferryVersion } from '../common/version.ts';
 import { errorMeaning } from '../protocol/validate.ts';
 
@@ -36,13 +39,18 @@ export type App = FastifyInstance<
 >;
 
 /**
- * Who may call a route: `admin` (the default: the admin token), `node` (a registered node's token)
- * or `public` (no token; only the routes on the allow-list).
+ * Who may call a route (src/service/roles.ts): the lowest role whose API token may (`admin`, the
+ * default; `operator`; `reader`), `node` (a registered node's token) or `public` (no token; only the
+ * routes on the allow-list).
  */
-export type RouteAccess = 'admin' | 'node' | 'public';
+export type { RouteAccess };
 
 export const PUBLIC = { access: 'public' } as const satisfies { access: RouteAccess };
 export const NODE_ONLY = { access: 'node' } as const satisfies { access: RouteAccess };
+/** Any API token: every read, except the token list and the audit log. */
+export const READER = { access: 'reader' } as const satisfies { access: RouteAccess };
+/** An operator's or admin's token: running pipelines, draining nodes and the like. */
+export const OPERATOR = { access: 'operator' } as const satisfies { access: RouteAccess };
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -103,7 +111,10 @@ export async function buildApp(ctx: ServiceContext, https?: { cert: Buffer; key:
       buildLocalReference: (json, _baseUri, _fragment, i) =>
         typeof json.$id === 'string' ? json.$id : `def-${i}`,
     },
-    transform: ({ schema, url }) => ({ schema: nameRequestBody(schema), url }),
+    transform: ({ schema, url, route }) => ({
+      schema: documentAccess(nameRequestBody(schema), route.config?.access ?? 'admin'),
+      url,
+    }),
     transformObject: (doc) => unwrapNamed('openapiObject' in doc ? doc.openapiObject : doc.swaggerObject),
     openapi: {
       openapi: '3.1.0',
@@ -118,6 +129,7 @@ export async function buildApp(ctx: ServiceContext, https?: { cert: Buffer; key:
   });
 
   app.decorateRequest('node', undefined);
+  app.decorateRequest('caller', undefined);
   // The API speaks JSON only: a text body would reach the schema as a string.
   app.removeContentTypeParser('text/plain');
 
@@ -195,8 +207,9 @@ export async function buildApp(ctx: ServiceContext, https?: { cert: Buffer; key:
   // has decoded and matched the path), never on the raw URL: `/%61pi/v1/...` is the same route as
   // `/api/v1/...` and gets the same check. Default-deny: a route is admin-only unless its `config`
   // says `access: 'public'` (the allow-list: health, metrics, the OpenAPI document, node registration)
-  // or `access: 'node'` (a node's token). A path no route matches is a 404 and runs nothing.
-  const adminHash = Buffer.from(ctx.adminTokenHash, 'hex');
+  // or `access: 'node'` (a node's token), or names the lowest role whose API token may call it
+  // (`reader`, `operator`; src/service/callers.ts). A path no route matches is a 404 and runs nothing.
+  const users = new UserTokens(ctx);
   app.addHook('onRequest', async (req) => {
     if (req.is404) return;
     const access = routeAccess(req);
@@ -220,9 +233,15 @@ export async function buildApp(ctx: ServiceContext, https?: { cert: Buffer; key:
       req.node = node;
       return;
     }
-    const given = Buffer.from(hashToken(token), 'hex');
-    if (!timingSafeEqual(given, adminHash)) throw new FerryError('unauthorized', 'invalid token');
+    // Known before the role is checked, so that a refused attempt is in the audit log too.
+    req.caller = await users.authenticate(token);
+    authorize(req, req.caller, access);
   });
+  const audit = new AuditLog(ctx.store.db, o.auditRetentionDays, ctx.log);
+  app.addHook(
+    'onSend',
+    audit.hook(() => ctx.now()),
+  );
 
   app.get('/healthz', { schema: { hide: true }, config: PUBLIC }, async () => ({
     status: 'ok',
@@ -239,6 +258,8 @@ export async function buildApp(ctx: ServiceContext, https?: { cert: Buffer; key:
   linkedServiceRoutes(app, ctx);
   pipelineRoutes(app, ctx);
   agentRoutes(app, ctx);
+  tokenRoutes(app, ctx);
+  auditRoutes(app, ctx, audit);
   return app;
 }
 
@@ -249,6 +270,21 @@ export async function buildApp(ctx: ServiceContext, https?: { cert: Buffer; key:
 function nameRequestBody<S extends { body?: unknown }>(schema: S): S {
   const body = schema?.body as { $id?: unknown } | undefined;
   return body && typeof body.$id === 'string' ? { ...schema, body: { allOf: [body] } } : schema;
+}
+
+/**
+ * The callers an operation takes, in the document: `x-ferry-roles` (src/service/roles.ts
+ * allowedCallers) and a sentence at the end of its description. Derived from the route's own
+ * `config.access`, the one the auth hook enforces, so the two cannot disagree.
+ */
+function documentAccess<S>(schema: S, access: RouteAccess): S {
+  if (!schema) return schema;
+  const s = schema as { description?: string };
+  return {
+    ...schema,
+    description: s.description ? `${s.description} ${accessSentence(access)}` : accessSentence(access),
+    'x-ferry-roles': allowedCallers(access),
+  };
 }
 
 /**

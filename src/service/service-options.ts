@@ -49,6 +49,8 @@ export interface ServiceOptions {
   requestTimeoutMs?: number;
   /** An idle kept-alive connection is closed after this long. Default 5000 ms. */
   keepAliveTimeoutMs?: number;
+  /** Audit log entries older than this many days are deleted. Default 90. */
+  auditRetentionDays?: number;
 }
 
 export interface CompiledServiceOptions {
@@ -71,6 +73,7 @@ export interface CompiledServiceOptions {
   headersTimeoutMs: number;
   requestTimeoutMs: number;
   keepAliveTimeoutMs: number;
+  auditRetentionDays: number;
 }
 
 export function compileServiceOptions(options: ServiceOptions): CompiledServiceOptions {
@@ -96,6 +99,7 @@ export function compileServiceOptions(options: ServiceOptions): CompiledServiceO
     headersTimeoutMs: options.headersTimeoutMs ?? 10_000,
     requestTimeoutMs: options.requestTimeoutMs ?? 60_000,
     keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 5_000,
+    auditRetentionDays: options.auditRetentionDays ?? 90,
   };
   if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) {
     throw new FerryError('bad_request', 'HTTPS needs --tls-cert and --tls-key together');
@@ -118,6 +122,15 @@ export function compileServiceOptions(options: ServiceOptions): CompiledServiceO
   }
   if (!Number.isInteger(compiled.keyFailuresPerMinute) || compiled.keyFailuresPerMinute < 1)
     throw new FerryError('bad_request', 'keyFailuresPerMinute must be a whole number of at least 1');
+  if (
+    typeof compiled.auditRetentionDays !== 'number' ||
+    !Number.isFinite(compiled.auditRetentionDays) ||
+    compiled.auditRetentionDays <= 0
+  )
+    throw new FerryError(
+      'bad_request',
+      `auditRetentionDays must be a number of days above 0 (got ${String(options.auditRetentionDays)})`,
+    );
   if (compiled.requestTimeoutMs < compiled.headersTimeoutMs)
     throw new FerryError('bad_request', 'requestTimeoutMs must be at least headersTimeoutMs');
   if (compiled.dispatcherLeaseMs < 2 * compiled.heartbeatIntervalMs) {

@@ -1,6 +1,6 @@
 /** /api/v1/gateways: logical gateways, their keys, nodes and events. */
 import { Type } from 'typebox';
-import type { App } from '../app.ts';
+import { OPERATOR, READER, type App } from '../app.ts';
 import type { ServiceContext } from '../context.ts';
 import {
   createGateway,
@@ -77,6 +77,7 @@ export function gatewayRoutes(app: App, ctx: ServiceContext): void {
         summary: 'List the gateways',
         response: responses({ 200: ['The gateways', GatewayList] }),
       },
+      config: READER,
     },
     async () => {
       const out = [];
@@ -98,6 +99,7 @@ export function gatewayRoutes(app: App, ctx: ServiceContext): void {
         params: GwParams,
         response: responses({ 200: ['The gateway', GatewayDetail] }),
       },
+      config: READER,
     },
     async (req) => gatewayDetail(await state(req.params.name)),
   );
@@ -151,6 +153,7 @@ export function gatewayRoutes(app: App, ctx: ServiceContext): void {
         params: GwParams,
         response: responses({ 200: ['The keys', GatewayKeys] }),
       },
+      // Admin only, though a read: a key lets anyone join a node, and a node is handed secrets.
     },
     async (req) => keysView(await getGatewayByName(db, req.params.name)),
   );
@@ -182,6 +185,7 @@ export function gatewayRoutes(app: App, ctx: ServiceContext): void {
         params: GwParams,
         response: responses({ 200: ['The gateway and its nodes', GatewayNodes] }),
       },
+      config: READER,
     },
     async (req) => {
       const s = await state(req.params.name);
@@ -200,6 +204,7 @@ export function gatewayRoutes(app: App, ctx: ServiceContext): void {
         body: NodeLimit,
         response: responses({ 200: ['The node', Node] }),
       },
+      config: OPERATOR,
     },
     async (req) => {
       await setNodeLimit(db, req.params.name, req.params.node, req.body.limit, ctx.now());
@@ -219,6 +224,7 @@ export function gatewayRoutes(app: App, ctx: ServiceContext): void {
           params: NodeParams,
           response: responses({ 200: ['The node', Node] }),
         },
+        config: OPERATOR,
       },
       async (req) => {
         await setNodeDrain(db, req.params.name, req.params.node, action === 'drain', ctx.now());
@@ -258,6 +264,7 @@ export function gatewayRoutes(app: App, ctx: ServiceContext): void {
         querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })) }),
         response: responses({ 200: ['The events', GatewayEvents] }),
       },
+      config: READER,
     },
     async (req) => {
       const gw = await getGatewayByName(db, req.params.name);

@@ -1,6 +1,6 @@
 /** /api/v1/linked-services: store connections. Secret properties go in, never out. */
 import { Type } from 'typebox';
-import type { App } from '../app.ts';
+import { OPERATOR, READER, type App } from '../app.ts';
 import type { ServiceContext } from '../context.ts';
 import { NameSchema, STORES, STORE_TYPES, isStoreType, pathProblem } from '../../protocol/stores.ts';
 import { validator } from '../../protocol/validate.ts';
@@ -67,7 +67,7 @@ export function linkedServiceRoutes(app: App, ctx: ServiceContext): void {
     summary: 'List the linked services',
     response: responses({ 200: ['The linked services', LinkedServiceList] }),
   };
-  app.get('/api/v1/linked-services', { schema: listSchema }, async () => {
+  app.get('/api/v1/linked-services', { schema: listSchema, config: READER }, async () => {
     const names = await gatewayNames();
     return {
       linkedServices: (await listLinkedServices(db)).map((r) =>
@@ -86,6 +86,7 @@ export function linkedServiceRoutes(app: App, ctx: ServiceContext): void {
         params: Type.Object({ name: NameSchema }),
         response: responses({ 200: ['The linked service', LinkedService] }),
       },
+      config: READER,
     },
     async (req) => {
       const r = await getLinkedService(db, req.params.name);
@@ -125,6 +126,7 @@ export function linkedServiceRoutes(app: App, ctx: ServiceContext): void {
         body: LinkedServiceTestRequest,
         response: responses({ 200: ["The node's findings", LinkedServiceTestResult] }),
       },
+      config: OPERATOR,
     },
     async (req, reply) => {
       // The caller going away ends the wait (the test itself is swept).

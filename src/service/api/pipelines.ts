@@ -1,6 +1,6 @@
 /** /api/v1/pipelines and /api/v1/runs: apply pipelines, start runs, follow them task by task. */
 import { Type } from 'typebox';
-import type { App } from '../app.ts';
+import { OPERATOR, READER, type App } from '../app.ts';
 import type { ServiceContext } from '../context.ts';
 import { NameSchema } from '../../protocol/stores.ts';
 import { validatePipeline } from '../pipeline-validation.ts';
@@ -60,7 +60,7 @@ export function pipelineRoutes(app: App, ctx: ServiceContext): void {
     summary: 'List the pipelines',
     response: responses({ 200: ['The pipelines', PipelineList] }),
   };
-  app.get('/api/v1/pipelines', { schema: listSchema }, async () => ({
+  app.get('/api/v1/pipelines', { schema: listSchema, config: READER }, async () => ({
     pipelines: (await listPipelines(db)).map(pipelineView),
   }));
 
@@ -74,6 +74,7 @@ export function pipelineRoutes(app: App, ctx: ServiceContext): void {
         params: Type.Object({ name: NameSchema }),
         response: responses({ 200: ['The pipeline', Pipeline] }),
       },
+      config: READER,
     },
     async (req) => pipelineView(await getPipeline(db, req.params.name)),
   );
@@ -105,6 +106,7 @@ export function pipelineRoutes(app: App, ctx: ServiceContext): void {
         params: Type.Object({ name: NameSchema }),
         response: responses({ 201: ['The new run', RunDetail] }),
       },
+      config: OPERATOR,
     },
     async (req, reply) => {
       const runId = await startRun(db, req.params.name, ctx.now());
@@ -132,6 +134,7 @@ export function pipelineRoutes(app: App, ctx: ServiceContext): void {
         }),
         response: responses({ 200: ['The runs', RunList] }),
       },
+      config: READER,
     },
     async (req) => ({ runs: (await listRuns(db, req.query.limit ?? 50, req.query.pipeline)).map(runView) }),
   );
@@ -157,6 +160,7 @@ export function pipelineRoutes(app: App, ctx: ServiceContext): void {
           ],
         }),
       },
+      config: READER,
     },
     async (req) =>
       req.query.tasks === false

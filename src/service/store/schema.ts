@@ -170,6 +170,41 @@ export interface ConnectionTestsTable {
   report_json: string | null;
 }
 
+export interface ApiTokensTable {
+  /** `tok_...` */
+  id: string;
+  /** Unique among every token ever made, revoked ones included. */
+  name: string;
+  /** reader | operator | admin (src/service/roles.ts). */
+  role: string;
+  /** sha256 of the token, hex: the token itself is shown once, when made, and kept nowhere. */
+  token_hash: string;
+  created_at: number;
+  /** The name of the token that made it ("bootstrap" for FERRY_ADMIN_TOKEN). */
+  created_by: string;
+  /** Updated at most once a minute per token, not on every request. */
+  last_used_at: number | null;
+  revoked_at: number | null;
+  revoked_by: string | null;
+}
+
+export interface AuditLogTable {
+  id: Generated<number>;
+  at: number;
+  /** The token's name, or "bootstrap". */
+  actor: string;
+  actor_role: string;
+  method: string;
+  /** The route as the OpenAPI document names it: /api/v1/gateways/{name}. */
+  route: string;
+  /** The route's path parameters. */
+  params_json: string;
+  /** The few body fields known to be safe to keep for this route (never a secret). */
+  details_json: string;
+  /** The HTTP status the request was answered with. */
+  status: number;
+}
+
 export interface Schema {
   gateways: GatewaysTable;
   nodes: NodesTable;
@@ -182,4 +217,6 @@ export interface Schema {
   events: EventsTable;
   watermarks: WatermarksTable;
   connection_tests: ConnectionTestsTable;
+  api_tokens: ApiTokensTable;
+  audit_log: AuditLogTable;
 }

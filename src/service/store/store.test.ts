@@ -26,6 +26,18 @@ import type { NodesTable } from './schema.ts';
 import { FerryError } from '../../common/errors.ts';
 import { endpointResolver } from '../linked-service-secrets.ts';
 import { generateNodeKeys } from '../../protocol/node-keys.ts';
+import {
+  BOOTSTRAP_NAME,
+  createApiToken,
+  findApiTokenByHash,
+  listApiTokens,
+  markApiTokenUsed,
+  revokeApiToken,
+} from './queries/api-tokens.ts';
+import { insertAuditEntry, listAuditEntries, pruneAuditLog } from './queries/audit-log.ts';
+import { hashToken } from '../../common/crypto.ts';
+import { AuditLog } from '../audit-log.ts';
+import { createLogger } from '../../common/logger.ts';
 
 const KEYS = generateNodeKeys();
 const PUBLIC_KEYS = { signPublicKey: KEYS.signPublicKey, sealPublicKey: KEYS.sealPublicKey };
@@ -114,6 +126,106 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       store = await open();
       const rows = await store.db.selectFrom('gateways').selectAll().execute();
       assert.deepEqual(rows, []);
+    });
+
+    test('api tokens: kept as their hash, names never reused, use marked once a minute, revoked', async () => {
+      const made = await createApiToken(
+        store.db,
+        { name: 'ci', role: 'reader', createdBy: 'bootstrap' },
+        1000,
+      );
+      assert.match(made.token, /^ferry_tok_/);
+      const row = await findApiTokenByHash(store.db, hashToken(made.token));
+      assert.equal(row?.name, 'ci');
+      assert.equal(row?.role, 'reader');
+      assert.equal(row?.created_by, 'bootstrap');
+      assert.equal(JSON.stringify(await listApiTokens(store.db)).includes(made.token), false);
+      assert.equal(await findApiTokenByHash(store.db, hashToken(`${made.token}x`)), undefined);
+      await rejects(
+        createApiToken(store.db, { name: 'ci', role: 'admin', createdBy: 'x' }, 1001),
+        'conflict',
+      );
+      await rejects(
+        createApiToken(store.db, { name: BOOTSTRAP_NAME, role: 'admin', createdBy: 'x' }, 1),
+        'conflict',
+      );
+
+      const lastUsed = async () => (await findApiTokenByHash(store.db, row.token_hash))?.last_used_at;
+      await markApiTokenUsed(store.db, row.id, 10_000, 60_000);
+      assert.equal(await lastUsed(), 10_000);
+      await markApiTokenUsed(store.db, row.id, 69_999, 60_000);
+      assert.equal(await lastUsed(), 10_000, 'not again within the minute');
+      await markApiTokenUsed(store.db, row.id, 70_000, 60_000);
+      assert.equal(await lastUsed(), 70_000);
+
+      const revoked = await revokeApiToken(store.db, 'ci', 'admin-2', 80_000);
+      assert.equal(revoked.revoked_at, 80_000);
+      assert.equal((await findApiTokenByHash(store.db, row.token_hash))?.revoked_by, 'admin-2');
+      await rejects(revokeApiToken(store.db, 'ci', 'x', 90_000), 'conflict');
+      await rejects(revokeApiToken(store.db, 'nope', 'x', 90_000), 'not_found');
+      await rejects(revokeApiToken(store.db, BOOTSTRAP_NAME, 'x', 90_000), 'not_found');
+      // A revoked name stays taken, so that the audit log's names each mean one token.
+      const again = await rejects(
+        createApiToken(store.db, { name: 'ci', role: 'reader', createdBy: 'x' }, 1),
+        'conflict',
+      );
+      assert.match(again.message, /revoked/);
+    });
+
+    test('audit log: newest first, filtered by time and actor, pruned past the retention', async () => {
+      const entry = (at: number, actor: string) => ({
+        at,
+        actor,
+        actor_role: 'admin',
+        method: 'POST',
+        route: '/api/v1/gateways',
+        params_json: '{}',
+        details_json: JSON.stringify({ name: `g${at}` }),
+        status: 201,
+      });
+      for (const [at, actor] of [
+        [1000, 'a'],
+        [2000, 'b'],
+        [3000, 'a'],
+        [4000, 'a'],
+      ] as const)
+        await insertAuditEntry(store.db, entry(at, actor));
+      const at = (rows: { at: number }[]) => rows.map((r) => r.at);
+      assert.deepEqual(at(await listAuditEntries(store.db, { limit: 10 })), [4000, 3000, 2000, 1000]);
+      assert.deepEqual(at(await listAuditEntries(store.db, { limit: 2 })), [4000, 3000]);
+      assert.deepEqual(at(await listAuditEntries(store.db, { limit: 10, since: 2000 })), [4000, 3000, 2000]);
+      assert.deepEqual(at(await listAuditEntries(store.db, { limit: 10, actor: 'b' })), [2000]);
+      assert.deepEqual(at(await listAuditEntries(store.db, { limit: 10, actor: 'a', since: 3500 })), [4000]);
+      assert.equal(await pruneAuditLog(store.db, 3000), 2);
+      assert.deepEqual(at(await listAuditEntries(store.db, { limit: 10 })), [4000, 3000]);
+
+      // The service's recorder, with a fake clock: 90 days kept, pruned at most once an hour.
+      const DAY = 86_400_000;
+      const log = new AuditLog(store.db, 90, createLogger('test', 'silent'));
+      const rec = (actor: string) => ({
+        actor,
+        actorRole: 'operator',
+        method: 'POST',
+        route: '/api/v1/pipelines/{name}/runs',
+        params: { name: 'p' },
+        details: {},
+        status: 201,
+      });
+      const t0 = 100 * DAY;
+      await log.record(rec('old'), t0);
+      // The first entry a process writes prunes: the rows of 1970 are far past 90 days.
+      assert.deepEqual(at(await listAuditEntries(store.db, { limit: 10 })), [t0]);
+      const MIN = 60_000;
+      await log.record(rec('a'), t0 + 90 * DAY - 10 * MIN); // prunes: nothing is 90 days old yet
+      await log.record(rec('b'), t0 + 90 * DAY + 10 * MIN);
+      // `old` is past 90 days now, but this process pruned 20 minutes ago: it waits for the hour.
+      assert.equal((await listAuditEntries(store.db, { limit: 10, actor: 'old' })).length, 1);
+      await log.record(rec('c'), t0 + 90 * DAY + 50 * MIN + 1);
+      assert.deepEqual(
+        (await listAuditEntries(store.db, { limit: 10 })).map((r) => r.actor),
+        ['c', 'b', 'a'],
+      );
+      await pruneAuditLog(store.db, Number.MAX_SAFE_INTEGER);
     });
 
     let key = '';
