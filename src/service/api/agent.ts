@@ -379,7 +379,7 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
       bodyLimit: KEY_BODY_LIMIT,
     },
     async (req) => {
-      await recordConnectionTestReport(db, req.params.id, callerNode(req).id, JSON.stringify(req.body));
+      await recordConnectionTestReport(db, req.params.id, callerNode(req).id, req.body);
       return { ok: true };
     },
   );

@@ -8,7 +8,7 @@ import { applyPipeline, deletePipeline, getPipeline, listPipelines } from '../st
 import { startRun } from '../store/queries/start-run.ts';
 import { getRunDetail, getRunSummary, listRuns } from '../store/queries/runs.ts';
 import { runDetailView, runSummaryView, runView } from './views.ts';
-import type { PipelineSpecT } from '../../protocol/pipeline.ts';
+import { JSON_COLUMNS } from '../store/json-column.ts';
 import {
   Pipeline,
   PipelineApplied,
@@ -28,7 +28,7 @@ export function pipelineRoutes(app: App, ctx: ServiceContext): void {
     name: p.name,
     version: p.version,
     updatedAt: new Date(p.updated_at).toISOString(),
-    spec: JSON.parse(p.spec_json) as PipelineSpecT,
+    spec: JSON_COLUMNS.pipelineSpec.read(p.spec_json, p.name),
   });
 
   // The body is documented as a PipelineSpec and checked by validatePipeline (not by the route's

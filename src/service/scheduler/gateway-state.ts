@@ -14,6 +14,7 @@ import {
   type NodeFacts,
   type StatusOptions,
 } from './node-status.ts';
+import { JSON_COLUMNS } from '../store/json-column.ts';
 
 export interface NodeState {
   row: NodesTable;
@@ -41,14 +42,6 @@ export function peerUrl(row: Pick<NodesTable, 'tls' | 'peer_host' | 'peer_port'>
   return `${row.tls ? 'https' : 'http'}://${host}:${row.peer_port}`;
 }
 
-function parseJson<T>(text: string, fallback: T): T {
-  try {
-    return JSON.parse(text) as T;
-  } catch {
-    return fallback;
-  }
-}
-
 export function toFacts(row: NodesTable): NodeFacts {
   return {
     id: row.id,
@@ -60,7 +53,7 @@ export function toFacts(row: NodesTable): NodeFacts {
     leftAt: row.left_at,
     upgrading: row.upgrading === 1,
     peerAddress: `${row.peer_host}:${row.peer_port}`,
-    reach: parseJson<PeerReachT[]>(row.reach_json, []),
+    reach: JSON_COLUMNS.nodeReach.read(row.reach_json, row.id),
     // Registration stores no metrics ('{}'); every heartbeat stores all of them.
     registeredOnly: row.metrics_json === '{}',
   };
@@ -82,7 +75,7 @@ export function buildGatewayState(
       row,
       status,
       limit: row.limit_override ?? row.limit_default,
-      metrics: parseJson<Partial<MetricsT>>(row.metrics_json, {}),
+      metrics: JSON_COLUMNS.nodeMetrics.read(row.metrics_json, row.id),
       reach: facts[i]?.reach ?? [],
       draining,
       eligible: status.status === 'Online' && !draining,

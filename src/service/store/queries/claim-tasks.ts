@@ -7,7 +7,7 @@
 import type { Kysely } from 'kysely';
 import type { NodesTable, Schema } from '../schema.ts';
 import type { AssignedAttemptT, SlotT } from '../../../protocol/agent.ts';
-import type { TaskSpecT, TaskWorkT } from '../../../protocol/task.ts';
+import type { TaskSpecT } from '../../../protocol/task.ts';
 import {
   hasSecrets,
   sealedFor,
@@ -22,6 +22,7 @@ import { buildGatewayState } from '../../scheduler/gateway-state.ts';
 import { activeAttemptsByNode } from './active-attempts.ts';
 import type { SchedulerTimings } from '../../scheduler/timings.ts';
 import type { StoreDialect } from '../database.ts';
+import { JSON_COLUMNS } from '../json-column.ts';
 
 interface Resolved {
   activity: CopyActivityT;
@@ -39,7 +40,7 @@ async function resolveActivity(
     .select(['spec_json', 'run_id'])
     .where('id', '=', activityRunId)
     .executeTakeFirstOrThrow();
-  const activity = JSON.parse(ar.spec_json) as CopyActivityT;
+  const activity = JSON_COLUMNS.activitySpec.read(ar.spec_json, activityRunId);
   try {
     return { activity, runId: ar.run_id, endpoints: await resolve(tx, activity) };
   } catch (err) {
@@ -171,7 +172,7 @@ export async function claimTasks(
         activity: cached.activity.name,
         source: sealedFor(cached.endpoints.source, sealKeys.get(nodeId) ?? null, attemptId, 'source'),
         sink: sealedFor(cached.endpoints.sink, sealKeys.get(nodeId) ?? null, attemptId, 'sink'),
-        work: JSON.parse(task.work_json) as TaskWorkT,
+        work: JSON_COLUMNS.taskWork.read(task.work_json, task.id),
         ...(cached.activity.maxBytesPerSecond !== undefined
           ? { maxBytesPerSecond: cached.activity.maxBytesPerSecond }
           : {}),

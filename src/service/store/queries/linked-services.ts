@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import type { LinkedServicesTable, Schema } from '../schema.ts';
 import { FerryError } from '../../../common/errors.ts';
 import { newId } from '../../../common/crypto.ts';
+import { JSON_COLUMNS } from '../json-column.ts';
 
 export interface LinkedServiceInput {
   name: string;
@@ -60,9 +61,7 @@ export async function linkedServiceUsers(
   const readers: string[] = [];
   const writers: string[] = [];
   for (const p of pipelines) {
-    const spec = JSON.parse(p.spec_json) as {
-      activities: { source: { linkedService: string }; sink: { linkedService: string } }[];
-    };
+    const spec = JSON_COLUMNS.pipelineSpec.read(p.spec_json, p.name);
     if (spec.activities.some((a) => a.source.linkedService === name)) readers.push(p.name);
     if (spec.activities.some((a) => a.sink.linkedService === name)) writers.push(p.name);
   }

@@ -15,9 +15,9 @@
  */
 import type { Transaction } from 'kysely';
 import type { Schema, TasksTable } from '../schema.ts';
-import type { PlanResultT } from '../../../protocol/task.ts';
 import { queueTasks } from './queue-tasks.ts';
 import { advanceWatermark } from './watermarks.ts';
+import { JSON_COLUMNS } from '../json-column.ts';
 
 export type Db = Transaction<Schema>;
 
@@ -120,7 +120,8 @@ export async function settleActivity(tx: Db, activityRunId: string, now: number)
       .where('activity_run_id', '=', activityRunId)
       .where('kind', '=', 'plan')
       .executeTakeFirst();
-    const planned = plan?.result_json ? (JSON.parse(plan.result_json) as PlanResultT) : undefined;
+    const result = plan?.result_json ? JSON_COLUMNS.taskResult.read(plan.result_json, plan.id) : undefined;
+    const planned = result?.kind === 'plan' ? result : undefined;
     if (plan && planned?.finalize === true && !counts.some((c) => c.kind === 'finalize')) {
       await queueTasks(tx, plan, [{ kind: 'finalize' }], now);
       return true;

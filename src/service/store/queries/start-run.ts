@@ -6,6 +6,7 @@ import { queueTasks } from './queue-tasks.ts';
 import { getWatermark } from './watermarks.ts';
 import { FerryError } from '../../../common/errors.ts';
 import type { PipelineSpecT } from '../../../protocol/pipeline.ts';
+import { JSON_COLUMNS } from '../json-column.ts';
 
 export interface ActivityPlan {
   /** The activity as applied (no secrets: linked services are resolved again at claim time). */
@@ -24,7 +25,7 @@ export async function startRun(db: Kysely<Schema>, pipelineName: string, now: nu
       throw new FerryError('not_found', `pipeline "${pipelineName}" does not exist`, {
         hint: 'apply it with `ferry pipeline apply -f FILE`',
       });
-    const spec = JSON.parse(p.spec_json) as PipelineSpecT;
+    const spec = JSON_COLUMNS.pipelineSpec.read(p.spec_json, p.name);
     const runId = newId('run');
     await tx
       .insertInto('runs')
