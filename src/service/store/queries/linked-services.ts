@@ -48,6 +48,18 @@ export async function getLinkedService(db: Kysely<Schema>, name: string): Promis
   return row;
 }
 
+/** The linked service's store type and gateway, if it exists. */
+export async function findLinkedService(
+  db: Kysely<Schema>,
+  name: string,
+): Promise<Pick<LinkedServicesTable, 'type' | 'gateway_id'> | undefined> {
+  return db
+    .selectFrom('linked_services')
+    .select(['type', 'gateway_id'])
+    .where('name', '=', name)
+    .executeTakeFirst();
+}
+
 export async function listLinkedServices(db: Kysely<Schema>): Promise<LinkedServicesTable[]> {
   return db.selectFrom('linked_services').selectAll().orderBy('name').execute();
 }
