@@ -19,7 +19,8 @@ import {
   recordConnectionTestReport,
   takeConnectionTests,
 } from './store/queries/connection-tests.ts';
-import { loadGatewayState, type NodeState } from './scheduler/gateway-state.ts';
+import type { NodeState } from './scheduler/gateway-state.ts';
+import { loadGatewayState } from './store/queries/load-gateway-state.ts';
 import { resolveLinkedService, sealedFor } from './linked-service-secrets.ts';
 
 export const DEFAULT_TEST_TIMEOUT_MS = 30_000;

@@ -11,7 +11,7 @@ import {
   updateGateway,
 } from '../store/queries/gateways.ts';
 import { deleteNode, getNodeByName, setNodeDrain, setNodeLimit } from '../store/queries/nodes.ts';
-import { loadGatewayState } from '../scheduler/gateway-state.ts';
+import { loadGatewayState } from '../store/queries/load-gateway-state.ts';
 import { gatewayDetail, gatewaySummary, keysView, nodeView, type GatewayStateView } from './views.ts';
 import { activeAttemptsByNode } from '../store/queries/active-attempts.ts';
 import { listGatewayEvents } from '../store/queries/list-events.ts';

@@ -1,9 +1,9 @@
 /**
  * A gateway's nodes as one snapshot: every node's derived status, effective limit and eligibility.
- * Built from rows already read, so heartbeats, claims, elections and the API all judge alike.
+ * Built from rows already read (store/queries/load-gateway-state.ts reads them), so heartbeats,
+ * claims, elections and the API all judge alike.
  */
-import type { Kysely, Transaction } from 'kysely';
-import type { GatewaysTable, NodesTable, Schema } from '../store/schema.ts';
+import type { GatewaysTable, NodesTable } from '../store/schema.ts';
 import type { GatewayStatus, NodeStatus, StatusView } from '../../protocol/statuses.ts';
 import type { MetricsT, PeerReachT } from '../../protocol/agent.ts';
 import {
@@ -89,23 +89,4 @@ export function buildGatewayState(
     status: computeGatewayStatus(facts, statuses, { now, gateway: gateway.name }),
     dispatcher: nodes.find((n) => n.row.id === gateway.dispatcher_node_id),
   };
-}
-
-type Db = Kysely<Schema> | Transaction<Schema>;
-
-export async function loadGatewayState(
-  db: Db,
-  gatewayId: string,
-  now: number,
-  o: StatusOptions,
-): Promise<GatewayState | undefined> {
-  const gateway = await db.selectFrom('gateways').selectAll().where('id', '=', gatewayId).executeTakeFirst();
-  if (!gateway) return undefined;
-  const rows = await db
-    .selectFrom('nodes')
-    .selectAll()
-    .where('gateway_id', '=', gatewayId)
-    .orderBy('seq')
-    .execute();
-  return buildGatewayState(gateway, rows, now, o);
 }

@@ -1,4 +1,4 @@
-/** Logical gateways: create, read (by name, by key), regenerate keys, delete. */
+/** Logical gateways: create, read (by name, id or key), regenerate keys, delete. */
 import type { Kysely } from 'kysely';
 import type { GatewaysTable, Schema } from '../schema.ts';
 import { FerryError } from '../../../common/errors.ts';
@@ -46,6 +46,14 @@ export async function getGatewayByName(db: Kysely<Schema>, name: string): Promis
 
 export async function listGateways(db: Kysely<Schema>): Promise<GatewaysTable[]> {
   return db.selectFrom('gateways').selectAll().orderBy('name').execute();
+}
+
+export async function findGateway(db: Kysely<Schema>, id: string): Promise<GatewaysTable | undefined> {
+  return db.selectFrom('gateways').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function listGatewayIds(db: Kysely<Schema>): Promise<string[]> {
+  return (await db.selectFrom('gateways').select('id').execute()).map((g) => g.id);
 }
 
 /** Each gateway's name by its id. */
