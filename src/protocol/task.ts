@@ -8,11 +8,14 @@
  */
 import { Type, type Static } from 'typebox';
 
+/** A linked service's properties (or its secret ones): each store type checks its own (stores.ts). */
+export const EndpointProperties = Type.Record(Type.String(), Type.Unknown());
+
 export const ResolvedEndpoint = Type.Object({
   type: Type.String(),
   linkedService: Type.String(),
   /** The linked service's properties, without its secret ones. */
-  properties: Type.Record(Type.String(), Type.Unknown()),
+  properties: EndpointProperties,
   /**
    * The secret properties (password, key ...), sealed to the node that runs the attempt and bound to
    * the attempt id (protocol/sealed-secrets.ts); absent when the linked service has none.

@@ -19,7 +19,8 @@ import {
   recordConnectionTestReport,
   takeConnectionTests,
 } from './store/queries/connection-tests.ts';
-import { loadGatewayState, type NodeState } from './scheduler/gateway-state.ts';
+import type { NodeState } from './scheduler/gateway-state.ts';
+import { loadGatewayState } from './store/queries/load-gateway-state.ts';
 import { resolveLinkedService, sealedFor } from './linked-service-secrets.ts';
 
 export const DEFAULT_TEST_TIMEOUT_MS = 30_000;
@@ -154,8 +155,8 @@ async function waitForReport(
   signal: AbortSignal,
 ): Promise<ConnectionTestReportT | null> {
   for (;;) {
-    const json = await connectionTestReport(ctx.store.db, id);
-    if (json !== null) return JSON.parse(json) as ConnectionTestReportT;
+    const report = await connectionTestReport(ctx.store.db, id);
+    if (report !== null) return report;
     if (ctx.now() >= until || signal.aborted) return null;
     await new Promise((r) => setTimeout(r, REPORT_POLL_MS));
   }
@@ -185,7 +186,7 @@ export async function connectionTestsFor(
           ms: 0,
         },
       };
-      await recordConnectionTestReport(db, t.id, node.id, JSON.stringify(gone)).catch(() => undefined);
+      await recordConnectionTestReport(db, t.id, node.id, gone).catch(() => undefined);
       continue;
     }
     const resolved = resolveLinkedService(ctx.masterKey, ls, {});

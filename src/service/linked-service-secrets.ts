@@ -12,6 +12,7 @@ import { getLinkedService } from './store/queries/linked-services.ts';
 import type { ResolvedEndpointT } from '../protocol/task.ts';
 import { sealSecrets, type SecretEndpoint } from '../protocol/sealed-secrets.ts';
 import { FerryError } from '../common/errors.ts';
+import { JSON_COLUMNS } from './store/json-column.ts';
 import type { CopyActivityT } from '../protocol/pipeline.ts';
 
 /**
@@ -74,10 +75,10 @@ export function resolveLinkedService(
   return {
     type: ls.type,
     linkedService: ls.name,
-    properties: JSON.parse(ls.properties_json) as Record<string, unknown>,
+    properties: JSON_COLUMNS.linkedServiceProperties.read(ls.properties_json, ls.name),
     options,
     secrets: ls.secret_sealed
-      ? (JSON.parse(unseal(masterKey, ls.secret_sealed)) as Record<string, unknown>)
+      ? JSON_COLUMNS.linkedServiceSecrets.read(unseal(masterKey, ls.secret_sealed), ls.name)
       : {},
   };
 }

@@ -5,6 +5,7 @@
  */
 import type { Kysely } from 'kysely';
 import type { Schema } from './store/schema.ts';
+import { findLinkedService } from './store/queries/linked-services.ts';
 import { PipelineSpec, type PipelineSpecT } from '../protocol/pipeline.ts';
 import { STORES, isStoreType, pathProblem } from '../protocol/stores.ts';
 import { problemsError, validator } from '../protocol/validate.ts';
@@ -32,11 +33,7 @@ export async function validatePipeline(db: Kysely<Schema>, input: unknown): Prom
     const kinds: Partial<Record<'source' | 'sink', 'files' | 'table'>> = {};
     for (const role of ['source', 'sink'] as const) {
       const endpoint = activity[role];
-      const ls = await db
-        .selectFrom('linked_services')
-        .select(['type', 'gateway_id'])
-        .where('name', '=', endpoint.linkedService)
-        .executeTakeFirst();
+      const ls = await findLinkedService(db, endpoint.linkedService);
       if (!ls) {
         problems.push(
           `${at}/${role}/linkedService: linked service "${endpoint.linkedService}" does not exist`,

@@ -14,6 +14,7 @@ import { recordHeartbeat } from '../store/queries/record-heartbeat.ts';
 import { claimTasks } from '../store/queries/claim-tasks.ts';
 import { completeAttempt, releaseAttempt, reportProgress } from '../store/queries/attempt-reports.ts';
 import { deleteNode } from '../store/queries/nodes.ts';
+import { findGatewayByKey } from '../store/queries/gateways.ts';
 import { endpointResolver } from '../linked-service-secrets.ts';
 import { connectionTestsFor } from '../connection-tests.ts';
 import { recordConnectionTestReport } from '../store/queries/connection-tests.ts';
@@ -135,11 +136,7 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
     },
     async (req) =>
       countingKeyFailures(req, async () => {
-        const gw = await db
-          .selectFrom('gateways')
-          .select(['id', 'name'])
-          .where((eb) => eb.or([eb('key1', '=', req.body.key), eb('key2', '=', req.body.key)]))
-          .executeTakeFirst();
+        const gw = await findGatewayByKey(db, req.body.key);
         if (!gw) throw invalidKey();
         return { gatewayId: gw.id, gatewayName: gw.name };
       }),
@@ -379,7 +376,7 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
       bodyLimit: KEY_BODY_LIMIT,
     },
     async (req) => {
-      await recordConnectionTestReport(db, req.params.id, callerNode(req).id, JSON.stringify(req.body));
+      await recordConnectionTestReport(db, req.params.id, callerNode(req).id, req.body);
       return { ok: true };
     },
   );

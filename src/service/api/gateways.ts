@@ -11,9 +11,10 @@ import {
   updateGateway,
 } from '../store/queries/gateways.ts';
 import { deleteNode, getNodeByName, setNodeDrain, setNodeLimit } from '../store/queries/nodes.ts';
-import { loadGatewayState } from '../scheduler/gateway-state.ts';
+import { loadGatewayState } from '../store/queries/load-gateway-state.ts';
 import { gatewayDetail, gatewaySummary, keysView, nodeView, type GatewayStateView } from './views.ts';
 import { activeAttemptsByNode } from '../store/queries/active-attempts.ts';
+import { listGatewayEvents } from '../store/queries/list-events.ts';
 import { FerryError } from '../../common/errors.ts';
 import { NameSchema } from '../../protocol/stores.ts';
 import {
@@ -268,13 +269,7 @@ export function gatewayRoutes(app: App, ctx: ServiceContext): void {
     },
     async (req) => {
       const gw = await getGatewayByName(db, req.params.name);
-      const rows = await db
-        .selectFrom('events')
-        .selectAll()
-        .where('gateway_id', '=', gw.id)
-        .orderBy('id', 'desc')
-        .limit(req.query.limit ?? 50)
-        .execute();
+      const rows = await listGatewayEvents(db, gw.id, req.query.limit ?? 50);
       return {
         events: rows.map((e) => ({ at: new Date(e.at).toISOString(), kind: e.kind, message: e.message })),
       };

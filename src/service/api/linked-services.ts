@@ -5,7 +5,7 @@ import type { ServiceContext } from '../context.ts';
 import { NameSchema, STORES, STORE_TYPES, isStoreType, pathProblem } from '../../protocol/stores.ts';
 import { validator } from '../../protocol/validate.ts';
 import { FerryError } from '../../common/errors.ts';
-import { getGatewayByName } from '../store/queries/gateways.ts';
+import { gatewayNames, getGatewayByName } from '../store/queries/gateways.ts';
 import {
   deleteLinkedService,
   getLinkedService,
@@ -28,8 +28,6 @@ const propertyValidators = Object.fromEntries(STORE_TYPES.map((t) => [t, validat
 
 export function linkedServiceRoutes(app: App, ctx: ServiceContext): void {
   const db = ctx.store.db;
-  const gatewayNames = async () =>
-    new Map((await db.selectFrom('gateways').select(['id', 'name']).execute()).map((g) => [g.id, g.name]));
 
   app.post(
     '/api/v1/linked-services',
@@ -68,7 +66,7 @@ export function linkedServiceRoutes(app: App, ctx: ServiceContext): void {
     response: responses({ 200: ['The linked services', LinkedServiceList] }),
   };
   app.get('/api/v1/linked-services', { schema: listSchema, config: READER }, async () => {
-    const names = await gatewayNames();
+    const names = await gatewayNames(db);
     return {
       linkedServices: (await listLinkedServices(db)).map((r) =>
         linkedServiceView(r, names.get(r.gateway_id) ?? '', secretNames(r.type)),
@@ -90,7 +88,7 @@ export function linkedServiceRoutes(app: App, ctx: ServiceContext): void {
     },
     async (req) => {
       const r = await getLinkedService(db, req.params.name);
-      return linkedServiceView(r, (await gatewayNames()).get(r.gateway_id) ?? '', secretNames(r.type));
+      return linkedServiceView(r, (await gatewayNames(db)).get(r.gateway_id) ?? '', secretNames(r.type));
     },
   );
 

@@ -6,9 +6,9 @@ import { NameSchema } from '../../protocol/stores.ts';
 import { validatePipeline } from '../pipeline-validation.ts';
 import { applyPipeline, deletePipeline, getPipeline, listPipelines } from '../store/queries/pipelines.ts';
 import { startRun } from '../store/queries/start-run.ts';
-import { getRunDetail, getRunSummary, listRuns } from '../store/queries/runs.ts';
+import { getRunDetail, getRunSummary, listRuns, runGateways } from '../store/queries/runs.ts';
 import { runDetailView, runSummaryView, runView } from './views.ts';
-import type { PipelineSpecT } from '../../protocol/pipeline.ts';
+import { JSON_COLUMNS } from '../store/json-column.ts';
 import {
   Pipeline,
   PipelineApplied,
@@ -28,7 +28,7 @@ export function pipelineRoutes(app: App, ctx: ServiceContext): void {
     name: p.name,
     version: p.version,
     updatedAt: new Date(p.updated_at).toISOString(),
-    spec: JSON.parse(p.spec_json) as PipelineSpecT,
+    spec: JSON_COLUMNS.pipelineSpec.read(p.spec_json, p.name),
   });
 
   // The body is documented as a PipelineSpec and checked by validatePipeline (not by the route's
@@ -110,12 +110,7 @@ export function pipelineRoutes(app: App, ctx: ServiceContext): void {
     },
     async (req, reply) => {
       const runId = await startRun(db, req.params.name, ctx.now());
-      const gateways = await db
-        .selectFrom('activity_runs')
-        .select('gateway_id')
-        .where('run_id', '=', runId)
-        .execute();
-      for (const g of gateways) ctx.notifier.notify(g.gateway_id);
+      for (const gatewayId of await runGateways(db, runId)) ctx.notifier.notify(gatewayId);
       void reply.status(201);
       return runDetailView(await getRunDetail(db, runId));
     },

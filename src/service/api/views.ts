@@ -8,6 +8,7 @@ import type {
   TasksTable,
 } from '../store/schema.ts';
 import type { RunDetail, RunSummary } from '../store/queries/runs.ts';
+import { JSON_COLUMNS } from '../store/json-column.ts';
 
 /** The gateway's state, with the attempts the service has handed to each node and not yet seen end. */
 export type GatewayStateView = GatewayState & { assigned?: ReadonlyMap<string, number> };
@@ -75,7 +76,7 @@ export function linkedServiceView(
     name: row.name,
     type: row.type,
     gateway: gatewayName,
-    properties: JSON.parse(row.properties_json) as Record<string, unknown>,
+    properties: JSON_COLUMNS.linkedServiceProperties.read(row.properties_json, row.name),
     /** Which secret properties are set; their values never leave the service. */
     secrets: row.secret_sealed === null ? [] : secretNames,
     updatedAt: new Date(row.updated_at).toISOString(),
@@ -114,9 +115,7 @@ function attemptView(a: AttemptsTable) {
 
 function taskView(t: TasksTable, mine: AttemptsTable[], activity: string) {
   const last = mine.at(-1);
-  const result = t.result_json
-    ? (JSON.parse(t.result_json) as { kind: string; outputs?: unknown[]; partitions?: unknown[] })
-    : null;
+  const result = t.result_json ? JSON_COLUMNS.taskResult.read(t.result_json, t.id) : null;
   return {
     id: t.id,
     activity,
@@ -129,8 +128,8 @@ function taskView(t: TasksTable, mine: AttemptsTable[], activity: string) {
     bytes: t.bytes,
     durationMs: t.started_at !== null && t.finished_at !== null ? t.finished_at - t.started_at : null,
     error: t.error,
-    outputs: result?.kind === 'copy' ? (result.outputs ?? []) : [],
-    partitions: result?.kind === 'plan' ? (result.partitions?.length ?? 0) : null,
+    outputs: result?.kind === 'copy' ? result.outputs : [],
+    partitions: result?.kind === 'plan' ? result.partitions.length : null,
     attemptList: mine.map(attemptView),
   };
 }

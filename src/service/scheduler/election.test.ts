@@ -15,6 +15,7 @@ import type { GatewaysTable, NodesTable } from '../store/schema.ts';
 import type { PeerReachT } from '../../protocol/agent.ts';
 import { openStore } from '../store/database.ts';
 import { applyElection } from '../store/queries/apply-election.ts';
+import { FerryError } from '../../common/errors.ts';
 
 const NOW = 1_800_000_000_000;
 const HB = 1000;
@@ -266,4 +267,21 @@ test('draining nodes, nodes on another version and otherwise unhealthy nodes are
   const lapsed = state(gateway(oldHolder, { lease_until: NOW - 1 }), [oldHolder, row(2), row(3)]);
   assert.equal(lapsed.version, '1.0.0');
   assert.equal(decide(lapsed)?.nodeId, 'id-node-2', 'the holder on another version may not win it back');
+});
+
+test('a node row whose stored reach or metrics are malformed is an error naming the row, not an empty value', () => {
+  const a = row(1);
+  const b = row(2, { reach_json: '[{"nodeId":' });
+  assert.throws(
+    () => buildGatewayState(gateway(a), [a, b], NOW, OFFLINE),
+    (err: unknown) =>
+      err instanceof FerryError &&
+      err.code === 'internal' &&
+      err.message === `the store holds a malformed nodes.reach_json in row ${b.id}: it is not JSON`,
+  );
+  const c = row(3, { metrics_json: '{"cpuPercent":-1}' });
+  assert.throws(
+    () => buildGatewayState(gateway(a), [a, c], NOW, OFFLINE),
+    /malformed nodes\.metrics_json in row id-node-3: cpuPercent: /,
+  );
 });

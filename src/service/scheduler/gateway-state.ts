@@ -1,9 +1,9 @@
 /**
  * A gateway's nodes as one snapshot: every node's derived status, effective limit and eligibility.
- * Built from rows already read, so heartbeats, claims, elections and the API all judge alike.
+ * Built from rows already read (store/queries/load-gateway-state.ts reads them), so heartbeats,
+ * claims, elections and the API all judge alike.
  */
-import type { Kysely, Transaction } from 'kysely';
-import type { GatewaysTable, NodesTable, Schema } from '../store/schema.ts';
+import type { GatewaysTable, NodesTable } from '../store/schema.ts';
 import type { GatewayStatus, NodeStatus, StatusView } from '../../protocol/statuses.ts';
 import type { MetricsT, PeerReachT } from '../../protocol/agent.ts';
 import {
@@ -14,6 +14,7 @@ import {
   type NodeFacts,
   type StatusOptions,
 } from './node-status.ts';
+import { JSON_COLUMNS } from '../store/json-column.ts';
 
 export interface NodeState {
   row: NodesTable;
@@ -41,14 +42,6 @@ export function peerUrl(row: Pick<NodesTable, 'tls' | 'peer_host' | 'peer_port'>
   return `${row.tls ? 'https' : 'http'}://${host}:${row.peer_port}`;
 }
 
-function parseJson<T>(text: string, fallback: T): T {
-  try {
-    return JSON.parse(text) as T;
-  } catch {
-    return fallback;
-  }
-}
-
 export function toFacts(row: NodesTable): NodeFacts {
   return {
     id: row.id,
@@ -60,7 +53,7 @@ export function toFacts(row: NodesTable): NodeFacts {
     leftAt: row.left_at,
     upgrading: row.upgrading === 1,
     peerAddress: `${row.peer_host}:${row.peer_port}`,
-    reach: parseJson<PeerReachT[]>(row.reach_json, []),
+    reach: JSON_COLUMNS.nodeReach.read(row.reach_json, row.id),
     // Registration stores no metrics ('{}'); every heartbeat stores all of them.
     registeredOnly: row.metrics_json === '{}',
   };
@@ -82,7 +75,7 @@ export function buildGatewayState(
       row,
       status,
       limit: row.limit_override ?? row.limit_default,
-      metrics: parseJson<Partial<MetricsT>>(row.metrics_json, {}),
+      metrics: JSON_COLUMNS.nodeMetrics.read(row.metrics_json, row.id),
       reach: facts[i]?.reach ?? [],
       draining,
       eligible: status.status === 'Online' && !draining,
@@ -96,23 +89,4 @@ export function buildGatewayState(
     status: computeGatewayStatus(facts, statuses, { now, gateway: gateway.name }),
     dispatcher: nodes.find((n) => n.row.id === gateway.dispatcher_node_id),
   };
-}
-
-type Db = Kysely<Schema> | Transaction<Schema>;
-
-export async function loadGatewayState(
-  db: Db,
-  gatewayId: string,
-  now: number,
-  o: StatusOptions,
-): Promise<GatewayState | undefined> {
-  const gateway = await db.selectFrom('gateways').selectAll().where('id', '=', gatewayId).executeTakeFirst();
-  if (!gateway) return undefined;
-  const rows = await db
-    .selectFrom('nodes')
-    .selectAll()
-    .where('gateway_id', '=', gatewayId)
-    .orderBy('seq')
-    .execute();
-  return buildGatewayState(gateway, rows, now, o);
 }

@@ -14,10 +14,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ServiceContext } from '../context.ts';
 import { expireAttempts } from '../store/queries/expire-attempts.ts';
-import { applyElection } from '../store/queries/apply-election.ts';
+import { electDispatcher } from '../store/queries/apply-election.ts';
+import { listGatewayIds } from '../store/queries/gateways.ts';
 import { extendLeases } from '../store/queries/extend-leases.ts';
 import { toServiceError } from '../store/store-errors.ts';
-import { buildGatewayState } from './gateway-state.ts';
 import type { SchedulerTimings } from './timings.ts';
 
 const SWEEP_LOCK_KEY = 0x46_45_52_52; // "FERR"
@@ -114,20 +114,12 @@ export class Scheduler {
       const expired = await expireAttempts(store.db, now, timings.offlineAfterMs);
       if (expired > 0) {
         this.#ctx.metrics.attemptsLost.inc(expired);
-        for (const g of await store.db.selectFrom('gateways').select('id').execute())
-          this.#ctx.notifier.notify(g.id);
+        for (const id of await listGatewayIds(store.db)) this.#ctx.notifier.notify(id);
       }
     }
-    const gateways = await store.db.selectFrom('gateways').select('id').execute();
-    for (const { id } of gateways) {
+    for (const id of await listGatewayIds(store.db)) {
       lost.throwIfAborted();
-      const changed = await store.db.transaction().execute(async (tx) => {
-        const gw = await tx.selectFrom('gateways').selectAll().where('id', '=', id).executeTakeFirst();
-        if (!gw) return false;
-        const rows = await tx.selectFrom('nodes').selectAll().where('gateway_id', '=', id).execute();
-        return applyElection(tx, buildGatewayState(gw, rows, now, timings), now, timings);
-      });
-      if (changed) {
+      if (await electDispatcher(store.db, id, now, timings)) {
         this.#ctx.metrics.dispatcherChanges.inc();
         this.#ctx.notifier.notify(id);
       }

@@ -1,10 +1,12 @@
-import type { Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Schema } from '../schema.ts';
-import type { GatewayState } from '../../scheduler/gateway-state.ts';
+import { buildGatewayState, type GatewayState } from '../../scheduler/gateway-state.ts';
 import { decideDispatcher } from '../../scheduler/election.ts';
 import type { SchedulerTimings } from '../../scheduler/timings.ts';
 import { activeAttemptsByNode } from './active-attempts.ts';
 import { recordEvent } from './record-event.ts';
+import { findGateway } from './gateways.ts';
+import { listGatewayNodes } from './nodes.ts';
 
 /**
  * Runs the election for one gateway and writes its outcome. The update is conditional on the epoch
@@ -55,4 +57,22 @@ export async function applyElection(
   gw.dispatcher_reason = decision.reason;
   gw.dispatcher_changed_at = now;
   return true;
+}
+
+/**
+ * The sweep's election for one gateway: reads the gateway and its nodes and applies the election,
+ * in one transaction. Returns true if the role changed (false too when the gateway is gone).
+ */
+export async function electDispatcher(
+  db: Kysely<Schema>,
+  gatewayId: string,
+  now: number,
+  o: SchedulerTimings,
+): Promise<boolean> {
+  return db.transaction().execute(async (tx) => {
+    const gateway = await findGateway(tx, gatewayId);
+    if (!gateway) return false;
+    const state = buildGatewayState(gateway, await listGatewayNodes(tx, gatewayId), now, o);
+    return applyElection(tx, state, now, o);
+  });
 }

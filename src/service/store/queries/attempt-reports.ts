@@ -1,5 +1,6 @@
 /**
- * Reports from the node running an attempt: progress (renews the lease), completion, release.
+ * Reports from the node running an attempt: progress (renews the lease), completion (what a result
+ * is worth is scheduler/verification.ts's to say), release.
  * A report for an attempt that is no longer active (lost, released, or another node's) is refused
  * with `lease_lost`: the node must stop and discard its output, since the task is someone else's now.
  *
@@ -12,6 +13,7 @@ import { FerryError } from '../../../common/errors.ts';
 import { retryOrFail, settleActivity } from './settle-task.ts';
 import { ACTIVE_ATTEMPT } from './active-attempts.ts';
 import { queueTasks } from './queue-tasks.ts';
+import { verifyResult } from '../../scheduler/verification.ts';
 
 /** Why a report for an attempt that is not this node's active attempt is refused. */
 async function refusal(tx: Kysely<Schema>, node: NodesTable, attemptId: string): Promise<FerryError> {
@@ -100,29 +102,16 @@ export async function completeAttempt(
       return retryOrFail(tx, task, msg, c.error.retryable, now);
     }
     const result = c.result;
-    if (task.kind === 'plan' && result.kind !== 'plan')
-      throw new FerryError('bad_request', 'a plan task must return a plan result');
-    if (task.kind === 'copy' && result.kind !== 'copy')
-      throw new FerryError('bad_request', 'a copy task must return a copy result');
-    if (task.kind === 'finalize' && result.kind !== 'finalize')
-      throw new FerryError('bad_request', 'a finalize task must return a finalize result');
-    let rows = 0;
-    let bytes = 0;
-    if (result.kind === 'copy') {
-      rows = result.rowsWritten;
-      bytes = result.bytesWritten;
-      // Re-encoded tables (JSON lines, Parquet, gzip) differ in bytes by design; rows must always match.
-      const bytesDiffer = result.converted !== true && result.bytesRead !== result.bytesWritten;
-      if (bytesDiffer || result.rowsRead !== result.rowsWritten) {
-        const msg = `verification failed: read ${result.rowsRead} rows / ${result.bytesRead} bytes, wrote ${result.rowsWritten} rows / ${result.bytesWritten} bytes`;
-        await tx
-          .updateTable('attempts')
-          .set({ status: 'failed', finished_at: now, error: msg })
-          .where('id', '=', attemptId)
-          .execute();
-        return retryOrFail(tx, task, msg, true, now);
-      }
+    const verdict = verifyResult(task.kind, result);
+    if (!verdict.ok) {
+      await tx
+        .updateTable('attempts')
+        .set({ status: 'failed', finished_at: now, error: verdict.error })
+        .where('id', '=', attemptId)
+        .execute();
+      return retryOrFail(tx, task, verdict.error, verdict.retryable, now);
     }
+    const { rows, bytes } = verdict;
     await tx
       .updateTable('attempts')
       .set({ status: 'succeeded', finished_at: now, rows, bytes })

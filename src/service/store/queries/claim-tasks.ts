@@ -2,12 +2,12 @@
  * The dispatcher's claim. Fenced: only the node holding the gateway's dispatcher lease, under the
  * current epoch, may claim; anything else is `stale_epoch`. The service assigns each claimed task to
  * one of the workers the dispatcher offered, never beyond a worker's free capacity as the service
- * itself counts it (limit minus attempts it holds), most free capacity first.
+ * itself counts it, most free capacity first (the policy: scheduler/assignment.ts).
  */
 import type { Kysely } from 'kysely';
 import type { NodesTable, Schema } from '../schema.ts';
 import type { AssignedAttemptT, SlotT } from '../../../protocol/agent.ts';
-import type { TaskSpecT, TaskWorkT } from '../../../protocol/task.ts';
+import type { TaskSpecT } from '../../../protocol/task.ts';
 import {
   hasSecrets,
   sealedFor,
@@ -20,8 +20,10 @@ import { settleActivity } from './settle-task.ts';
 import { newId } from '../../../common/crypto.ts';
 import { buildGatewayState } from '../../scheduler/gateway-state.ts';
 import { activeAttemptsByNode } from './active-attempts.ts';
+import { assignWorker, workerRoom } from '../../scheduler/assignment.ts';
 import type { SchedulerTimings } from '../../scheduler/timings.ts';
 import type { StoreDialect } from '../database.ts';
+import { JSON_COLUMNS } from '../json-column.ts';
 
 interface Resolved {
   activity: CopyActivityT;
@@ -39,7 +41,7 @@ async function resolveActivity(
     .select(['spec_json', 'run_id'])
     .where('id', '=', activityRunId)
     .executeTakeFirstOrThrow();
-  const activity = JSON.parse(ar.spec_json) as CopyActivityT;
+  const activity = JSON_COLUMNS.activitySpec.read(ar.spec_json, activityRunId);
   try {
     return { activity, runId: ar.run_id, endpoints: await resolve(tx, activity) };
   } catch (err) {
@@ -84,13 +86,7 @@ export async function claimTasks(
       tx,
       rows.map((r) => r.id),
     );
-    const free = new Map<string, number>();
-    for (const slot of input.slots) {
-      const n = state.nodes.find((x) => x.row.id === slot.nodeId);
-      if (!n || !n.eligible) continue;
-      const room = Math.min(slot.free, n.limit - (active.get(n.row.id) ?? 0));
-      if (room > 0) free.set(n.row.id, room);
-    }
+    const free = workerRoom(state.nodes, input.slots, active);
     const total = [...free.values()].reduce((a, b) => a + b, 0);
     if (total === 0) return [];
 
@@ -130,12 +126,8 @@ export async function claimTasks(
       // one at registration and in each heartbeat; a node registered before keys existed has none
       // until its first heartbeat). Without one, the task stays queued for a later claim.
       const secret = hasSecrets(cached.endpoints.source) || hasSecrets(cached.endpoints.sink);
-      const nodeId = [...free.entries()]
-        .filter(([id]) => !secret || sealKeys.get(id) != null)
-        .sort((a, b) => b[1] - a[1])[0]?.[0];
+      const nodeId = assignWorker(free, (id) => !secret || sealKeys.get(id) != null);
       if (nodeId === undefined) continue;
-      free.set(nodeId, (free.get(nodeId) ?? 1) - 1);
-      if ((free.get(nodeId) ?? 0) <= 0) free.delete(nodeId);
       const attemptId = newId('att');
       await tx
         .insertInto('attempts')
@@ -171,7 +163,7 @@ export async function claimTasks(
         activity: cached.activity.name,
         source: sealedFor(cached.endpoints.source, sealKeys.get(nodeId) ?? null, attemptId, 'source'),
         sink: sealedFor(cached.endpoints.sink, sealKeys.get(nodeId) ?? null, attemptId, 'sink'),
-        work: JSON.parse(task.work_json) as TaskWorkT,
+        work: JSON_COLUMNS.taskWork.read(task.work_json, task.id),
         ...(cached.activity.maxBytesPerSecond !== undefined
           ? { maxBytesPerSecond: cached.activity.maxBytesPerSecond }
           : {}),

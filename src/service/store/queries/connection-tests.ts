@@ -4,7 +4,9 @@
  */
 import type { Kysely } from 'kysely';
 import type { ConnectionTestsTable, Schema } from '../schema.ts';
+import type { ConnectionTestReportT } from '../../../protocol/agent.ts';
 import { FerryError } from '../../../common/errors.ts';
+import { JSON_COLUMNS } from '../json-column.ts';
 
 export async function createConnectionTest(db: Kysely<Schema>, row: ConnectionTestsTable): Promise<void> {
   // Rows whose API call died with its replica go with the next test asked for.
@@ -52,11 +54,11 @@ export async function recordConnectionTestReport(
   db: Kysely<Schema>,
   testId: string,
   nodeId: string,
-  reportJson: string,
+  report: ConnectionTestReportT,
 ): Promise<void> {
   const updated = await db
     .updateTable('connection_tests')
-    .set({ report_json: reportJson })
+    .set({ report_json: JSON.stringify(report) })
     .where('id', '=', testId)
     .where('node_id', '=', nodeId)
     .where('report_json', 'is', null)
@@ -66,13 +68,18 @@ export async function recordConnectionTestReport(
     throw new FerryError('not_found', `no connection test ${testId} is waiting for this node's answer`);
 }
 
-export async function connectionTestReport(db: Kysely<Schema>, testId: string): Promise<string | null> {
+/** The node's report; null while it has not answered (or the test is gone). */
+export async function connectionTestReport(
+  db: Kysely<Schema>,
+  testId: string,
+): Promise<ConnectionTestReportT | null> {
   const row = await db
     .selectFrom('connection_tests')
     .select('report_json')
     .where('id', '=', testId)
     .executeTakeFirst();
-  return row?.report_json ?? null;
+  const json = row?.report_json ?? null;
+  return json === null ? null : JSON_COLUMNS.connectionTestReport.read(json, testId);
 }
 
 export async function deleteConnectionTest(db: Kysely<Schema>, testId: string): Promise<void> {

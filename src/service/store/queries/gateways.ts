@@ -1,4 +1,4 @@
-/** Logical gateways: create, read, regenerate keys, delete. */
+/** Logical gateways: create, read (by name, id or key), regenerate keys, delete. */
 import type { Kysely } from 'kysely';
 import type { GatewaysTable, Schema } from '../schema.ts';
 import { FerryError } from '../../../common/errors.ts';
@@ -46,6 +46,29 @@ export async function getGatewayByName(db: Kysely<Schema>, name: string): Promis
 
 export async function listGateways(db: Kysely<Schema>): Promise<GatewaysTable[]> {
   return db.selectFrom('gateways').selectAll().orderBy('name').execute();
+}
+
+export async function findGateway(db: Kysely<Schema>, id: string): Promise<GatewaysTable | undefined> {
+  return db.selectFrom('gateways').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function listGatewayIds(db: Kysely<Schema>): Promise<string[]> {
+  return (await db.selectFrom('gateways').select('id').execute()).map((g) => g.id);
+}
+
+/** Each gateway's name by its id. */
+export async function gatewayNames(db: Kysely<Schema>): Promise<Map<string, string>> {
+  const rows = await db.selectFrom('gateways').select(['id', 'name']).execute();
+  return new Map(rows.map((g) => [g.id, g.name]));
+}
+
+/** The gateway holding `key` as its key1 or key2, if any. */
+export async function findGatewayByKey(db: Kysely<Schema>, key: string): Promise<GatewaysTable | undefined> {
+  return db
+    .selectFrom('gateways')
+    .selectAll()
+    .where((eb) => eb.or([eb('key1', '=', key), eb('key2', '=', key)]))
+    .executeTakeFirst();
 }
 
 export async function regenerateKey(

@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import type { LinkedServicesTable, Schema } from '../schema.ts';
 import { FerryError } from '../../../common/errors.ts';
 import { newId } from '../../../common/crypto.ts';
+import { JSON_COLUMNS } from '../json-column.ts';
 
 export interface LinkedServiceInput {
   name: string;
@@ -47,6 +48,18 @@ export async function getLinkedService(db: Kysely<Schema>, name: string): Promis
   return row;
 }
 
+/** The linked service's store type and gateway, if it exists. */
+export async function findLinkedService(
+  db: Kysely<Schema>,
+  name: string,
+): Promise<Pick<LinkedServicesTable, 'type' | 'gateway_id'> | undefined> {
+  return db
+    .selectFrom('linked_services')
+    .select(['type', 'gateway_id'])
+    .where('name', '=', name)
+    .executeTakeFirst();
+}
+
 export async function listLinkedServices(db: Kysely<Schema>): Promise<LinkedServicesTable[]> {
   return db.selectFrom('linked_services').selectAll().orderBy('name').execute();
 }
@@ -60,9 +73,7 @@ export async function linkedServiceUsers(
   const readers: string[] = [];
   const writers: string[] = [];
   for (const p of pipelines) {
-    const spec = JSON.parse(p.spec_json) as {
-      activities: { source: { linkedService: string }; sink: { linkedService: string } }[];
-    };
+    const spec = JSON_COLUMNS.pipelineSpec.read(p.spec_json, p.name);
     if (spec.activities.some((a) => a.source.linkedService === name)) readers.push(p.name);
     if (spec.activities.some((a) => a.sink.linkedService === name)) writers.push(p.name);
   }

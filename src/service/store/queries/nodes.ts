@@ -27,6 +27,11 @@ export async function getNodeByName(
   return node;
 }
 
+/** A gateway's nodes in registration order (the order elections break ties in). */
+export async function listGatewayNodes(db: Kysely<Schema>, gatewayId: string): Promise<NodesTable[]> {
+  return db.selectFrom('nodes').selectAll().where('gateway_id', '=', gatewayId).orderBy('seq').execute();
+}
+
 export async function getNodeByToken(db: Kysely<Schema>, token: string): Promise<NodesTable | undefined> {
   return db.selectFrom('nodes').selectAll().where('token_hash', '=', hashToken(token)).executeTakeFirst();
 }

@@ -8,6 +8,7 @@ import type { HeartbeatRequestT, HeartbeatResponseT } from '../../../protocol/ag
 import { buildGatewayState } from '../../scheduler/gateway-state.ts';
 import { applyElection } from './apply-election.ts';
 import { ACTIVE_ATTEMPT } from './active-attempts.ts';
+import { listGatewayNodes } from './nodes.ts';
 import type { SchedulerTimings } from '../../scheduler/timings.ts';
 
 export async function recordHeartbeat(
@@ -65,12 +66,7 @@ export async function recordHeartbeat(
       .selectAll()
       .where('id', '=', node.gateway_id)
       .executeTakeFirstOrThrow();
-    let rows = await tx
-      .selectFrom('nodes')
-      .selectAll()
-      .where('gateway_id', '=', node.gateway_id)
-      .orderBy('seq')
-      .execute();
+    let rows = await listGatewayNodes(tx, node.gateway_id);
     let state = buildGatewayState(gateway, rows, now, t);
     if (gateway.dispatcher_node_id === node.id && gateway.lease_until > now && !hb.leaving) {
       await tx
@@ -82,12 +78,7 @@ export async function recordHeartbeat(
       gateway.lease_until = now + t.dispatcherLeaseMs;
     }
     if (await applyElection(tx, state, now, t)) {
-      rows = await tx
-        .selectFrom('nodes')
-        .selectAll()
-        .where('gateway_id', '=', node.gateway_id)
-        .orderBy('seq')
-        .execute();
+      rows = await listGatewayNodes(tx, node.gateway_id);
       state = buildGatewayState(gateway, rows, now, t);
     }
     const me = state.nodes.find((n) => n.row.id === node.id);

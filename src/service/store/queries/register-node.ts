@@ -12,6 +12,7 @@ import { compareVersions } from '../../../protocol/version.ts';
 import { gatewayVersion, versionVoters, type StatusOptions } from '../../scheduler/node-status.ts';
 import { toFacts } from '../../scheduler/gateway-state.ts';
 import { recordEvent } from './record-event.ts';
+import { findGatewayByKey } from './gateways.ts';
 
 const INVALID_KEY = 'the authentication key is not valid for any gateway';
 
@@ -41,11 +42,7 @@ export async function registerNode(
   o: StatusOptions,
 ): Promise<Registered> {
   return db.transaction().execute(async (tx) => {
-    const gw = await tx
-      .selectFrom('gateways')
-      .selectAll()
-      .where((eb) => eb.or([eb('key1', '=', req.key), eb('key2', '=', req.key)]))
-      .executeTakeFirst();
+    const gw = await findGatewayByKey(tx, req.key);
     if (!gw) throw invalidKey();
     const nodes = await tx.selectFrom('nodes').selectAll().where('gateway_id', '=', gw.id).execute();
     if (nodes.some((n) => n.name === req.name)) {

@@ -28,6 +28,16 @@ export interface RunDetail extends RunSummary {
   attempts: AttemptsTable[];
 }
 
+/** The gateways a run's activities run on (one row per activity). */
+export async function runGateways(db: Kysely<Schema>, runId: string): Promise<string[]> {
+  const rows = await db
+    .selectFrom('activity_runs')
+    .select('gateway_id')
+    .where('run_id', '=', runId)
+    .execute();
+  return rows.map((r) => r.gateway_id);
+}
+
 export async function listRuns(db: Kysely<Schema>, limit: number, pipeline?: string): Promise<RunsTable[]> {
   return db
     .selectFrom('runs')

@@ -15,47 +15,46 @@
  */
 import type { Transaction } from 'kysely';
 import type { Schema, TasksTable } from '../schema.ts';
-import type { PlanResultT } from '../../../protocol/task.ts';
 import { queueTasks } from './queue-tasks.ts';
 import { advanceWatermark } from './watermarks.ts';
+import { JSON_COLUMNS } from '../json-column.ts';
+import { afterFailure } from '../../scheduler/retry-policy.ts';
 
 export type Db = Transaction<Schema>;
 
-export function backoffFor(task: Pick<TasksTable, 'attempts' | 'backoff_ms' | 'max_backoff_ms'>): number {
-  return Math.min(task.max_backoff_ms, task.backoff_ms * 2 ** Math.max(0, task.attempts - 1));
-}
-
-/** After a failed or lost attempt: queue the task again, or fail it. Returns true if requeued. */
+/**
+ * After a failed or lost attempt: queue the task again, or fail it, as scheduler/retry-policy.ts
+ * decides (`nodeLost`: the attempt was lost with its node). Returns true if requeued.
+ */
 export async function retryOrFail(
   tx: Db,
   task: TasksTable,
   error: string,
   retryable: boolean,
   now: number,
-  immediate = false,
+  nodeLost = false,
 ): Promise<boolean> {
-  if (retryable && task.attempts < task.max_attempts) {
-    // A node that died is not the task's fault: its work goes straight back to its own place in the
-    // queue (claims take the oldest queued_at first, and it keeps its own), ahead of everything queued
-    // after it, instead of behind the whole queue. Any other retry waits its backoff at the back.
+  const settings = {
+    maxAttempts: task.max_attempts,
+    backoffMs: task.backoff_ms,
+    maxBackoffMs: task.max_backoff_ms,
+  };
+  const next = afterFailure(task.attempts, settings, error, retryable, now, nodeLost);
+  if (next.retry) {
     await tx
       .updateTable('tasks')
       .set(
-        immediate
-          ? { status: 'queued', error, not_before: now }
-          : { status: 'queued', error, queued_at: now, not_before: now + backoffFor(task) },
+        next.requeuedAt === undefined
+          ? { status: 'queued', error, not_before: next.notBefore }
+          : { status: 'queued', error, queued_at: next.requeuedAt, not_before: next.notBefore },
       )
       .where('id', '=', task.id)
       .execute();
     return true;
   }
-  // The operator's first question about a failed task: would running it again help?
-  const why = retryable
-    ? `${error} (gave up after ${task.attempts} attempts)`
-    : `${error} (not retried: the error would repeat)`;
   await tx
     .updateTable('tasks')
-    .set({ status: 'failed', error: why, finished_at: now })
+    .set({ status: 'failed', error: next.error, finished_at: now })
     .where('id', '=', task.id)
     .execute();
   await settleActivity(tx, task.activity_run_id, now);
@@ -120,7 +119,8 @@ export async function settleActivity(tx: Db, activityRunId: string, now: number)
       .where('activity_run_id', '=', activityRunId)
       .where('kind', '=', 'plan')
       .executeTakeFirst();
-    const planned = plan?.result_json ? (JSON.parse(plan.result_json) as PlanResultT) : undefined;
+    const result = plan?.result_json ? JSON_COLUMNS.taskResult.read(plan.result_json, plan.id) : undefined;
+    const planned = result?.kind === 'plan' ? result : undefined;
     if (plan && planned?.finalize === true && !counts.some((c) => c.kind === 'finalize')) {
       await queueTasks(tx, plan, [{ kind: 'finalize' }], now);
       return true;

@@ -6,6 +6,8 @@ import { queueTasks } from './queue-tasks.ts';
 import { getWatermark } from './watermarks.ts';
 import { FerryError } from '../../../common/errors.ts';
 import type { PipelineSpecT } from '../../../protocol/pipeline.ts';
+import { JSON_COLUMNS } from '../json-column.ts';
+import { retrySettings } from '../../scheduler/retry-policy.ts';
 
 export interface ActivityPlan {
   /** The activity as applied (no secrets: linked services are resolved again at claim time). */
@@ -24,7 +26,7 @@ export async function startRun(db: Kysely<Schema>, pipelineName: string, now: nu
       throw new FerryError('not_found', `pipeline "${pipelineName}" does not exist`, {
         hint: 'apply it with `ferry pipeline apply -f FILE`',
       });
-    const spec = JSON.parse(p.spec_json) as PipelineSpecT;
+    const spec = JSON_COLUMNS.pipelineSpec.read(p.spec_json, p.name);
     const runId = newId('run');
     await tx
       .insertInto('runs')
@@ -72,15 +74,16 @@ export async function startRun(db: Kysely<Schema>, pipelineName: string, now: nu
           finished_at: null,
         })
         .execute();
+      const retry = retrySettings(activity.retry);
       await queueTasks(
         tx,
         {
           run_id: runId,
           activity_run_id: activityRunId,
           gateway_id: source.gateway_id,
-          max_attempts: activity.retry?.maxAttempts ?? 5,
-          backoff_ms: activity.retry?.backoffMs ?? 1000,
-          max_backoff_ms: activity.retry?.maxBackoffMs ?? 30000,
+          max_attempts: retry.maxAttempts,
+          backoff_ms: retry.backoffMs,
+          max_backoff_ms: retry.maxBackoffMs,
         },
         [watermarkColumn === undefined ? { kind: 'plan' } : { kind: 'plan', watermark }],
         now,
