@@ -56,6 +56,30 @@ export interface RunningNode {
   shutdown(graceMs?: number): Promise<void>;
 }
 
+/**
+ * The gateway a key belongs to, asked of the service; undefined (and a warning) when it cannot say:
+ * an already registered node then starts with its registration as it is.
+ */
+async function keyGateway(
+  key: string,
+  serviceUrl: string,
+  serviceCa: Buffer | undefined,
+  log: Logger,
+): Promise<{ gatewayId: string; gatewayName: string } | undefined> {
+  const client = new ServiceClient(serviceUrl, undefined, serviceCa);
+  try {
+    return await client.keyGateway(key);
+  } catch (err) {
+    log.warn(
+      { err: toFerryError(err).message },
+      'the --key given was not checked; using the existing registration',
+    );
+    return undefined;
+  } finally {
+    await client.close();
+  }
+}
+
 async function register(
   o: CompiledNodeOptions,
   serviceCa: Buffer | undefined,
@@ -75,24 +99,15 @@ async function register(
       );
     }
     if (o.key) {
-      const client = new ServiceClient(o.serviceUrl ?? existing.serviceUrl, undefined, serviceCa);
-      try {
-        const gw = await client.keyGateway(o.key);
-        if (gw.gatewayId !== existing.gatewayId) {
-          throw new FerryError(
-            'registration_refused',
-            `this machine (data dir ${o.dataDir}) is registered to gateway "${existing.gatewayName}" as node "${existing.nodeName}"; it cannot join gateway "${gw.gatewayName}"`,
-            {
-              hint: `to move it, run \`ferry node leave --data-dir ${o.dataDir}\` (removes it from "${existing.gatewayName}"), then start it with the key of "${gw.gatewayName}"`,
-            },
-          );
-        }
-      } catch (err) {
-        const fe = toFerryError(err);
-        if (fe.code === 'registration_refused' && fe.message.startsWith('this machine')) throw fe;
-        log.warn({ err: fe.message }, 'the --key given was not checked; using the existing registration');
-      } finally {
-        await client.close();
+      const gw = await keyGateway(o.key, o.serviceUrl ?? existing.serviceUrl, serviceCa, log);
+      if (gw && gw.gatewayId !== existing.gatewayId) {
+        throw new FerryError(
+          'registration_refused',
+          `this machine (data dir ${o.dataDir}) is registered to gateway "${existing.gatewayName}" as node "${existing.nodeName}"; it cannot join gateway "${gw.gatewayName}"`,
+          {
+            hint: `to move it, run \`ferry node leave --data-dir ${o.dataDir}\` (removes it from "${existing.gatewayName}"), then start it with the key of "${gw.gatewayName}"`,
+          },
+        );
       }
     }
     if (!existing.keys) {
