@@ -33,7 +33,7 @@ import { readPemFile } from '../common/tls.ts';
 import type { HeartbeatResponseT, PeerReachT, PeerViewT } from '../protocol/agent.ts';
 import { DispatchRequest, signingKey, type DispatchRequestT, type PingResponseT } from '../protocol/peer.ts';
 import { leaseVouches } from '../protocol/dispatcher-lease.ts';
-import { NOT_A_MEMBER, PeerAuth } from './peer-auth.ts';
+import { PeerAuth } from './peer-auth.ts';
 import type { KeyObject } from 'node:crypto';
 import { validator } from '../protocol/validate.ts';
 import { generateNodeKeys, parsePublicKey } from '../protocol/node-keys.ts';
@@ -381,7 +381,7 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
               // The peer answered but has not heard of this node yet (it learns members from its
               // own heartbeat, up to an interval after ours): it is reachable all the same.
               const fe = toFerryError(err);
-              if (!(fe.code === 'unauthorized' && fe.message === NOT_A_MEMBER)) throw fe;
+              if (fe.reason !== 'not_a_member') throw fe;
             }
           });
         }
