@@ -290,10 +290,10 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
     allowedRoots: o.allowPaths,
     log,
     progressIntervalMs: 1000,
-    onChange: () => {
-      metrics.running.set(holder.worker?.runningCount ?? 0);
-      dispatcher.poke();
-    },
+  });
+  theWorker.onChange(() => {
+    metrics.running.set(theWorker.runningCount);
+    dispatcher.poke();
   });
   theWorker.limit = o.defaultLimit;
   holder.worker = theWorker;

@@ -121,11 +121,11 @@ function harness(limit = 2, openSecrets: WorkerDeps['openSecrets'] = (spec) => s
     allowedRoots: [],
     log: pino({ level: 'silent' }),
     progressIntervalMs: 60_000,
-    onChange: () => {
-      changes++;
-    },
   };
   const worker = new Worker(deps);
+  worker.onChange(() => {
+    changes++;
+  });
   worker.limit = limit;
   return {
     worker,
@@ -416,7 +416,6 @@ function fencedHarness(progress: (id: string) => Promise<void>, commitPatienceMs
     log: pino({ level: 'silent' }),
     progressIntervalMs: 60_000,
     commitPatienceMs,
-    onChange: () => {},
   });
   return { worker, completed };
 }

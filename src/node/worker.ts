@@ -43,8 +43,6 @@ export interface WorkerDeps {
   progressIntervalMs: number;
   /** How long past its lease an attempt waits for the service before its commit (default 60 s). */
   commitPatienceMs?: number;
-  /** Called when the number of running attempts changes. */
-  onChange(): void;
 }
 
 interface Running {
@@ -65,6 +63,7 @@ interface Running {
 export class Worker {
   readonly #deps: WorkerDeps;
   readonly #running = new Map<string, Running>();
+  readonly #changeListeners: (() => void)[] = [];
   #limit = 1;
   #epoch = 0;
   #draining = false;
@@ -90,6 +89,15 @@ export class Worker {
   }
   runningIds(): string[] {
     return [...this.#running.keys()];
+  }
+
+  /** Calls `listener` whenever the number of running attempts changes (a slot taken or freed). */
+  onChange(listener: () => void): void {
+    this.#changeListeners.push(listener);
+  }
+
+  #changed(): void {
+    for (const listener of this.#changeListeners) listener();
   }
 
   /** The newest dispatcher epoch this node has heard of; dispatches from older epochs are refused. */
@@ -136,7 +144,7 @@ export class Worker {
     };
     this.#running.set(attempt.attemptId, entry);
     entry.done = this.#run(entry);
-    this.#deps.onChange();
+    this.#changed();
     return { accepted: true };
   }
 
@@ -224,7 +232,7 @@ export class Worker {
       clearInterval(timer);
       // The slot is free once the work is done; reporting may take longer if the service is away.
       this.#running.delete(id);
-      this.#deps.onChange();
+      this.#changed();
     }
     if (outcome) await this.#report(id, outcome, log);
     else if (entry.stopped === 'handed_back')
