@@ -5,7 +5,6 @@
  * period, then the node tells the service it is leaving (so its role moves at once) and stops.
  */
 import { cpus, totalmem } from 'node:os';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Server } from 'node:http';
 import { resolve } from 'node:path';
 import { compileNodeOptions, type CompiledNodeOptions, type NodeOptions } from './node-options.ts';
@@ -26,6 +25,7 @@ import { ConnectionTester } from './connection-tester.ts';
 import { HostMetrics } from './host-metrics.ts';
 import { probePeers } from './peer-prober.ts';
 import { createNodeMetrics } from './node-metrics.ts';
+import { HeartbeatLoop } from './heartbeat-loop.ts';
 import { createLogger, type Logger } from '../common/logger.ts';
 import { FerryError, toFerryError } from '../common/errors.ts';
 import { ferryVersion } from '../common/version.ts';
@@ -249,7 +249,6 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
     o.tls?.ca,
   );
 
-  let heartbeatMs = 1000;
   let lastHb: HeartbeatResponseT | undefined;
   let reach: PeerReachT[] = [];
   let shuttingDown = false;
@@ -329,82 +328,81 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
     }
   };
 
-  const beat = async (leaving = false): Promise<void> => {
-    const res = await service.heartbeat({
-      version,
-      metrics: hostMetrics.sample(),
-      running: theWorker.runningIds(),
-      defaultLimit: o.defaultLimit,
-      draining: theWorker.draining,
-      upgrading: false,
-      tls: o.tls !== undefined,
-      peerHost: o.advertise,
-      peerPort: peerServer.port,
-      reach,
-      ...(leaving ? { leaving: true } : {}),
-      signPublicKey: nodeKeys.signPublicKey,
-      sealPublicKey: nodeKeys.sealPublicKey,
-    });
+  let leaving = false;
+  const heartbeat = new HeartbeatLoop<HeartbeatResponseT>({
+    send: () =>
+      service.heartbeat({
+        version,
+        metrics: hostMetrics.sample(),
+        running: theWorker.runningIds(),
+        defaultLimit: o.defaultLimit,
+        draining: theWorker.draining,
+        upgrading: false,
+        tls: o.tls !== undefined,
+        peerHost: o.advertise,
+        peerPort: peerServer.port,
+        reach,
+        ...(leaving ? { leaving: true } : {}),
+        signPublicKey: nodeKeys.signPublicKey,
+        sealPublicKey: nodeKeys.sealPublicKey,
+      }),
+    intervalMs: 1000,
+    log,
+  });
+  // Each reply, to the parts that act on it. Membership first: a deleted node is refused from now
+  // on; the lease key checks dispatches.
+  heartbeat.onReply((res) => {
     lastHb = res;
     lastError = null;
-    // Membership first: a deleted node is refused from now on; the lease key checks dispatches.
     peerAuth.setMembers(res.peers);
     if (res.servicePublicKey !== lease.keyText) {
       lease.key = parsePublicKey(res.servicePublicKey, 'ed25519', 'servicePublicKey');
       lease.keyText = res.servicePublicKey;
     }
-    heartbeatMs = res.heartbeatIntervalMs;
+  });
+  heartbeat.onReply((res) => {
     theWorker.limit = res.limit ?? o.defaultLimit; // the operator's limit, else this node's own
     metrics.limit.set(theWorker.limit);
     if (!shuttingDown) theWorker.draining = res.drain;
     theWorker.observeEpoch(res.epoch);
     if (res.revoked.length > 0) theWorker.revoke(res.revoked);
+  });
+  heartbeat.onReply((res) => {
     metrics.dispatcher.set(res.role === 'dispatcher' ? 1 : 0);
-    if (!leaving && !shuttingDown) dispatcher.update(res.role, res.epoch, res.peers, res.dispatcherLease);
+    if (!shuttingDown) dispatcher.update(res.role, res.epoch, res.peers, res.dispatcherLease);
+  });
+  heartbeat.onReply((res) => {
     if (res.connectionTests && !shuttingDown) tester.take(res.connectionTests);
-    writeStatus(true);
-  };
-
-  const loop = (async () => {
-    let failures = 0;
-    while (!shuttingDown) {
-      const started = Date.now();
+  });
+  heartbeat.onReply(() => writeStatus(true));
+  // Probe after the heartbeat, so the next one carries fresh reachability.
+  heartbeat.onReply(async (res) => {
+    if (shuttingDown) return;
+    reach = await probePeers(res.role, res.dispatcherNodeId, res.peers, async (target) => {
       try {
-        await beat();
-        failures = 0;
-        // Probe after the heartbeat, so the next one carries fresh reachability.
-        if (lastHb) {
-          reach = await probePeers(lastHb.role, lastHb.dispatcherNodeId, lastHb.peers, async (target) => {
-            try {
-              await peers.call(target, 'GET', '/v1/ping', undefined, o.probeTimeoutMs);
-            } catch (err) {
-              // The peer answered but has not heard of this node yet (it learns members from its
-              // own heartbeat, up to an interval after ours): it is reachable all the same.
-              const fe = toFerryError(err);
-              if (fe.reason !== 'not_a_member') throw fe;
-            }
-          });
-        }
+        await peers.call(target, 'GET', '/v1/ping', undefined, o.probeTimeoutMs);
       } catch (err) {
+        // The peer answered but has not heard of this node yet (it learns members from its
+        // own heartbeat, up to an interval after ours): it is reachable all the same.
         const fe = toFerryError(err);
-        metrics.heartbeatFailures.inc();
-        lastError = fe.message;
-        if (fe.code === 'unauthorized') {
-          log.error({ err: fe.message }, 'the service no longer knows this node; stopping');
-          dispatcher.stop();
-          resolveStopped(fe);
-          return;
-        }
-        failures++;
-        // Without the service, the dispatcher cannot claim anything and must not act on an old lease.
-        if (failures >= 3) dispatcher.stop();
-        if (failures === 1 || failures % 10 === 0)
-          log.warn({ err: fe.message, hint: fe.hint }, 'heartbeat failed; retrying');
-        writeStatus(false);
+        if (fe.reason !== 'not_a_member') throw fe;
       }
-      await sleep(Math.max(0, heartbeatMs - (Date.now() - started)));
+    });
+  });
+  heartbeat.onMissed((err) => {
+    metrics.heartbeatFailures.inc();
+    lastError = err.message;
+    writeStatus(false);
+  });
+  heartbeat.onLost(({ error, forGood }) => {
+    // Without the service, the dispatcher cannot claim anything and must not act on an old lease.
+    dispatcher.stop();
+    if (forGood) {
+      metrics.heartbeatFailures.inc();
+      resolveStopped(error);
     }
-  })();
+  });
+  heartbeat.start();
 
   log.info(
     { gateway: registration.gatewayName, peerPort: peerServer.port, limit: o.defaultLimit },
@@ -414,7 +412,7 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
   const closeAll = async (): Promise<void> => {
     dispatcher.stop();
     tester.stop();
-    await loop.catch(() => undefined);
+    await heartbeat.stop().catch(() => undefined);
     await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
     server = undefined;
     await peers.close();
@@ -438,12 +436,17 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
       shuttingDown = true;
       theWorker.draining = true;
       dispatcher.stop();
+      // The loop beats no more: the two heartbeats below tell the service at once.
+      void heartbeat.stop();
       log.info({ running: theWorker.runningCount, graceMs }, 'draining before shutdown');
-      await beat().catch(() => undefined); // tell the service at once: no new tasks here
+      await heartbeat.beat().catch(() => undefined); // no new tasks here
       await theWorker.drain(graceMs);
-      await beat(true).catch((err: unknown) =>
-        log.warn({ err: toFerryError(err).message }, 'could not tell the service this node is leaving'),
-      );
+      leaving = true;
+      await heartbeat
+        .beat()
+        .catch((err: unknown) =>
+          log.warn({ err: toFerryError(err).message }, 'could not tell the service this node is leaving'),
+        );
       await closeAll();
       resolveStopped(undefined);
       log.info('stopped');
