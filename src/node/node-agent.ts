@@ -3,20 +3,19 @@
  * serves the node-to-node port, heartbeats the service every second, works as a worker, and works as
  * the dispatcher while the service says so. SIGTERM drains: no new tasks, running ones get a grace
  * period, then the node tells the service it is leaving (so its role moves at once) and stops.
+ *
+ * This module only wires the parts: the worker (which the peer port hands dispatches to), the
+ * dispatcher (which offers the worker's slots and delivers to it), and the heartbeat loop, whose
+ * replies each part subscribes to.
  */
-import { cpus, totalmem } from 'node:os';
 import type { Server } from 'node:http';
-import { resolve } from 'node:path';
-import { compileNodeOptions, type CompiledNodeOptions, type NodeOptions } from './node-options.ts';
-import {
-  readRegistration,
-  writeLocalStatus,
-  writeRegistration,
-  type NodeRegistration,
-} from './node-state.ts';
+import { compileNodeOptions, type NodeOptions } from './node-options.ts';
+import { writeLocalStatus, type NodeRegistration } from './node-state.ts';
+import { localRegistration, register, rememberSettings, withRemembered } from './node-registration.ts';
 import { ServiceClient } from './service-client.ts';
 import { PeerClient } from './peer-client.ts';
 import { startPeerServer } from './peer-server.ts';
+import { LeaseKey, peerRoutes } from './peer-routes.ts';
 import { Worker } from './worker.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { executeTask } from './task-executor.ts';
@@ -26,26 +25,13 @@ import { HostMetrics } from './host-metrics.ts';
 import { probePeers } from './peer-prober.ts';
 import { createNodeMetrics } from './node-metrics.ts';
 import { HeartbeatLoop } from './heartbeat-loop.ts';
-import { createLogger, type Logger } from '../common/logger.ts';
-import { FerryError, toFerryError } from '../common/errors.ts';
+import { PeerAuth } from './peer-auth.ts';
+import { createLogger } from '../common/logger.ts';
+import { toFerryError, type FerryError } from '../common/errors.ts';
 import { ferryVersion } from '../common/version.ts';
 import { readPemFile } from '../common/tls.ts';
-import type { HeartbeatResponseT, PeerReachT, PeerViewT } from '../protocol/agent.ts';
-import { DispatchRequest, signingKey, type DispatchRequestT, type PingResponseT } from '../protocol/peer.ts';
-import { leaseVouches } from '../protocol/dispatcher-lease.ts';
-import { PeerAuth } from './peer-auth.ts';
-import type { KeyObject } from 'node:crypto';
-import { validator } from '../protocol/validate.ts';
-import { generateNodeKeys, parsePublicKey } from '../protocol/node-keys.ts';
-
-const dispatchValidator = validator(DispatchRequest);
-
-/**
- * The largest dispatch body taken. A task spec is small (a few KiB with the default 64 files per
- * task), but a file source may put up to 100,000 files in one task, about 100 bytes each with a
- * typical path: this leaves room for that. Only a current member's signed dispatch is ever read.
- */
-export const MAX_DISPATCH_BODY = 16 * 1024 * 1024;
+import type { HeartbeatResponseT, PeerReachT } from '../protocol/agent.ts';
+import { signingKey } from '../protocol/peer.ts';
 
 export interface RunningNode {
   registration: NodeRegistration;
@@ -56,134 +42,31 @@ export interface RunningNode {
   shutdown(graceMs?: number): Promise<void>;
 }
 
-/**
- * The gateway a key belongs to, asked of the service; undefined (and a warning) when it cannot say:
- * an already registered node then starts with its registration as it is.
- */
-async function keyGateway(
-  key: string,
-  serviceUrl: string,
-  serviceCa: Buffer | undefined,
-  log: Logger,
-): Promise<{ gatewayId: string; gatewayName: string } | undefined> {
-  const client = new ServiceClient(serviceUrl, undefined, serviceCa);
-  try {
-    return await client.keyGateway(key);
-  } catch (err) {
-    log.warn(
-      { err: toFerryError(err).message },
-      'the --key given was not checked; using the existing registration',
-    );
-    return undefined;
-  } finally {
-    await client.close();
-  }
-}
-
-async function register(
-  o: CompiledNodeOptions,
-  serviceCa: Buffer | undefined,
-  version: string,
-  peerPort: number,
-  log: Logger,
-): Promise<NodeRegistration> {
-  const existing = readRegistration(o.dataDir);
-  if (existing) {
-    if (o.nameGiven && o.name !== existing.nodeName) {
-      throw new FerryError(
-        'registration_refused',
-        `this node is registered as "${existing.nodeName}"; node names cannot change`,
-        {
-          hint: `drop --name, or run \`ferry node leave --data-dir ${o.dataDir}\` and register again under the new name`,
-        },
-      );
-    }
-    if (o.key) {
-      const gw = await keyGateway(o.key, o.serviceUrl ?? existing.serviceUrl, serviceCa, log);
-      if (gw && gw.gatewayId !== existing.gatewayId) {
-        throw new FerryError(
-          'registration_refused',
-          `this machine (data dir ${o.dataDir}) is registered to gateway "${existing.gatewayName}" as node "${existing.nodeName}"; it cannot join gateway "${gw.gatewayName}"`,
-          {
-            hint: `to move it, run \`ferry node leave --data-dir ${o.dataDir}\` (removes it from "${existing.gatewayName}"), then start it with the key of "${gw.gatewayName}"`,
-          },
-        );
-      }
-    }
-    if (!existing.keys) {
-      // Registered before nodes had keys: make them now; the next heartbeat tells the service.
-      existing.keys = generateNodeKeys();
-      writeRegistration(o.dataDir, existing);
-    }
-    return existing;
-  }
-  if (!o.serviceUrl || !o.key) {
-    throw new FerryError(
-      'bad_request',
-      `this node is not registered yet (no ${o.dataDir}/node.json): pass --service URL and the key (--key-file FILE, env FERRY_NODE_KEY or --key KEY)`,
-    );
-  }
-  const client = new ServiceClient(o.serviceUrl, undefined, serviceCa);
-  const keys = generateNodeKeys();
-  try {
-    const res = await client.register({
-      key: o.key,
-      name: o.name,
-      version,
-      peerHost: o.advertise,
-      peerPort,
-      tls: o.tls !== undefined,
-      cores: cpus().length,
-      memoryBytes: totalmem(),
-      defaultLimit: o.defaultLimit,
-      signPublicKey: keys.signPublicKey,
-      sealPublicKey: keys.sealPublicKey,
-    });
-    const reg: NodeRegistration = {
-      serviceUrl: o.serviceUrl,
-      ...res,
-      nodeName: o.name,
-      registeredAt: new Date().toISOString(),
-      keys,
-    };
-    writeRegistration(o.dataDir, reg);
-    log.info({ gateway: res.gatewayName, node: o.name }, 'registered');
-    return reg;
-  } finally {
-    await client.close();
-  }
-}
-
-/**
- * The options with what the data dir remembers filled in where none were given: the registered
- * name, and the port, listen and advertise addresses the node last ran with.
- */
-export function withRemembered(input: NodeOptions): NodeOptions {
-  const known = readRegistration(resolve(input.dataDir ?? 'ferry-node'));
-  if (!known) return input;
-  return {
-    ...input,
-    name: input.name ?? known.nodeName,
-    port: input.port ?? known.settings?.port,
-    listen: input.listen ?? known.settings?.listen,
-    advertise: input.advertise ?? known.settings?.advertise,
-  };
-}
-
 export async function startNode(input: NodeOptions): Promise<RunningNode> {
   const o = compileNodeOptions(withRemembered(input));
   const version = o.versionOverride ?? ferryVersion();
   const log = createLogger('ferry-node', o.logLevel).child({ node: o.name });
   const metrics = createNodeMetrics();
   const serviceCa = o.serviceCa === undefined ? undefined : readPemFile(o.serviceCa, '--service-ca');
-  let reg: NodeRegistration | undefined;
+  const local = localRegistration(o);
+  const nodeKeys = local.keys;
+  // The token comes with the registration (at once, unless this is the first start).
+  const service = new ServiceClient(local.serviceUrl, local.existing?.nodeToken, serviceCa);
 
-  // The peer server starts before the worker exists (registration needs its port).
-  const holder: { worker?: Worker } = {};
+  const worker = new Worker({
+    service,
+    execute: executeTask,
+    openSecrets: secretOpener(nodeKeys.sealPrivateKey),
+    allowedRoots: o.allowPaths,
+    log,
+    progressIntervalMs: 1000,
+  });
+  worker.limit = o.defaultLimit;
+  worker.onChange(() => metrics.running.set(worker.runningCount));
+
   // Who may call the peer port: the members our latest heartbeat lists (none until the first one).
   const peerAuth = new PeerAuth();
-  // The service's key for dispatcher lease tokens, from the latest heartbeat.
-  const lease: { keyText?: string; key?: KeyObject } = {};
+  const leaseKey = new LeaseKey();
   const peerServer = await startPeerServer(
     { host: o.listen, port: o.port, tls: o.tls },
     {
@@ -192,54 +75,21 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
         contentType: metrics.registry.contentType,
         body: await metrics.registry.metrics(),
       }),
-      routes: {
-        'GET /v1/ping': {
-          maxBody: 0,
-          handle: async (): Promise<PingResponseT> => ({
-            nodeId: reg?.nodeId ?? '',
-            name: reg?.nodeName ?? o.name,
-            gatewayId: reg?.gatewayId ?? '',
-            running: holder.worker?.runningCount ?? 0,
-            limit: holder.worker?.limit ?? 0,
-            draining: holder.worker?.draining ?? false,
-          }),
-        },
-        'POST /v1/dispatch': {
-          maxBody: MAX_DISPATCH_BODY,
-          handle: async (body, caller) => {
-            if (!holder.worker || !reg) throw new FerryError('unavailable', 'the node is starting');
-            const req = dispatchValidator.parse(body, 'dispatch');
-            const vouched = leaseVouches(req.lease, lease.key, {
-              gatewayId: reg.gatewayId,
-              senderNodeId: caller.nodeId,
-              epoch: req.epoch,
-            });
-            return holder.worker.accept(req, vouched);
-          },
-        },
-      },
+      routes: peerRoutes({ worker, name: o.name, leaseKey }),
     },
   );
   let server: Server | undefined = peerServer.server;
+  let registration: NodeRegistration;
   try {
-    reg = await register(o, serviceCa, version, peerServer.port, log);
+    registration = await register(o, local, serviceCa, version, peerServer.port, log);
   } catch (err) {
     server.close();
+    await service.close();
     throw err;
   }
-  const registration = reg;
-  const settings = { port: o.port, listen: o.listen, advertise: o.advertise };
-  if (
-    registration.settings?.port !== settings.port ||
-    registration.settings.listen !== settings.listen ||
-    registration.settings.advertise !== settings.advertise
-  ) {
-    registration.settings = settings;
-    writeRegistration(o.dataDir, registration);
-  }
-  const nodeKeys = registration.keys ?? generateNodeKeys(); // register() always leaves keys
+  service.setToken(registration.nodeToken);
+  rememberSettings(o, registration);
   peerAuth.setSelf({ gatewayId: registration.gatewayId, nodeId: registration.nodeId });
-  const service = new ServiceClient(registration.serviceUrl, registration.nodeToken, serviceCa);
   const peers = new PeerClient(
     {
       gatewayId: registration.gatewayId,
@@ -252,6 +102,7 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
   let lastHb: HeartbeatResponseT | undefined;
   let reach: PeerReachT[] = [];
   let shuttingDown = false;
+  let leaving = false;
   let lastError: string | null = null;
   let resolveStopped: (e: FerryError | undefined) => void = () => {};
   const stopped = new Promise<FerryError | undefined>((r) => (resolveStopped = r));
@@ -261,41 +112,20 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
     selfId: registration.nodeId,
     claim: (req, signal) => service.claim(req, signal),
     release: (id, reason) => service.release(id, reason),
-    deliver: async (peer: PeerViewT | 'self', req: DispatchRequestT) => {
-      if (peer === 'self') {
-        if (!holder.worker) throw new FerryError('unavailable', 'worker not started');
-        // This node's own heartbeat made it dispatcher under this epoch: the service's word.
-        holder.worker.accept(req, true);
-      } else {
-        await peers.call(peer, 'POST', '/v1/dispatch', req, 5000);
-      }
+    deliver: async (peer, req) => {
+      // To itself: this node's own heartbeat made it dispatcher under this epoch, the service's word.
+      if (peer === 'self') worker.accept(req, true);
+      else await peers.call(peer, 'POST', '/v1/dispatch', req, 5000);
       metrics.dispatched.inc();
     },
-    self: () => ({
-      eligible: !!holder.worker && !holder.worker.draining && lastHb?.status === 'Online',
-      limit: holder.worker?.limit ?? 0,
-    }),
+    self: () => ({ eligible: !worker.draining && lastHb?.status === 'Online', limit: worker.limit }),
     log,
     // A claim offers the workers (slots) known when it was sent and holds them for its whole
     // long-poll, so keep it short: a worker that joins, is resumed or gets a higher limit is offered
     // within about a heartbeat, instead of idling while tasks wait in the queue.
     claimWaitMs: 1_000,
   });
-
-  const theWorker = new Worker({
-    service,
-    execute: executeTask,
-    openSecrets: secretOpener(nodeKeys.sealPrivateKey),
-    allowedRoots: o.allowPaths,
-    log,
-    progressIntervalMs: 1000,
-  });
-  theWorker.onChange(() => {
-    metrics.running.set(theWorker.runningCount);
-    dispatcher.poke();
-  });
-  theWorker.limit = o.defaultLimit;
-  holder.worker = theWorker;
+  worker.onChange(() => dispatcher.poke());
 
   const tester = new ConnectionTester({
     report: (testId, report) => service.connectionTestReport(testId, report),
@@ -317,9 +147,9 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
         status: lastHb?.status ?? 'unknown',
         statusHint: lastHb?.statusHint ?? '',
         epoch: lastHb?.epoch ?? 0,
-        running: theWorker.runningCount,
-        limit: theWorker.limit,
-        draining: theWorker.draining,
+        running: worker.runningCount,
+        limit: worker.limit,
+        draining: worker.draining,
         pid: process.pid,
         peerUrl: `${o.tls ? 'https' : 'http'}://${o.advertise}:${peerServer.port}`,
       });
@@ -328,15 +158,14 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
     }
   };
 
-  let leaving = false;
   const heartbeat = new HeartbeatLoop<HeartbeatResponseT>({
     send: () =>
       service.heartbeat({
         version,
         metrics: hostMetrics.sample(),
-        running: theWorker.runningIds(),
+        running: worker.runningIds(),
         defaultLimit: o.defaultLimit,
-        draining: theWorker.draining,
+        draining: worker.draining,
         upgrading: false,
         tls: o.tls !== undefined,
         peerHost: o.advertise,
@@ -355,17 +184,14 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
     lastHb = res;
     lastError = null;
     peerAuth.setMembers(res.peers);
-    if (res.servicePublicKey !== lease.keyText) {
-      lease.key = parsePublicKey(res.servicePublicKey, 'ed25519', 'servicePublicKey');
-      lease.keyText = res.servicePublicKey;
-    }
+    leaseKey.update(res.servicePublicKey);
   });
   heartbeat.onReply((res) => {
-    theWorker.limit = res.limit ?? o.defaultLimit; // the operator's limit, else this node's own
-    metrics.limit.set(theWorker.limit);
-    if (!shuttingDown) theWorker.draining = res.drain;
-    theWorker.observeEpoch(res.epoch);
-    if (res.revoked.length > 0) theWorker.revoke(res.revoked);
+    worker.limit = res.limit ?? o.defaultLimit; // the operator's limit, else this node's own
+    metrics.limit.set(worker.limit);
+    if (!shuttingDown) worker.draining = res.drain;
+    worker.observeEpoch(res.epoch);
+    if (res.revoked.length > 0) worker.revoke(res.revoked);
   });
   heartbeat.onReply((res) => {
     metrics.dispatcher.set(res.role === 'dispatcher' ? 1 : 0);
@@ -422,7 +248,7 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
   void stopped.then(async (fatal) => {
     if (fatal) {
       shuttingDown = true;
-      theWorker.revoke(theWorker.runningIds());
+      worker.revoke(worker.runningIds());
       await closeAll();
     }
   });
@@ -434,13 +260,13 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
     shutdown: async (graceMs = o.drainGraceMs) => {
       if (shuttingDown) return;
       shuttingDown = true;
-      theWorker.draining = true;
+      worker.draining = true;
       dispatcher.stop();
       // The loop beats no more: the two heartbeats below tell the service at once.
       void heartbeat.stop();
-      log.info({ running: theWorker.runningCount, graceMs }, 'draining before shutdown');
+      log.info({ running: worker.runningCount, graceMs }, 'draining before shutdown');
       await heartbeat.beat().catch(() => undefined); // no new tasks here
-      await theWorker.drain(graceMs);
+      await worker.drain(graceMs);
       leaving = true;
       await heartbeat
         .beat()

@@ -33,8 +33,14 @@ export const NOT_A_MEMBER = 'request is not signed by a current member of this g
 /** Nonces remembered at most; past it (a member sending thousands a second) requests wait their turn. */
 export const MAX_NONCES = 100_000;
 
+/** A request's sender and recipient, as checked from its headers. */
 export interface PeerCaller {
+  /** The sender: a current member of this node's gateway. */
   nodeId: string;
+  /** The gateway of both (this node's). */
+  gatewayId: string;
+  /** The recipient: this node. */
+  toNodeId: string;
   /** The body must hash to this (checked once it is read). */
   bodySha256: string;
 }
@@ -118,7 +124,7 @@ export class PeerAuth {
     if (!verifyPeerRequest(member.key, signed, signature))
       throw refuse('request is not signed by a node of this gateway');
     this.#remember(`${nodeId} ${nonce}`, time + PEER_CLOCK_SKEW_MS, now);
-    return { nodeId, bodySha256: digest };
+    return { nodeId, gatewayId, toNodeId, bodySha256: digest };
   }
 
   #remember(key: string, forgetAt: number, now: number): void {
