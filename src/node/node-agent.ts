@@ -22,7 +22,7 @@ import { executeTask } from './task-executor.ts';
 import { openEndpoint, secretOpener } from './task-secrets.ts';
 import { ConnectionTester } from './connection-tester.ts';
 import { HostMetrics } from './host-metrics.ts';
-import { probePeers } from './peer-prober.ts';
+import { pingOver, probePeers } from './peer-prober.ts';
 import { createNodeMetrics } from './node-metrics.ts';
 import { HeartbeatLoop } from './heartbeat-loop.ts';
 import { PeerAuth } from './peer-auth.ts';
@@ -202,18 +202,10 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
   });
   heartbeat.onReply(() => writeStatus(true));
   // Probe after the heartbeat, so the next one carries fresh reachability.
+  const ping = pingOver(peers, o.probeTimeoutMs);
   heartbeat.onReply(async (res) => {
     if (shuttingDown) return;
-    reach = await probePeers(res.role, res.dispatcherNodeId, res.peers, async (target) => {
-      try {
-        await peers.call(target, 'GET', '/v1/ping', undefined, o.probeTimeoutMs);
-      } catch (err) {
-        // The peer answered but has not heard of this node yet (it learns members from its
-        // own heartbeat, up to an interval after ours): it is reachable all the same.
-        const fe = toFerryError(err);
-        if (fe.reason !== 'not_a_member') throw fe;
-      }
-    });
+    reach = await probePeers(res.role, res.dispatcherNodeId, res.peers, ping);
   });
   heartbeat.onMissed((err) => {
     metrics.heartbeatFailures.inc();
