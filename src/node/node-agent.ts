@@ -4,12 +4,14 @@
  * the dispatcher while the service says so. SIGTERM drains: no new tasks, running ones get a grace
  * period, then the node tells the service it is leaving (so its role moves at once) and stops.
  *
- * This module only wires the parts: the worker (which the peer port hands dispatches to), the
- * dispatcher (which offers the worker's slots and delivers to it), and the heartbeat loop, whose
- * replies each part subscribes to.
+ * This module only wires the parts. startNode makes what must exist before the peer port listens
+ * (the worker, to which the port hands dispatches), starts the port, registers (which needs the
+ * port), and hands the parts to a NodeAgent: it adds the dispatcher half (which offers the worker's
+ * slots and hands attempts to it), the connection tests and the heartbeat loop, whose replies each
+ * part subscribes to.
  */
 import type { Server } from 'node:http';
-import { compileNodeOptions, type NodeOptions } from './node-options.ts';
+import { compileNodeOptions, type CompiledNodeOptions, type NodeOptions } from './node-options.ts';
 import { writeLocalStatus, type NodeRegistration } from './node-state.ts';
 import { localRegistration, register, rememberSettings, withRemembered } from './node-registration.ts';
 import { ServiceClient } from './service-client.ts';
@@ -23,15 +25,16 @@ import { openEndpoint, secretOpener } from './task-secrets.ts';
 import { ConnectionTester } from './connection-tester.ts';
 import { HostMetrics } from './host-metrics.ts';
 import { pingOver, probePeers } from './peer-prober.ts';
-import { createNodeMetrics } from './node-metrics.ts';
+import { createNodeMetrics, type NodeMetrics } from './node-metrics.ts';
 import { HeartbeatLoop } from './heartbeat-loop.ts';
 import { PeerAuth } from './peer-auth.ts';
-import { createLogger } from '../common/logger.ts';
+import { createLogger, type Logger } from '../common/logger.ts';
 import { toFerryError, type FerryError } from '../common/errors.ts';
 import { ferryVersion } from '../common/version.ts';
 import { readPemFile } from '../common/tls.ts';
-import type { HeartbeatResponseT, PeerReachT } from '../protocol/agent.ts';
+import type { HeartbeatRequestT, HeartbeatResponseT, PeerReachT } from '../protocol/agent.ts';
 import { signingKey } from '../protocol/peer.ts';
+import type { NodeKeys } from '../protocol/node-keys.ts';
 
 export interface RunningNode {
   registration: NodeRegistration;
@@ -42,21 +45,20 @@ export interface RunningNode {
   shutdown(graceMs?: number): Promise<void>;
 }
 
+/** Starts a node with `input` (and what its data dir remembers); resolves once it is registered. */
 export async function startNode(input: NodeOptions): Promise<RunningNode> {
   const o = compileNodeOptions(withRemembered(input));
-  const version = o.versionOverride ?? ferryVersion();
   const log = createLogger('ferry-node', o.logLevel).child({ node: o.name });
   const metrics = createNodeMetrics();
   const serviceCa = o.serviceCa === undefined ? undefined : readPemFile(o.serviceCa, '--service-ca');
   const local = localRegistration(o);
-  const nodeKeys = local.keys;
   // The token comes with the registration (at once, unless this is the first start).
   const service = new ServiceClient(local.serviceUrl, local.existing?.nodeToken, serviceCa);
 
   const worker = new Worker({
     service,
     execute: executeTask,
-    openSecrets: secretOpener(nodeKeys.sealPrivateKey),
+    openSecrets: secretOpener(local.keys.sealPrivateKey),
     allowedRoots: o.allowPaths,
     log,
     progressIntervalMs: 1000,
@@ -78,63 +80,231 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
       routes: peerRoutes({ worker, name: o.name, leaseKey }),
     },
   );
-  let server: Server | undefined = peerServer.server;
+  const version = o.versionOverride ?? ferryVersion();
   let registration: NodeRegistration;
   try {
     registration = await register(o, local, serviceCa, version, peerServer.port, log);
   } catch (err) {
-    server.close();
+    peerServer.server.close();
     await service.close();
     throw err;
   }
   service.setToken(registration.nodeToken);
   rememberSettings(o, registration);
   peerAuth.setSelf({ gatewayId: registration.gatewayId, nodeId: registration.nodeId });
-  const peers = new PeerClient(
-    {
-      gatewayId: registration.gatewayId,
-      nodeId: registration.nodeId,
-      signKey: signingKey(nodeKeys.signPrivateKey),
-    },
-    o.tls?.ca,
-  );
 
-  let lastHb: HeartbeatResponseT | undefined;
-  let reach: PeerReachT[] = [];
-  let shuttingDown = false;
-  let leaving = false;
-  let lastError: string | null = null;
-  let resolveStopped: (e: FerryError | undefined) => void = () => {};
-  const stopped = new Promise<FerryError | undefined>((r) => (resolveStopped = r));
-  const hostMetrics = new HostMetrics();
-
-  const dispatcher = new Dispatcher({
-    selfId: registration.nodeId,
-    claim: (req, signal) => service.claim(req, signal),
-    release: (id, reason) => service.release(id, reason),
-    deliver: async (peer, req) => {
-      // To itself: this node's own heartbeat made it dispatcher under this epoch, the service's word.
-      if (peer === 'self') worker.accept(req, true);
-      else await peers.call(peer, 'POST', '/v1/dispatch', req, 5000);
-      metrics.dispatched.inc();
-    },
-    self: () => ({ eligible: !worker.draining && lastHb?.status === 'Online', limit: worker.limit }),
+  const node = new NodeAgent({
+    o,
+    version,
     log,
-    // A claim offers the workers (slots) known when it was sent and holds them for its whole
-    // long-poll, so keep it short: a worker that joins, is resumed or gets a higher limit is offered
-    // within about a heartbeat, instead of idling while tasks wait in the queue.
-    claimWaitMs: 1_000,
+    metrics,
+    keys: local.keys,
+    registration,
+    service,
+    worker,
+    peerAuth,
+    leaseKey,
+    peerServer,
   });
-  worker.onChange(() => dispatcher.poke());
+  node.start();
+  return node;
+}
 
-  const tester = new ConnectionTester({
-    report: (testId, report) => service.connectionTestReport(testId, report),
-    open: (endpoint, testId) => openEndpoint(nodeKeys.sealPrivateKey, endpoint, testId, 'test'),
-    allowedRoots: o.allowPaths,
-    log,
-  });
+/** What a registered node is made of, once its peer port listens. */
+interface NodeParts {
+  o: CompiledNodeOptions;
+  version: string;
+  log: Logger;
+  metrics: NodeMetrics;
+  keys: NodeKeys;
+  registration: NodeRegistration;
+  service: ServiceClient;
+  worker: Worker;
+  peerAuth: PeerAuth;
+  leaseKey: LeaseKey;
+  peerServer: { server: Server; port: number };
+}
 
-  const writeStatus = (connected: boolean): void => {
+/**
+ * The registered node: its worker, its dispatcher half and its connection tests, kept up to date
+ * by the heartbeat loop, and its shutdown.
+ */
+class NodeAgent implements RunningNode {
+  readonly registration: NodeRegistration;
+  readonly peerPort: number;
+  readonly stopped: Promise<FerryError | undefined>;
+  readonly #p: NodeParts;
+  readonly #peers: PeerClient;
+  readonly #dispatcher: Dispatcher;
+  readonly #tester: ConnectionTester;
+  readonly #heartbeat: HeartbeatLoop<HeartbeatResponseT>;
+  readonly #hostMetrics = new HostMetrics();
+  #resolveStopped: (e: FerryError | undefined) => void = () => {};
+  #server: Server | undefined;
+  #lastHb: HeartbeatResponseT | undefined;
+  #lastError: string | null = null;
+  /** Peer reachability from the probe after the last heartbeat, for the next one. */
+  #reach: PeerReachT[] = [];
+  #shuttingDown = false;
+  #leaving = false;
+
+  constructor(p: NodeParts) {
+    const { o, log, metrics, registration, service, worker } = p;
+    this.#p = p;
+    this.registration = registration;
+    this.peerPort = p.peerServer.port;
+    this.#server = p.peerServer.server;
+    this.stopped = new Promise((r) => (this.#resolveStopped = r));
+    const peers = new PeerClient(
+      {
+        gatewayId: registration.gatewayId,
+        nodeId: registration.nodeId,
+        signKey: signingKey(p.keys.signPrivateKey),
+      },
+      o.tls?.ca,
+    );
+    this.#peers = peers;
+    this.#dispatcher = new Dispatcher({
+      selfId: registration.nodeId,
+      claim: (req, signal) => service.claim(req, signal),
+      release: (id, reason) => service.release(id, reason),
+      deliver: async (peer, req) => {
+        // To itself: this node's own heartbeat made it dispatcher under this epoch, the service's word.
+        if (peer === 'self') worker.accept(req, true);
+        else await peers.call(peer, 'POST', '/v1/dispatch', req, 5000);
+        metrics.dispatched.inc();
+      },
+      self: () => ({ eligible: !worker.draining && this.#lastHb?.status === 'Online', limit: worker.limit }),
+      log,
+      // A claim offers the workers (slots) known when it was sent and holds them for its whole
+      // long-poll, so keep it short: a worker that joins, is resumed or gets a higher limit is offered
+      // within about a heartbeat, instead of idling while tasks wait in the queue.
+      claimWaitMs: 1_000,
+    });
+    worker.onChange(() => this.#dispatcher.poke());
+    this.#tester = new ConnectionTester({
+      report: (testId, report) => service.connectionTestReport(testId, report),
+      open: (endpoint, testId) => openEndpoint(p.keys.sealPrivateKey, endpoint, testId, 'test'),
+      allowedRoots: o.allowPaths,
+      log,
+    });
+    this.#heartbeat = new HeartbeatLoop({
+      send: () => service.heartbeat(this.#heartbeatRequest()),
+      intervalMs: 1000,
+      log,
+    });
+    this.#heed();
+  }
+
+  /** Heartbeats from now on; a refusal by the service stops the node (`stopped` says why). */
+  start(): void {
+    const { o, log, registration } = this.#p;
+    this.#heartbeat.start();
+    log.info(
+      { gateway: registration.gatewayName, peerPort: this.peerPort, limit: o.defaultLimit },
+      'node running',
+    );
+    void this.stopped.then(async (fatal) => {
+      if (fatal) {
+        this.#shuttingDown = true;
+        this.#p.worker.revoke(this.#p.worker.runningIds());
+        await this.#closeAll();
+      }
+    });
+  }
+
+  async shutdown(graceMs = this.#p.o.drainGraceMs): Promise<void> {
+    const { log, worker } = this.#p;
+    if (this.#shuttingDown) return;
+    this.#shuttingDown = true;
+    worker.draining = true;
+    this.#dispatcher.stop();
+    // The loop beats no more: the two heartbeats below tell the service at once.
+    void this.#heartbeat.stop();
+    log.info({ running: worker.runningCount, graceMs }, 'draining before shutdown');
+    await this.#heartbeat.beat().catch(() => undefined); // no new tasks here
+    await worker.drain(graceMs);
+    this.#leaving = true;
+    await this.#heartbeat
+      .beat()
+      .catch((err: unknown) =>
+        log.warn({ err: toFerryError(err).message }, 'could not tell the service this node is leaving'),
+      );
+    await this.#closeAll();
+    this.#resolveStopped(undefined);
+    log.info('stopped');
+  }
+
+  #heartbeatRequest(): HeartbeatRequestT {
+    const { o, version, keys, worker } = this.#p;
+    return {
+      version,
+      metrics: this.#hostMetrics.sample(),
+      running: worker.runningIds(),
+      defaultLimit: o.defaultLimit,
+      draining: worker.draining,
+      upgrading: false,
+      tls: o.tls !== undefined,
+      peerHost: o.advertise,
+      peerPort: this.peerPort,
+      reach: this.#reach,
+      ...(this.#leaving ? { leaving: true } : {}),
+      signPublicKey: keys.signPublicKey,
+      sealPublicKey: keys.sealPublicKey,
+    };
+  }
+
+  /** Each heartbeat reply, missed beat and loss of the service, to the parts that act on it. */
+  #heed(): void {
+    const { o, metrics, worker, peerAuth, leaseKey } = this.#p;
+    const hb = this.#heartbeat;
+    // Membership first: a deleted node is refused from now on; the lease key checks dispatches.
+    hb.onReply((res) => {
+      this.#lastHb = res;
+      this.#lastError = null;
+      peerAuth.setMembers(res.peers);
+      leaseKey.update(res.servicePublicKey);
+    });
+    hb.onReply((res) => {
+      worker.limit = res.limit ?? o.defaultLimit; // the operator's limit, else this node's own
+      metrics.limit.set(worker.limit);
+      if (!this.#shuttingDown) worker.draining = res.drain;
+      worker.observeEpoch(res.epoch);
+      if (res.revoked.length > 0) worker.revoke(res.revoked);
+    });
+    hb.onReply((res) => {
+      metrics.dispatcher.set(res.role === 'dispatcher' ? 1 : 0);
+      if (!this.#shuttingDown) this.#dispatcher.update(res.role, res.epoch, res.peers, res.dispatcherLease);
+    });
+    hb.onReply((res) => {
+      if (res.connectionTests && !this.#shuttingDown) this.#tester.take(res.connectionTests);
+    });
+    hb.onReply(() => this.#writeStatus(true));
+    // Probe after the heartbeat, so the next one carries fresh reachability.
+    const ping = pingOver(this.#peers, o.probeTimeoutMs);
+    hb.onReply(async (res) => {
+      if (this.#shuttingDown) return;
+      this.#reach = await probePeers(res.role, res.dispatcherNodeId, res.peers, ping);
+    });
+    hb.onMissed((err) => {
+      metrics.heartbeatFailures.inc();
+      this.#lastError = err.message;
+      this.#writeStatus(false);
+    });
+    hb.onLost(({ error, forGood }) => {
+      // Without the service, the dispatcher cannot claim anything and must not act on an old lease.
+      this.#dispatcher.stop();
+      if (forGood) {
+        metrics.heartbeatFailures.inc();
+        this.#resolveStopped(error);
+      }
+    });
+  }
+
+  /** status.json, for `ferry node status`: after every heartbeat, answered or not. */
+  #writeStatus(connected: boolean): void {
+    const { o, log, registration, worker } = this.#p;
+    const hb = this.#lastHb;
     try {
       writeLocalStatus(o.dataDir, {
         at: new Date().toISOString(),
@@ -142,132 +312,30 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
         node: registration.nodeName,
         service: registration.serviceUrl,
         connected,
-        lastError,
-        role: lastHb?.role ?? 'unknown',
-        status: lastHb?.status ?? 'unknown',
-        statusHint: lastHb?.statusHint ?? '',
-        epoch: lastHb?.epoch ?? 0,
+        lastError: this.#lastError,
+        role: hb?.role ?? 'unknown',
+        status: hb?.status ?? 'unknown',
+        statusHint: hb?.statusHint ?? '',
+        epoch: hb?.epoch ?? 0,
         running: worker.runningCount,
         limit: worker.limit,
         draining: worker.draining,
         pid: process.pid,
-        peerUrl: `${o.tls ? 'https' : 'http'}://${o.advertise}:${peerServer.port}`,
+        peerUrl: `${o.tls ? 'https' : 'http'}://${o.advertise}:${this.peerPort}`,
       });
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'cannot write status.json');
     }
-  };
+  }
 
-  const heartbeat = new HeartbeatLoop<HeartbeatResponseT>({
-    send: () =>
-      service.heartbeat({
-        version,
-        metrics: hostMetrics.sample(),
-        running: worker.runningIds(),
-        defaultLimit: o.defaultLimit,
-        draining: worker.draining,
-        upgrading: false,
-        tls: o.tls !== undefined,
-        peerHost: o.advertise,
-        peerPort: peerServer.port,
-        reach,
-        ...(leaving ? { leaving: true } : {}),
-        signPublicKey: nodeKeys.signPublicKey,
-        sealPublicKey: nodeKeys.sealPublicKey,
-      }),
-    intervalMs: 1000,
-    log,
-  });
-  // Each reply, to the parts that act on it. Membership first: a deleted node is refused from now
-  // on; the lease key checks dispatches.
-  heartbeat.onReply((res) => {
-    lastHb = res;
-    lastError = null;
-    peerAuth.setMembers(res.peers);
-    leaseKey.update(res.servicePublicKey);
-  });
-  heartbeat.onReply((res) => {
-    worker.limit = res.limit ?? o.defaultLimit; // the operator's limit, else this node's own
-    metrics.limit.set(worker.limit);
-    if (!shuttingDown) worker.draining = res.drain;
-    worker.observeEpoch(res.epoch);
-    if (res.revoked.length > 0) worker.revoke(res.revoked);
-  });
-  heartbeat.onReply((res) => {
-    metrics.dispatcher.set(res.role === 'dispatcher' ? 1 : 0);
-    if (!shuttingDown) dispatcher.update(res.role, res.epoch, res.peers, res.dispatcherLease);
-  });
-  heartbeat.onReply((res) => {
-    if (res.connectionTests && !shuttingDown) tester.take(res.connectionTests);
-  });
-  heartbeat.onReply(() => writeStatus(true));
-  // Probe after the heartbeat, so the next one carries fresh reachability.
-  const ping = pingOver(peers, o.probeTimeoutMs);
-  heartbeat.onReply(async (res) => {
-    if (shuttingDown) return;
-    reach = await probePeers(res.role, res.dispatcherNodeId, res.peers, ping);
-  });
-  heartbeat.onMissed((err) => {
-    metrics.heartbeatFailures.inc();
-    lastError = err.message;
-    writeStatus(false);
-  });
-  heartbeat.onLost(({ error, forGood }) => {
-    // Without the service, the dispatcher cannot claim anything and must not act on an old lease.
-    dispatcher.stop();
-    if (forGood) {
-      metrics.heartbeatFailures.inc();
-      resolveStopped(error);
-    }
-  });
-  heartbeat.start();
-
-  log.info(
-    { gateway: registration.gatewayName, peerPort: peerServer.port, limit: o.defaultLimit },
-    'node running',
-  );
-
-  const closeAll = async (): Promise<void> => {
-    dispatcher.stop();
-    tester.stop();
-    await heartbeat.stop().catch(() => undefined);
+  async #closeAll(): Promise<void> {
+    this.#dispatcher.stop();
+    this.#tester.stop();
+    await this.#heartbeat.stop().catch(() => undefined);
+    const server = this.#server;
+    this.#server = undefined;
     await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
-    server = undefined;
-    await peers.close();
-    await service.close();
-  };
-
-  void stopped.then(async (fatal) => {
-    if (fatal) {
-      shuttingDown = true;
-      worker.revoke(worker.runningIds());
-      await closeAll();
-    }
-  });
-
-  return {
-    registration,
-    peerPort: peerServer.port,
-    stopped,
-    shutdown: async (graceMs = o.drainGraceMs) => {
-      if (shuttingDown) return;
-      shuttingDown = true;
-      worker.draining = true;
-      dispatcher.stop();
-      // The loop beats no more: the two heartbeats below tell the service at once.
-      void heartbeat.stop();
-      log.info({ running: worker.runningCount, graceMs }, 'draining before shutdown');
-      await heartbeat.beat().catch(() => undefined); // no new tasks here
-      await worker.drain(graceMs);
-      leaving = true;
-      await heartbeat
-        .beat()
-        .catch((err: unknown) =>
-          log.warn({ err: toFerryError(err).message }, 'could not tell the service this node is leaving'),
-        );
-      await closeAll();
-      resolveStopped(undefined);
-      log.info('stopped');
-    },
-  };
+    await this.#peers.close();
+    await this.#p.service.close();
+  }
 }
