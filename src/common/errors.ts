@@ -1,7 +1,9 @@
 /**
  * The error catalogue. Every failure Ferry reports is a FerryError with a stable `code` from a closed
  * union, a `retryable` decision and an optional human `hint`. Catch blocks turn `unknown` into one of
- * these with `toFerryError`; `problem()` (service) and task outcomes (node) map them outward.
+ * these with `toFerryError`; `problem()` (service) and task outcomes (node) map them outward. Where
+ * a caller must act on one particular refusal, the error names it with a `reason` (never by its
+ * message text, which is for people and may be reworded).
  */
 
 export type ErrorCode =
@@ -24,6 +26,21 @@ export type ErrorCode =
   | 'verification_failed' // rows/bytes/checksums read and written differ
   | 'cancelled'
   | 'internal';
+
+/**
+ * Finer than a code, for a caller that acts on one particular refusal; closed like the codes, and
+ * carried in the problem body, so it survives a process hop. Only for what a caller branches on.
+ */
+export type ErrorReason =
+  // A peer refused a node-to-node request: it does not (yet) count the sender a member of the
+  // gateway (it learns members from its own heartbeat). The sender is reachable all the same.
+  'not_a_member';
+
+const ERROR_REASONS: ReadonlySet<string> = new Set<ErrorReason>(['not_a_member']);
+
+export function isErrorReason(value: unknown): value is ErrorReason {
+  return typeof value === 'string' && ERROR_REASONS.has(value);
+}
 
 const HTTP_STATUS: Record<ErrorCode, number> = {
   bad_request: 400,
@@ -60,12 +77,14 @@ export interface FerryErrorOptions {
   cause?: unknown;
   retryable?: boolean;
   hint?: string;
+  reason?: ErrorReason;
 }
 
 export class FerryError extends Error {
   readonly code: ErrorCode;
   readonly retryable: boolean;
   readonly hint: string | undefined;
+  readonly reason: ErrorReason | undefined;
 
   constructor(code: ErrorCode, message: string, options: FerryErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -73,6 +92,7 @@ export class FerryError extends Error {
     this.code = code;
     this.retryable = options.retryable ?? RETRYABLE_BY_DEFAULT.has(code);
     this.hint = options.hint;
+    this.reason = options.reason;
   }
 
   get httpStatus(): number {
@@ -143,21 +163,31 @@ export interface Problem {
   message: string;
   retryable: boolean;
   hint?: string;
+  /**
+   * Present only on the refusals that have one (ErrorReason). A reader that does not know the
+   * field, or the value, still has the code: older nodes ignore it, newer ones drop an unknown one.
+   */
+  reason?: ErrorReason;
 }
 
 export function toProblem(err: FerryError): Problem {
-  return err.hint === undefined
-    ? { code: err.code, message: err.message, retryable: err.retryable }
-    : { code: err.code, message: err.message, retryable: err.retryable, hint: err.hint };
+  return {
+    code: err.code,
+    message: err.message,
+    retryable: err.retryable,
+    ...(err.hint === undefined ? {} : { hint: err.hint }),
+    ...(err.reason === undefined ? {} : { reason: err.reason }),
+  };
 }
 
 export function fromProblem(body: unknown, fallbackStatus: number): FerryError {
   if (typeof body === 'object' && body !== null) {
-    const p = body as Partial<Problem>;
+    const p = body as Partial<Record<keyof Problem, unknown>>;
     if (isErrorCode(p.code) && typeof p.message === 'string') {
       return new FerryError(p.code, p.message, {
         retryable: p.retryable === true,
         ...(typeof p.hint === 'string' ? { hint: p.hint } : {}),
+        ...(isErrorReason(p.reason) ? { reason: p.reason } : {}),
       });
     }
   }

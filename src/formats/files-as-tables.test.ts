@@ -13,7 +13,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { FerryError } from '../common/errors.ts';
-import { executeTask } from '../node/task-executor.ts';
+import { executeTask, type TaskAttempt } from '../node/task-executor.ts';
 import type { CopyResultT, TaskSpecT } from '../protocol/task.ts';
 import type { TableColumn } from '../connectors/table-columns.ts';
 import { TYPED_COLUMNS, TYPED_ROWS, canonical, encode, format, generated } from './test-tables.ts';
@@ -30,16 +30,9 @@ after(async () => {
   await rm(base, { recursive: true, force: true });
 });
 
-/** The attempt of a load task into a table, and hooks that ignore progress. */
-const loadCtx = {
-  signal: new AbortController().signal,
-  allowedRoots: [] as string[],
-  runId: 'run1',
-  activity: 'load',
-  taskId: 'load1',
-  attemptId: 'a1',
-  taskIndex: 0,
-};
+/** A load task's node context, its spec as the attempt a worker runs, and hooks that ignore progress. */
+const loadCtx = { signal: new AbortController().signal, allowedRoots: [] as string[] };
+const asAttempt = (spec: TaskSpecT): TaskAttempt => ({ attemptId: 'a1', taskId: 'load1', spec });
 const hooks = { onProgress: () => {}, beforeCommit: async () => {} };
 
 async function folderWith(files: Record<string, Buffer | string>): Promise<string> {
@@ -71,16 +64,8 @@ async function copy(
     },
   };
   const result = await executeTask(
-    spec,
-    {
-      signal: new AbortController().signal,
-      allowedRoots: [base],
-      runId: 'run1',
-      activity: 'copy',
-      taskId: `task${tasks}`,
-      attemptId: 'a1',
-      taskIndex: 0,
-    },
+    { attemptId: 'a1', taskId: `task${tasks}`, spec },
+    { signal: new AbortController().signal, allowedRoots: [base] },
     { onProgress: task.onProgress ?? (() => {}), beforeCommit: async () => {} },
   );
   assert.ok(result.kind === 'copy');
@@ -164,10 +149,10 @@ describe('files read as tables by the copy task', () => {
           options: { table: `${schema}.events` },
         },
       };
-      await executeTask({ ...spec, work: { kind: 'plan' } }, loadCtx, hooks); // the sink's ledger
+      await executeTask(asAttempt({ ...spec, work: { kind: 'plan' } }), loadCtx, hooks); // the sink's ledger
       const partition = { kind: 'files' as const, files: [{ path: 'events.jsonl', size: lines.length }] };
       const result = await executeTask(
-        { ...spec, work: { kind: 'copy', index: 0, partition } },
+        asAttempt({ ...spec, work: { kind: 'copy', index: 0, partition } }),
         loadCtx,
         hooks,
       );
@@ -219,12 +204,12 @@ describe('files read as tables by the copy task', () => {
           options: { table: `${schema}.${table}`, mode: 'create' },
         },
       };
-      const plan = await executeTask({ ...spec, work: { kind: 'plan' } }, { ...loadCtx, runId }, hooks);
+      const plan = await executeTask(asAttempt({ ...spec, work: { kind: 'plan' } }), loadCtx, hooks);
       assert.ok(plan.kind === 'plan');
       for (const [index, partition] of plan.partitions.entries()) {
         const copied = await executeTask(
-          { ...spec, work: { kind: 'copy', index, partition } },
-          { ...loadCtx, runId, taskIndex: index },
+          asAttempt({ ...spec, work: { kind: 'copy', index, partition } }),
+          loadCtx,
           hooks,
         );
         assert.ok(copied.kind === 'copy' && copied.rowsWritten === copied.rowsRead, JSON.stringify(copied));

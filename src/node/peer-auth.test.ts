@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { PeerAuth } from './peer-auth.ts';
-import { PEER_CLOCK_SKEW_MS, peerHeaders } from '../protocol/peer.ts';
-import { FerryError } from '../common/errors.ts';
+import { PEER_CLOCK_SKEW_MS, PEER_HEADER_NONCE, peerHeaders } from '../protocol/peer.ts';
+import { FerryError, fromProblem, toProblem } from '../common/errors.ts';
 import { deriveLeaseKey, leaseVouches, signLease } from '../protocol/dispatcher-lease.ts';
 
 const peer = generateKeyPairSync('ed25519');
@@ -83,6 +83,36 @@ test('a member removed from the heartbeat list is refused; nothing before the fi
     code(() => fresh.verify('GET', '/v1/ping', headers(now), now)),
     'unavailable',
   );
+});
+
+/** The refusal verify() throws, as the sender reads it back from the problem body on the wire. */
+function refusalOverTheWire(fn: () => unknown): FerryError {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof FerryError);
+    return fromProblem(JSON.parse(JSON.stringify(toProblem(err))), err.httpStatus);
+  }
+  assert.fail('the request was taken');
+}
+
+test('a sender not (yet) a member is refused with the reason not_a_member, and the reason crosses the wire', () => {
+  const now = Date.now();
+  const a = auth();
+  a.setMembers([]);
+  const refused = refusalOverTheWire(() => a.verify('GET', '/v1/ping', headers(now), now));
+  assert.equal(refused.code, 'unauthorized');
+  assert.equal(refused.reason, 'not_a_member');
+  // Other refusals carry no reason: a member's request altered after signing (another nonce) is
+  // not "not yet a member".
+  const b = auth();
+  const forged = { ...headers(now), [PEER_HEADER_NONCE]: randomBytes(16).toString('hex') };
+  const bad = refusalOverTheWire(() => b.verify('GET', '/v1/ping', forged, now));
+  assert.equal(bad.code, 'unauthorized');
+  assert.equal(bad.reason, undefined);
+  // A reason this node does not know (from a newer one) is dropped; the code still stands.
+  const unknown = fromProblem({ code: 'unauthorized', message: 'x', retryable: false, reason: 'later' }, 401);
+  assert.deepEqual([unknown.code, unknown.reason], ['unauthorized', undefined]);
 });
 
 test('the lease key is derived from the master key; a token vouches only for its gateway, node and epoch', () => {

@@ -23,17 +23,24 @@ import {
 } from '../protocol/peer.ts';
 
 /**
- * The answer to a request from a node this one does not (yet) count as a member. A registered node
- * gets it from a peer that has not heard of it yet (members are learnt from each heartbeat): the peer
- * is reachable all the same.
+ * The answer to a request from a node this one does not (yet) count as a member, with the reason
+ * `not_a_member`. A registered node gets it from a peer that has not heard of it yet (members are
+ * learnt from each heartbeat): the peer is reachable all the same. Nodes from before the reason
+ * recognise this answer by its text: keep it as it is.
  */
 export const NOT_A_MEMBER = 'request is not signed by a current member of this gateway';
 
 /** Nonces remembered at most; past it (a member sending thousands a second) requests wait their turn. */
 export const MAX_NONCES = 100_000;
 
+/** A request's sender and recipient, as checked from its headers. */
 export interface PeerCaller {
+  /** The sender: a current member of this node's gateway. */
   nodeId: string;
+  /** The gateway of both (this node's). */
+  gatewayId: string;
+  /** The recipient: this node. */
+  toNodeId: string;
   /** The body must hash to this (checked once it is read). */
   bodySha256: string;
 }
@@ -112,12 +119,12 @@ export class PeerAuth {
     if (!Number.isSafeInteger(time) || Math.abs(now - time) > PEER_CLOCK_SKEW_MS)
       throw refuse(`request time is outside the ${PEER_CLOCK_SKEW_MS / 1000} s window`);
     const member = this.#members.get(nodeId);
-    if (!member) throw refuse(NOT_A_MEMBER);
+    if (!member) throw new FerryError('unauthorized', NOT_A_MEMBER, { reason: 'not_a_member' });
     const signed = { method, path, time, nonce, nodeId, toNodeId, gatewayId, bodySha256: digest };
     if (!verifyPeerRequest(member.key, signed, signature))
       throw refuse('request is not signed by a node of this gateway');
     this.#remember(`${nodeId} ${nonce}`, time + PEER_CLOCK_SKEW_MS, now);
-    return { nodeId, bodySha256: digest };
+    return { nodeId, gatewayId, toNodeId, bodySha256: digest };
   }
 
   #remember(key: string, forgetAt: number, now: number): void {

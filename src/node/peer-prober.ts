@@ -6,10 +6,30 @@
  */
 import type { PeerReachT, PeerViewT } from '../protocol/agent.ts';
 import { toFerryError } from '../common/errors.ts';
+import type { PeerClient } from './peer-client.ts';
 
 export interface ProbeTarget {
   nodeId: string;
   url: string;
+}
+
+/**
+ * A probe over the peer channel: a signed ping. A peer that answers but does not know this node
+ * yet (reason not_a_member: it learns members from its own heartbeat, up to an interval after
+ * ours) is reachable all the same.
+ */
+export function pingOver(
+  peers: Pick<PeerClient, 'call'>,
+  timeoutMs: number,
+): (target: ProbeTarget) => Promise<void> {
+  return async (target) => {
+    try {
+      await peers.call(target, 'GET', '/v1/ping', undefined, timeoutMs);
+    } catch (err) {
+      const fe = toFerryError(err);
+      if (fe.reason !== 'not_a_member') throw fe;
+    }
+  };
 }
 
 export async function probePeers(

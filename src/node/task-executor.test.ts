@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { executeTask } from './task-executor.ts';
+import { attemptContext, executeTask } from './task-executor.ts';
 import type { TaskSpecT } from '../protocol/task.ts';
 import { FerryError } from '../common/errors.ts';
 
@@ -28,12 +28,35 @@ test('a sink inside .ferry-staging, or a path or root holding a NUL byte, is ref
     [spec({ path: 'a\u0000b' }), /^filesystem sink "out": path: "a\\u0000b" holds a NUL byte$/],
     [spec({}, '/data/o\u0000ut'), /^filesystem sink "out": root: ".*" holds a NUL byte$/],
   ] as const) {
-    await assert.rejects(executeTask(s, ctx, hooks), (err: unknown) => {
-      assert.ok(err instanceof FerryError);
-      assert.equal(err.code, 'bad_request');
-      assert.equal(err.retryable, false);
-      assert.match(err.message, want);
-      return true;
-    });
+    await assert.rejects(
+      executeTask({ attemptId: 'a1', taskId: 't1', spec: s }, ctx, hooks),
+      (err: unknown) => {
+        assert.ok(err instanceof FerryError);
+        assert.equal(err.code, 'bad_request');
+        assert.equal(err.retryable, false);
+        assert.match(err.message, want);
+        return true;
+      },
+    );
   }
+});
+
+test("the connectors' context is the attempt's: its run, activity, task, and the copy's index and window", () => {
+  const node = { signal: new AbortController().signal, allowedRoots: ['/data'] };
+  const window = { column: 'id', after: '10', upTo: '20' };
+  const copy: TaskSpecT = {
+    ...spec({}),
+    work: { kind: 'copy', index: 3, partition: { kind: 'files', files: [] }, window },
+  };
+  assert.deepEqual(attemptContext({ attemptId: 'a7', taskId: 't7', spec: copy }, node), {
+    ...node,
+    runId: 'run_1',
+    activity: 'copy',
+    taskId: 't7',
+    attemptId: 'a7',
+    taskIndex: 3,
+    window,
+  });
+  const plan = attemptContext({ attemptId: 'a1', taskId: 't1', spec: spec({}) }, node);
+  assert.deepEqual([plan.taskIndex, 'window' in plan], [0, false]);
 });

@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { PartitionT, TaskResultT, TaskSpecT, TaskOutputT } from '../protocol/task.ts';
 import type {
   AttemptContext,
+  ConnectorContext,
   DirectRead,
   SinkWriter,
   SourceConnector,
@@ -24,6 +25,10 @@ import { encodeTable } from '../formats/encode-table.ts';
 import { sinkFor, sourceFor } from './connector-registry.ts';
 import { FerryError } from '../common/errors.ts';
 import { pathProblem } from '../protocol/stores.ts';
+import type { AssignedAttemptT } from '../protocol/agent.ts';
+
+/** What a task runs as: the attempt as the dispatcher assigned it, its spec's secrets opened. */
+export type TaskAttempt = Pick<AssignedAttemptT, 'attemptId' | 'taskId' | 'spec'>;
 
 export interface ExecutionHooks {
   /** Cumulative rows and bytes read so far. */
@@ -136,11 +141,31 @@ class InPlace {
   }
 }
 
+/**
+ * The connectors' view of an attempt: its run and activity (which name it in a sink's ledger), its
+ * task, and the task's place in the activity (which names a table's outputs).
+ */
+export function attemptContext(attempt: TaskAttempt, node: ConnectorContext): AttemptContext {
+  const { spec } = attempt;
+  return {
+    signal: node.signal,
+    allowedRoots: node.allowedRoots,
+    runId: spec.runId,
+    activity: spec.activity,
+    taskId: attempt.taskId,
+    attemptId: attempt.attemptId,
+    taskIndex: spec.work.kind === 'copy' ? spec.work.index : 0,
+    ...(spec.work.kind === 'copy' && spec.work.window ? { window: spec.work.window } : {}),
+  };
+}
+
+/** Runs `attempt` with this node's signal and roots; `hooks` hear its progress and fence its commit. */
 export async function executeTask(
-  spec: TaskSpecT,
-  ctx: AttemptContext,
+  attempt: TaskAttempt,
+  node: ConnectorContext,
   hooks: ExecutionHooks,
 ): Promise<TaskResultT> {
+  const { spec } = attempt;
   // The service refuses these paths when a pipeline is applied; checked again where the work is
   // done, for a pipeline (or linked service) stored before it did.
   for (const [role, endpoint, what] of [
@@ -150,6 +175,7 @@ export async function executeTask(
     const problem = pathProblem(role, endpoint.options) ?? pathProblem('properties', endpoint.properties);
     if (problem) throw new FerryError('bad_request', `${what}: ${problem}`);
   }
+  const ctx = attemptContext(attempt, node);
   const work = spec.work;
   if (work.kind === 'plan') return planTask(spec, ctx, work.watermark ?? null);
   const sink = await sinkFor(spec.sink.type);

@@ -10,7 +10,8 @@ import { FerryError } from '../common/errors.ts';
 import { AssignedAttempt, type AssignedAttemptT, type CompleteRequestT } from '../protocol/agent.ts';
 import type { DispatchRequestT } from '../protocol/peer.ts';
 import type { TaskResultT } from '../protocol/task.ts';
-import type { AttemptContext } from '../connectors/connector.ts';
+import type { ConnectorContext } from '../connectors/connector.ts';
+import type { TaskAttempt } from './task-executor.ts';
 import { validator } from '../protocol/validate.ts';
 import { generateNodeKeys } from '../protocol/node-keys.ts';
 import { sealSecrets } from '../protocol/sealed-secrets.ts';
@@ -85,8 +86,8 @@ function dispatch(id: string, epoch = 1): DispatchRequestT {
 
 /** A Worker wired to recorders: gates decide when each execution ends. */
 function harness(limit = 2, openSecrets: WorkerDeps['openSecrets'] = (spec) => spec) {
-  const specs = new Map<string, AssignedAttemptT['spec']>(); // what execute() was given
-  const started = new Signals<AttemptContext>(); // resolved when execute() begins
+  const executed = new Map<string, TaskAttempt>(); // what execute() was given
+  const started = new Signals<ConnectorContext>(); // resolved when execute() begins
   const gates = new Signals<TaskResultT>(); // the test resolves or rejects: execute() ends
   const completed = new Signals<CompleteRequestT>(); // resolved when the outcome is reported
   const released = new Signals<string>(); // resolved when the attempt is handed back
@@ -109,10 +110,10 @@ function harness(limit = 2, openSecrets: WorkerDeps['openSecrets'] = (spec) => s
         released.get(id).resolve(reason);
       },
     },
-    execute: (spec, ctx) => {
-      specs.set(ctx.attemptId, spec);
-      started.get(ctx.attemptId).resolve(ctx);
-      const gate = gates.get(ctx.attemptId);
+    execute: (a, ctx) => {
+      executed.set(a.attemptId, a);
+      started.get(a.attemptId).resolve(ctx);
+      const gate = gates.get(a.attemptId);
       // Like a real connector: an abort ends the execution with the abort's reason.
       ctx.signal.addEventListener('abort', () => gate.reject(ctx.signal.reason), { once: true });
       return gate.promise;
@@ -120,11 +121,11 @@ function harness(limit = 2, openSecrets: WorkerDeps['openSecrets'] = (spec) => s
     allowedRoots: [],
     log: pino({ level: 'silent' }),
     progressIntervalMs: 60_000,
-    onChange: () => {
-      changes++;
-    },
   };
   const worker = new Worker(deps);
+  worker.onChange(() => {
+    changes++;
+  });
   worker.limit = limit;
   return {
     worker,
@@ -135,7 +136,7 @@ function harness(limit = 2, openSecrets: WorkerDeps['openSecrets'] = (spec) => s
     completes,
     releases,
     progress,
-    specs,
+    executed,
     changes: () => changes,
   };
 }
@@ -371,10 +372,17 @@ test('sealed secrets are opened for the attempt they were sealed for, and only t
     );
     return d;
   };
-  h.worker.accept(withBox('s1', 's1'), true);
+  const sealed = withBox('s1', 's1');
+  h.worker.accept(sealed, true);
   await h.started.get('s1').promise;
-  assert.equal(h.specs.get('s1')?.source.properties['password'], marker, 'the connector gets the secret');
-  assert.equal(h.specs.get('s1')?.source.sealedSecrets, undefined);
+  const ran = h.executed.get('s1');
+  assert.equal(ran?.spec.source.properties['password'], marker, 'the connector gets the secret');
+  assert.equal(ran.spec.source.sealedSecrets, undefined);
+  // The task runs as the attempt it was assigned as; only its spec's secrets differ.
+  assert.deepEqual(
+    [ran.attemptId, ran.taskId, ran.spec.work, ran.spec.sink],
+    [sealed.attempt.attemptId, sealed.attempt.taskId, sealed.attempt.spec.work, sealed.attempt.spec.sink],
+  );
   h.gates.get('s1').resolve(copyResult);
   await h.completed.get('s1').promise;
 
@@ -408,7 +416,6 @@ function fencedHarness(progress: (id: string) => Promise<void>, commitPatienceMs
     log: pino({ level: 'silent' }),
     progressIntervalMs: 60_000,
     commitPatienceMs,
-    onChange: () => {},
   });
   return { worker, completed };
 }

@@ -11,10 +11,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { AssignedAttemptT, CompleteRequestT } from '../protocol/agent.ts';
 import type { DispatchRequestT } from '../protocol/peer.ts';
 import type { TaskResultT } from '../protocol/task.ts';
-import type { AttemptContext } from '../connectors/connector.ts';
+import type { ConnectorContext } from '../connectors/connector.ts';
 import { FerryError, toFerryError } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
-import type { ExecutionHooks } from './task-executor.ts';
+import type { ExecutionHooks, TaskAttempt } from './task-executor.ts';
 
 /** How long an outcome is retried while the service is unreachable. */
 const REPORT_PATIENCE_MS = 10 * 60_000;
@@ -34,7 +34,8 @@ export interface WorkerDeps {
     complete(attemptId: string, c: CompleteRequestT): Promise<void>;
     release(attemptId: string, reason: string): Promise<void>;
   };
-  execute(spec: AssignedAttemptT['spec'], ctx: AttemptContext, hooks: ExecutionHooks): Promise<TaskResultT>;
+  /** Runs the attempt (task-executor.ts). */
+  execute(attempt: TaskAttempt, node: ConnectorContext, hooks: ExecutionHooks): Promise<TaskResultT>;
   /** The spec with its sealed secrets opened (task-secrets.ts): only what execute() gets. */
   openSecrets(spec: AssignedAttemptT['spec'], attemptId: string): AssignedAttemptT['spec'];
   allowedRoots: readonly string[];
@@ -42,8 +43,6 @@ export interface WorkerDeps {
   progressIntervalMs: number;
   /** How long past its lease an attempt waits for the service before its commit (default 60 s). */
   commitPatienceMs?: number;
-  /** Called when the number of running attempts changes. */
-  onChange(): void;
 }
 
 interface Running {
@@ -64,6 +63,7 @@ interface Running {
 export class Worker {
   readonly #deps: WorkerDeps;
   readonly #running = new Map<string, Running>();
+  readonly #changeListeners: (() => void)[] = [];
   #limit = 1;
   #epoch = 0;
   #draining = false;
@@ -89,6 +89,15 @@ export class Worker {
   }
   runningIds(): string[] {
     return [...this.#running.keys()];
+  }
+
+  /** Calls `listener` whenever the number of running attempts changes (a slot taken or freed). */
+  onChange(listener: () => void): void {
+    this.#changeListeners.push(listener);
+  }
+
+  #changed(): void {
+    for (const listener of this.#changeListeners) listener();
   }
 
   /** The newest dispatcher epoch this node has heard of; dispatches from older epochs are refused. */
@@ -135,7 +144,7 @@ export class Worker {
     };
     this.#running.set(attempt.attemptId, entry);
     entry.done = this.#run(entry);
-    this.#deps.onChange();
+    this.#changed();
     return { accepted: true };
   }
 
@@ -195,19 +204,8 @@ export class Worker {
       // its own renewal (beforeCommit), so waiting here would only add a round trip to every task.
       renew().catch((err: unknown) => log.warn({ err: toFerryError(err).message }, 'start report failed'));
       const result = await this.#deps.execute(
-        this.#deps.openSecrets(attempt.spec, id),
-        {
-          signal: controller.signal,
-          allowedRoots: this.#deps.allowedRoots,
-          runId: attempt.spec.runId,
-          activity: attempt.spec.activity,
-          taskId: attempt.taskId,
-          attemptId: id,
-          taskIndex: attempt.spec.work.kind === 'copy' ? attempt.spec.work.index : 0,
-          ...(attempt.spec.work.kind === 'copy' && attempt.spec.work.window
-            ? { window: attempt.spec.work.window }
-            : {}),
-        },
+        { ...attempt, spec: this.#deps.openSecrets(attempt.spec, id) },
+        { signal: controller.signal, allowedRoots: this.#deps.allowedRoots },
         {
           onProgress: (rows, bytes) => {
             entry.rows = rows;
@@ -234,7 +232,7 @@ export class Worker {
       clearInterval(timer);
       // The slot is free once the work is done; reporting may take longer if the service is away.
       this.#running.delete(id);
-      this.#deps.onChange();
+      this.#changed();
     }
     if (outcome) await this.#report(id, outcome, log);
     else if (entry.stopped === 'handed_back')

@@ -373,8 +373,8 @@ describe('azure-blob block staging', () => {
     };
     const started = Date.now();
     const result = await executeTask(
-      spec,
-      { ...attempt('t1', 'a1'), allowedRoots: [dir] },
+      { attemptId: 'a1', taskId: 't1', spec },
+      { signal: new AbortController().signal, allowedRoots: [dir] },
       { onProgress: (_rows, bytes) => progress.push(bytes), beforeCommit: async () => {} },
     );
     const elapsed = Date.now() - started;
