@@ -21,7 +21,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FerryError } from '../common/errors.ts';
-import type { DirectRead } from './connector.ts';
+import type { DirectRead } from '../tables/object-reads.ts';
 
 /** Parts of one file read directly that are sent at once. */
 const RANGES_IN_FLIGHT = 16;

@@ -6,8 +6,8 @@
  */
 import { pipeline, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import type { FilePeek } from '../connectors/connector.ts';
-import type { TableColumn } from '../connectors/table-columns.ts';
+import type { FilePeek } from '../tables/object-reads.ts';
+import type { TableColumn } from '../tables/table-columns.ts';
 import { decodeCsv } from './decode-csv.ts';
 import { decodeJsonl } from './decode-jsonl.ts';
 import { decodeParquet, describeParquet } from './decode-parquet.ts';

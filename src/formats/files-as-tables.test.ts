@@ -15,7 +15,7 @@ import pg from 'pg';
 import { FerryError } from '../common/errors.ts';
 import { executeTask } from '../node/task-executor.ts';
 import type { CopyResultT, TaskSpecT } from '../protocol/task.ts';
-import type { TableColumn } from '../connectors/table-columns.ts';
+import type { TableColumn } from '../tables/table-columns.ts';
 import { TYPED_COLUMNS, TYPED_ROWS, canonical, encode, format, generated } from './test-tables.ts';
 
 let base: string;

@@ -10,15 +10,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { PartitionT, TaskResultT, TaskSpecT, TaskOutputT } from '../protocol/task.ts';
 import type {
   AttemptContext,
-  DirectRead,
   SinkWriter,
   SourceConnector,
   SourceObject,
   StagedObject,
   StageInput,
 } from '../connectors/connector.ts';
+import type { DirectRead } from '../tables/object-reads.ts';
 import { compileFormat, sinkFormat, type CompiledFormat } from '../formats/file-format.ts';
-import type { TableColumn } from '../connectors/table-columns.ts';
+import type { TableColumn } from '../tables/table-columns.ts';
 import { decodeTable, describeTable, readsWhole } from '../formats/decode-table.ts';
 import { encodeTable } from '../formats/encode-table.ts';
 import { sinkFor, sourceFor } from './connector-registry.ts';

@@ -28,7 +28,8 @@ import { createHash, type Hash } from 'node:crypto';
 import type { BlockBlobClient } from '@azure/storage-blob';
 import { FerryError } from '../../common/errors.ts';
 import type { ResolvedEndpointT } from '../../protocol/task.ts';
-import type { AttemptContext, DirectRead, SinkWriter, StageInput, StagedObject } from '../connector.ts';
+import type { AttemptContext, SinkWriter, StageInput, StagedObject } from '../connector.ts';
+import type { DirectRead } from '../../tables/object-reads.ts';
 import {
   BufferPool,
   HeldFile,

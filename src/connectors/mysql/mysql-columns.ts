@@ -3,7 +3,7 @@
  * logical types (mysql-types.ts), and how a partition or watermark column of each type is compared.
  */
 import { FerryError } from '../../common/errors.ts';
-import type { TableColumn } from '../table-columns.ts';
+import type { TableColumn } from '../../tables/table-columns.ts';
 import type { MysqlSession } from './mysql-client.ts';
 import { mysqlMessage } from './mysql-errors.ts';
 import { logicalColumn } from './mysql-types.ts';

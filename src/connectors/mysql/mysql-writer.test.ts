@@ -6,7 +6,7 @@ import mysql from 'mysql2/promise';
 import type { FerryError } from '../../common/errors.ts';
 import type { ResolvedEndpointT } from '../../protocol/task.ts';
 import type { ActivityContext, AttemptContext, SinkWriter, StageInput } from '../connector.ts';
-import type { TableColumn } from '../table-columns.ts';
+import type { TableColumn } from '../../tables/table-columns.ts';
 import { mysqlSink } from './mysql-connector.ts';
 import { openMysqlWriter, type MysqlWriter, type WriterTuning } from './mysql-writer.ts';
 import { rejectsWith } from '../../../test/helpers/rejects-with.ts';

@@ -31,7 +31,8 @@ import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FerryError } from '../../common/errors.ts';
 import type { ResolvedEndpointT } from '../../protocol/task.ts';
-import type { AttemptContext, DirectRead, SinkWriter, StageInput, StagedObject } from '../connector.ts';
+import type { AttemptContext, SinkWriter, StageInput, StagedObject } from '../connector.ts';
+import type { DirectRead } from '../../tables/object-reads.ts';
 import {
   BufferPool,
   HeldFile,
