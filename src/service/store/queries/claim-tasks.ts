@@ -21,7 +21,7 @@ import { newId } from '../../../common/crypto.ts';
 import { buildGatewayState } from '../../scheduler/gateway-state.ts';
 import { activeAttemptsByNode } from './active-attempts.ts';
 import type { SchedulerTimings } from '../../scheduler/timings.ts';
-import type { StoreDialect } from '../database.ts';
+import type { StoreDialect } from '../store-dialect.ts';
 
 interface Resolved {
   activity: CopyActivityT;
