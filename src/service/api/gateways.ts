@@ -1,6 +1,6 @@
 /** /api/v1/gateways: logical gateways, their keys, nodes and events. */
 import { Type } from 'typebox';
-import type { App } from '../app.ts';
+import type { App } from './route-access.ts';
 import type { ServiceContext } from '../context.ts';
 import {
   createGateway,
