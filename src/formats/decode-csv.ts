@@ -9,7 +9,7 @@ import type { TableColumn } from '../tables/table-columns.ts';
 import { canonicalRecord, type CsvRecord } from '../tables/canonical-csv.ts';
 import type { CompiledCsvOptions } from './file-format.ts';
 import { fileError } from './format-errors.ts';
-import type { FileToDecode, TableStream } from './decode-table.ts';
+import type { FileToDecode, TableStream } from './decoder.ts';
 
 /** Characters of canonical CSV gathered before a chunk is handed on. */
 const CHUNK = 64 * 1024;

@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import type { ColumnType, TableColumn } from '../tables/table-columns.ts';
 import { canonicalRecord, type CsvRecord } from '../tables/canonical-csv.ts';
 import { fileError } from './format-errors.ts';
-import type { FileToDecode, TableStream } from './decode-table.ts';
+import type { FileToDecode, TableStream } from './decoder.ts';
 
 const CHUNK = 64 * 1024;
 

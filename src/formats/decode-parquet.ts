@@ -24,7 +24,7 @@ import type { FilePeek } from '../tables/object-reads.ts';
 import type { TableColumn } from '../tables/table-columns.ts';
 import { runDuckdb } from './duckdb-job.ts';
 import { cancelled, fileError } from './format-errors.ts';
-import type { FileToDecode, TableStream } from './decode-table.ts';
+import type { FileToDecode, TableStream } from './decoder.ts';
 
 export async function decodeParquet(
   file: FileToDecode,
