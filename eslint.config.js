@@ -1,6 +1,8 @@
-// Lint rules that catch real bugs (floating promises, cycles via the type-aware rules); style is prettier's job.
+// Lint rules that catch real bugs (floating promises, import cycles, imports across layers); style is
+// prettier's job.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import { noImportCycle } from './scripts/lint/no-import-cycle.ts';
 
 /**
  * The layers of src/ (DESIGN.md section 7) and the folders each may import besides its own. service
@@ -49,7 +51,9 @@ export default tseslint.config(
     languageOptions: {
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
     },
+    plugins: { ferry: { rules: { 'no-import-cycle': noImportCycle } } },
     rules: {
+      'ferry/no-import-cycle': 'error',
       '@typescript-eslint/no-floating-promises': [
         'error',
         {
