@@ -30,6 +30,7 @@ import type { Readable } from 'node:stream';
 import type { PartitionT, ResolvedEndpointT, TaskOutputT, WatermarkWindowT } from '../protocol/task.ts';
 import type { DirectRead, FilePeek } from '../tables/object-reads.ts';
 import type { TableColumn } from '../tables/table-columns.ts';
+import type { UploadBudget } from '../common/upload-budget.ts';
 
 /** Days a table sink keeps a ledger row after its commit; every prepare deletes older ones. */
 export const LEDGER_RETENTION_DAYS = 30;
@@ -61,6 +62,11 @@ export interface AttemptContext extends ActivityContext {
   taskIndex: number;
   /** Incremental copy: read only rows in this window of the watermark column. */
   window?: WatermarkWindowT;
+  /**
+   * What object-store sinks' uploads may hold in the whole node (buffers, files kept open until
+   * commit): one per node, shared by every attempt it runs.
+   */
+  uploadBudget: UploadBudget;
 }
 
 /** One object read from a source: a file, or a partition of a table. */
@@ -130,8 +136,8 @@ export interface StagedObject {
   bytes: number;
   /**
    * Of the bytes published. A sink that reads an object only at commit (a small file held open,
-   * HeldFile in direct-upload.ts) returns '' and fills it in once commit() has read it: the executor
-   * takes it after the commit.
+   * HeldFile in object-store/held-file.ts) returns '' and fills it in once commit() has read it: the
+   * executor takes it after the commit.
    */
   sha256: string;
   /** Rows the store accepted (table sinks), checked against the rows the source read. */

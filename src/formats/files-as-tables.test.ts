@@ -17,6 +17,7 @@ import { executeTask } from '../node/task-executor.ts';
 import type { CopyResultT, TaskSpecT } from '../protocol/task.ts';
 import type { TableColumn } from '../tables/table-columns.ts';
 import { TYPED_COLUMNS, TYPED_ROWS, canonical, encode, format, generated } from './test-tables.ts';
+import { UploadBudget } from '../common/upload-budget.ts';
 
 let base: string;
 let tasks = 0;
@@ -34,6 +35,7 @@ after(async () => {
 const loadCtx = {
   signal: new AbortController().signal,
   allowedRoots: [] as string[],
+  uploadBudget: new UploadBudget(),
   runId: 'run1',
   activity: 'load',
   taskId: 'load1',
@@ -75,6 +77,7 @@ async function copy(
     {
       signal: new AbortController().signal,
       allowedRoots: [base],
+      uploadBudget: new UploadBudget(),
       runId: 'run1',
       activity: 'copy',
       taskId: `task${tasks}`,

@@ -21,6 +21,7 @@ import { startPeerServer } from './peer-server.ts';
 import { Worker } from './worker.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { executeTask } from './task-executor.ts';
+import { UploadBudget } from '../common/upload-budget.ts';
 import { openEndpoint, secretOpener } from './task-secrets.ts';
 import { ConnectionTester } from './connection-tester.ts';
 import { HostMetrics } from './host-metrics.ts';
@@ -273,6 +274,7 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
     execute: executeTask,
     openSecrets: secretOpener(nodeKeys.sealPrivateKey),
     allowedRoots: o.allowPaths,
+    uploadBudget: new UploadBudget(),
     log,
     progressIntervalMs: 1000,
     onChange: () => {

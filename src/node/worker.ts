@@ -12,6 +12,7 @@ import type { AssignedAttemptT, CompleteRequestT } from '../protocol/agent.ts';
 import type { DispatchRequestT } from '../protocol/peer.ts';
 import type { TaskResultT } from '../protocol/task.ts';
 import type { AttemptContext } from '../connectors/connector.ts';
+import type { UploadBudget } from '../common/upload-budget.ts';
 import { FerryError, toFerryError } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import type { ExecutionHooks } from './task-executor.ts';
@@ -38,6 +39,8 @@ export interface WorkerDeps {
   /** The spec with its sealed secrets opened (task-secrets.ts): only what execute() gets. */
   openSecrets(spec: AssignedAttemptT['spec'], attemptId: string): AssignedAttemptT['spec'];
   allowedRoots: readonly string[];
+  /** The node's one budget for object-store uploads, handed to every attempt (AttemptContext). */
+  uploadBudget: UploadBudget;
   log: Logger;
   progressIntervalMs: number;
   /** How long past its lease an attempt waits for the service before its commit (default 60 s). */
@@ -199,6 +202,7 @@ export class Worker {
         {
           signal: controller.signal,
           allowedRoots: this.#deps.allowedRoots,
+          uploadBudget: this.#deps.uploadBudget,
           runId: attempt.spec.runId,
           activity: attempt.spec.activity,
           taskId: attempt.taskId,

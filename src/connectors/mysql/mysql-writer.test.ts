@@ -10,6 +10,7 @@ import type { TableColumn } from '../../tables/table-columns.ts';
 import { mysqlSink } from './mysql-connector.ts';
 import { openMysqlWriter, type MysqlWriter, type WriterTuning } from './mysql-writer.ts';
 import { rejectsWith } from '../../../test/helpers/rejects-with.ts';
+import { UploadBudget } from '../../common/upload-budget.ts';
 
 // MariaDB at 127.0.0.1:3306, user root without a password. Everything this file creates lives in its
 // own database (and one user), with a random suffix, dropped at the end.
@@ -71,7 +72,13 @@ function attempt(
   attemptId = 'a1',
   signal = new AbortController().signal,
 ): AttemptContext {
-  return { ...activity(runId, signal), taskId: `t${taskIndex}`, attemptId, taskIndex };
+  return {
+    ...activity(runId, signal),
+    taskId: `t${taskIndex}`,
+    attemptId,
+    taskIndex,
+    uploadBudget: new UploadBudget(),
+  };
 }
 
 const KV: TableColumn[] = [
