@@ -2,7 +2,8 @@
  * ESLint rule `ferry/no-import-cycle`: an import that closes a circle of modules, however long it is,
  * `import type` included. Two modules that import each other can be neither understood nor moved
  * apart, whether what they trade is erased at run time or not. eslint-plugin-import-x's no-cycle
- * skips type-only imports, and three of the four circles src/ once had were of types alone.
+ * skips type-only imports, and three of the four circles src/ once had closed only through such an
+ * import.
  *
  * Each module's imports come from TypeScript's own import scanner (every `import`, `export ... from`
  * and `import()`), resolved as Node resolves relative specifiers (they name their file, `.ts` and
