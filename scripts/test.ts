@@ -1,6 +1,7 @@
 /**
- * `npm test`: every unit test (src/**\/*.test.ts) and cross-process test (test/**\/*.test.ts) with
- * node's test runner, files in parallel, then one closing line: "N passed, N failed, N skipped".
+ * `npm test`: every unit test (src/**\/*.test.ts, scripts/**\/*.test.ts) and cross-process test
+ * (test/**\/*.test.ts) with node's test runner, files in parallel, then one closing line: "N passed,
+ * N failed, N skipped".
  * Extra arguments are passed through (e.g. `npm test -- test/failover.dispatcher-kill.test.ts`).
  */
 import { spawn } from 'node:child_process';
@@ -15,6 +16,7 @@ const files =
     ? args
     : [
         ...globSync('src/**/*.test.ts', { cwd: root }),
+        ...globSync('scripts/**/*.test.ts', { cwd: root }),
         ...globSync('test/**/*.test.ts', { cwd: root }),
       ].sort();
 const tap = join(tmpdir(), `ferry-test-${process.pid}.tap`);

@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import type { TableColumn } from '../src/connectors/table-columns.ts';
+import type { TableColumn } from '../src/tables/table-columns.ts';
 import { encode, format, generated } from '../src/formats/test-tables.ts';
 import {
   gatewayWithNodes,

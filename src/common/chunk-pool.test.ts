@@ -4,6 +4,7 @@ import { createServer, type AddressInfo, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CHUNK_BYTES, isLent, keepChunk, pooledSocket, releaseChunk, takeChunk } from './chunk-pool.ts';
+import { readEnv } from './config.ts';
 
 describe('chunk pool', () => {
   it('lends a buffer of CHUNK_BYTES and lends it again once it is given back', () => {
@@ -34,7 +35,7 @@ describe('chunk pool', () => {
   });
 
   it('overwrites a released buffer under npm test, so a use after release shows', (t) => {
-    if (process.env['FERRY_POISON_RELEASED'] !== '1') return t.skip('FERRY_POISON_RELEASED is not set');
+    if (!readEnv().poisonReleased) return t.skip('FERRY_POISON_RELEASED is not set');
     const a = takeChunk();
     a.fill(0x41);
     releaseChunk(a);

@@ -17,6 +17,7 @@
  * corrupted output.
  */
 import { Socket, type SocketConstructorOpts } from 'node:net';
+import { readEnv } from './config.ts';
 
 export const CHUNK_BYTES = 64 * 1024;
 /**
@@ -30,7 +31,8 @@ const POISON = 0xee;
 
 const lent = new WeakSet<ArrayBufferLike>();
 const idle: Buffer[] = [];
-const poison = process.env['FERRY_POISON_RELEASED'] === '1';
+/** Read once, on the first release, not at import. */
+let poison: boolean | undefined;
 
 /** A pool buffer of CHUNK_BYTES, lent until released (or kept). */
 export function takeChunk(): Buffer {
@@ -44,7 +46,7 @@ export function releaseChunk(chunk: Buffer | string): void {
   if (typeof chunk === 'string' || !lent.has(chunk.buffer)) return;
   lent.delete(chunk.buffer);
   const whole = Buffer.from(chunk.buffer, 0, CHUNK_BYTES);
-  if (poison) whole.fill(POISON);
+  if ((poison ??= readEnv().poisonReleased)) whole.fill(POISON);
   if (idle.length < IDLE_MAX) idle.push(whole);
 }
 

@@ -19,6 +19,8 @@ export interface FerryEnv {
   nodeKey: string | undefined;
   logLevel: string | undefined;
   ci: boolean;
+  /** FERRY_POISON_RELEASED=1 (`npm test` sets it): pooled buffers are overwritten when given back. */
+  poisonReleased: boolean;
 }
 
 export function readEnv(env: NodeJS.ProcessEnv = process.env): FerryEnv {
@@ -34,6 +36,7 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): FerryEnv {
     nodeKey: get('FERRY_NODE_KEY'),
     logLevel: get('FERRY_LOG_LEVEL'),
     ci: get('CI') === 'true',
+    poisonReleased: get('FERRY_POISON_RELEASED') === '1',
   };
 }
 

@@ -1,6 +1,6 @@
 /**
  * The connector contract. A source plans partitions and opens each as a stream of objects: a file
- * as-is, or a table partition as typed columns plus canonical CSV (table-columns.ts). A sink takes
+ * as-is, or a table partition as typed columns plus canonical CSV (src/tables/table-columns.ts). A sink takes
  * them in one of two ways (`accepts`):
  * - 'files' sinks (filesystem, Azure Blob, S3) stage bytes under a name. A table object reaches
  *   them already encoded in the sink's format (src/formats).
@@ -28,7 +28,9 @@
  */
 import type { Readable } from 'node:stream';
 import type { PartitionT, ResolvedEndpointT, TaskOutputT, WatermarkWindowT } from '../protocol/task.ts';
-import type { TableColumn } from './table-columns.ts';
+import type { DirectRead, FilePeek } from '../tables/object-reads.ts';
+import type { TableColumn } from '../tables/table-columns.ts';
+import type { UploadBudget } from '../common/upload-budget.ts';
 
 /** Days a table sink keeps a ledger row after its commit; every prepare deletes older ones. */
 export const LEDGER_RETENTION_DAYS = 30;
@@ -60,6 +62,11 @@ export interface AttemptContext extends ActivityContext {
   taskIndex: number;
   /** Incremental copy: read only rows in this window of the watermark column. */
   window?: WatermarkWindowT;
+  /**
+   * What object-store sinks' uploads may hold in the whole node (buffers, files kept open until
+   * commit): one per node, shared by every attempt it runs.
+   */
+  uploadBudget: UploadBudget;
 }
 
 /** One object read from a source: a file, or a partition of a table. */
@@ -96,42 +103,6 @@ export interface SourceObject {
   localPath?: string;
 }
 
-export interface FilePeek {
-  /** The object's size when it was opened. */
-  size: number;
-  /** `length` bytes from `position` (fewer only at the end). */
-  read(position: number, length: number): Promise<Buffer>;
-}
-
-/**
- * Reads of one object at any position into the caller's buffers (SourceObject.direct). Calls may
- * overlap. What a sink publishes from direct reads is the object as it was opened: it calls
- * unchanged() after its last read and fails the stage (or the commit, for a file it reads then) if
- * that throws, so pieces read at different times are never published as one object.
- */
-export interface DirectRead {
-  /** The object's size when it was opened. */
-  size: number;
-  /**
-   * Reads up to `length` bytes from `position` into `into` at `offset`; 0 at the end. Counted as the
-   * copy's bytes read, and held to its rate limit.
-   */
-  read(into: Buffer, offset: number, length: number, position: number): Promise<number>;
-  /**
-   * read() without counting: a second look at bytes already read (hashing in order what was sent
-   * out of order, or sending again what a failed request lost).
-   */
-  reread(into: Buffer, offset: number, length: number, position: number): Promise<number>;
-  /** Throws a retryable store error when the object changed since it was opened (size or time). */
-  unchanged(): Promise<void>;
-  /**
-   * Keeps the object open after its stream is destroyed (the executor destroys it once stageDirect
-   * returns), until the function returned is called: a sink that publishes a small file whole at
-   * commit reads it only then. Optional: without it a sink stages every file now.
-   */
-  keep?(): () => void;
-}
-
 export interface SourcePlan {
   partitions: PartitionT[];
   /** Incremental sources: the rows this run copies, whose upper bound becomes the next watermark. */
@@ -165,8 +136,8 @@ export interface StagedObject {
   bytes: number;
   /**
    * Of the bytes published. A sink that reads an object only at commit (a small file held open,
-   * HeldFile in direct-upload.ts) returns '' and fills it in once commit() has read it: the executor
-   * takes it after the commit.
+   * HeldFile in object-store/held-file.ts) returns '' and fills it in once commit() has read it: the
+   * executor takes it after the commit.
    */
   sha256: string;
   /** Rows the store accepted (table sinks), checked against the rows the source read. */

@@ -8,7 +8,7 @@ import { Readable } from 'node:stream';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { describe, it } from 'node:test';
 import { FerryError } from '../common/errors.ts';
-import type { TableColumn } from '../connectors/table-columns.ts';
+import type { TableColumn } from '../tables/table-columns.ts';
 import { encodeTable } from './encode-table.ts';
 import { compileFormat } from './file-format.ts';
 import {

@@ -5,11 +5,11 @@
  */
 import { Readable } from 'node:stream';
 import { CsvError, parse } from 'csv-parse';
-import type { TableColumn } from '../connectors/table-columns.ts';
-import { canonicalRecord, type CsvRecord } from './canonical-csv.ts';
+import type { TableColumn } from '../tables/table-columns.ts';
+import { canonicalRecord, type CsvRecord } from '../tables/canonical-csv.ts';
 import type { CompiledCsvOptions } from './file-format.ts';
 import { fileError } from './format-errors.ts';
-import type { FileToDecode, TableStream } from './decode-table.ts';
+import type { FileToDecode, TableStream } from './decoder.ts';
 
 /** Characters of canonical CSV gathered before a chunk is handed on. */
 const CHUNK = 64 * 1024;

@@ -6,10 +6,10 @@
  * rounded through a double. Later lines may leave keys out (NULL) but may not add new ones.
  */
 import { Readable } from 'node:stream';
-import type { ColumnType, TableColumn } from '../connectors/table-columns.ts';
-import { canonicalRecord, type CsvRecord } from './canonical-csv.ts';
+import type { ColumnType, TableColumn } from '../tables/table-columns.ts';
+import { canonicalRecord, type CsvRecord } from '../tables/canonical-csv.ts';
 import { fileError } from './format-errors.ts';
-import type { FileToDecode, TableStream } from './decode-table.ts';
+import type { FileToDecode, TableStream } from './decoder.ts';
 
 const CHUNK = 64 * 1024;
 

@@ -20,11 +20,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { FerryError } from '../common/errors.ts';
-import type { FilePeek } from '../connectors/connector.ts';
-import type { TableColumn } from '../connectors/table-columns.ts';
+import type { FilePeek } from '../tables/object-reads.ts';
+import type { TableColumn } from '../tables/table-columns.ts';
 import { runDuckdb } from './duckdb-job.ts';
 import { cancelled, fileError } from './format-errors.ts';
-import type { FileToDecode, TableStream } from './decode-table.ts';
+import type { FileToDecode, TableStream } from './decoder.ts';
 
 export async function decodeParquet(
   file: FileToDecode,

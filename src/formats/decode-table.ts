@@ -6,33 +6,15 @@
  */
 import { pipeline, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import type { FilePeek } from '../connectors/connector.ts';
-import type { TableColumn } from '../connectors/table-columns.ts';
+import type { FilePeek } from '../tables/object-reads.ts';
+import type { TableColumn } from '../tables/table-columns.ts';
 import { decodeCsv } from './decode-csv.ts';
 import { decodeJsonl } from './decode-jsonl.ts';
 import { decodeParquet, describeParquet } from './decode-parquet.ts';
 import { cancellable } from './cancellable.ts';
 import type { CompiledFormat } from './file-format.ts';
 import { cancelled, fileError } from './format-errors.ts';
-
-export interface FileToDecode {
-  /** The file's name in its source, for the table's name and for messages. */
-  name: string;
-  stream: Readable;
-}
-
-export interface TableStream {
-  columns: TableColumn[];
-  /** Canonical CSV with a header row. */
-  stream: Readable;
-  /** Rows decoded, known once the stream has ended. */
-  rows(): number | undefined;
-  /**
-   * Read in place (DecodeOptions.localPath): settles once no process reads the file any more, after
-   * the stream ended or failed. The file's path must stay valid until then.
-   */
-  released?: Promise<void>;
-}
+import type { FileToDecode, TableStream } from './decoder.ts';
 
 /** A decoded file: the same shape as a table partition a table source yields (SourceObject). */
 export interface DecodedTable extends TableStream {

@@ -36,7 +36,7 @@ import { closeSync, constants, openSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import type { TableColumn } from '../connectors/table-columns.ts';
+import type { TableColumn } from '../tables/table-columns.ts';
 import {
   MESSAGE_MARK,
   parquetRead,

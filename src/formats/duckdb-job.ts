@@ -18,7 +18,7 @@ import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { pooledSocket, releaseChunk } from '../common/chunk-pool.ts';
 import { FerryError } from '../common/errors.ts';
-import type { TableColumn } from '../connectors/table-columns.ts';
+import type { TableColumn } from '../tables/table-columns.ts';
 import type { DuckdbJobSpec, DuckdbMessage, DuckdbRequest } from './duckdb-child.ts';
 import { cancelled } from './format-errors.ts';
 

@@ -5,8 +5,8 @@
  */
 import { Readable } from 'node:stream';
 import { stringify, type Options as StringifyOptions } from 'csv-stringify/sync';
-import type { TableColumn } from '../connectors/table-columns.ts';
-import { canonicalRecords, type CsvRecord } from './canonical-csv.ts';
+import type { TableColumn } from '../tables/table-columns.ts';
+import { canonicalRecords, type CsvRecord } from '../tables/canonical-csv.ts';
 import type { CompiledCsvOptions } from './file-format.ts';
 import { valueError } from './format-errors.ts';
 

@@ -5,8 +5,8 @@
  * decimals as strings.
  */
 import { Readable } from 'node:stream';
-import type { ColumnType, TableColumn } from '../connectors/table-columns.ts';
-import { canonicalRecords } from './canonical-csv.ts';
+import type { ColumnType, TableColumn } from '../tables/table-columns.ts';
+import { canonicalRecords } from '../tables/canonical-csv.ts';
 import type { EncodedRows } from './encode-csv.ts';
 import { valueError } from './format-errors.ts';
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { FerryError } from '../common/errors.ts';
-import type { TableColumn } from '../connectors/table-columns.ts';
+import type { TableColumn } from '../tables/table-columns.ts';
 import { runDuckdb } from './duckdb-job.ts';
 import type { EncodedRows } from './encode-csv.ts';
 

@@ -6,7 +6,7 @@
  */
 import { pipeline, type Readable } from 'node:stream';
 import { createGzip } from 'node:zlib';
-import type { TableColumn } from '../connectors/table-columns.ts';
+import type { TableColumn } from '../tables/table-columns.ts';
 import { encodeCsv, type EncodedRows } from './encode-csv.ts';
 import { encodeJsonl } from './encode-jsonl.ts';
 import { encodeParquet } from './encode-parquet.ts';

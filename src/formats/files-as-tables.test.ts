@@ -15,8 +15,9 @@ import pg from 'pg';
 import { FerryError } from '../common/errors.ts';
 import { executeTask, type TaskAttempt } from '../node/task-executor.ts';
 import type { CopyResultT, TaskSpecT } from '../protocol/task.ts';
-import type { TableColumn } from '../connectors/table-columns.ts';
+import type { TableColumn } from '../tables/table-columns.ts';
 import { TYPED_COLUMNS, TYPED_ROWS, canonical, encode, format, generated } from './test-tables.ts';
+import { UploadBudget } from '../common/upload-budget.ts';
 
 let base: string;
 let tasks = 0;
@@ -31,7 +32,11 @@ after(async () => {
 });
 
 /** A load task's node context, its spec as the attempt a worker runs, and hooks that ignore progress. */
-const loadCtx = { signal: new AbortController().signal, allowedRoots: [] as string[] };
+const loadCtx = {
+  signal: new AbortController().signal,
+  allowedRoots: [] as string[],
+  uploadBudget: new UploadBudget(),
+};
 const asAttempt = (spec: TaskSpecT): TaskAttempt => ({ attemptId: 'a1', taskId: 'load1', spec });
 const hooks = { onProgress: () => {}, beforeCommit: async () => {} };
 
@@ -65,7 +70,7 @@ async function copy(
   };
   const result = await executeTask(
     { attemptId: 'a1', taskId: `task${tasks}`, spec },
-    { signal: new AbortController().signal, allowedRoots: [base] },
+    { signal: new AbortController().signal, allowedRoots: [base], uploadBudget: new UploadBudget() },
     { onProgress: task.onProgress ?? (() => {}), beforeCommit: async () => {} },
   );
   assert.ok(result.kind === 'copy');

@@ -15,7 +15,7 @@ import { gunzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { FerryError } from '../common/errors.ts';
-import type { TableColumn } from '../connectors/table-columns.ts';
+import type { TableColumn } from '../tables/table-columns.ts';
 import { decodeTable, describeTable } from './decode-table.ts';
 import { runDuckdb } from './duckdb-job.ts';
 import { encodeTable } from './encode-table.ts';

@@ -10,7 +10,7 @@
  * Other columns are read typed; a value the reader refuses there (a `NaN` decimal) gets the same
  * message from the converter (refusedValueMessage()).
  */
-import type { ColumnType, TableColumn } from '../connectors/table-columns.ts';
+import type { ColumnType, TableColumn } from '../tables/table-columns.ts';
 
 /** Marks the messages our SQL raises, so the converter can pass them on without DuckDB's wording. */
 export const MESSAGE_MARK = 'ferry-value: ';
@@ -103,7 +103,7 @@ function parquetWrite(c: TableColumn): ParquetWrite {
     case 'decimal': {
       // Read typed: DuckDB's reader refuses NaN, the infinities and too many integer digits (the
       // converter words that as ours, parquetLabel()). It would round more fraction digits than
-      // the scale, but canonical text never has them (table-columns.ts): checking every value
+      // the scale, but canonical text never has them (src/tables/table-columns.ts): checking every value
       // for them cost the converter a tenth of its CPU.
       const d = parquetDecimal(c);
       return typed(d ? `DECIMAL(${d.precision},${d.scale})` : 'VARCHAR');

@@ -4,8 +4,8 @@
  */
 import { Readable } from 'node:stream';
 import { buffer, text } from 'node:stream/consumers';
-import type { TableColumn } from '../connectors/table-columns.ts';
-import { canonicalRecord } from './canonical-csv.ts';
+import type { TableColumn } from '../tables/table-columns.ts';
+import { canonicalRecord } from '../tables/canonical-csv.ts';
 import { decodeTable, type DecodedTable } from './decode-table.ts';
 import { encodeTable, type EncodedTable } from './encode-table.ts';
 import { compileFormat, type CompiledFormat } from './file-format.ts';

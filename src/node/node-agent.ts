@@ -21,6 +21,7 @@ import { LeaseKey, peerRoutes } from './peer-routes.ts';
 import { Worker } from './worker.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { executeTask } from './task-executor.ts';
+import { UploadBudget } from '../common/upload-budget.ts';
 import { openEndpoint, secretOpener } from './task-secrets.ts';
 import { ConnectionTester } from './connection-tester.ts';
 import { HostMetrics } from './host-metrics.ts';
@@ -60,6 +61,7 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
     execute: executeTask,
     openSecrets: secretOpener(local.keys.sealPrivateKey),
     allowedRoots: o.allowPaths,
+    uploadBudget: new UploadBudget(),
     log,
     progressIntervalMs: 1000,
   });

@@ -3,6 +3,7 @@
  * node before anything is read or written: no retry (bad_request), the field named.
  */
 import { test } from 'node:test';
+import { UploadBudget } from '../common/upload-budget.ts';
 import assert from 'node:assert/strict';
 import { attemptContext, executeTask } from './task-executor.ts';
 import type { TaskSpecT } from '../protocol/task.ts';
@@ -42,7 +43,11 @@ test('a sink inside .ferry-staging, or a path or root holding a NUL byte, is ref
 });
 
 test("the connectors' context is the attempt's: its run, activity, task, and the copy's index and window", () => {
-  const node = { signal: new AbortController().signal, allowedRoots: ['/data'] };
+  const node = {
+    signal: new AbortController().signal,
+    allowedRoots: ['/data'],
+    uploadBudget: new UploadBudget(),
+  };
   const window = { column: 'id', after: '10', upTo: '20' };
   const copy: TaskSpecT = {
     ...spec({}),

@@ -11,15 +11,16 @@ import type { PartitionT, TaskResultT, TaskSpecT, TaskOutputT } from '../protoco
 import type {
   AttemptContext,
   ConnectorContext,
-  DirectRead,
   SinkWriter,
   SourceConnector,
   SourceObject,
   StagedObject,
   StageInput,
 } from '../connectors/connector.ts';
+import type { DirectRead } from '../tables/object-reads.ts';
+import type { UploadBudget } from '../common/upload-budget.ts';
 import { compileFormat, sinkFormat, type CompiledFormat } from '../formats/file-format.ts';
-import type { TableColumn } from '../connectors/table-columns.ts';
+import type { TableColumn } from '../tables/table-columns.ts';
 import { decodeTable, describeTable, readsWhole } from '../formats/decode-table.ts';
 import { encodeTable } from '../formats/encode-table.ts';
 import { sinkFor, sourceFor } from './connector-registry.ts';
@@ -28,6 +29,11 @@ import { pathProblem } from '../protocol/stores.ts';
 import type { AssignedAttemptT } from '../protocol/agent.ts';
 
 /** What a task runs as: the attempt as the dispatcher assigned it, its spec's secrets opened. */
+/** What the node gives every attempt it runs: its signal, the roots it may touch, the upload budget. */
+export interface NodeContext extends ConnectorContext {
+  uploadBudget: UploadBudget;
+}
+
 export type TaskAttempt = Pick<AssignedAttemptT, 'attemptId' | 'taskId' | 'spec'>;
 
 export interface ExecutionHooks {
@@ -145,11 +151,12 @@ class InPlace {
  * The connectors' view of an attempt: its run and activity (which name it in a sink's ledger), its
  * task, and the task's place in the activity (which names a table's outputs).
  */
-export function attemptContext(attempt: TaskAttempt, node: ConnectorContext): AttemptContext {
+export function attemptContext(attempt: TaskAttempt, node: NodeContext): AttemptContext {
   const { spec } = attempt;
   return {
     signal: node.signal,
     allowedRoots: node.allowedRoots,
+    uploadBudget: node.uploadBudget,
     runId: spec.runId,
     activity: spec.activity,
     taskId: attempt.taskId,
@@ -162,7 +169,7 @@ export function attemptContext(attempt: TaskAttempt, node: ConnectorContext): At
 /** Runs `attempt` with this node's signal and roots; `hooks` hear its progress and fence its commit. */
 export async function executeTask(
   attempt: TaskAttempt,
-  node: ConnectorContext,
+  node: NodeContext,
   hooks: ExecutionHooks,
 ): Promise<TaskResultT> {
   const { spec } = attempt;

@@ -10,8 +10,8 @@ import { FerryError } from '../common/errors.ts';
 import { AssignedAttempt, type AssignedAttemptT, type CompleteRequestT } from '../protocol/agent.ts';
 import type { DispatchRequestT } from '../protocol/peer.ts';
 import type { TaskResultT } from '../protocol/task.ts';
-import type { ConnectorContext } from '../connectors/connector.ts';
-import type { TaskAttempt } from './task-executor.ts';
+import type { NodeContext, TaskAttempt } from './task-executor.ts';
+import { UploadBudget } from '../common/upload-budget.ts';
 import { validator } from '../protocol/validate.ts';
 import { generateNodeKeys } from '../protocol/node-keys.ts';
 import { sealSecrets } from '../protocol/sealed-secrets.ts';
@@ -87,7 +87,7 @@ function dispatch(id: string, epoch = 1): DispatchRequestT {
 /** A Worker wired to recorders: gates decide when each execution ends. */
 function harness(limit = 2, openSecrets: WorkerDeps['openSecrets'] = (spec) => spec) {
   const executed = new Map<string, TaskAttempt>(); // what execute() was given
-  const started = new Signals<ConnectorContext>(); // resolved when execute() begins
+  const started = new Signals<NodeContext>(); // resolved when execute() begins
   const gates = new Signals<TaskResultT>(); // the test resolves or rejects: execute() ends
   const completed = new Signals<CompleteRequestT>(); // resolved when the outcome is reported
   const released = new Signals<string>(); // resolved when the attempt is handed back
@@ -119,6 +119,7 @@ function harness(limit = 2, openSecrets: WorkerDeps['openSecrets'] = (spec) => s
       return gate.promise;
     },
     allowedRoots: [],
+    uploadBudget: new UploadBudget(),
     log: pino({ level: 'silent' }),
     progressIntervalMs: 60_000,
   };
@@ -129,6 +130,7 @@ function harness(limit = 2, openSecrets: WorkerDeps['openSecrets'] = (spec) => s
   worker.limit = limit;
   return {
     worker,
+    uploadBudget: deps.uploadBudget,
     started,
     gates,
     completed,
@@ -156,8 +158,10 @@ test('never runs more than its limit: the third accept at limit 2 is refused wit
   // A repeated dispatch of an attempt it already runs is no new work: accepted, not counted twice.
   assert.deepEqual(h.worker.accept(dispatch('a1'), true), { accepted: true });
   assert.equal(h.worker.runningCount, 2);
-  await Promise.all([h.started.get('a1').promise, h.started.get('a2').promise]);
+  const contexts = await Promise.all([h.started.get('a1').promise, h.started.get('a2').promise]);
   assert.equal(h.started.has('a3'), false, 'the refused attempt never ran');
+  // Both run on the node's one upload budget: what their uploads hold is counted together.
+  assert.ok(contexts.every((ctx) => ctx.uploadBudget === h.uploadBudget));
   h.gates.get('a1').resolve(copyResult);
   h.gates.get('a2').resolve(copyResult);
   await Promise.all([h.completed.get('a1').promise, h.completed.get('a2').promise]);
@@ -413,6 +417,7 @@ function fencedHarness(progress: (id: string) => Promise<void>, commitPatienceMs
     },
     openSecrets: (spec) => spec,
     allowedRoots: [],
+    uploadBudget: new UploadBudget(),
     log: pino({ level: 'silent' }),
     progressIntervalMs: 60_000,
     commitPatienceMs,

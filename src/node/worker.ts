@@ -11,10 +11,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { AssignedAttemptT, CompleteRequestT } from '../protocol/agent.ts';
 import type { DispatchRequestT } from '../protocol/peer.ts';
 import type { TaskResultT } from '../protocol/task.ts';
-import type { ConnectorContext } from '../connectors/connector.ts';
+import type { UploadBudget } from '../common/upload-budget.ts';
 import { FerryError, toFerryError } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
-import type { ExecutionHooks, TaskAttempt } from './task-executor.ts';
+import type { ExecutionHooks, NodeContext, TaskAttempt } from './task-executor.ts';
 
 /** How long an outcome is retried while the service is unreachable. */
 const REPORT_PATIENCE_MS = 10 * 60_000;
@@ -35,10 +35,12 @@ export interface WorkerDeps {
     release(attemptId: string, reason: string): Promise<void>;
   };
   /** Runs the attempt (task-executor.ts). */
-  execute(attempt: TaskAttempt, node: ConnectorContext, hooks: ExecutionHooks): Promise<TaskResultT>;
+  execute(attempt: TaskAttempt, node: NodeContext, hooks: ExecutionHooks): Promise<TaskResultT>;
   /** The spec with its sealed secrets opened (task-secrets.ts): only what execute() gets. */
   openSecrets(spec: AssignedAttemptT['spec'], attemptId: string): AssignedAttemptT['spec'];
   allowedRoots: readonly string[];
+  /** The node's one budget for object-store uploads, handed to every attempt (AttemptContext). */
+  uploadBudget: UploadBudget;
   log: Logger;
   progressIntervalMs: number;
   /** How long past its lease an attempt waits for the service before its commit (default 60 s). */
@@ -205,7 +207,11 @@ export class Worker {
       renew().catch((err: unknown) => log.warn({ err: toFerryError(err).message }, 'start report failed'));
       const result = await this.#deps.execute(
         { ...attempt, spec: this.#deps.openSecrets(attempt.spec, id) },
-        { signal: controller.signal, allowedRoots: this.#deps.allowedRoots },
+        {
+          signal: controller.signal,
+          allowedRoots: this.#deps.allowedRoots,
+          uploadBudget: this.#deps.uploadBudget,
+        },
         {
           onProgress: (rows, bytes) => {
             entry.rows = rows;

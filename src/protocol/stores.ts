@@ -88,7 +88,7 @@ export const SECRET_PROPERTIES: Record<StoreType, readonly string[]> = {
 
 // ---- copy activity options ------------------------------------------------------------------
 
-/** How CSV is written (sinks) or read (sources); defaults are canonical CSV (src/connectors/table-columns.ts). */
+/** How CSV is written (sinks) or read (sources); defaults are canonical CSV (src/tables/table-columns.ts). */
 export const CsvOptions = Type.Object(
   {
     /** A first row of column names (default true). */

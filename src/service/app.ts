@@ -2,13 +2,8 @@
  * The service's HTTP app: REST API under /api/v1 (OpenAPI at /api/v1/openapi.json), /healthz and
  * /metrics. One error handler turns every failure into a problem response; one hook authenticates.
  */
-import Fastify, {
-  type FastifyBaseLogger,
-  type FastifyError,
-  type FastifyInstance,
-  type FastifyRequest,
-} from 'fastify';
-import { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import swagger from '@fastify/swagger';
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -17,50 +12,18 @@ import { FerryError, toFerryError, toProblem } from '../common/errors.ts';
 import { answerClientError } from '../common/client-error.ts';
 import { getNodeByToken } from './store/queries/nodes.ts';
 import { STORE_RETRY_AFTER_S, storeUnavailable } from './store/store-errors.ts';
-import type { NodesTable } from './store/schema.ts';
 import { gatewayRoutes } from './api/gateways.ts';
 import { linkedServiceRoutes } from './api/linked-services.ts';
 import { pipelineRoutes } from './api/pipelines.ts';
 import { agentRoutes } from './api/agent.ts';
+import { PUBLIC, type App, type RouteAccess } from './api/route-access.ts';
 import { tokenRoutes } from './api/tokens.ts';
 import { auditRoutes } from './api/audit.ts';
 import { UserTokens, authorize } from './callers.ts';
 import { AuditLog } from './audit-log.ts';
-import { accessSentence, allowedCallers, type RouteAccess } from './roles.ts';
+import { accessSentence, allowedCallers } from './roles.ts';
 import { ferryVersion } from '../common/version.ts';
 import { errorMeaning } from '../protocol/validate.ts';
-
-export type App = FastifyInstance<
-  Server,
-  IncomingMessage,
-  ServerResponse,
-  FastifyBaseLogger,
-  TypeBoxTypeProvider
->;
-
-/**
- * Who may call a route (src/service/roles.ts): the lowest role whose API token may (`admin`, the
- * default; `operator`; `reader`), `node` (a registered node's token) or `public` (no token; only the
- * routes on the allow-list).
- */
-export type { RouteAccess };
-
-export const PUBLIC = { access: 'public' } as const satisfies { access: RouteAccess };
-export const NODE_ONLY = { access: 'node' } as const satisfies { access: RouteAccess };
-/** Any API token: every read, except the token list and the audit log. */
-export const READER = { access: 'reader' } as const satisfies { access: RouteAccess };
-/** An operator's or admin's token: running pipelines, draining nodes and the like. */
-export const OPERATOR = { access: 'operator' } as const satisfies { access: RouteAccess };
-
-declare module 'fastify' {
-  interface FastifyContextConfig {
-    access?: RouteAccess;
-  }
-  interface FastifyRequest {
-    /** Set on /api/v1/agent routes: the node the token belongs to. */
-    node: NodesTable | undefined;
-  }
-}
 
 function bearer(req: FastifyRequest): string | undefined {
   const h = req.headers.authorization;
@@ -339,10 +302,4 @@ function discardRest(raw: IncomingMessage, maxBytes: number): Promise<boolean> {
     raw.on('close', onClose);
     raw.resume();
   });
-}
-
-/** The node an agent route was called by (set by the auth hook). */
-export function callerNode(req: FastifyRequest): NodesTable {
-  if (!req.node) throw new FerryError('unauthorized', 'not a node');
-  return req.node;
 }

@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { after } from 'node:test';
 import { FerryError } from '../../src/common/errors.ts';
-import type { DirectRead } from '../../src/connectors/connector.ts';
+import type { DirectRead } from '../../src/tables/object-reads.ts';
 
 export interface TestDirect extends DirectRead {
   /** Bytes given by read() and by reread(). */

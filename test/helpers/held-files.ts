@@ -1,6 +1,6 @@
 /**
  * The checks every object-store sink that holds small files until commit (HeldFile,
- * src/connectors/direct-upload.ts) passes: a small file its source can keep open is kept, read
+ * src/connectors/object-store/held-file.ts) passes: a small file its source can keep open is kept, read
  * (counted) only at commit, when its sha256 becomes known, and let go; a larger one is staged at
  * once; nothing shows before commit; a file changed since it was opened fails the commit and
  * publishes nothing; abort lets every file go.
@@ -11,7 +11,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { it } from 'node:test';
 import { FerryError } from '../../src/common/errors.ts';
 import type { SinkWriter, StagedObject } from '../../src/connectors/connector.ts';
-import { WHOLE_READ_BELOW } from '../../src/connectors/direct-upload.ts';
+import { WHOLE_READ_BELOW } from '../../src/connectors/object-store/range-pairs.ts';
 import { directOf, type TestDirect } from './direct-reads.ts';
 import { rejectsWith } from './rejects-with.ts';
 

@@ -25,7 +25,8 @@ import type { PartitionT, ResolvedEndpointT, TaskSpecT } from '../../protocol/ta
 import type { AttemptContext, PlanContext } from '../connector.ts';
 import { azureBlobSink, azureBlobSource } from './azure-blob-connector.ts';
 import { ATTEMPT_METADATA, BLOCK_SIZE, STREAM_BLOCK_SIZE } from './azure-blob-writer.ts';
-import { HELD_FILES_MAX, WHOLE_READ_BELOW } from '../direct-upload.ts';
+import { HELD_FILES_MAX, UploadBudget } from '../../common/upload-budget.ts';
+import { WHOLE_READ_BELOW } from '../object-store/range-pairs.ts';
 import { rejectsWith } from '../../../test/helpers/rejects-with.ts';
 import { directOf, startProxy, type TestDirect } from '../../../test/helpers/direct-reads.ts';
 import { heldFileChecks, keepable } from '../../../test/helpers/held-files.ts';
@@ -59,6 +60,9 @@ function endpoint(
   return { type: 'azure-blob', linkedService, properties: { ...properties, container }, options };
 }
 
+/** This file's own upload budget: what its attempts hold and wait for is no other test file's. */
+const uploadBudget = new UploadBudget();
+
 function ctx(): PlanContext {
   return { signal: new AbortController().signal, allowedRoots: [], watermark: null };
 }
@@ -67,6 +71,7 @@ function attempt(taskId: string, attemptId: string): AttemptContext {
   return {
     signal: new AbortController().signal,
     allowedRoots: [],
+    uploadBudget,
     runId: 'r1',
     activity: 'copy',
     taskId,
@@ -374,7 +379,7 @@ describe('azure-blob block staging', () => {
     const started = Date.now();
     const result = await executeTask(
       { attemptId: 'a1', taskId: 't1', spec },
-      { signal: new AbortController().signal, allowedRoots: [dir] },
+      { signal: new AbortController().signal, allowedRoots: [dir], uploadBudget: new UploadBudget() },
       { onProgress: (_rows, bytes) => progress.push(bytes), beforeCommit: async () => {} },
     );
     const elapsed = Date.now() - started;

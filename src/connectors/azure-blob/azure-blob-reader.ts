@@ -8,7 +8,7 @@ import { PassThrough } from 'node:stream';
 import { FerryError } from '../../common/errors.ts';
 import type { PartitionT, ResolvedEndpointT } from '../../protocol/task.ts';
 import type { AttemptContext, SourceObject } from '../connector.ts';
-import { rangedPeek } from '../file-peek.ts';
+import { rangedPeek } from '../object-store/ranged-peek.ts';
 import { onAbort } from '../on-abort.ts';
 import {
   blobName,

@@ -6,7 +6,7 @@
  * final blob `<prefix>/<name>` (8 MiB blocks from a stream, up to 3 in flight; 16 MiB blocks of a
  * file read directly, 16 sent at once straight from its ranges); uncommitted blocks are invisible,
  * so nothing shows in the container. A small file read directly whose source can keep it open is
- * not read nor sent yet: it is held open (HeldFile, src/connectors/direct-upload.ts), then read and
+ * not read nor sent yet: it is held open (HeldFile, src/connectors/object-store/), then read and
  * put whole at commit, one request instead of two.
  * commit() puts each blob's block list, or its held file: only then does the blob appear, whole, and
  * it replaces whatever the blob held before, so a second attempt of a task replaces the first
@@ -28,17 +28,14 @@ import { createHash, type Hash } from 'node:crypto';
 import type { BlockBlobClient } from '@azure/storage-blob';
 import { FerryError } from '../../common/errors.ts';
 import type { ResolvedEndpointT } from '../../protocol/task.ts';
-import type { AttemptContext, DirectRead, SinkWriter, StageInput, StagedObject } from '../connector.ts';
-import {
-  BufferPool,
-  HeldFile,
-  PartUploads,
-  StageSignal,
-  uploadDirect,
-  uploadStream,
-  type PartBody,
-  type PartLimits,
-} from '../direct-upload.ts';
+import type { AttemptContext, SinkWriter, StageInput, StagedObject } from '../connector.ts';
+import type { DirectRead } from '../../tables/object-reads.ts';
+import type { PoolSize } from '../../common/buffer-pool.ts';
+import { HeldFile } from '../object-store/held-file.ts';
+import { PartUploads, type PartBody, type PartLimits } from '../object-store/part-uploads.ts';
+import { uploadDirect } from '../object-store/range-upload.ts';
+import { StageSignal } from '../object-store/stage-signal.ts';
+import { uploadStream } from '../object-store/stream-upload.ts';
 import {
   blobName,
   checkObjectName,
@@ -71,8 +68,12 @@ export const STREAM_BLOCK_SIZE = 8 * 1024 * 1024;
 const BLOB_BLOCKS: PartLimits = { maxParts: 50_000, maxPartSize: 4000 * 1024 * 1024 };
 /** Blocks of one object staged from a stream uploading at once (each holds a block buffer). */
 const BLOCKS_IN_FLIGHT = 3;
-/** Stream block buffers in the whole node (32 MiB, one slab): shared by every upload running. */
-const NODE_BLOCKS = 4;
+/**
+ * The node's full-size block buffers for objects staged from streams (32 MiB, one slab), a pool of
+ * its UploadBudget shared by every upload running: an upload waits for a free block whatever the
+ * number of tasks running at once.
+ */
+const STREAM_BLOCKS: PoolSize = { count: 4, size: STREAM_BLOCK_SIZE };
 /** Block lists committed at once. */
 const COMMITS_IN_FLIGHT = 8;
 /** Raw block id length before base64; the service allows up to 64 bytes. */
@@ -142,7 +143,7 @@ export class AzureBlobWriter implements SinkWriter {
       (uploads, hash, signal) =>
         uploadStream({
           stream,
-          pool: blockPool,
+          pool: this.#ctx.uploadBudget.pool(STREAM_BLOCKS),
           partSize: STREAM_BLOCK_SIZE,
           limits: BLOB_BLOCKS,
           limit: BLOCKS_IN_FLIGHT,
@@ -160,7 +161,7 @@ export class AzureBlobWriter implements SinkWriter {
 
   /**
    * A file read directly. A small one whose source can keep it open is held (HeldFile,
-   * src/connectors/direct-upload.ts) and put whole at commit, one request instead of two. Otherwise
+   * src/connectors/object-store/held-file.ts) and put whole at commit, one request instead of two. Otherwise
    * it is uploaded by uploadDirect: whole when small, else 16 blocks at once, each sent straight from
    * its range of the file.
    */
@@ -168,7 +169,7 @@ export class AzureBlobWriter implements SinkWriter {
     if (this.#began !== undefined && direct.keep) {
       const normal = this.#begin(name);
       // Nothing awaited since #begin checked the attempt is open: an abort cannot have come between.
-      const held = HeldFile.hold(direct, (text) =>
+      const held = HeldFile.hold(direct, this.#ctx.uploadBudget, (text) =>
         azureBlobMessage(this.#store.linkedService, `${name} ${text} (commit)`),
       );
       if (held) {
@@ -181,6 +182,7 @@ export class AzureBlobWriter implements SinkWriter {
     return this.#stageBlocks(name, (uploads, hash, signal, stop) =>
       uploadDirect({
         direct,
+        budget: this.#ctx.uploadBudget,
         partSize: BLOCK_SIZE,
         limits: BLOB_BLOCKS,
         uploads: uploads.parts,
@@ -342,12 +344,6 @@ export class AzureBlobWriter implements SinkWriter {
   }
 }
 
-/**
- * The node's full-size block buffers for objects staged from streams, shared by every upload: one
- * 32 MiB slab, so an upload waits for a free block whatever the number of tasks running at once.
- */
-const blockPool = new BufferPool(NODE_BLOCKS, STREAM_BLOCK_SIZE);
-
 /** What stageBlock takes: a buffer, or a factory of bodies (one per try of the request). */
 function partBody(part: PartBody): Buffer | (() => NodeJS.ReadableStream) {
   return 'buffer' in part ? part.buffer : part.body;
@@ -369,7 +365,7 @@ class BlockUploads {
 
   /**
    * Stages the next block (its id taken now, so the list keeps the order of the calls). No
-   * onProgress: it would put a stream between a range body and the request (direct-upload.ts).
+   * onProgress: it would put a stream between a range body and the request (range-upload.ts).
    */
   stage(body: Buffer | (() => NodeJS.ReadableStream), length: number): Promise<unknown> {
     const id = this.#nextId();

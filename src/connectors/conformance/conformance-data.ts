@@ -5,7 +5,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { StagedObject } from '../connector.ts';
-import type { TableColumn } from '../table-columns.ts';
+import type { TableColumn } from '../../tables/table-columns.ts';
 import type { Dataset, FileSet, RowSet } from './conformance-harness.ts';
 
 export type Kind = Dataset['kind'];

@@ -6,7 +6,7 @@
  * The suite speaks in datasets, never in store calls, so files stores and table stores share it:
  * - a 'files' store holds named objects with exact bytes (a file, a blob, an S3 object);
  * - a 'table' store holds rows of typed columns. Rows travel as canonical CSV records
- *   (src/connectors/table-columns.ts): the suite writes them, and a table harness returns what its
+ *   (src/tables/table-columns.ts): the suite writes them, and a table harness returns what its
  *   sink table holds rendered the same way, so rows are compared as exact text. A table harness
  *   creates its source table from `columns` and loads the rows (COPY, LOAD DATA), and reads its sink
  *   table back over a connection of its own, never the writer's.
@@ -21,7 +21,7 @@
 import type { StoreType } from '../../protocol/stores.ts';
 import type { ResolvedEndpointT } from '../../protocol/task.ts';
 import type { SinkConnector, SourceConnector } from '../connector.ts';
-import type { TableColumn } from '../table-columns.ts';
+import type { TableColumn } from '../../tables/table-columns.ts';
 
 /** One object of a files store: its name relative to the source folder or sink prefix, and its bytes. */
 export interface StoredFile {

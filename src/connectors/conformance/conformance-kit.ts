@@ -29,6 +29,7 @@ import {
   summary,
 } from './conformance-data.ts';
 import type { ConformanceHarness, ConformancePlace, Dataset } from './conformance-harness.ts';
+import { UploadBudget } from '../../common/upload-budget.ts';
 
 /** How long a cancelled read or stage may take to fail once the signal aborts. */
 export const PROMPT_MS = 3000;
@@ -50,6 +51,8 @@ export class ConformanceKit {
   readonly harness: ConformanceHarness;
   /** Names of the checks registered so far, to find known gaps that name none. */
   readonly registered = new Set<string>();
+  /** The suite's own upload budget, shared by its attempts as a node's is. */
+  readonly uploadBudget = new UploadBudget();
   #runs = 0;
 
   constructor(harness: ConformanceHarness) {
@@ -79,7 +82,13 @@ export class ConformanceKit {
     attemptId: string,
     signal = new AbortController().signal,
   ): AttemptContext {
-    return { ...this.activityCtx(run, signal), taskId: `t${taskIndex}`, attemptId, taskIndex };
+    return {
+      ...this.activityCtx(run, signal),
+      taskId: `t${taskIndex}`,
+      attemptId,
+      taskIndex,
+      uploadBudget: this.uploadBudget,
+    };
   }
 
   /** Registers a check: run as TODO when the harness lists it as a known gap. */

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import type { ResolvedEndpointT } from '../../protocol/task.ts';
 import { mysqlSink, mysqlSource } from '../mysql/mysql-connector.ts';
-import type { ColumnType, TableColumn } from '../table-columns.ts';
+import type { ColumnType, TableColumn } from '../../tables/table-columns.ts';
 import { closedPort } from './closed-port.ts';
 import { COLUMNS, csvFields, csvRecord } from './conformance-data.ts';
 import type { ConformanceHarness, ConformancePlace, Dataset } from './conformance-harness.ts';

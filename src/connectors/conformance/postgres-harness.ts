@@ -12,7 +12,7 @@ import { Client } from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import type { ResolvedEndpointT } from '../../protocol/task.ts';
 import { postgresSink, postgresSource } from '../postgres/postgres-connector.ts';
-import type { ColumnType, TableColumn } from '../table-columns.ts';
+import type { ColumnType, TableColumn } from '../../tables/table-columns.ts';
 import { closedPort } from './closed-port.ts';
 import { COLUMNS, csvRecords, csvText } from './conformance-data.ts';
 import type { ConformanceHarness, ConformancePlace, Dataset } from './conformance-harness.ts';

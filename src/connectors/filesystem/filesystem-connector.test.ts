@@ -27,6 +27,7 @@ import type { PartitionT, ResolvedEndpointT } from '../../protocol/task.ts';
 import type { AttemptContext, PlanContext, SourceObject } from '../connector.ts';
 import { filesystemSink, filesystemSource } from './filesystem-connector.ts';
 import { rejectsWith } from '../../../test/helpers/rejects-with.ts';
+import { UploadBudget } from '../../common/upload-budget.ts';
 
 let base: string; // realpath'd temp dir holding everything this file creates
 let allowed: string; // the --allow-path root
@@ -69,6 +70,7 @@ function attempt(taskId: string, attemptId: string): AttemptContext {
   return {
     signal: new AbortController().signal,
     allowedRoots: [allowed],
+    uploadBudget: new UploadBudget(),
     runId: 'r1',
     activity: 'copy',
     taskId,

@@ -10,7 +10,8 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { FerryError } from '../../common/errors.ts';
 import type { PartitionT, ResolvedEndpointT } from '../../protocol/task.ts';
-import type { AttemptContext, DirectRead, FilePeek, SourceObject } from '../connector.ts';
+import type { AttemptContext, SourceObject } from '../connector.ts';
+import type { DirectRead, FilePeek } from '../../tables/object-reads.ts';
 import { onAbort } from '../on-abort.ts';
 import {
   compileFilesystemSource,

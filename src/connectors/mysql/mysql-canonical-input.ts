@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { pipeline, Transform, type Readable } from 'node:stream';
 import { parse, type CastingContext } from 'csv-parse';
 import { FerryError } from '../../common/errors.ts';
-import type { TableColumn } from '../table-columns.ts';
+import type { TableColumn } from '../../tables/table-columns.ts';
 
 export type CanonicalRecord = (string | null)[];
 

@@ -3,13 +3,11 @@
  * logical types (mysql-types.ts), and how a partition or watermark column of each type is compared.
  */
 import { FerryError } from '../../common/errors.ts';
-import type { TableColumn } from '../table-columns.ts';
+import type { TableColumn } from '../../tables/table-columns.ts';
 import type { MysqlSession } from './mysql-client.ts';
+import type { ColumnKind, TableRef } from './mysql-config.ts';
 import { mysqlMessage } from './mysql-errors.ts';
 import { logicalColumn } from './mysql-types.ts';
-
-/** How a range or watermark column is bounded: integers exactly, numbers approximately, dates and times on the epoch. */
-export type ColumnKind = 'integer' | 'number' | 'date' | 'datetime';
 
 export interface ColumnInfo {
   /** As the table spells it (MySQL column names are case-insensitive). */
@@ -23,13 +21,6 @@ export interface ColumnInfo {
   /** TIME, DATETIME, TIMESTAMP: digits kept after the second's point. */
   fractionDigits: number | null;
   column: TableColumn;
-}
-
-/** A table named by its database and name, and how messages spell it (`db.table`). */
-export interface TableRef {
-  schemaName: string;
-  tableName: string;
-  table: string;
 }
 
 const KINDS: Record<string, ColumnKind> = {

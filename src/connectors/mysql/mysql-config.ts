@@ -14,13 +14,22 @@ import { FerryError } from '../../common/errors.ts';
 import { MysqlProperties, MysqlSink, MysqlSource } from '../../protocol/stores.ts';
 import type { ResolvedEndpointT } from '../../protocol/task.ts';
 import { validator, type Validator } from '../../protocol/validate.ts';
-import type { ColumnKind, TableRef } from './mysql-columns.ts';
 import { mysqlMessage } from './mysql-errors.ts';
 
 /** A host that does not answer is reported after this long instead of the OS's minutes. */
 const CONNECT_TIMEOUT_MS = 10_000;
 const DEFAULT_PORT = 3306;
 const DEFAULT_PARTITIONS_WITH_COLUMN = 8;
+
+/** A table named by its database and name, and how messages spell it (`db.table`). */
+export interface TableRef {
+  schemaName: string;
+  tableName: string;
+  table: string;
+}
+
+/** How a range or watermark column is bounded: integers exactly, numbers approximately, dates and times on the epoch. */
+export type ColumnKind = 'integer' | 'number' | 'date' | 'datetime';
 
 /** Where to connect, and what error messages may say about it (never the password). */
 export interface MysqlTarget {

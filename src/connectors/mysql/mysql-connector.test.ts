@@ -13,6 +13,7 @@ import { mysqlError } from './mysql-errors.ts';
 import { formatMicros } from './mysql-planner.ts';
 import { shortestFloat32 } from './mysql-reader.ts';
 import { rejectsWith } from '../../../test/helpers/rejects-with.ts';
+import { UploadBudget } from '../../common/upload-budget.ts';
 
 // MariaDB at 127.0.0.1:3306, user root without a password. Everything this file creates lives in its
 // own database (and one user), with a random suffix, dropped at the end.
@@ -118,6 +119,7 @@ function attempt(
   return {
     signal,
     allowedRoots: [],
+    uploadBudget: new UploadBudget(),
     runId: 'run1',
     activity: 'act',
     taskId: `t${taskIndex}`,

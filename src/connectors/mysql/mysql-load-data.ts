@@ -10,7 +10,7 @@
  */
 import { Readable, type Writable } from 'node:stream';
 import type { ResultSetHeader } from 'mysql2';
-import type { ColumnType } from '../table-columns.ts';
+import type { ColumnType } from '../../tables/table-columns.ts';
 import type { CanonicalRecord } from './mysql-canonical-input.ts';
 import type { MysqlSession } from './mysql-client.ts';
 import { quoteIdentifier, type QualifiedTable } from './mysql-config.ts';

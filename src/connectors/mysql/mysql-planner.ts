@@ -15,7 +15,7 @@ import { FerryError } from '../../common/errors.ts';
 import type { PartitionT, ResolvedEndpointT, WatermarkWindowT } from '../../protocol/task.ts';
 import type { ConnectorContext, PlanContext, SourcePlan } from '../connector.ts';
 import { rangePartitions, splitIntegers, splitNumbers } from '../range-partitions.ts';
-import type { TableColumn } from '../table-columns.ts';
+import type { TableColumn } from '../../tables/table-columns.ts';
 import { connectMysql, type MysqlSession } from './mysql-client.ts';
 import { assertTableExists, pickColumns, readColumns, type ColumnInfo } from './mysql-columns.ts';
 import { windowSql, watermarkKind } from './mysql-conditions.ts';

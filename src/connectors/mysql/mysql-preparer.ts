@@ -12,7 +12,7 @@
 import { FerryError } from '../../common/errors.ts';
 import type { ResolvedEndpointT } from '../../protocol/task.ts';
 import type { ActivityContext, SinkPreparation } from '../connector.ts';
-import type { TableColumn } from '../table-columns.ts';
+import type { TableColumn } from '../../tables/table-columns.ts';
 import { WRITING_SESSION, connectMysql, type MysqlSession } from './mysql-client.ts';
 import { pickColumns, readColumns, tableExists } from './mysql-columns.ts';
 import {

@@ -1,5 +1,5 @@
 /**
- * Reads one partition of a table as canonical CSV (table-columns.ts): a streaming SELECT (rows are
+ * Reads one partition of a table as canonical CSV (src/tables/table-columns.ts): a streaming SELECT (rows are
  * parsed as they arrive and the socket is paused when the consumer is slow, so nothing is buffered
  * beyond a few rows) rendered by csv-stringify the way PostgreSQL's COPY renders CSV: a header row,
  * NULL as an empty field, an empty string as `""`, every value as the canonical text of its logical
@@ -23,11 +23,11 @@
 import { Transform } from 'node:stream';
 import type { FieldPacket, TypeCastField, TypeCastNext } from 'mysql2';
 import { FerryError } from '../../common/errors.ts';
-import { canonicalRecord } from '../../formats/canonical-csv.ts';
+import { canonicalRecord } from '../../tables/canonical-csv.ts';
 import type { PartitionT, ResolvedEndpointT } from '../../protocol/task.ts';
 import type { AttemptContext, SourceObject } from '../connector.ts';
 import { onAbort } from '../on-abort.ts';
-import type { TableColumn } from '../table-columns.ts';
+import type { TableColumn } from '../../tables/table-columns.ts';
 import { connectMysql, type MysqlSession } from './mysql-client.ts';
 import { pickColumns, readColumns, type ColumnInfo } from './mysql-columns.ts';
 import { rangeSql, windowSql } from './mysql-conditions.ts';

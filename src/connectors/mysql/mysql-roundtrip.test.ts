@@ -13,6 +13,7 @@ import type { ResolvedEndpointT } from '../../protocol/task.ts';
 import type { ActivityContext, AttemptContext } from '../connector.ts';
 import { mysqlSink, mysqlSource } from './mysql-connector.ts';
 import { openMysqlWriter } from './mysql-writer.ts';
+import { UploadBudget } from '../../common/upload-budget.ts';
 
 const SERVER = { host: '127.0.0.1', port: 3306, user: 'root' };
 const suffix = `${process.pid}_${randomBytes(3).toString('hex')}`;
@@ -97,7 +98,13 @@ async function copy(
   const { finalize } = (await mysqlSink.prepare?.(sink, columns, activity)) ?? { finalize: false };
   let total = 0;
   for (const [taskIndex, partition] of plan.partitions.entries()) {
-    const attempt: AttemptContext = { ...activity, taskId: `t${taskIndex}`, attemptId: 'a1', taskIndex };
+    const attempt: AttemptContext = {
+      ...activity,
+      taskId: `t${taskIndex}`,
+      attemptId: 'a1',
+      taskIndex,
+      uploadBudget: new UploadBudget(),
+    };
     const writer = await openMysqlWriter(sink, attempt, { localInfile });
     try {
       for await (const object of mysqlSource.read(source, partition, attempt)) {

@@ -1,5 +1,5 @@
 /**
- * MySQL and MariaDB column types <-> the logical types tables travel with (table-columns.ts).
+ * MySQL and MariaDB column types <-> the logical types tables travel with (src/tables/table-columns.ts).
  *
  * Reading (information_schema -> logical type):
  * | MySQL                                           | logical                                  |
@@ -31,7 +31,7 @@
  * holding UTC (MySQL's TIMESTAMP stops in 2038), json JSON, uuid CHAR(36). A bare `text` native type
  * is widened to LONGTEXT: PostgreSQL's text is unlimited where MySQL's stops at 64 KiB.
  */
-import type { ColumnType, TableColumn } from '../table-columns.ts';
+import type { ColumnType, TableColumn } from '../../tables/table-columns.ts';
 
 /** One row of information_schema.COLUMNS, as mysql-columns.ts reads it. */
 export interface MysqlColumnRow {

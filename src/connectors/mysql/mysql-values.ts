@@ -1,5 +1,5 @@
 /**
- * Canonical text (table-columns.ts) -> what MySQL takes, for the few logical types whose canonical
+ * Canonical text (src/tables/table-columns.ts) -> what MySQL takes, for the few logical types whose canonical
  * text MySQL does not read as it is:
  * - boolean: `t`/`f` (and true/false/1/0) -> 1/0;
  * - binary: `\x` and hex -> the hex alone, which the loaders turn into bytes (UNHEX, X'..'); MySQL's
@@ -14,7 +14,7 @@
  * fractional seconds beyond a TIME/DATETIME/TIMESTAMP column's digits are cut. Such values fail
  * instead, unless the digits lost are zeros.
  */
-import type { ColumnType } from '../table-columns.ts';
+import type { ColumnType } from '../../tables/table-columns.ts';
 import type { ColumnInfo } from './mysql-columns.ts';
 
 /** A canonical value MySQL cannot take; the loaders add the row and column. */

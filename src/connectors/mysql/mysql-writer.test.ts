@@ -6,10 +6,11 @@ import mysql from 'mysql2/promise';
 import type { FerryError } from '../../common/errors.ts';
 import type { ResolvedEndpointT } from '../../protocol/task.ts';
 import type { ActivityContext, AttemptContext, SinkWriter, StageInput } from '../connector.ts';
-import type { TableColumn } from '../table-columns.ts';
+import type { TableColumn } from '../../tables/table-columns.ts';
 import { mysqlSink } from './mysql-connector.ts';
 import { openMysqlWriter, type MysqlWriter, type WriterTuning } from './mysql-writer.ts';
 import { rejectsWith } from '../../../test/helpers/rejects-with.ts';
+import { UploadBudget } from '../../common/upload-budget.ts';
 
 // MariaDB at 127.0.0.1:3306, user root without a password. Everything this file creates lives in its
 // own database (and one user), with a random suffix, dropped at the end.
@@ -71,7 +72,13 @@ function attempt(
   attemptId = 'a1',
   signal = new AbortController().signal,
 ): AttemptContext {
-  return { ...activity(runId, signal), taskId: `t${taskIndex}`, attemptId, taskIndex };
+  return {
+    ...activity(runId, signal),
+    taskId: `t${taskIndex}`,
+    attemptId,
+    taskIndex,
+    uploadBudget: new UploadBudget(),
+  };
 }
 
 const KV: TableColumn[] = [

@@ -3,7 +3,7 @@
  * the socket, which is the only way to stop a COPY the server is already streaming (pg cannot send a
  * cancel request), and the server notices, rolls back and ends the backend.
  *
- * Every session first sets what makes the server's text output canonical (table-columns.ts),
+ * Every session first sets what makes the server's text output canonical (src/tables/table-columns.ts),
  * whatever the server's or the role's defaults: timestamptz in UTC (`... +00`), ISO dates, hex
  * bytea, shortest round-trip floats (extra_float_digits > 0, PostgreSQL 12+; exact, so a float
  * watermark read back as text compares equal), and the default interval style. They are set with

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Client, type Client as ClientT } from 'pg';
-import type { TableColumn } from '../table-columns.ts';
+import type { TableColumn } from '../../tables/table-columns.ts';
 import { postgresSource } from './postgres-connector.ts';
 import { numericModifier } from './postgres-types.ts';
 import {

@@ -4,7 +4,7 @@
  * and compared. One query answers all of it.
  */
 import { FerryError } from '../../common/errors.ts';
-import type { TableColumn } from '../table-columns.ts';
+import type { TableColumn } from '../../tables/table-columns.ts';
 import type { PostgresSession } from './postgres-client.ts';
 import type { CompiledPostgresSource } from './postgres-config.ts';
 import { postgresMessage } from './postgres-errors.ts';
@@ -19,7 +19,7 @@ export interface ColumnInfo {
   castType: string;
   /** undefined when the column cannot be a partition or watermark column. */
   kind: ColumnKind | undefined;
-  /** The column as it travels (table-columns.ts). */
+  /** The column as it travels (src/tables/table-columns.ts). */
   column: TableColumn;
 }
 

@@ -19,7 +19,7 @@
 import { FerryError } from '../../common/errors.ts';
 import type { PartitionT, ResolvedEndpointT, WatermarkWindowT } from '../../protocol/task.ts';
 import type { ConnectorContext, PlanContext, SourcePlan } from '../connector.ts';
-import type { TableColumn } from '../table-columns.ts';
+import type { TableColumn } from '../../tables/table-columns.ts';
 import { connectPostgres, type PostgresSession } from './postgres-client.ts';
 import {
   describeTable,

@@ -19,7 +19,7 @@
 import { FerryError } from '../../common/errors.ts';
 import type { ResolvedEndpointT } from '../../protocol/task.ts';
 import type { ActivityContext, SinkPreparation } from '../connector.ts';
-import type { TableColumn } from '../table-columns.ts';
+import type { TableColumn } from '../../tables/table-columns.ts';
 import { connectPostgres, type PostgresSession } from './postgres-client.ts';
 import {
   compilePostgresSink,

@@ -13,7 +13,7 @@ import { FerryError } from '../../common/errors.ts';
 import type { PartitionT, ResolvedEndpointT } from '../../protocol/task.ts';
 import type { AttemptContext, SourceObject } from '../connector.ts';
 import { onAbort } from '../on-abort.ts';
-import type { TableColumn } from '../table-columns.ts';
+import type { TableColumn } from '../../tables/table-columns.ts';
 import { CopyOut } from './copy-out.ts';
 import { connectPostgres, type PostgresSession } from './postgres-client.ts';
 import { describeTable, pickColumn, sourceColumns } from './postgres-columns.ts';

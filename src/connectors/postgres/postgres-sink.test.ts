@@ -4,7 +4,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import type { Client } from 'pg';
 import type { ResolvedEndpointT } from '../../protocol/task.ts';
 import type { AttemptContext, StagedObject } from '../connector.ts';
-import type { TableColumn } from '../table-columns.ts';
+import type { TableColumn } from '../../tables/table-columns.ts';
 import { postgresSink } from './postgres-connector.ts';
 import {
   activityCtx,

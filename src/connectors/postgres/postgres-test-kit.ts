@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import { Client } from 'pg';
 import type { ResolvedEndpointT, WatermarkWindowT } from '../../protocol/task.ts';
 import type { ActivityContext, AttemptContext, PlanContext, SourceObject } from '../connector.ts';
+import { UploadBudget } from '../../common/upload-budget.ts';
 
 export const SERVER = { host: '127.0.0.1', port: 5432, database: 'test', user: 'postgres' };
 
@@ -73,6 +74,7 @@ export function attempt(
   return {
     signal: options.signal ?? new AbortController().signal,
     allowedRoots: [],
+    uploadBudget: new UploadBudget(),
     runId: options.runId ?? 'run1',
     activity: 'act',
     taskId: `t${taskIndex}`,

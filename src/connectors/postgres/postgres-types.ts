@@ -1,5 +1,5 @@
 /**
- * PostgreSQL types and Ferry's logical column types (table-columns.ts), both ways.
+ * PostgreSQL types and Ferry's logical column types (src/tables/table-columns.ts), both ways.
  *
  * Reading: every type maps to the logical type whose canonical text PostgreSQL already prints for
  * it. Types with no logical counterpart (interval, arrays, enums, ranges, inet, money, timetz...)
@@ -14,7 +14,7 @@
  */
 import { DatabaseError } from 'pg';
 import { FerryError } from '../../common/errors.ts';
-import type { ColumnType, TableColumn } from '../table-columns.ts';
+import type { ColumnType, TableColumn } from '../../tables/table-columns.ts';
 import type { PostgresSession } from './postgres-client.ts';
 
 /** By pg_type.typname; a missing name is text. */

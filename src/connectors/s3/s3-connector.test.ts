@@ -26,7 +26,8 @@ import { PART_SIZE } from './s3-writer.ts';
 import { rejectsWith } from '../../../test/helpers/rejects-with.ts';
 import { directOf, startProxy } from '../../../test/helpers/direct-reads.ts';
 import { heldFileChecks } from '../../../test/helpers/held-files.ts';
-import { WHOLE_READ_BELOW } from '../direct-upload.ts';
+import { WHOLE_READ_BELOW } from '../object-store/range-pairs.ts';
+import { UploadBudget } from '../../common/upload-budget.ts';
 
 const BUCKET = 'lake';
 let s3: S3rverHandle;
@@ -66,6 +67,9 @@ function endpoint(
   return { type: 's3', linkedService, properties, options };
 }
 
+/** This file's own upload budget: what its attempts hold and wait for is no other test file's. */
+const uploadBudget = new UploadBudget();
+
 function ctx(): PlanContext {
   return { signal: new AbortController().signal, allowedRoots: [], watermark: null };
 }
@@ -74,6 +78,7 @@ function attempt(taskId: string, attemptId: string): AttemptContext {
   return {
     signal: new AbortController().signal,
     allowedRoots: [],
+    uploadBudget,
     runId: 'r1',
     activity: 'copy',
     taskId,

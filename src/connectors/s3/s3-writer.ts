@@ -12,8 +12,8 @@
  * is written by a PutObject at commit instead, and so is a small file read directly whose source can
  * keep it open (HeldFile: read only at commit, its sha256 known from then).
  * abort() aborts every upload it created, best effort.
- * A file read directly (stageDirect) is uploaded by src/connectors/direct-upload.ts: its parts are
- * sent 16 at once, each straight from its range of the file, in two pooled 256 KiB buffers.
+ * A file read directly (stageDirect) is uploaded by src/connectors/object-store/range-upload.ts: its
+ * parts are sent 16 at once, each straight from its range of the file, in two pooled 256 KiB buffers.
  *
  * An attempt killed before commit or abort leaves invisible uploads behind; a bucket lifecycle rule
  * (AbortIncompleteMultipartUpload) reclaims their storage.
@@ -31,17 +31,14 @@ import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FerryError } from '../../common/errors.ts';
 import type { ResolvedEndpointT } from '../../protocol/task.ts';
-import type { AttemptContext, DirectRead, SinkWriter, StageInput, StagedObject } from '../connector.ts';
-import {
-  BufferPool,
-  HeldFile,
-  PartUploads,
-  StageSignal,
-  uploadDirect,
-  uploadStream,
-  type PartBody,
-  type PartLimits,
-} from '../direct-upload.ts';
+import type { AttemptContext, SinkWriter, StageInput, StagedObject } from '../connector.ts';
+import type { DirectRead } from '../../tables/object-reads.ts';
+import type { PoolSize } from '../../common/buffer-pool.ts';
+import { HeldFile } from '../object-store/held-file.ts';
+import { PartUploads, type PartBody, type PartLimits } from '../object-store/part-uploads.ts';
+import { uploadDirect } from '../object-store/range-upload.ts';
+import { StageSignal } from '../object-store/stage-signal.ts';
+import { uploadStream } from '../object-store/stream-upload.ts';
 import { checkObjectName, compileS3Sink, openS3Store, type S3Store } from './s3-config.ts';
 import { cancelledError, s3Error, s3Message } from './s3-errors.ts';
 
@@ -55,10 +52,11 @@ const S3_PARTS: PartLimits = { maxParts: 10_000, maxPartSize: 5 * 1024 * 1024 * 
 /** Parts of an object staged from a stream uploading at once (each holds a pooled part buffer). */
 const PARTS_IN_FLIGHT = 4;
 /**
- * Part buffers for objects staged from streams in the whole node (48 MiB, one slab), shared by
- * every upload: an upload waits for a free one, whatever the number of tasks running at once.
+ * Part buffers for objects staged from streams in the whole node (48 MiB, one slab), a pool of its
+ * UploadBudget shared by every upload: an upload waits for a free one, whatever the number of tasks
+ * running at once.
  */
-const partPool = new BufferPool(6, PART_SIZE);
+const STREAM_PARTS: PoolSize = { count: 6, size: PART_SIZE };
 /** Tries of a part sent from a file's range (the SDK tries a buffer's itself), and the pause after the first. */
 const PART_TRIES = 3;
 const PART_RETRY_MS = 200;
@@ -119,7 +117,7 @@ export class S3Writer implements SinkWriter {
       (o) =>
         uploadStream({
           stream,
-          pool: partPool,
+          pool: this.#ctx.uploadBudget.pool(STREAM_PARTS),
           partSize: PART_SIZE,
           limits: S3_PARTS,
           limit: PARTS_IN_FLIGHT,
@@ -133,7 +131,7 @@ export class S3Writer implements SinkWriter {
 
   /**
    * A file read directly. A small one whose source can keep it open is held (HeldFile,
-   * src/connectors/direct-upload.ts) and put whole at commit: one request instead of three (create,
+   * src/connectors/object-store/held-file.ts) and put whole at commit: one request instead of three (create,
    * part, complete). Otherwise uploadDirect sends its parts.
    */
   async stageDirect(name: string, direct: DirectRead): Promise<StagedObject> {
@@ -143,14 +141,21 @@ export class S3Writer implements SinkWriter {
       (text: string): string =>
         s3Message(this.#store.linkedService, `${normal} ${text} (${operation})`);
     // Nothing awaited since the check that the attempt is open: an abort cannot have come between.
-    const held = HeldFile.hold(direct, message('commit'));
+    const held = HeldFile.hold(direct, this.#ctx.uploadBudget, message('commit'));
     if (held) {
       // Its sha256 is known once the commit has read it (#publish).
       const object = { name: normal, bytes: held.size, sha256: '' };
       return this.#keep({ object, key: this.#prefix + normal, upload: undefined, parts: [], held });
     }
     return this.#stageParts(normal, (o) =>
-      uploadDirect({ direct, partSize: PART_SIZE, limits: S3_PARTS, message: message('stage'), ...o }),
+      uploadDirect({
+        direct,
+        budget: this.#ctx.uploadBudget,
+        partSize: PART_SIZE,
+        limits: S3_PARTS,
+        message: message('stage'),
+        ...o,
+      }),
     );
   }
 

@@ -4,7 +4,7 @@
  */
 import { Type } from 'typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { NODE_ONLY, PUBLIC, callerNode, type App } from '../app.ts';
+import { NODE_ONLY, PUBLIC, callerNode, type App } from './route-access.ts';
 import type { ServiceContext } from '../context.ts';
 import { type HeartbeatResponseT, type ReportResultT, type ReportT } from '../../protocol/agent.ts';
 import type { NodesTable } from '../store/schema.ts';

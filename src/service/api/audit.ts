@@ -1,6 +1,6 @@
 /** /api/v1/audit: the audit log, newest first (admin only). Written by src/service/audit-log.ts. */
 import { Type } from 'typebox';
-import type { App } from '../app.ts';
+import type { App } from './route-access.ts';
 import type { ServiceContext } from '../context.ts';
 import type { AuditLog } from '../audit-log.ts';
 import { listAuditEntries } from '../store/queries/audit-log.ts';

@@ -1,6 +1,6 @@
 /** /api/v1/gateways: logical gateways, their keys, nodes and events. */
 import { Type } from 'typebox';
-import { OPERATOR, READER, type App } from '../app.ts';
+import { OPERATOR, READER, type App } from './route-access.ts';
 import type { ServiceContext } from '../context.ts';
 import {
   createGateway,

@@ -1,6 +1,6 @@
 /** /api/v1/linked-services: store connections. Secret properties go in, never out. */
 import { Type } from 'typebox';
-import { OPERATOR, READER, type App } from '../app.ts';
+import { OPERATOR, READER, type App } from './route-access.ts';
 import type { ServiceContext } from '../context.ts';
 import { NameSchema, STORES, STORE_TYPES, isStoreType, pathProblem } from '../../protocol/stores.ts';
 import { validator } from '../../protocol/validate.ts';

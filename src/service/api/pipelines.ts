@@ -1,6 +1,6 @@
 /** /api/v1/pipelines and /api/v1/runs: apply pipelines, start runs, follow them task by task. */
 import { Type } from 'typebox';
-import { OPERATOR, READER, type App } from '../app.ts';
+import { OPERATOR, READER, type App } from './route-access.ts';
 import type { ServiceContext } from '../context.ts';
 import { NameSchema } from '../../protocol/stores.ts';
 import { validatePipeline } from '../pipeline-validation.ts';

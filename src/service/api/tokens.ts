@@ -1,6 +1,6 @@
 /** /api/v1/tokens: API tokens with roles (admin only). A token is shown once, when it is made. */
 import { Type } from 'typebox';
-import type { App } from '../app.ts';
+import type { App } from './route-access.ts';
 import type { ServiceContext } from '../context.ts';
 import { NameSchema } from '../../protocol/stores.ts';
 import { createApiToken, listApiTokens, revokeApiToken } from '../store/queries/api-tokens.ts';

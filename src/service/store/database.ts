@@ -8,6 +8,7 @@ import { Kysely, Migrator, PostgresDialect, sql, type Migration, type MigrationP
 import pg from 'pg';
 import { createSqliteDialect } from './sqlite-dialect.ts';
 import type { Schema } from './schema.ts';
+import type { StoreDialect } from './store-dialect.ts';
 import * as m001 from './migrations/001-initial.ts';
 import * as m002 from './migrations/002-watermarks.ts';
 import * as m003 from './migrations/003-node-keys.ts';
@@ -15,8 +16,6 @@ import * as m004 from './migrations/004-connection-tests.ts';
 import * as m005 from './migrations/005-api-tokens-and-audit.ts';
 import { FerryError } from '../../common/errors.ts';
 import { storeUnavailable } from './store-errors.ts';
-
-export type StoreDialect = 'sqlite' | 'postgres';
 
 export interface Store {
   db: Kysely<Schema>;

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { StoreDialect } from '../database.ts';
+import type { StoreDialect } from '../store-dialect.ts';
 
 /** The first schema. Shared by SQLite and PostgreSQL; only the auto-increment column differs. */
 export async function up(db: Kysely<unknown>, dialect: StoreDialect): Promise<void> {

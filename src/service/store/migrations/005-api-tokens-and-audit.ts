@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { StoreDialect } from '../database.ts';
+import type { StoreDialect } from '../store-dialect.ts';
 
 /**
  * API tokens with roles (src/service/roles.ts), kept only as their sha256, and the audit log of who

@@ -22,7 +22,7 @@ import { buildGatewayState } from '../../scheduler/gateway-state.ts';
 import { activeAttemptsByNode } from './active-attempts.ts';
 import { assignWorker, workerRoom } from '../../scheduler/assignment.ts';
 import type { SchedulerTimings } from '../../scheduler/timings.ts';
-import type { StoreDialect } from '../database.ts';
+import type { StoreDialect } from '../store-dialect.ts';
 import { JSON_COLUMNS } from '../json-column.ts';
 
 interface Resolved {

@@ -1,12 +1,12 @@
 /**
- * Reading and writing canonical CSV (src/connectors/table-columns.ts): the one dialect tables travel
+ * Reading and writing canonical CSV (src/tables/table-columns.ts): the one dialect tables travel
  * in. Records are arrays of field texts where `null` is NULL (an unquoted empty field) and `''` is an
  * empty string (`""`), so every format can tell the two apart.
  */
 import type { Readable } from 'node:stream';
 import { CsvError, parse } from 'csv-parse';
 import { FerryError } from '../common/errors.ts';
-import type { TableColumn } from '../connectors/table-columns.ts';
+import type { TableColumn } from './table-columns.ts';
 
 export type CsvRecord = (string | null)[];
 

@@ -3,7 +3,7 @@
  * clamped to its size (a range past the end is not asked for), each store error framed by the
  * store's own mapping.
  */
-import type { FilePeek } from './connector.ts';
+import type { FilePeek } from '../../tables/object-reads.ts';
 
 export function rangedPeek(
   size: number,
