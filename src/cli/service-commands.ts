@@ -127,6 +127,7 @@ export function serviceCommands(program: Command): void {
           key = (await api.post<{ key1: string }>('/api/v1/gateways', { name: flags.gateway })).key1;
         }
         const { startNode } = await import('../node/node-agent.ts');
+        const logLevel = readEnv().logLevel;
         node = await startNode({
           serviceUrl: svc.url,
           ...(serviceCa === undefined ? {} : { serviceCa }),
@@ -136,7 +137,7 @@ export function serviceCommands(program: Command): void {
           advertise: '127.0.0.1',
           dataDir: join(options.dataDir ?? 'ferry-data', 'node'),
           allowPaths: flags.allowPath,
-          ...(readEnv().logLevel ? { logLevel: readEnv().logLevel } : {}),
+          ...(logLevel ? { logLevel } : {}),
         });
       } catch (err) {
         await svc.close();

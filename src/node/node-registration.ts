@@ -29,12 +29,15 @@ export type LocalRegistration =
 export function withRemembered(input: NodeOptions): NodeOptions {
   const known = readRegistration(resolve(input.dataDir ?? 'ferry-node'));
   if (!known) return input;
+  const port = input.port ?? known.settings?.port;
+  const listen = input.listen ?? known.settings?.listen;
+  const advertise = input.advertise ?? known.settings?.advertise;
   return {
     ...input,
     name: input.name ?? known.nodeName,
-    port: input.port ?? known.settings?.port,
-    listen: input.listen ?? known.settings?.listen,
-    advertise: input.advertise ?? known.settings?.advertise,
+    ...(port === undefined ? {} : { port }),
+    ...(listen === undefined ? {} : { listen }),
+    ...(advertise === undefined ? {} : { advertise }),
   };
 }
 

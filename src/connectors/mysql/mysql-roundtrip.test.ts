@@ -117,7 +117,11 @@ async function copy(
             },
           }),
         );
-        const staged = await writer.stage({ name: object.name, stream: counted, columns: object.columns });
+        const staged = await writer.stage({
+          name: object.name,
+          stream: counted,
+          ...(object.columns ? { columns: object.columns } : {}),
+        });
         assert.equal(staged.rows, object.rows(), 'rows read and written');
         assert.equal(staged.bytes, bytes, 'bytes read and written');
         total += staged.rows ?? 0;

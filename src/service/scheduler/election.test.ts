@@ -73,7 +73,7 @@ function gateway(dispatcher: NodesTable | null, over: Partial<GatewaysTable> = {
 
 function reach(...r: [NodesTable, boolean, string?][]): string {
   const out: PeerReachT[] = r.map(([n, ok, error]) =>
-    ok ? { nodeId: n.id, ok } : { nodeId: n.id, ok, error },
+    ok || error === undefined ? { nodeId: n.id, ok } : { nodeId: n.id, ok, error },
   );
   return JSON.stringify(out);
 }
