@@ -1,11 +1,13 @@
 /**
  * Errors of the CLI that say what to do: a --service URL without a scheme (instead of the URL
  * parser's "Invalid URL" and a hint to start `ferry up`), and a port already in use at start (with
- * the flag that changes it).
+ * the flag that changes it), and a config file with a misspelt key or a wrong type (naming the file
+ * and the key).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cli, tempDir } from './helpers/cluster.ts';
 
@@ -92,4 +94,40 @@ test('a port in use at start: which port, and the flag to change it', async (t) 
     `ferry: node-to-node port ${port} is in use on 127.0.0.1`,
     '  hint: pick another --node-port (0 = any free port), or stop what listens there (another `ferry up` or `ferry node`?)',
   ]);
+});
+
+test('a config file with a misspelt key or a wrong type: refused, naming the file and the key', async (t) => {
+  const dir = tempDir(t);
+  const write = (name: string, text: string): string => {
+    const path = join(dir, name);
+    writeFileSync(path, text);
+    return path;
+  };
+  const cases = [
+    {
+      args: ['service', '--port', '0', '--data-dir', join(dir, 'svc')],
+      file: write('service-config.yaml', 'port: 0\nheartbeatIntervalMS: 500\n'),
+      said: 'heartbeatIntervalMS: is not a known field (did you mean heartbeatIntervalMs?)',
+    },
+    {
+      args: ['service', '--port', '0', '--data-dir', join(dir, 'svc')],
+      file: write('service-config.json', '{"auditRetentionDays": "ninety"}'),
+      said: 'auditRetentionDays: must be number',
+    },
+    {
+      args: ['node', '--data-dir', join(dir, 'node'), '--service', 'http://127.0.0.1:1', '--key', 'k'],
+      file: write('node-config.yaml', 'alowPaths: [/tmp]\n'),
+      said: 'alowPaths: is not a known field (did you mean allowPaths?)',
+    },
+    {
+      args: ['node', '--data-dir', join(dir, 'node'), '--service', 'http://127.0.0.1:1', '--key', 'k'],
+      file: write('node-config.json', '{"allowPaths": "/tmp"}'),
+      said: 'allowPaths: must be array',
+    },
+  ];
+  for (const c of cases) {
+    const res = await cli([...c.args, '--config', c.file], NO_ENV);
+    assert.equal(res.code, 1, res.stderr);
+    assert.equal(lines(res.stderr)[0], `ferry: ${c.file}: ${c.said}`);
+  }
 });

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { cliContext, serviceCaFrom } from './context.ts';
 import { enc } from './api-client.ts';
 import { ago, bytes, printFields, printJson, printTable } from './output.ts';
-import type { NodeOptions } from '../node/node-options.ts';
+import { nodeOptionsValidator, type NodeOptions } from '../node/node-options.ts';
 import { readLocalStatus, readRegistration, removeRegistration } from '../node/node-state.ts';
 import { ServiceClient } from '../node/service-client.ts';
 import { readConfigFile, readEnv } from '../common/config.ts';
@@ -74,7 +74,7 @@ function num(v: string | undefined, flag: string): number | undefined {
 
 function nodeOptionsFrom(flags: RunFlags): NodeOptions {
   const env = readEnv();
-  const file = readConfigFile(flags.config) as NodeOptions;
+  const file = readConfigFile(flags.config, nodeOptionsValidator);
   const merged: NodeOptions = { ...file };
   if (env.nodeVersion) merged.versionOverride = env.nodeVersion;
   if (env.logLevel) merged.logLevel = env.logLevel;

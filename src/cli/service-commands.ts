@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import type { RunningService } from '../service/service.ts';
-import type { ServiceOptions } from '../service/service-options.ts';
+import { serviceOptionsValidator, type ServiceOptions } from '../service/service-options.ts';
 import type { RunningNode } from '../node/node-agent.ts';
 import { readConfigFile, readEnv } from '../common/config.ts';
 import { FerryError, toFerryError } from '../common/errors.ts';
@@ -28,7 +28,7 @@ interface ServiceFlags {
 
 function serviceOptionsFrom(flags: ServiceFlags): ServiceOptions {
   const env = readEnv();
-  const o: ServiceOptions = { ...(readConfigFile(flags.config) as ServiceOptions) };
+  const o: ServiceOptions = { ...readConfigFile(flags.config, serviceOptionsValidator) };
   if (env.adminToken) o.adminToken = env.adminToken;
   if (env.masterKey) o.masterKey = env.masterKey;
   if (env.store) o.store = env.store;

@@ -61,12 +61,22 @@ export function readStructuredFile(path: string): unknown {
   }
 }
 
-/** A config file for `ferry service` / `ferry node`: an object whose keys are the options' names. */
-export function readConfigFile(path: string | undefined): Record<string, unknown> {
-  if (path === undefined) return {};
+/** What checks a config file's options: a schema validator (src/protocol/validate.ts) fits. */
+export interface ConfigChecker<T> {
+  /** Returns the value typed, or throws a FerryError naming `what` and every wrong key at once. */
+  parse(value: unknown, what: string): T;
+}
+
+/**
+ * A config file for `ferry service` / `ferry node`: an object whose keys are the options' names,
+ * checked against the options' schema so that a misspelt key or a wrong type is refused, naming
+ * the file and the key, instead of being silently ignored.
+ */
+export function readConfigFile<T extends object>(path: string | undefined, checker: ConfigChecker<T>): T {
+  if (path === undefined) return checker.parse({}, '(no config file)');
   const value = readStructuredFile(path);
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new FerryError('bad_request', `${path} must hold an object of options`);
   }
-  return value as Record<string, unknown>;
+  return checker.parse(value, path);
 }

@@ -111,13 +111,7 @@ export function toFerryError(err: unknown, context?: string): FerryError {
   if (err instanceof FerryError) return err;
   const prefix = context ? `${context}: ` : '';
   if (err instanceof Error) {
-    const sysCode = (err as NodeJS.ErrnoException).code;
-    if (
-      sysCode === 'ECONNREFUSED' ||
-      sysCode === 'ECONNRESET' ||
-      sysCode === 'ETIMEDOUT' ||
-      sysCode === 'EHOSTUNREACH'
-    ) {
+    if (isNetworkError(err)) {
       return new FerryError('unavailable', `${prefix}${describeSystemError(err)}`, { cause: err });
     }
     if (err.name === 'AbortError') return new FerryError('cancelled', `${prefix}cancelled`, { cause: err });
@@ -126,9 +120,12 @@ export function toFerryError(err: unknown, context?: string): FerryError {
   return new FerryError('internal', `${prefix}${String(err)}`);
 }
 
-/** "connection refused" rather than "connect ECONNREFUSED 127.0.0.1:8060". */
-/** Socket error codes that mean the other end could not be reached, or the connection to it broke. */
-export const NETWORK_ERROR_CODES: ReadonlySet<string> = new Set([
+/**
+ * Socket error codes that mean the other end could not be reached, or the connection to it broke:
+ * Node's own (net, dns) and undici's (fetch, the Azure SDK), so that every store and every hop
+ * decides "network" the same way.
+ */
+const NETWORK_ERROR_CODES: ReadonlySet<string> = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
   'ETIMEDOUT',
@@ -137,8 +134,32 @@ export const NETWORK_ERROR_CODES: ReadonlySet<string> = new Set([
   'ENOTFOUND',
   'EAI_AGAIN',
   'EPIPE',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
 ]);
 
+/** Of those, the ones that say a connection that was open broke (rather than never opened). */
+const CONNECTION_LOST_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
+
+const codeOf = (err: unknown): unknown =>
+  err instanceof Error ? (err as { code?: unknown }).code : undefined;
+
+/**
+ * Whether `err` itself (not its causes: a caller that wraps walks them) says the other end could
+ * not be reached or the connection to it broke: worth retrying, and not the store's or our fault.
+ */
+export function isNetworkError(err: unknown): boolean {
+  const code = codeOf(err);
+  return typeof code === 'string' && NETWORK_ERROR_CODES.has(code);
+}
+
+/** A network error on a connection that was open (reset, broken pipe), not one that never opened. */
+export function isConnectionLost(err: unknown): boolean {
+  const code = codeOf(err);
+  return typeof code === 'string' && CONNECTION_LOST_CODES.has(code);
+}
+
+/** "connection refused" rather than "connect ECONNREFUSED 127.0.0.1:8060". */
 export function describeSystemError(err: Error): string {
   const sysCode = (err as NodeJS.ErrnoException).code;
   switch (sysCode) {

@@ -1,53 +1,63 @@
 import { readFileSync } from 'node:fs';
 import { hostname, cpus, totalmem } from 'node:os';
 import { resolve } from 'node:path';
+import { Type, type Static } from 'typebox';
 import { FerryError } from '../common/errors.ts';
+import { validator } from '../protocol/validate.ts';
 import { checkServiceUrl } from '../common/service-url.ts';
 import { MAX_LIMIT } from '../protocol/agent.ts';
 
 /** What `ferry node` accepts. Every field is optional except on first start (serviceUrl, key). */
-export interface NodeOptions {
-  /** The service's URL, e.g. http://127.0.0.1:8050. Needed on first start; kept in the data dir. */
-  serviceUrl?: string;
-  /**
-   * CA certificate (PEM file) that signed the service's HTTPS certificate (env FERRY_SERVICE_CA).
-   * Default: the system's CAs.
-   */
-  serviceCa?: string;
-  /** Authentication key of the logical gateway (first start only; env FERRY_NODE_KEY). */
-  key?: string;
-  /** A file holding the key instead (surrounding white space ignored); not with `key`. */
-  keyFile?: string;
-  /** Node name, fixed at registration. Default: the host name. */
-  name?: string;
-  /** Node-to-node port. Default 8060; 0 picks a free port. */
-  port?: number;
-  /** Address the node-to-node port listens on. Default 0.0.0.0 (peers on other machines). */
-  listen?: string;
-  /** Address other nodes use to reach this one. Default: the host name. */
-  advertise?: string;
-  /** Where the node keeps its registration and state. Default ./ferry-node. */
-  dataDir?: string;
-  /** Local folders this node may read and write; repeatable. Default: none. */
-  allowPaths?: string[];
-  /** Node-to-node TLS: certificate, key and CA bundle (PEM files). All three, or none. */
-  tlsCert?: string;
-  tlsKey?: string;
-  tlsCa?: string;
-  /**
-   * Concurrent jobs limit before the operator sets one. Default: 4 per core, at most one per
-   * 256 MiB of memory, at least 2 (2 cores + 24 GiB -> 8).
-   */
-  defaultLimit?: number;
-  /** On SIGTERM: how long running tasks may finish before they are handed back. Default 30000 ms. */
-  drainGraceMs?: number;
-  /** How long a peer probe waits for an answer. Default 1000 ms. */
-  probeTimeoutMs?: number;
-  /** The version this node reports (env FERRY_NODE_VERSION; for upgrade drills). Default: Ferry's own. */
-  versionOverride?: string;
-  /** pino level. Default info. */
-  logLevel?: string;
-}
+export const NodeOptionsSchema = Type.Object(
+  {
+    /** The service's URL, e.g. http://127.0.0.1:8050. Needed on first start; kept in the data dir. */
+    serviceUrl: Type.Optional(Type.String()),
+    /**
+     * CA certificate (PEM file) that signed the service's HTTPS certificate (env FERRY_SERVICE_CA).
+     * Default: the system's CAs.
+     */
+    serviceCa: Type.Optional(Type.String()),
+    /** Authentication key of the logical gateway (first start only; env FERRY_NODE_KEY). */
+    key: Type.Optional(Type.String()),
+    /** A file holding the key instead (surrounding white space ignored); not with `key`. */
+    keyFile: Type.Optional(Type.String()),
+    /** Node name, fixed at registration. Default: the host name. */
+    name: Type.Optional(Type.String()),
+    /** Node-to-node port. Default 8060; 0 picks a free port. */
+    port: Type.Optional(Type.Number()),
+    /** Address the node-to-node port listens on. Default 0.0.0.0 (peers on other machines). */
+    listen: Type.Optional(Type.String()),
+    /** Address other nodes use to reach this one. Default: the host name. */
+    advertise: Type.Optional(Type.String()),
+    /** Where the node keeps its registration and state. Default ./ferry-node. */
+    dataDir: Type.Optional(Type.String()),
+    /** Local folders this node may read and write; repeatable. Default: none. */
+    allowPaths: Type.Optional(Type.Array(Type.String())),
+    /** Node-to-node TLS: certificate, key and CA bundle (PEM files). All three, or none. */
+    tlsCert: Type.Optional(Type.String()),
+    tlsKey: Type.Optional(Type.String()),
+    tlsCa: Type.Optional(Type.String()),
+    /**
+     * Concurrent jobs limit before the operator sets one. Default: 4 per core, at most one per
+     * 256 MiB of memory, at least 2 (2 cores + 24 GiB -> 8).
+     */
+    defaultLimit: Type.Optional(Type.Number()),
+    /** On SIGTERM: how long running tasks may finish before they are handed back. Default 30000 ms. */
+    drainGraceMs: Type.Optional(Type.Number()),
+    /** How long a peer probe waits for an answer. Default 1000 ms. */
+    probeTimeoutMs: Type.Optional(Type.Number()),
+    /** The version this node reports (env FERRY_NODE_VERSION; for upgrade drills). Default: Ferry's own. */
+    versionOverride: Type.Optional(Type.String()),
+    /** pino level. Default info. */
+    logLevel: Type.Optional(Type.String()),
+  },
+  // A misspelt key in a config file is refused, not silently ignored.
+  { additionalProperties: false },
+);
+export type NodeOptions = Static<typeof NodeOptionsSchema>;
+
+/** Checks a config file's options, naming every unknown key (with "did you mean") and wrong type. */
+export const nodeOptionsValidator = validator(NodeOptionsSchema);
 
 export interface CompiledNodeOptions {
   serviceUrl: string | undefined;

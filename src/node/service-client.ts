@@ -1,23 +1,45 @@
 /**
  * The node's calls to the service (outbound only). Errors come back as FerryErrors: the service's
- * problem body when it answered, `unavailable` when it could not be reached.
+ * problem body when it answered, `unavailable` when it could not be reached. Every reply the node
+ * reads is checked against its protocol schema before it is used: a reply of the wrong shape (a
+ * proxy's page, a service of another version) is a clear `unavailable` naming the route and what
+ * is wrong, never a field that is silently undefined further on.
  */
 import { closeAgents, jsonAgents, requestJson, type JsonAgents, type JsonResponse } from './json-request.ts';
 import { FerryError, fromProblem, toFerryError } from '../common/errors.ts';
 import { serviceTlsProblem } from '../common/tls.ts';
-import type {
-  ClaimRequestT,
-  ClaimResponseT,
-  CompleteRequestT,
-  ConnectionTestReportT,
-  HeartbeatRequestT,
-  HeartbeatResponseT,
-  ProgressRequestT,
-  RegisterRequestT,
-  RegisterResponseT,
-  ReportsResponseT,
+import type { Static, TSchema } from 'typebox';
+import {
+  ClaimResponse,
+  HeartbeatResponse,
+  KeyGatewayResponse,
+  RegisterResponse,
+  ReportsResponse,
+  type ClaimRequestT,
+  type ClaimResponseT,
+  type CompleteRequestT,
+  type ConnectionTestReportT,
+  type HeartbeatRequestT,
+  type HeartbeatResponseT,
+  type KeyGatewayResponseT,
+  type ProgressRequestT,
+  type RegisterRequestT,
+  type RegisterResponseT,
 } from '../protocol/agent.ts';
+import { validator, type Validator } from '../protocol/validate.ts';
 import { ReportBatcher } from './report-batcher.ts';
+
+/** The replies the node reads, compiled once. (Replies it does not read, `{ ok: true }`, are not checked.) */
+const REPLIES = {
+  register: validator(RegisterResponse),
+  keyGateway: validator(KeyGatewayResponse),
+  heartbeat: validator(HeartbeatResponse),
+  claim: validator(ClaimResponse),
+  reports: validator(ReportsResponse),
+};
+
+/** How many of a malformed reply's problems its error names (the first ones; the rest are alike). */
+const PROBLEMS_SHOWN = 3;
 
 export class ServiceClient {
   readonly #base: string;
@@ -39,12 +61,12 @@ export class ServiceClient {
     this.#token = token;
   }
 
-  async #call<T>(
+  async #call(
     method: 'GET' | 'POST' | 'DELETE',
     path: string,
     body?: unknown,
     opts: { signal?: AbortSignal; timeoutMs?: number } = {},
-  ): Promise<T> {
+  ): Promise<unknown> {
     let res: JsonResponse;
     try {
       res = await requestJson(`${this.#base}${path}`, {
@@ -75,23 +97,53 @@ export class ServiceClient {
       throw new FerryError('unavailable', `service ${this.#base}: the answer is not JSON`, { cause: err });
     }
     if (res.status >= 400) throw fromProblem(parsed, res.status);
-    return parsed as T;
+    return parsed;
+  }
+
+  /**
+   * A call whose reply the node reads: checked against `reply`. The error names the route and the
+   * fields at fault by path and rule only, never by value (a heartbeat reply carries sealed secrets
+   * and lease tokens).
+   */
+  async #ask<T extends TSchema>(
+    reply: Validator<T>,
+    method: 'GET' | 'POST',
+    path: string,
+    body?: unknown,
+    opts: { signal?: AbortSignal; timeoutMs?: number } = {},
+  ): Promise<Static<T>> {
+    const parsed = await this.#call(method, path, body, opts);
+    if (reply.check(parsed)) return parsed;
+    const problems = reply.problems(parsed);
+    const shown = problems.slice(0, PROBLEMS_SHOWN).join('; ');
+    const more = problems.length > PROBLEMS_SHOWN ? ` (and ${problems.length - PROBLEMS_SHOWN} more)` : '';
+    throw new FerryError(
+      'unavailable',
+      `service ${this.#base}: ${method} ${path} answered in a shape this node does not understand: ${shown}${more}`,
+      {
+        retryable: true,
+        hint: 'is the service the same Ferry version as this node, and nothing (a proxy) answers in its place?',
+      },
+    );
   }
 
   register(req: RegisterRequestT): Promise<RegisterResponseT> {
-    return this.#call('POST', '/api/v1/agent/register', req);
+    return this.#ask(REPLIES.register, 'POST', '/api/v1/agent/register', req);
   }
 
-  keyGateway(key: string): Promise<{ gatewayId: string; gatewayName: string }> {
-    return this.#call('POST', '/api/v1/agent/key-gateway', { key });
+  keyGateway(key: string): Promise<KeyGatewayResponseT> {
+    return this.#ask(REPLIES.keyGateway, 'POST', '/api/v1/agent/key-gateway', { key });
   }
 
   heartbeat(req: HeartbeatRequestT, signal?: AbortSignal): Promise<HeartbeatResponseT> {
-    return this.#call('POST', '/api/v1/agent/heartbeat', req, signal ? { signal } : {});
+    return this.#ask(REPLIES.heartbeat, 'POST', '/api/v1/agent/heartbeat', req, signal ? { signal } : {});
   }
 
   claim(req: ClaimRequestT, signal: AbortSignal): Promise<ClaimResponseT> {
-    return this.#call('POST', '/api/v1/agent/claim', req, { signal, timeoutMs: req.waitMs + 15_000 });
+    return this.#ask(REPLIES.claim, 'POST', '/api/v1/agent/claim', req, {
+      signal,
+      timeoutMs: req.waitMs + 15_000,
+    });
   }
 
   /** Renews an attempt's lease with its progress; gathered with other reports (report-batcher.ts). */
@@ -106,26 +158,26 @@ export class ServiceClient {
 
   readonly #reports = new ReportBatcher({
     batch: async (reports) =>
-      (await this.#call<ReportsResponseT>('POST', '/api/v1/agent/reports', { reports })).results,
-    single: (report) => {
+      (await this.#ask(REPLIES.reports, 'POST', '/api/v1/agent/reports', { reports })).results,
+    single: async (report) => {
       const attempt = `/api/v1/agent/attempts/${encodeURIComponent(report.attemptId)}`;
-      return 'progress' in report
+      await ('progress' in report
         ? this.#call('POST', `${attempt}/progress`, report.progress)
-        : this.#call('POST', `${attempt}/complete`, report.complete);
+        : this.#call('POST', `${attempt}/complete`, report.complete));
     },
   });
 
-  release(attemptId: string, reason: string): Promise<void> {
-    return this.#call('POST', `/api/v1/agent/attempts/${encodeURIComponent(attemptId)}/release`, { reason });
+  async release(attemptId: string, reason: string): Promise<void> {
+    await this.#call('POST', `/api/v1/agent/attempts/${encodeURIComponent(attemptId)}/release`, { reason });
   }
 
   /** The answer to a connection test handed to this node (src/node/connection-tester.ts). */
-  connectionTestReport(testId: string, report: ConnectionTestReportT): Promise<void> {
-    return this.#call('POST', `/api/v1/agent/connection-tests/${encodeURIComponent(testId)}`, report);
+  async connectionTestReport(testId: string, report: ConnectionTestReportT): Promise<void> {
+    await this.#call('POST', `/api/v1/agent/connection-tests/${encodeURIComponent(testId)}`, report);
   }
 
-  leave(): Promise<void> {
-    return this.#call('DELETE', '/api/v1/agent/self');
+  async leave(): Promise<void> {
+    await this.#call('DELETE', '/api/v1/agent/self');
   }
 
   async close(): Promise<void> {

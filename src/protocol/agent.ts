@@ -63,6 +63,10 @@ export const PeerReach = Strict({
   error: Type.Optional(Type.String()),
 });
 
+/** Which gateway an authentication key belongs to (asked by an already registered node at start). */
+export const KeyGatewayRequest = Strict({ key: Type.String({ minLength: 1, maxLength: 256 }) });
+export const KeyGatewayResponse = Type.Object({ gatewayId: Type.String(), gatewayName: Type.String() });
+
 export const HeartbeatRequest = Strict({
   version: VersionSchema,
   metrics: Metrics,
@@ -236,6 +240,7 @@ export const ReportsResponse = Type.Object({ results: Type.Array(ReportResult) }
 
 export type RegisterRequestT = Static<typeof RegisterRequest>;
 export type RegisterResponseT = Static<typeof RegisterResponse>;
+export type KeyGatewayResponseT = Static<typeof KeyGatewayResponse>;
 export type MetricsT = Static<typeof Metrics>;
 export type PeerReachT = Static<typeof PeerReach>;
 export type HeartbeatRequestT = Static<typeof HeartbeatRequest>;

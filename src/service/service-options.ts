@@ -1,57 +1,67 @@
 import { resolve } from 'node:path';
+import { Type, type Static } from 'typebox';
 import { FerryError } from '../common/errors.ts';
+import { validator } from '../protocol/validate.ts';
 
 /** What `ferry service` accepts. Every field is optional; its default is in the doc comment. */
-export interface ServiceOptions {
-  /** Port for the API (and, later, the portal). Default 8050; 0 picks a free port. */
-  port?: number;
-  /** Address to listen on. Default 127.0.0.1. */
-  host?: string;
-  /** Folder for the embedded store, the admin token and the master key. Default ./ferry-data. */
-  dataDir?: string;
-  /** `postgres://...` to use PostgreSQL instead of the embedded SQLite file. */
-  store?: string;
-  /** PostgreSQL schema (default: the connection's search_path). */
-  storeSchema?: string;
-  /** Bootstrap admin token (env FERRY_ADMIN_TOKEN). Default: generated once, kept in DATA_DIR/admin-token. */
-  adminToken?: string;
-  /**
-   * Key sealing linked service secrets (base64 of 32 bytes; env FERRY_MASTER_KEY). Default: generated
-   * once, kept in DATA_DIR/master.key. Replicas sharing a PostgreSQL store must share it.
-   */
-  masterKey?: string;
-  /** How often nodes send heartbeats. Default 1000 ms. */
-  heartbeatIntervalMs?: number;
-  /** The dispatcher's lease; it lapses this long after the last renewal. Default 5000 ms. */
-  dispatcherLeaseMs?: number;
-  /** A node with no heartbeat for this long is Offline and its attempts are lost. Default 5000 ms. */
-  offlineAfterMs?: number;
-  /** An attempt with no progress report for this long is lost. Default 10000 ms. */
-  attemptLeaseMs?: number;
-  /** How often lease expiry, statuses and elections are checked. Default 200 ms. */
-  sweepIntervalMs?: number;
-  /** pino level. Default info. */
-  logLevel?: string;
-  /**
-   * HTTPS: the service's certificate (chain) and private key, PEM files. Both, or neither (plain
-   * HTTP). Nodes and the CLI trust the CA that signed it with --service-ca / FERRY_SERVICE_CA.
-   */
-  tlsCert?: string;
-  tlsKey?: string;
-  /**
-   * Failed authentication key attempts (registration) allowed per source address per minute, also
-   * the burst; past it, key attempts get 429 with Retry-After. Default 10.
-   */
-  keyFailuresPerMinute?: number;
-  /** A client must send a request's headers within this long. Default 10000 ms. */
-  headersTimeoutMs?: number;
-  /** ... and the whole request, body included, within this long. Default 60000 ms. */
-  requestTimeoutMs?: number;
-  /** An idle kept-alive connection is closed after this long. Default 5000 ms. */
-  keepAliveTimeoutMs?: number;
-  /** Audit log entries older than this many days are deleted. Default 90. */
-  auditRetentionDays?: number;
-}
+export const ServiceOptionsSchema = Type.Object(
+  {
+    /** Port for the API (and, later, the portal). Default 8050; 0 picks a free port. */
+    port: Type.Optional(Type.Number()),
+    /** Address to listen on. Default 127.0.0.1. */
+    host: Type.Optional(Type.String()),
+    /** Folder for the embedded store, the admin token and the master key. Default ./ferry-data. */
+    dataDir: Type.Optional(Type.String()),
+    /** `postgres://...` to use PostgreSQL instead of the embedded SQLite file. */
+    store: Type.Optional(Type.String()),
+    /** PostgreSQL schema (default: the connection's search_path). */
+    storeSchema: Type.Optional(Type.String()),
+    /** Bootstrap admin token (env FERRY_ADMIN_TOKEN). Default: generated once, kept in DATA_DIR/admin-token. */
+    adminToken: Type.Optional(Type.String()),
+    /**
+     * Key sealing linked service secrets (base64 of 32 bytes; env FERRY_MASTER_KEY). Default: generated
+     * once, kept in DATA_DIR/master.key. Replicas sharing a PostgreSQL store must share it.
+     */
+    masterKey: Type.Optional(Type.String()),
+    /** How often nodes send heartbeats. Default 1000 ms. */
+    heartbeatIntervalMs: Type.Optional(Type.Number()),
+    /** The dispatcher's lease; it lapses this long after the last renewal. Default 5000 ms. */
+    dispatcherLeaseMs: Type.Optional(Type.Number()),
+    /** A node with no heartbeat for this long is Offline and its attempts are lost. Default 5000 ms. */
+    offlineAfterMs: Type.Optional(Type.Number()),
+    /** An attempt with no progress report for this long is lost. Default 10000 ms. */
+    attemptLeaseMs: Type.Optional(Type.Number()),
+    /** How often lease expiry, statuses and elections are checked. Default 200 ms. */
+    sweepIntervalMs: Type.Optional(Type.Number()),
+    /** pino level. Default info. */
+    logLevel: Type.Optional(Type.String()),
+    /**
+     * HTTPS: the service's certificate (chain) and private key, PEM files. Both, or neither (plain
+     * HTTP). Nodes and the CLI trust the CA that signed it with --service-ca / FERRY_SERVICE_CA.
+     */
+    tlsCert: Type.Optional(Type.String()),
+    tlsKey: Type.Optional(Type.String()),
+    /**
+     * Failed authentication key attempts (registration) allowed per source address per minute, also
+     * the burst; past it, key attempts get 429 with Retry-After. Default 10.
+     */
+    keyFailuresPerMinute: Type.Optional(Type.Number()),
+    /** A client must send a request's headers within this long. Default 10000 ms. */
+    headersTimeoutMs: Type.Optional(Type.Number()),
+    /** ... and the whole request, body included, within this long. Default 60000 ms. */
+    requestTimeoutMs: Type.Optional(Type.Number()),
+    /** An idle kept-alive connection is closed after this long. Default 5000 ms. */
+    keepAliveTimeoutMs: Type.Optional(Type.Number()),
+    /** Audit log entries older than this many days are deleted. Default 90. */
+    auditRetentionDays: Type.Optional(Type.Number()),
+  },
+  // A misspelt key in a config file is refused, not silently ignored.
+  { additionalProperties: false },
+);
+export type ServiceOptions = Static<typeof ServiceOptionsSchema>;
+
+/** Checks a config file's options, naming every unknown key (with "did you mean") and wrong type. */
+export const serviceOptionsValidator = validator(ServiceOptionsSchema);
 
 export interface CompiledServiceOptions {
   port: number;

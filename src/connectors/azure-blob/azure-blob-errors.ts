@@ -4,7 +4,7 @@
  * Messages never carry credentials: the SDK's own text is only used for errors we do not recognise,
  * and then with query strings (SAS tokens) and account keys cut out.
  */
-import { FerryError, NETWORK_ERROR_CODES, describeSystemError } from '../../common/errors.ts';
+import { FerryError, describeSystemError, isNetworkError } from '../../common/errors.ts';
 
 export function azureBlobMessage(linkedService: string, text: string): string {
   return `azure-blob ${JSON.stringify(linkedService)}: ${text}`;
@@ -22,12 +22,8 @@ export interface BlobTarget {
   blob?: string;
 }
 
-const NETWORK_CODES = new Set([
-  ...NETWORK_ERROR_CODES,
-  'UND_ERR_SOCKET',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'REQUEST_SEND_ERROR',
-]);
+/** The SDK's own code for a request that never got an answer (its cause, if any, says why). */
+const REQUEST_SEND_ERROR = 'REQUEST_SEND_ERROR';
 
 const AUTH_CODES = new Set([
   'AuthenticationFailed',
@@ -136,18 +132,17 @@ function errorCodeOf(err: unknown): string | undefined {
   const e = err as { code?: unknown; details?: { errorCode?: unknown } } | undefined;
   const fromDetails = e?.details?.errorCode;
   if (typeof fromDetails === 'string') return fromDetails;
-  return typeof e?.code === 'string' && !NETWORK_CODES.has(e.code) ? e.code : undefined;
+  return typeof e?.code === 'string' && !isNetworkError(err) && e.code !== REQUEST_SEND_ERROR
+    ? e.code
+    : undefined;
 }
 
 /** A socket-level failure, looked for along the cause chain, described like `connection refused`. */
 function networkCodeOf(err: unknown): string | undefined {
   let found: string | undefined;
   for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== undefined && NETWORK_CODES.has(code)) {
-      if (code !== 'REQUEST_SEND_ERROR') return describeSystemError(e);
-      found ??= 'request failed';
-    }
+    if (isNetworkError(e)) return describeSystemError(e);
+    if ((e as NodeJS.ErrnoException).code === REQUEST_SEND_ERROR) found ??= 'request failed';
   }
   return found;
 }

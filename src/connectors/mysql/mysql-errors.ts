@@ -2,7 +2,7 @@
  * The one place where MySQL, MariaDB and network failures become FerryErrors, with the retry
  * decision: `mysql "my1": Table 'test.orderz' doesn't exist (read)`.
  */
-import { FerryError, describeSystemError } from '../../common/errors.ts';
+import { FerryError, describeSystemError, isConnectionLost, isNetworkError } from '../../common/errors.ts';
 
 /** What a message may name about the store. The password is here only to be scrubbed. */
 export interface MysqlErrorScope {
@@ -11,14 +11,6 @@ export interface MysqlErrorScope {
   password: string | undefined;
 }
 
-const UNREACHABLE = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-]);
 const AUTH = new Set([
   'ER_ACCESS_DENIED_ERROR',
   'ER_DBACCESS_DENIED_ERROR',
@@ -36,8 +28,6 @@ const RETRYABLE = new Set([
   'ER_TOO_MANY_USER_CONNECTIONS',
   'PROTOCOL_CONNECTION_LOST',
   'PROTOCOL_SEQUENCE_TIMEOUT',
-  'ECONNRESET',
-  'EPIPE',
 ]);
 
 export function mysqlMessage(linkedService: string, text: string): string {
@@ -59,14 +49,15 @@ export function mysqlError(err: unknown, scope: MysqlErrorScope, operation: stri
   if (!(err instanceof Error)) return make('store_error', String(err), false);
   if (err.name === 'AbortError') return cancelledError(scope.linkedService, operation);
   const code = (err as NodeJS.ErrnoException).code ?? '';
-  if (UNREACHABLE.has(code)) {
+  // A connection that broke under a statement is lost, not unreachable: the next attempt reconnects.
+  if (code === 'PROTOCOL_CONNECTION_LOST' || isConnectionLost(err)) {
+    return make('store_error', `connection to ${scope.address} was lost`, true);
+  }
+  if (isNetworkError(err)) {
     return make('store_unreachable', `cannot reach ${scope.address}: ${describeSystemError(err)}`, true);
   }
   if (AUTH.has(code)) return make('store_auth', err.message, false);
   if (MISSING.has(code)) return make('store_object_missing', err.message, false);
-  if (code === 'PROTOCOL_CONNECTION_LOST' || code === 'ECONNRESET' || code === 'EPIPE') {
-    return make('store_error', `connection to ${scope.address} was lost`, true);
-  }
   return make('store_error', err.message, RETRYABLE.has(code));
 }
 

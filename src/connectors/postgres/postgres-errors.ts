@@ -3,7 +3,7 @@
  * `postgres "pg1": relation "public.orderz" does not exist (check table)`.
  */
 import { DatabaseError } from 'pg';
-import { FerryError, NETWORK_ERROR_CODES, describeSystemError } from '../../common/errors.ts';
+import { FerryError, describeSystemError, isNetworkError } from '../../common/errors.ts';
 
 /** What a message may name about the store. The password is here only to be scrubbed. */
 export interface PostgresErrorScope {
@@ -61,8 +61,7 @@ export function postgresError(err: unknown, scope: PostgresErrorScope, operation
   }
   if (err instanceof Error) {
     if (err.name === 'AbortError') return cancelledError(scope.linkedService, operation);
-    const sysCode = (err as NodeJS.ErrnoException).code;
-    if (sysCode !== undefined && NETWORK_ERROR_CODES.has(sysCode)) {
+    if (isNetworkError(err)) {
       return make('store_unreachable', `cannot reach ${scope.address}: ${describeSystemError(err)}`, true);
     }
     // pg's own words for a connect timeout and for a socket that closed under a query.

@@ -3,7 +3,7 @@
  * bucket or object and the operation: `s3 "lake": bucket "nope" does not exist (plan)`. Messages are
  * built from error names and our own words, never from request details, so no credential leaks.
  */
-import { FerryError, NETWORK_ERROR_CODES, describeSystemError } from '../../common/errors.ts';
+import { FerryError, describeSystemError, isNetworkError } from '../../common/errors.ts';
 
 export function s3Message(linkedService: string, text: string): string {
   return `s3 ${JSON.stringify(linkedService)}: ${text}`;
@@ -65,7 +65,7 @@ export function s3Error(
   }
   const e = err as AwsLikeError;
   if (e.name === 'AbortError') return cancelledError(linkedService, operation);
-  if ((e.code !== undefined && NETWORK_ERROR_CODES.has(e.code)) || e.name === 'TimeoutError') {
+  if (isNetworkError(e) || e.name === 'TimeoutError') {
     return new FerryError(
       'store_unreachable',
       say(`cannot reach the store for ${describeTarget(target)}: ${describeSystemError(e)}`),

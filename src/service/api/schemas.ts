@@ -17,6 +17,8 @@ import {
   ConnectionTestStep,
   HeartbeatRequest,
   HeartbeatResponse,
+  KeyGatewayRequest as KeyGatewayRequestSchema,
+  KeyGatewayResponse as KeyGatewayResponseSchema,
   ProgressRequest,
   RegisterRequest,
   RegisterResponse,
@@ -391,14 +393,8 @@ export const LinkedServiceTestResult = named(
 
 export const AgentRegisterRequest = named('RegisterRequest', RegisterRequest);
 export const AgentRegisterResponse = named('RegisterResponse', RegisterResponse);
-export const KeyGatewayRequest = named(
-  'KeyGatewayRequest',
-  Type.Object({ key: Type.String({ minLength: 1, maxLength: 256 }) }, { additionalProperties: false }),
-);
-export const KeyGatewayResponse = named(
-  'KeyGatewayResponse',
-  Type.Object({ gatewayId: Type.String(), gatewayName: Type.String() }),
-);
+export const KeyGatewayRequest = named('KeyGatewayRequest', KeyGatewayRequestSchema);
+export const KeyGatewayResponse = named('KeyGatewayResponse', KeyGatewayResponseSchema);
 export const AgentHeartbeatRequest = named('HeartbeatRequest', HeartbeatRequest);
 export const AgentHeartbeatResponse = named('HeartbeatResponse', HeartbeatResponse);
 export const AgentClaimRequest = named('ClaimRequest', ClaimRequest);

@@ -4,7 +4,7 @@
  * error, a FATAL message with a SQLSTATE, a plain "Connection terminated"), becomes one retryable
  * `unavailable` error: the API answers 503 with Retry-After, the scheduler backs off, nodes retry.
  */
-import { describeSystemError, FerryError, NETWORK_ERROR_CODES, toFerryError } from '../../common/errors.ts';
+import { describeSystemError, FerryError, isNetworkError, toFerryError } from '../../common/errors.ts';
 
 /** Seconds an API caller is told to wait (Retry-After) while the store is away. */
 export const STORE_RETRY_AFTER_S = 1;
@@ -27,7 +27,7 @@ export function storeUnavailable(err: unknown): FerryError | undefined {
   if (!(err instanceof Error) || err instanceof FerryError) return undefined;
   const code = (err as { code?: unknown }).code;
   let why: string | undefined;
-  if (typeof code === 'string' && NETWORK_ERROR_CODES.has(code)) {
+  if (typeof code === 'string' && isNetworkError(err)) {
     // "connection refused", or the bare code: a socket error's message names the store's address.
     const described = describeSystemError(err);
     why = described === err.message ? code : described;
