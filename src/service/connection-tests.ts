@@ -176,7 +176,12 @@ export async function connectionTestsFor(
   const due = await takeConnectionTests(db, node.id, ctx.now(), REDELIVER_MS, MAX_CONNECTION_TESTS);
   const out: ConnectionTestT[] = [];
   for (const t of due) {
-    const ls = await getLinkedService(db, t.linked_service).catch(() => undefined);
+    // Only a linked service that is gone ends the test here; a store error fails this heartbeat's
+    // hand-out, and the test is handed out again.
+    const ls = await getLinkedService(db, t.linked_service).catch((err: unknown) => {
+      if (err instanceof FerryError && err.code === 'not_found') return undefined;
+      throw err;
+    });
     if (!ls) {
       const gone: ConnectionTestReportT = {
         read: {

@@ -170,7 +170,15 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
         if (req.body.leaving || req.body.draining) ctx.notifier.notify(node.gateway_id);
         const res: HeartbeatResponseT = { ...recorded, servicePublicKey: ctx.leaseKey.publicKeyText };
         if (!req.body.leaving) {
-          const tests = await connectionTestsFor(ctx, node, req.body.sealPublicKey);
+          // A test that cannot be prepared now is handed out again later (REDELIVER_MS): it must
+          // not cost the node its heartbeat, which keeps it Online and its role.
+          const tests = await connectionTestsFor(ctx, node, req.body.sealPublicKey).catch((err: unknown) => {
+            ctx.log.warn(
+              { err: toServiceError(err).message, node: node.name },
+              'connection tests not handed out',
+            );
+            return [];
+          });
           if (tests.length > 0) res.connectionTests = tests;
         }
         // The dispatcher's proof, for its workers, that the service gave it the role under this epoch.
