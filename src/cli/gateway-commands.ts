@@ -145,6 +145,52 @@ export function gatewayCommands(program: Command): void {
       ]);
     });
 
+  gw.command('resync-credentials <name>')
+    .description(
+      "have the dispatcher push the gateway's whole credential set to every node again, and wait until every node up holds it",
+    )
+    .option('--timeout <seconds>', 'how long to wait', '30')
+    .action(async (name: string, opts: { timeout: string }, cmd: Command) => {
+      const c = cliContext(cmd);
+      await c.api.post(`/api/v1/gateways/${enc(name)}/resync-credentials`, {});
+      type Row = {
+        name: string;
+        status: string;
+        credentials: { status: string; versions: Record<string, number> };
+      };
+      const deadline = Date.now() + Number(opts.timeout) * 1000;
+      let nodes: Row[];
+      for (;;) {
+        nodes = (await c.api.get<{ nodes: Row[] }>(`/api/v1/gateways/${enc(name)}/nodes`)).nodes;
+        const behind = nodes.filter((n) => n.status !== 'Offline' && n.credentials.status === 'out of sync');
+        if (behind.length === 0) break;
+        if (Date.now() >= deadline)
+          throw new FerryError(
+            'unavailable',
+            `still out of sync after ${opts.timeout} s: ${behind.map((n) => n.name).join(', ')}`,
+            { hint: `\`ferry gateway show ${name}\` gives each node's status and its reason` },
+          );
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      if (c.json) return printJson({ gateway: name, nodes });
+      printTable(
+        nodes.map((n) => ({
+          ...n,
+          credentialStatus: n.credentials.status,
+          versions:
+            Object.entries(n.credentials.versions)
+              .map(([ls, v]) => `${ls}@${v}`)
+              .join(' ') || '-',
+        })),
+        [
+          ['NODE', 'name'],
+          ['STATUS', 'status'],
+          ['CREDENTIALS', 'credentialStatus'],
+          ['VERSIONS', 'versions'],
+        ],
+      );
+    });
+
   gw.command('delete <name>')
     .description('delete a gateway (its nodes are removed; it must have no linked services)')
     .action(async (name: string, _opts, cmd: Command) => {

@@ -81,12 +81,16 @@ export function linkedServiceCommands(program: Command): void {
       collect,
       [],
     )
-    .option('-f, --file <file>', 'JSON or YAML with {type, gateway, properties}')
+    .option('-f, --file <file>', 'JSON or YAML with {type, gateway, properties, credentials}')
+    .option(
+      '--credentials <place>',
+      "where the secret properties live: service (sealed in the service; default) | gateway (only the gateway's nodes hold them: set them with `ferry credential set`)",
+    )
     .addHelpText('after', propertiesHelp)
     .action(
       async (
         name: string,
-        opts: { type?: string; gateway?: string; property: string[]; file?: string },
+        opts: { type?: string; gateway?: string; property: string[]; file?: string; credentials?: string },
         cmd: Command,
       ) => {
         const c = cliContext(cmd);
@@ -94,7 +98,9 @@ export function linkedServiceCommands(program: Command): void {
           type?: string;
           gateway?: string;
           properties?: Record<string, unknown>;
+          credentials?: string;
         };
+        const credentials = opts.credentials ?? fromFile.credentials;
         const body = {
           name,
           type: opts.type ?? fromFile.type,
@@ -103,6 +109,7 @@ export function linkedServiceCommands(program: Command): void {
             ...(fromFile.properties ?? {}),
             ...Object.fromEntries(opts.property.map(parseProperty)),
           },
+          ...(credentials === undefined ? {} : { credentials }),
         };
         if (!body.type) throw new FerryError('bad_request', '--type is required');
         if (!body.gateway) throw new FerryError('bad_request', '--gateway is required');

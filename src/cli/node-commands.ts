@@ -10,6 +10,27 @@ import { readConfigFile, readEnv } from '../common/config.ts';
 import { FerryError, toFerryError } from '../common/errors.ts';
 import { resolve } from 'node:path';
 import { waitForShutdownSignal } from './signals.ts';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createBackup, restoreBackup } from '../node/node-backup.ts';
+
+/** The backup password: --password-file (its first line), else FERRY_BACKUP_PASSWORD. */
+function backupPassword(file: string | undefined): string {
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new FerryError('bad_request', `cannot read --password-file ${file}: ${(err as Error).message}`);
+    }
+    return text.split(/\r?\n/)[0] ?? '';
+  }
+  const env = readEnv().backupPassword;
+  if (env === undefined)
+    throw new FerryError('bad_request', 'a backup password is needed', {
+      hint: 'give --password-file FILE, or set FERRY_BACKUP_PASSWORD',
+    });
+  return env;
+}
 
 export const nodeColumns: [string, string][] = [
   ['NAME', 'name'],
@@ -205,6 +226,45 @@ export function nodeCommands(program: Command): void {
       };
       if (opts.json) return printJson(view);
       printFields(Object.entries(view));
+    });
+
+  node
+    .command('backup')
+    .description(
+      "save this machine's node (identity, the gateway credential key, its credential set) to a password-protected file",
+    )
+    .option('--data-dir <dir>', 'the node data dir', 'ferry-node')
+    .requiredOption('-o, --output <file>', 'the backup file to write (mode 0600)')
+    .option('--password-file <file>', 'file whose first line is the password (else FERRY_BACKUP_PASSWORD)')
+    .action((_opts: unknown, cmd: Command) => {
+      const o = cmd.opts<{ dataDir: string; output: string; passwordFile?: string }>();
+      const text = createBackup(resolve(o.dataDir), backupPassword(o.passwordFile));
+      writeFileSync(o.output, text, { mode: 0o600 });
+      process.stdout.write(`backed up the node in ${resolve(o.dataDir)} to ${o.output}\n`);
+    });
+
+  node
+    .command('restore')
+    .description(
+      'restore a node from a backup into a data dir: started from it (on this or a new machine), it runs as the same node',
+    )
+    .requiredOption('-i, --input <file>', 'the backup file')
+    .option('--data-dir <dir>', 'the node data dir to restore into', 'ferry-node')
+    .option('--password-file <file>', 'file whose first line is the password (else FERRY_BACKUP_PASSWORD)')
+    .option('--force', 'replace a node already in the data dir')
+    .action((_opts: unknown, cmd: Command) => {
+      const o = cmd.opts<{ input: string; dataDir: string; passwordFile?: string; force?: boolean }>();
+      let text: string;
+      try {
+        text = readFileSync(o.input, 'utf8');
+      } catch (err) {
+        throw new FerryError('bad_request', `cannot read ${o.input}: ${(err as Error).message}`);
+      }
+      const dir = resolve(o.dataDir);
+      const reg = restoreBackup(text, backupPassword(o.passwordFile), dir, o.force === true);
+      process.stdout.write(
+        `restored node ${reg.nodeName} of gateway ${reg.gatewayName} into ${dir}: start it with \`ferry node --data-dir ${o.dataDir}\` (it is the same node: stop the old one first)\n`,
+      );
     });
 
   node

@@ -10,6 +10,7 @@ import { linkedServiceCommands } from './linked-service-commands.ts';
 import { pipelineCommands } from './pipeline-commands.ts';
 import { serviceCommands } from './service-commands.ts';
 import { tokenCommands } from './token-commands.ts';
+import { credentialCommands } from './credential-commands.ts';
 import { auditCommands } from './audit-commands.ts';
 
 export function buildProgram(): Command {
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
   linkedServiceCommands(program);
   pipelineCommands(program);
   tokenCommands(program);
+  credentialCommands(program);
   auditCommands(program);
   return program;
 }

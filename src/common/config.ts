@@ -17,6 +17,8 @@ export interface FerryEnv {
   nodeVersion: string | undefined;
   /** The gateway authentication key for `ferry node` (instead of --key, which `ps` shows). */
   nodeKey: string | undefined;
+  /** `ferry node backup|restore`: the backup password, when no --password-file is given. */
+  backupPassword: string | undefined;
   logLevel: string | undefined;
   ci: boolean;
   /** FERRY_POISON_RELEASED=1 (`npm test` sets it): pooled buffers are overwritten when given back. */
@@ -34,6 +36,7 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): FerryEnv {
     store: get('FERRY_STORE'),
     nodeVersion: get('FERRY_NODE_VERSION'),
     nodeKey: get('FERRY_NODE_KEY'),
+    backupPassword: get('FERRY_BACKUP_PASSWORD'),
     logLevel: get('FERRY_LOG_LEVEL'),
     ci: get('CI') === 'true',
     poisonReleased: get('FERRY_POISON_RELEASED') === '1',

@@ -29,6 +29,11 @@ import { pingOver, probePeers } from './peer-prober.ts';
 import { createNodeMetrics, type NodeMetrics } from './node-metrics.ts';
 import { HeartbeatLoop } from './heartbeat-loop.ts';
 import { PeerAuth } from './peer-auth.ts';
+import { CredentialStore, removeCredentialSet } from './credential-store.ts';
+import { CredentialSync } from './credential-sync.ts';
+import { credentialRoutes } from './credential-routes.ts';
+import { GrantAuth } from './grant-auth.ts';
+import type { PeerHandlers } from './peer-server.ts';
 import { createLogger, type Logger } from '../common/logger.ts';
 import { toFerryError, type FerryError } from '../common/errors.ts';
 import { ferryVersion } from '../common/version.ts';
@@ -55,11 +60,14 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
   const local = localRegistration(o);
   // The token comes with the registration (at once, unless this is the first start).
   const service = new ServiceClient(local.serviceUrl, local.existing?.nodeToken, serviceCa);
+  // A data dir registering anew (its node.json gone) must not carry another registration's credentials.
+  if (local.existing === undefined) removeCredentialSet(o.dataDir);
+  const credentials = new CredentialStore(o.dataDir);
 
   const worker = new Worker({
     service,
     execute: executeTask,
-    openSecrets: secretOpener(local.keys.sealPrivateKey),
+    openSecrets: secretOpener({ sealPrivateKey: local.keys.sealPrivateKey, credentials }),
     allowedRoots: o.allowPaths,
     uploadBudget: new UploadBudget(),
     log,
@@ -71,17 +79,16 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
   // Who may call the peer port: the members our latest heartbeat lists (none until the first one).
   const peerAuth = new PeerAuth();
   const leaseKey = new LeaseKey();
-  const peerServer = await startPeerServer(
-    { host: o.listen, port: o.port, tls: o.tls },
-    {
-      auth: peerAuth,
-      metrics: async () => ({
-        contentType: metrics.registry.contentType,
-        body: await metrics.registry.metrics(),
-      }),
-      routes: peerRoutes({ worker, name: o.name, leaseKey }),
-    },
-  );
+  const handlers: PeerHandlers = {
+    auth: peerAuth,
+    metrics: async () => ({
+      contentType: metrics.registry.contentType,
+      body: await metrics.registry.metrics(),
+    }),
+    // The credential routes join once the node knows its gateway (after registering).
+    routes: peerRoutes({ worker, name: o.name, leaseKey }),
+  };
+  const peerServer = await startPeerServer({ host: o.listen, port: o.port, tls: o.tls }, handlers);
   const version = o.versionOverride ?? ferryVersion();
   let registration: NodeRegistration;
   try {
@@ -94,6 +101,21 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
   service.setToken(registration.nodeToken);
   rememberSettings(o, registration);
   peerAuth.setSelf({ gatewayId: registration.gatewayId, nodeId: registration.nodeId });
+  const gatewayKey = { current: null as string | null };
+  Object.assign(
+    handlers.routes,
+    credentialRoutes({
+      store: credentials,
+      selfId: registration.nodeId,
+      gatewayId: registration.gatewayId,
+      sealPrivateKey: local.keys.sealPrivateKey,
+      leaseKey,
+      peerAuth,
+      gatewayKey: () => gatewayKey.current,
+      log,
+    }),
+  );
+  handlers.grants = new GrantAuth(() => leaseKey.key, registration.gatewayId);
 
   const node = new NodeAgent({
     o,
@@ -107,6 +129,8 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
     peerAuth,
     leaseKey,
     peerServer,
+    credentials,
+    gatewayKey,
   });
   node.start();
   return node;
@@ -125,6 +149,9 @@ interface NodeParts {
   peerAuth: PeerAuth;
   leaseKey: LeaseKey;
   peerServer: { server: Server; port: number };
+  credentials: CredentialStore;
+  /** The gateway credential key the latest heartbeat named (credential-routes.ts reads it). */
+  gatewayKey: { current: string | null };
 }
 
 /**
@@ -139,6 +166,7 @@ class NodeAgent implements RunningNode {
   readonly #peers: PeerClient;
   readonly #dispatcher: Dispatcher;
   readonly #tester: ConnectionTester;
+  readonly #credentialSync: CredentialSync;
   readonly #heartbeat: HeartbeatLoop<HeartbeatResponseT>;
   readonly #hostMetrics = new HostMetrics();
   #resolveStopped: (e: FerryError | undefined) => void = () => {};
@@ -186,8 +214,22 @@ class NodeAgent implements RunningNode {
     worker.onChange(() => this.#dispatcher.poke());
     this.#tester = new ConnectionTester({
       report: (testId, report) => service.connectionTestReport(testId, report),
-      open: (endpoint, testId) => openEndpoint(p.keys.sealPrivateKey, endpoint, testId, 'test'),
+      open: (endpoint, testId) =>
+        openEndpoint(
+          { sealPrivateKey: p.keys.sealPrivateKey, credentials: p.credentials },
+          endpoint,
+          testId,
+          'test',
+        ),
       allowedRoots: o.allowPaths,
+      log,
+    });
+    this.#credentialSync = new CredentialSync({
+      store: p.credentials,
+      selfId: registration.nodeId,
+      gatewayId: registration.gatewayId,
+      sealPrivateKey: p.keys.sealPrivateKey,
+      call: (peer, path, body) => peers.call(peer, 'POST', path, body, 10_000),
       log,
     });
     this.#heartbeat = new HeartbeatLoop({
@@ -253,6 +295,7 @@ class NodeAgent implements RunningNode {
       ...(this.#leaving ? { leaving: true } : {}),
       signPublicKey: keys.signPublicKey,
       sealPublicKey: keys.sealPublicKey,
+      credentials: this.#p.credentials.held(),
     };
   }
 
@@ -262,10 +305,14 @@ class NodeAgent implements RunningNode {
     const hb = this.#heartbeat;
     // Membership first: a deleted node is refused from now on; the lease key checks dispatches.
     hb.onReply((res) => {
+      // Each change of the status the service gives this node, with its reason, in the node's log.
+      if (res.status !== this.#lastHb?.status)
+        this.#p.log.info({ status: res.status, hint: res.statusHint }, `status ${res.status}`);
       this.#lastHb = res;
       this.#lastError = null;
       peerAuth.setMembers(res.peers);
       leaseKey.update(res.servicePublicKey);
+      this.#p.gatewayKey.current = res.credentials?.gatewayKey ?? null;
     });
     hb.onReply((res) => {
       worker.limit = res.limit ?? o.defaultLimit; // the operator's limit, else this node's own
@@ -280,6 +327,10 @@ class NodeAgent implements RunningNode {
     });
     hb.onReply((res) => {
       if (res.connectionTests && !this.#shuttingDown) this.#tester.take(res.connectionTests);
+    });
+    // Not awaited: peer calls must not hold up the next heartbeat (a round runs one at a time).
+    hb.onReply((res) => {
+      if (!this.#shuttingDown) void this.#credentialSync.heed(res);
     });
     hb.onReply(() => this.#writeStatus(true));
     // Probe after the heartbeat, so the next one carries fresh reachability.

@@ -35,6 +35,7 @@ export const MAX_NONCES = 100_000;
 
 /** A request's sender and recipient, as checked from its headers. */
 export interface PeerCaller {
+  kind: 'peer';
   /** The sender: a current member of this node's gateway. */
   nodeId: string;
   /** The gateway of both (this node's). */
@@ -48,6 +49,8 @@ export interface PeerCaller {
 interface Member {
   keyText: string;
   key: KeyObject;
+  /** Its X25519 seal key as the service lists it: what is sent to it sealed is sealed to this. */
+  sealKey: string | null;
 }
 
 function header(h: IncomingHttpHeaders, name: string): string | undefined {
@@ -76,17 +79,25 @@ export class PeerAuth {
   }
 
   /** From each heartbeat: the gateway's other nodes and their keys. Anyone not listed is refused. */
-  setMembers(peers: readonly { nodeId: string; signPublicKey: string | null }[]): void {
+  setMembers(
+    peers: readonly {
+      nodeId: string;
+      signPublicKey: string | null;
+      sealPublicKey?: string | null | undefined;
+    }[],
+  ): void {
     const next = new Map<string, Member>();
     for (const p of peers) {
       if (!p.signPublicKey) continue;
       const known = this.#members.get(p.nodeId);
-      if (known && known.keyText === p.signPublicKey) next.set(p.nodeId, known);
+      const sealKey = p.sealPublicKey ?? null;
+      if (known && known.keyText === p.signPublicKey) next.set(p.nodeId, { ...known, sealKey });
       else {
         try {
           next.set(p.nodeId, {
             keyText: p.signPublicKey,
             key: parsePublicKey(p.signPublicKey, 'ed25519', 'signPublicKey'),
+            sealKey,
           });
         } catch {
           // the service checks keys; a bad one just means that peer cannot call us
@@ -94,6 +105,11 @@ export class PeerAuth {
       }
     }
     this.#members = next;
+  }
+
+  /** A current member's seal key (null if it has none yet). */
+  sealKeyOf(nodeId: string): string | null {
+    return this.#members.get(nodeId)?.sealKey ?? null;
   }
 
   get nonceCount(): number {
@@ -124,7 +140,7 @@ export class PeerAuth {
     if (!verifyPeerRequest(member.key, signed, signature))
       throw refuse('request is not signed by a node of this gateway');
     this.#remember(`${nodeId} ${nonce}`, time + PEER_CLOCK_SKEW_MS, now);
-    return { nodeId, gatewayId, toNodeId, bodySha256: digest };
+    return { kind: 'peer', nodeId, gatewayId, toNodeId, bodySha256: digest };
   }
 
   #remember(key: string, forgetAt: number, now: number): void {

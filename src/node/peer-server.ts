@@ -5,7 +5,8 @@
  * closed, before a byte of its body is read. Then the body is read up to its route's own limit
  * (refused at once by Content-Length when larger) and must hash to the signed digest. Slow clients
  * are cut: headers, whole requests and idle connections have timeouts. /healthz and /metrics are
- * open, read-only, and take no body.
+ * open, read-only, and take no body. /admin/ requests (an operator setting a credential on this node)
+ * carry a grant signed by the service instead (node/grant-auth.ts), also checked before the body.
  */
 import {
   createServer as createHttpServer,
@@ -22,6 +23,7 @@ import { answerClientError } from '../common/client-error.ts';
 import { FerryError, toFerryError, toProblem } from '../common/errors.ts';
 import { bodySha256 } from '../protocol/peer.ts';
 import type { PeerAuth, PeerCaller } from './peer-auth.ts';
+import type { GrantAuth, GrantCaller } from './grant-auth.ts';
 
 /** All of a request's headers must arrive within this. */
 export const PEER_HEADERS_TIMEOUT_MS = 10_000;
@@ -34,14 +36,23 @@ export const PEER_SOCKET_IDLE_MS = 30_000;
 /** A request refused with its body unread: its connection is closed this long after the answer. */
 const LINGER_MS = 1_000;
 
-export interface PeerRoute {
-  /** The largest body this route's messages need; 0 = none. */
-  maxBody: number;
-  handle(body: unknown, caller: PeerCaller): Promise<unknown>;
-}
+/**
+ * A route: called by a member of the gateway (/v1/...), or, under /admin/, by an operator with a
+ * grant from the service (node/grant-auth.ts).
+ */
+export type PeerRoute =
+  | {
+      auth?: 'peer';
+      /** The largest body this route's messages need; 0 = none. */
+      maxBody: number;
+      handle(body: unknown, caller: PeerCaller): Promise<unknown>;
+    }
+  | { auth: 'grant'; maxBody: number; handle(body: unknown, caller: GrantCaller): Promise<unknown> };
 
 export interface PeerHandlers {
   auth: PeerAuth;
+  /** Checks /admin/ requests; without it they are refused. */
+  grants?: GrantAuth;
   routes: Record<string, PeerRoute>;
   metrics(): Promise<{ contentType: string; body: string }>;
 }
@@ -146,9 +157,15 @@ export async function startPeerServer(
           return send(res, 200, m.body, m.contentType);
         }
         // Who is calling, from the headers alone: nothing of the body is read for a stranger.
-        const caller = h.auth.verify(method, path, req.headers, Date.now());
+        const admin = path.startsWith('/admin/');
+        let caller: PeerCaller | GrantCaller;
+        if (admin) {
+          if (!h.grants) throw new FerryError('not_found', `no route ${method} ${path}`);
+          caller = h.grants.verify(req.headers, Date.now());
+        } else caller = h.auth.verify(method, path, req.headers, Date.now());
         const route = h.routes[`${method} ${path}`];
-        if (!route) throw new FerryError('not_found', `no route ${method} ${path}`);
+        if (!route || (route.auth === 'grant') !== admin)
+          throw new FerryError('not_found', `no route ${method} ${path}`);
         const declared = declaredLength(req);
         if (declared !== undefined && declared > route.maxBody) throw tooLarge(route.maxBody);
         if (route.maxBody === 0 && hasBody(req)) throw tooLarge(0);
@@ -156,7 +173,7 @@ export async function startPeerServer(
         if (route.maxBody > 0 && /100-continue/i.test(String(req.headers.expect ?? ''))) res.writeContinue();
         const body = route.maxBody === 0 ? Buffer.alloc(0) : await readBody(req, route.maxBody);
         bodyRead = true;
-        if (bodySha256(body) !== caller.bodySha256)
+        if (caller.kind === 'peer' && bodySha256(body) !== caller.bodySha256)
           throw new FerryError('unauthorized', 'request body does not match its signed digest');
         let parsed: unknown;
         try {
@@ -164,7 +181,11 @@ export async function startPeerServer(
         } catch {
           throw new FerryError('bad_request', 'body is not JSON');
         }
-        send(res, 200, await route.handle(parsed, caller));
+        const answer =
+          route.auth === 'grant'
+            ? await route.handle(parsed, caller as GrantCaller)
+            : await route.handle(parsed, caller as PeerCaller);
+        send(res, 200, answer);
       } catch (err) {
         const fe = toFerryError(err);
         send(res, fe.httpStatus, toProblem(fe), 'application/json', !bodyRead && !req.complete);

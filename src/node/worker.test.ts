@@ -16,6 +16,10 @@ import { validator } from '../protocol/validate.ts';
 import { generateNodeKeys } from '../protocol/node-keys.ts';
 import { sealSecrets } from '../protocol/sealed-secrets.ts';
 import { secretOpener } from './task-secrets.ts';
+import { CredentialStore } from './credential-store.ts';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const assignedAttempt = validator(AssignedAttempt);
 
@@ -364,7 +368,8 @@ test('drain(grace) past the grace aborts what still runs and releases it to the 
 
 test('sealed secrets are opened for the attempt they were sealed for, and only then does it run', async () => {
   const keys = generateNodeKeys();
-  const h = harness(2, secretOpener(keys.sealPrivateKey));
+  const credentials = new CredentialStore(mkdtempSync(join(tmpdir(), 'ferry-creds-')));
+  const h = harness(2, secretOpener({ sealPrivateKey: keys.sealPrivateKey, credentials }));
   const marker = 'pw-marker-5a7d9e';
   const withBox = (id: string, sealedFor: string): DispatchRequestT => {
     const d = dispatch(id);
@@ -400,6 +405,40 @@ test('sealed secrets are opened for the attempt they were sealed for, and only t
   assert.match(c.error.message, /the source's secrets cannot be opened on this node/);
   assert.equal(JSON.stringify(c).includes(marker), false);
   assert.equal(h.started.has('s2'), false);
+});
+
+test('gateway-held credentials come from the own credential set of the node, and only at the version the task needs', async () => {
+  const keys = generateNodeKeys();
+  const credentials = new CredentialStore(mkdtempSync(join(tmpdir(), 'ferry-creds-')));
+  const h = harness(2, secretOpener({ sealPrivateKey: keys.sealPrivateKey, credentials }));
+  const marker = 'pw-marker-gw-71c3';
+  const needing = (id: string, version: number): DispatchRequestT => {
+    const d = dispatch(id);
+    d.attempt.spec.source.credentials = { version };
+    return d;
+  };
+  credentials.put('src', 1, { password: 'old-' + marker });
+  // Behind: the attempt fails, retryable, naming the versions and not the values; its task never ran.
+  h.worker.accept(needing('g1', 2), true);
+  const c = await h.completed.get('g1').promise;
+  assert.ok(c.outcome === 'failed');
+  assert.equal(c.error.retryable, true);
+  assert.match(
+    c.error.message,
+    /holds version 1 of the credentials of linked service "src"; the task needs version 2/,
+  );
+  assert.equal(JSON.stringify(c).includes(marker), false);
+  assert.equal(h.started.has('g1'), false);
+  // Caught up (and an older version replayed afterwards changes nothing): it runs with version 2.
+  assert.equal(credentials.put('src', 2, { password: marker }), true);
+  assert.equal(credentials.put('src', 1, { password: 'old-' + marker }), false);
+  h.worker.accept(needing('g2', 2), true);
+  await h.started.get('g2').promise;
+  const ran = h.executed.get('g2');
+  assert.equal(ran?.spec.source.properties['password'], marker);
+  assert.equal(ran.spec.source.credentials, undefined);
+  h.gates.get('g2').resolve(copyResult);
+  await h.completed.get('g2').promise;
 });
 
 /** A worker whose every task only passes its pre-commit fence, against a service that may be away. */

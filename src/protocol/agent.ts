@@ -7,6 +7,7 @@ import { Type, type Static, type TProperties } from 'typebox';
 import { ResolvedEndpoint, TaskSpec, TaskResult } from './task.ts';
 import { PublicKeyText } from './node-keys.ts';
 import { VersionSchema } from './version.ts';
+import { GatewayCredentials, NodeCredentials } from './credentials.ts';
 
 /** An object that refuses unknown fields (nodes' own messages: nothing is silently ignored). */
 const Strict = <T extends TProperties>(properties: T) =>
@@ -86,6 +87,8 @@ export const HeartbeatRequest = Strict({
   /** The node's public keys (a node registered before it had keys sends them here first). */
   signPublicKey: PublicKeyText,
   sealPublicKey: PublicKeyText,
+  /** The gateway credentials this node holds (protocol/credentials.ts); absent from older nodes. */
+  credentials: Type.Optional(NodeCredentials),
 });
 
 export const PeerView = Type.Object({
@@ -98,6 +101,12 @@ export const PeerView = Type.Object({
   running: Type.Integer(),
   /** The peer's Ed25519 public key (null until it sent one): its requests are verified with it. */
   signPublicKey: Type.Union([Type.String(), Type.Null()]),
+  /** The peer's X25519 public key: credentials copied to it are sealed to it. */
+  sealPublicKey: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+  /** Heard from lately (not Offline): worth a node-to-node call. */
+  live: Type.Optional(Type.Boolean()),
+  /** The gateway credentials the peer last reported holding. */
+  credentials: Type.Optional(NodeCredentials),
 });
 
 /**
@@ -162,6 +171,8 @@ export const HeartbeatResponse = Type.Object({
   dispatcherLease: Type.Optional(Type.String()),
   /** Connection tests an operator asked this node to run (`ferry linked-service test`). */
   connectionTests: Type.Optional(Type.Array(ConnectionTest, { maxItems: MAX_CONNECTION_TESTS })),
+  /** The gateway's credential key, relays (to the dispatcher) and resync counter. */
+  credentials: Type.Optional(GatewayCredentials),
 });
 
 export const Slot = Type.Object({ nodeId: Type.String(), free: Type.Integer({ minimum: 0 }) });

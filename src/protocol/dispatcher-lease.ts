@@ -41,13 +41,14 @@ export function deriveLeaseKey(masterKey: Buffer): LeaseKey {
   return { privateKey, publicKeyText };
 }
 
-export function signLease(key: KeyObject, claims: LeaseClaims): string {
+/** A token signed by the service: base64url(JSON claims) "." base64url(signature over the first part). */
+export function signToken(key: KeyObject, claims: object): string {
   const payload = Buffer.from(JSON.stringify(claims)).toString('base64url');
   return `${payload}.${sign(null, Buffer.from(payload), key).toString('base64url')}`;
 }
 
-/** The token's claims when its signature verifies under `publicKey`, else undefined. */
-export function verifyLease(token: string, publicKey: KeyObject): LeaseClaims | undefined {
+/** A token's claims (not yet checked for their shape) when its signature verifies, else undefined. */
+export function verifyToken(token: string, publicKey: KeyObject): unknown {
   const dot = token.indexOf('.');
   if (dot <= 0 || token.length > 4096) return undefined;
   const payload = token.slice(0, dot);
@@ -55,18 +56,27 @@ export function verifyLease(token: string, publicKey: KeyObject): LeaseClaims | 
   if (signature.length !== 64) return undefined;
   try {
     if (!verify(null, Buffer.from(payload), publicKey, signature)) return undefined;
-    const c = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Partial<LeaseClaims>;
-    if (
-      typeof c.gatewayId !== 'string' ||
-      typeof c.dispatcherNodeId !== 'string' ||
-      !Number.isSafeInteger(c.epoch) ||
-      !Number.isSafeInteger(c.issuedAt)
-    )
-      return undefined;
-    return c as LeaseClaims;
+    return JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as unknown;
   } catch {
     return undefined;
   }
+}
+
+export function signLease(key: KeyObject, claims: LeaseClaims): string {
+  return signToken(key, claims);
+}
+
+/** The token's claims when its signature verifies under `publicKey`, else undefined. */
+export function verifyLease(token: string, publicKey: KeyObject): LeaseClaims | undefined {
+  const c = verifyToken(token, publicKey) as Partial<LeaseClaims> | undefined;
+  if (
+    typeof c?.gatewayId !== 'string' ||
+    typeof c.dispatcherNodeId !== 'string' ||
+    !Number.isSafeInteger(c.epoch) ||
+    !Number.isSafeInteger(c.issuedAt)
+  )
+    return undefined;
+  return c as LeaseClaims;
 }
 
 /** Does `token` make `senderNodeId` the dispatcher of `gatewayId` under `epoch`? */

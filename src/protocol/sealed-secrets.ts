@@ -30,10 +30,13 @@ const INFO = Buffer.from('ferry task secrets v1');
 const X25519_SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
 
 /**
- * Which endpoint of the attempt a box is for; 'test' is a linked service's connection test, whose
- * id (`ct_...`) stands in for the attempt id.
+ * What a box is for, bound into it with its id: an attempt's source or sink; 'test', a linked
+ * service's connection test (its id `ct_...` stands in for the attempt id); and the gateway's
+ * credentials (protocol/credentials.ts): 'credential', values set by an operator and sealed to the
+ * gateway key; 'credential-copy', an entry copied to one node; 'gateway-key', the gateway's
+ * private key handed to one node.
  */
-export type SecretEndpoint = 'source' | 'sink' | 'test';
+export type SecretEndpoint = 'source' | 'sink' | 'test' | 'credential' | 'credential-copy' | 'gateway-key';
 
 function rawPublic(key: KeyObject): Buffer {
   return key.export({ format: 'der', type: 'spki' }).subarray(X25519_SPKI_PREFIX.length);

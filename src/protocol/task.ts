@@ -21,6 +21,11 @@ export const ResolvedEndpoint = Type.Object({
    * the attempt id (protocol/sealed-secrets.ts); absent when the linked service has none.
    */
   sealedSecrets: Type.Optional(Type.String({ maxLength: 1_000_000 })),
+  /**
+   * The linked service keeps its secret values in the gateway (protocol/credentials.ts): the node
+   * takes them from its own credential set, which must hold at least this version.
+   */
+  credentials: Type.Optional(Type.Object({ version: Type.Integer({ minimum: 1 }) })),
   /** The activity's source or sink options. */
   options: Type.Record(Type.String(), Type.Unknown()),
 });

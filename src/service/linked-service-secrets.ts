@@ -3,6 +3,9 @@
  * split from the properties on the way in, sealed with the master key, opened only to build a task
  * for a node, and then sealed again, to that node's key, for that attempt (claim-tasks.ts): they
  * leave the service only in that form. The API never returns them.
+ *
+ * A linked service whose credentials live in the gateway (protocol/credentials.ts) has none here:
+ * its endpoint names the version of the gateway's credentials a node must hold to run it.
  */
 import type { Kysely } from 'kysely';
 import type { LinkedServicesTable, Schema } from './store/schema.ts';
@@ -19,7 +22,11 @@ import type { CopyActivityT } from '../protocol/pipeline.ts';
  * An endpoint as the service resolves it. Its `secrets` never go out as they are: each attempt gets
  * them sealed to the node that runs it (sealedSecrets), and only that node can open them.
  */
-export type ResolvedForNode = ResolvedEndpointT & { secrets?: Record<string, unknown> };
+export type ResolvedForNode = ResolvedEndpointT & {
+  secrets?: Record<string, unknown>;
+  /** Its secret values are in the gateway's credential set, not in the service. */
+  gatewayHeld?: boolean;
+};
 
 /**
  * Resolves an activity's source and sink (linked services with secrets) for a node. It reads through
@@ -34,14 +41,19 @@ export function hasSecrets(e: ResolvedForNode): boolean {
   return e.secrets !== undefined && Object.keys(e.secrets).length > 0;
 }
 
-/** The endpoint as the node gets it: secrets sealed to its key, for this attempt (or connection test) only. */
+/**
+ * The endpoint as the node gets it: secrets sealed to its key, for this attempt (or connection test)
+ * only; or, held by the gateway, the version of them the node must hold (`credentialVersion`).
+ */
 export function sealedFor(
   e: ResolvedForNode,
   sealPublicKey: string | null,
   attemptId: string,
   which: SecretEndpoint,
+  credentialVersion = 1,
 ): ResolvedEndpointT {
-  const { secrets, ...endpoint } = e;
+  const { secrets, gatewayHeld, ...endpoint } = e;
+  if (gatewayHeld === true) return { ...endpoint, credentials: { version: credentialVersion } };
   if (secrets === undefined || Object.keys(secrets).length === 0) return endpoint;
   if (sealPublicKey === null) throw new FerryError('internal', 'no seal key for the node'); // filtered before
   return { ...endpoint, sealedSecrets: sealSecrets(sealPublicKey, secrets, attemptId, which) };
@@ -77,6 +89,7 @@ export function resolveLinkedService(
     linkedService: ls.name,
     properties: JSON_COLUMNS.linkedServiceProperties.read(ls.properties_json, ls.name),
     options,
+    ...(ls.credentials === 'gateway' ? { gatewayHeld: true } : {}),
     secrets: ls.secret_sealed
       ? JSON_COLUMNS.linkedServiceSecrets.read(unseal(masterKey, ls.secret_sealed), ls.name)
       : {},

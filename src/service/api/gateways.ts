@@ -15,6 +15,8 @@ import { loadGatewayState } from '../store/queries/load-gateway-state.ts';
 import { gatewayDetail, gatewaySummary, keysView, nodeView, type GatewayStateView } from './views.ts';
 import { activeAttemptsByNode } from '../store/queries/active-attempts.ts';
 import { listGatewayEvents } from '../store/queries/list-events.ts';
+import { requestResync } from '../store/queries/gateway-credentials.ts';
+import { ResyncRequested } from './schemas.ts';
 import { FerryError } from '../../common/errors.ts';
 import { NameSchema } from '../../protocol/stores.ts';
 import {
@@ -174,6 +176,29 @@ export function gatewayRoutes(app: App, ctx: ServiceContext): void {
       },
     },
     async (req) => keysView(await regenerateKey(db, req.params.name, req.params.which)),
+  );
+
+  app.post(
+    '/api/v1/gateways/:name/resync-credentials',
+    {
+      schema: {
+        tags: ['gateways'],
+        operationId: 'resyncCredentials',
+        summary: "Have the dispatcher push the gateway's whole credential set to every node again",
+        description:
+          'Moves no secret through the service: the dispatcher sends what it holds, sealed to each node. ' +
+          "Watch the nodes' credential status (GET .../nodes) turn 'in sync'.",
+        params: GwParams,
+        response: responses({ 202: ['Asked of the dispatcher', ResyncRequested] }),
+      },
+      config: OPERATOR,
+    },
+    async (req, reply) => {
+      const gw = await getGatewayByName(db, req.params.name);
+      await requestResync(db, gw.id);
+      void reply.status(202);
+      return { gateway: gw.name, resync: gw.credential_resync + 1 };
+    },
   );
 
   app.get(

@@ -5,7 +5,9 @@ import type { ServiceContext } from '../context.ts';
 import { NameSchema, STORES, STORE_TYPES, isStoreType, pathProblem } from '../../protocol/stores.ts';
 import { validator } from '../../protocol/validate.ts';
 import { FerryError } from '../../common/errors.ts';
-import { gatewayNames, getGatewayByName } from '../store/queries/gateways.ts';
+import { findGateway, gatewayNames, getGatewayByName } from '../store/queries/gateways.ts';
+import { nextCredentialVersion, storeRelay } from '../store/queries/gateway-credentials.ts';
+import { signGrant } from '../../protocol/credentials.ts';
 import {
   deleteLinkedService,
   getLinkedService,
@@ -17,6 +19,9 @@ import { linkedServiceView } from './views.ts';
 import {
   LinkedService,
   LinkedServiceCreate,
+  CredentialGrantResponse,
+  CredentialRelayRequest,
+  CredentialRelayed,
   LinkedServiceList,
   LinkedServiceTestRequest,
   LinkedServiceTestResult,
@@ -41,7 +46,7 @@ export function linkedServiceRoutes(app: App, ctx: ServiceContext): void {
       },
     },
     async (req, reply) => {
-      const { name, type, gateway, properties } = req.body;
+      const { name, type, gateway, properties, credentials = 'service' } = req.body;
       if (!isStoreType(type))
         throw new FerryError('bad_request', `type: must be one of ${STORE_TYPES.join(', ')} (got "${type}")`);
       propertyValidators[type]?.parse(properties, 'properties');
@@ -49,9 +54,21 @@ export function linkedServiceRoutes(app: App, ctx: ServiceContext): void {
       if (problem) throw new FerryError('bad_request', `properties: ${problem}`);
       const gw = await getGatewayByName(db, gateway);
       const { plain, sealed } = splitSecrets(ctx.masterKey, type, properties);
+      if (credentials === 'gateway') {
+        // The service must never see a gateway-held secret: refuse it rather than drop it silently.
+        const given = secretNames(type).filter((k) => k in properties);
+        if (given.length > 0)
+          throw new FerryError(
+            'bad_request',
+            `properties: ${given.join(', ')} must not be sent to the service: linked service "${name}" keeps its credentials in the gateway`,
+            {
+              hint: `leave them out, and set them with \`ferry credential set ${name}\` once the linked service exists`,
+            },
+          );
+      }
       const row = await upsertLinkedService(
         db,
-        { name, type, gatewayId: gw.id, properties: plain, secretSealed: sealed },
+        { name, type, gatewayId: gw.id, properties: plain, secretSealed: sealed, credentials },
         ctx.now(),
       );
       void reply.status(201);
@@ -151,6 +168,87 @@ export function linkedServiceRoutes(app: App, ctx: ServiceContext): void {
         write: outcome.write ?? null,
         writeReason: outcome.writeReason,
       };
+    },
+  );
+
+  /** A linked service kept in the gateway, and its gateway with the credential key it needs. */
+  const gatewayHeld = async (name: string) => {
+    const ls = await getLinkedService(db, name);
+    if (ls.credentials !== 'gateway')
+      throw new FerryError('conflict', `linked service "${name}" keeps its credentials in the service`, {
+        hint: `set its secret properties with \`ferry linked-service create\`, or recreate it with --credentials gateway`,
+      });
+    const gw = await findGateway(db, ls.gateway_id);
+    if (!gw) throw new FerryError('not_found', `the gateway of linked service "${name}" no longer exists`);
+    return { ls, gw };
+  };
+
+  app.post(
+    '/api/v1/linked-services/:name/credential-grant',
+    {
+      schema: {
+        tags: ['linked services'],
+        operationId: 'grantCredential',
+        summary: "Grant a new version of a linked service's gateway-held credentials",
+        description:
+          "The caller seals the values to the gateway's key and sends them with the version either to a " +
+          'node (with the grant) or to this service (relayed to the dispatcher unopened).',
+        params: Type.Object({ name: NameSchema }),
+        response: responses({ 201: ['The version and the grant', CredentialGrantResponse] }),
+      },
+    },
+    async (req, reply) => {
+      const { ls, gw } = await gatewayHeld(req.params.name);
+      if (gw.credential_key === null)
+        throw new FerryError('conflict', `gateway "${gw.name}" has no credential key yet`, {
+          hint: `start a node of the gateway (\`ferry node --key KEY\`): its first node makes the key`,
+        });
+      const version = await nextCredentialVersion(db, ls.id);
+      const { grant, claims } = signGrant(
+        ctx.leaseKey.privateKey,
+        { gatewayId: gw.id, linkedService: ls.name, version },
+        ctx.now(),
+      );
+      void reply.status(201);
+      return {
+        linkedService: ls.name,
+        gateway: gw.name,
+        gatewayId: gw.id,
+        version,
+        gatewayKey: gw.credential_key,
+        grant,
+        expiresAt: new Date(claims.expiresAt).toISOString(),
+      };
+    },
+  );
+
+  app.post(
+    '/api/v1/linked-services/:name/credentials',
+    {
+      schema: {
+        tags: ['linked services'],
+        operationId: 'relayCredential',
+        summary: "Relay a linked service's credentials, sealed to the gateway key, to the dispatcher",
+        description:
+          'The service stores the box, which it cannot open, until the dispatcher holds that version; the ' +
+          'dispatcher then pushes it to every worker.',
+        params: Type.Object({ name: NameSchema }),
+        body: CredentialRelayRequest,
+        response: responses({ 202: ['Relayed', CredentialRelayed] }),
+      },
+    },
+    async (req, reply) => {
+      const { ls, gw } = await gatewayHeld(req.params.name);
+      const { version, box } = req.body;
+      if (version > ls.credential_version)
+        throw new FerryError('bad_request', `version ${version} of "${ls.name}" was never granted`, {
+          hint: 'ask for a grant first (POST .../credential-grant)',
+        });
+      if (!(await storeRelay(db, gw.id, { linkedService: ls.name, version, box }, ctx.now())))
+        throw new FerryError('conflict', `version ${version} of "${ls.name}" was already sent`);
+      ctx.notifier.notify(gw.id);
+      void reply.status(202);
+      return { linkedService: ls.name, version };
     },
   );
 }

@@ -150,6 +150,16 @@ export const Node = named(
     drain: Nullable(Type.Union([Type.Literal('draining'), Type.Literal('drained')])),
     peerAddress: Type.String({ description: 'host:port other nodes reach this node at.' }),
     tls: Type.Boolean(),
+    credentials: Type.Object(
+      {
+        status: Type.Union([Type.Literal('in sync'), Type.Literal('out of sync'), Type.Literal('none')]),
+        gatewayKey: Type.Boolean({ description: "Holds the gateway's credential key." }),
+        versions: Type.Record(Type.String(), Type.Integer(), {
+          description: "The version of each linked service's gateway-held credentials the node holds.",
+        }),
+      },
+      { description: "The node's copy of the gateway-held credentials (never their values)." },
+    ),
     registeredAt: DateTime,
     lastSeenAt: DateTime,
   }),
@@ -192,6 +202,12 @@ const Properties = Type.Record(Type.String(), Type.Unknown(), {
   description: "The store's connection settings (see the store contracts); secrets are never returned.",
 });
 
+const CredentialPlace = Type.Union([Type.Literal('service'), Type.Literal('gateway')], {
+  description:
+    "Where the secret values live: 'service' (sealed in the service with its master key; the default) or " +
+    "'gateway' (only the gateway's nodes hold them; set them with `ferry credential set`; the service never sees them).",
+});
+
 export const LinkedServiceCreate = named(
   'LinkedServiceCreate',
   Type.Object(
@@ -200,6 +216,7 @@ export const LinkedServiceCreate = named(
       type: Type.String({ description: 'The store type, e.g. filesystem, postgres, mysql, azure-blob, s3.' }),
       gateway: NameSchema,
       properties: Properties,
+      credentials: Type.Optional(CredentialPlace),
     },
     { additionalProperties: false },
   ),
@@ -214,6 +231,10 @@ export const LinkedService = named(
     properties: Properties,
     secrets: Type.Array(Type.String(), {
       description: 'Which secret properties are set; their values never leave the service.',
+    }),
+    credentials: CredentialPlace,
+    credentialVersion: Type.Integer({
+      description: "The last version of the gateway-held credentials granted (0: none; 'service': always 0).",
     }),
     updatedAt: DateTime,
   }),
@@ -405,6 +426,49 @@ export const AgentReleaseRequest = named('ReleaseRequest', ReleaseRequest);
 export const AgentReportsRequest = named('ReportsRequest', ReportsRequest);
 export const AgentReportsResponse = named('ReportsResponse', ReportsResponse);
 export const AgentConnectionTestReport = named('ConnectionTestReport', ConnectionTestReport);
+export const CredentialGrantResponse = named(
+  'CredentialGrant',
+  Type.Object({
+    linkedService: NameSchema,
+    gateway: NameSchema,
+    gatewayId: Type.String(),
+    version: Type.Integer({ minimum: 1 }),
+    gatewayKey: Type.String({
+      description: "The gateway's X25519 public key (base64 SPKI DER): seal the values to it.",
+    }),
+    grant: Type.String({
+      description: 'Signed by the service: a node takes the values set with it, once, before it expires.',
+    }),
+    expiresAt: DateTime,
+  }),
+  'A version of the gateway-held credentials of a linked service, granted to be set.',
+);
+
+export const CredentialRelayRequest = named(
+  'CredentialRelayRequest',
+  Type.Object(
+    {
+      version: Type.Integer({ minimum: 1 }),
+      box: Type.String({
+        minLength: 1,
+        maxLength: 256 * 1024,
+        description: 'The values, sealed to the gateway key.',
+      }),
+    },
+    { additionalProperties: false },
+  ),
+);
+
+export const CredentialRelayed = named(
+  'CredentialRelayed',
+  Type.Object({ linkedService: NameSchema, version: Type.Integer() }),
+);
+
+export const ResyncRequested = named(
+  'ResyncRequested',
+  Type.Object({ gateway: NameSchema, resync: Type.Integer() }),
+);
+
 export const Ok = named('Ok', Type.Object({ ok: Type.Literal(true) }));
 
 // ---- route helpers ---------------------------------------------------------------------------------

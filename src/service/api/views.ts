@@ -9,6 +9,29 @@ import type {
 } from '../store/schema.ts';
 import type { RunDetail, RunSummary } from '../store/queries/runs.ts';
 import { JSON_COLUMNS } from '../store/json-column.ts';
+import { latestCredentials } from '../scheduler/node-status.ts';
+
+/** A node's copy of the gateway-held credentials, against the newest versions the nodes up hold. */
+function credentialView(n: NodeState, state: GatewayStateView) {
+  const held = (x: NodeState) => JSON_COLUMNS.nodeCredentials.read(x.row.credentials_json, x.row.id);
+  const mine = held(n);
+  const latest = latestCredentials(
+    state.nodes
+      .filter((x) => x.status.status !== 'Offline')
+      .map((x) => ({ name: x.row.name, credentialVersions: held(x).versions })),
+  );
+  const behind = [...latest].some(([ls, l]) => (mine.versions[ls] ?? 0) < l.version);
+  const status: 'in sync' | 'out of sync' | 'none' = behind
+    ? 'out of sync'
+    : Object.keys(mine.versions).length === 0
+      ? 'none'
+      : 'in sync';
+  return {
+    status,
+    gatewayKey: mine.gatewayKey !== null && mine.gatewayKey === state.gateway.credential_key,
+    versions: mine.versions,
+  };
+}
 
 /** The gateway's state, with the attempts the service has handed to each node and not yet seen end. */
 export type GatewayStateView = GatewayState & { assigned?: ReadonlyMap<string, number> };
@@ -36,6 +59,7 @@ export function nodeView(n: NodeState, state: GatewayStateView) {
     drain,
     peerAddress: `${n.row.peer_host}:${n.row.peer_port}`,
     tls: n.row.tls === 1,
+    credentials: credentialView(n, state),
     registeredAt: new Date(n.row.registered_at).toISOString(),
     lastSeenAt: new Date(n.row.last_seen_at).toISOString(),
   };
@@ -79,6 +103,8 @@ export function linkedServiceView(
     properties: JSON_COLUMNS.linkedServiceProperties.read(row.properties_json, row.name),
     /** Which secret properties are set; their values never leave the service. */
     secrets: row.secret_sealed === null ? [] : secretNames,
+    credentials: row.credentials === 'gateway' ? ('gateway' as const) : ('service' as const),
+    credentialVersion: row.credential_version,
     updatedAt: new Date(row.updated_at).toISOString(),
   };
 }

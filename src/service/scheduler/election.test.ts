@@ -49,6 +49,7 @@ function row(seq: number, over: Partial<NodesTable> = {}): NodesTable {
     left_at: null,
     sign_public_key: null,
     seal_public_key: null,
+    credentials_json: '{"gatewayKey":null,"versions":{}}',
     ...over,
   };
 }
@@ -67,6 +68,8 @@ function gateway(dispatcher: NodesTable | null, over: Partial<GatewaysTable> = {
     lease_until: dispatcher ? NOW + 3000 : 0,
     dispatcher_reason: '',
     dispatcher_changed_at: NOW - 30_000,
+    credential_key: null,
+    credential_resync: 0,
     ...over,
   };
 }

@@ -56,6 +56,7 @@ export function toFacts(row: NodesTable): NodeFacts {
     reach: JSON_COLUMNS.nodeReach.read(row.reach_json, row.id),
     // Registration stores no metrics ('{}'); every heartbeat stores all of them.
     registeredOnly: row.metrics_json === '{}',
+    credentialVersions: JSON_COLUMNS.nodeCredentials.read(row.credentials_json, row.id).versions,
   };
 }
 
@@ -66,7 +67,12 @@ export function buildGatewayState(
   o: StatusOptions,
 ): GatewayState {
   const facts = rows.map(toFacts);
-  const statuses = computeNodeStatuses(facts, { dispatcherNodeId: gateway.dispatcher_node_id }, now, o);
+  const statuses = computeNodeStatuses(
+    facts,
+    { dispatcherNodeId: gateway.dispatcher_node_id, name: gateway.name },
+    now,
+    o,
+  );
   const version = gatewayVersion(versionVoters(facts, now, o));
   const nodes = rows.map((row, i): NodeState => {
     const status = statuses.get(row.id) ?? { status: 'Offline', reason: 'no_heartbeat', hint: '' };

@@ -8,8 +8,10 @@
  *             and has not sent its first heartbeat yet
  *   Upgrading the node said so
  *   Inactive  its node-to-node encryption differs from most nodes', or it reaches no other node
- *   Limited   its version differs from the gateway's, it cannot reach the dispatcher, or the
- *             dispatcher cannot reach it
+ *   Limited   its version differs from the gateway's; it holds an older version of a linked
+ *             service's gateway-held credentials than another node up does (credentials out of
+ *             sync: it gets no task that needs them until the dispatcher has brought it up to date);
+ *             it cannot reach the dispatcher, or the dispatcher cannot reach it
  *   Online    otherwise
  * Gateway: Needs Registration (no node), Offline (no node Online), Online (all Online), else Limited.
  *
@@ -37,10 +39,28 @@ export interface NodeFacts {
   reach: PeerReachT[];
   /** Registered but no heartbeat yet: its version does not count towards the gateway version. */
   registeredOnly?: boolean;
+  /** The version of each linked service's gateway-held credentials the node holds. */
+  credentialVersions?: Record<string, number>;
 }
 
 export interface GatewayFacts {
   dispatcherNodeId: string | null;
+  /** For hints. */
+  name?: string;
+}
+
+/**
+ * The newest version of each linked service's gateway-held credentials among `nodes`, and which
+ * node holds it (the first such node).
+ */
+export function latestCredentials(
+  nodes: readonly Pick<NodeFacts, 'name' | 'credentialVersions'>[],
+): Map<string, { version: number; holder: string }> {
+  const latest = new Map<string, { version: number; holder: string }>();
+  for (const n of nodes)
+    for (const [ls, v] of Object.entries(n.credentialVersions ?? {}))
+      if (v > (latest.get(ls)?.version ?? 0)) latest.set(ls, { version: v, holder: n.name });
+  return latest;
 }
 
 export interface StatusOptions {
@@ -103,6 +123,7 @@ export function computeNodeStatuses(
   const counted = heard.length > 0 ? heard : live;
   const version = gatewayVersion(versionVoters(nodes, now, o));
   const tls = majorityTls(counted);
+  const credentials = latestCredentials(counted);
   const byId = new Map(nodes.map((n) => [n.id, n]));
   const dispatcher = gateway.dispatcherNodeId ? byId.get(gateway.dispatcherNodeId) : undefined;
 
@@ -155,6 +176,24 @@ export function computeNodeStatuses(
           'Limited',
           'version_mismatch',
           `${n.name} runs ${n.version}; the gateway version is ${version}: update it to ${version}`,
+        ),
+      );
+      continue;
+    }
+    const stale = [...credentials].filter(([ls, l]) => (n.credentialVersions?.[ls] ?? 0) < l.version);
+    if (stale.length > 0) {
+      const detail = stale
+        .map(
+          ([ls, l]) =>
+            `${ls}: holds version ${n.credentialVersions?.[ls] ?? 'none'}, ${l.holder} holds ${l.version}`,
+        )
+        .join('; ');
+      out.set(
+        n.id,
+        view(
+          'Limited',
+          'credentials_out_of_sync',
+          `credentials out of sync: ${n.name} ${detail}. The dispatcher pushes them within a heartbeat or two; if it stays so, run \`ferry gateway resync-credentials ${gateway.name ?? 'GATEWAY'}\``,
         ),
       );
       continue;

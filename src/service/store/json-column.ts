@@ -14,6 +14,7 @@ import { Metrics, PeerReach, ConnectionTestReport } from '../../protocol/agent.t
 import { CopyActivity, PipelineSpec } from '../../protocol/pipeline.ts';
 import { EndpointProperties, TaskResult, TaskWork } from '../../protocol/task.ts';
 import type { Schema } from './schema.ts';
+import { NodeCredentials } from '../../protocol/credentials.ts';
 
 export interface JsonColumn<T extends TSchema> {
   readonly table: string;
@@ -70,5 +71,7 @@ export const JSON_COLUMNS = {
   /** Registration stores `{}`; every heartbeat all of them. */
   nodeMetrics: jsonColumn('nodes', 'metrics_json', Type.Partial(Metrics)),
   nodeReach: jsonColumn('nodes', 'reach_json', Type.Array(PeerReach)),
+  /** What the node reports holding of the gateway's credentials (no secret: versions and a public key). */
+  nodeCredentials: jsonColumn('nodes', 'credentials_json', NodeCredentials),
   connectionTestReport: jsonColumn('connection_tests', 'report_json', ConnectionTestReport),
 } as const;

@@ -16,6 +16,10 @@ export interface GatewaysTable {
   /** Why the dispatcher last changed, for operators ("node-a silent 5.0 s; lease expired"). */
   dispatcher_reason: string;
   dispatcher_changed_at: number;
+  /** The gateway's credential public key (X25519, base64 SPKI DER): the first a node reported. */
+  credential_key: string | null;
+  /** Raised by `ferry gateway resync-credentials`: the dispatcher pushes its whole set again. */
+  credential_resync: number;
 }
 
 export interface NodesTable {
@@ -46,6 +50,8 @@ export interface NodesTable {
   sign_public_key: string | null;
   /** X25519, base64 SPKI DER: task secrets are sealed to it. */
   seal_public_key: string | null;
+  /** What the node last reported holding of the gateway's credentials (protocol/credentials.ts NodeCredentials). */
+  credentials_json: string;
 }
 
 export interface LinkedServicesTable {
@@ -56,6 +62,10 @@ export interface LinkedServicesTable {
   properties_json: string;
   /** Secret properties, AES-256-GCM sealed with the service's master key. */
   secret_sealed: string | null;
+  /** Where its secret lives: 'service' (secret_sealed) or 'gateway' (the nodes hold it; the service never sees it). */
+  credentials: string;
+  /** The last version of its gateway-held credentials the service granted (0: none yet). */
+  credential_version: number;
   created_at: number;
   updated_at: number;
 }
@@ -205,7 +215,17 @@ export interface AuditLogTable {
   status: number;
 }
 
+/** Credentials set through the service, sealed to the gateway key, until the dispatcher holds them. */
+export interface CredentialRelaysTable {
+  gateway_id: string;
+  linked_service: string;
+  version: number;
+  box: string;
+  created_at: number;
+}
+
 export interface Schema {
+  credential_relays: CredentialRelaysTable;
   gateways: GatewaysTable;
   nodes: NodesTable;
   linked_services: LinkedServicesTable;

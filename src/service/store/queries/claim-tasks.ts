@@ -24,6 +24,7 @@ import { assignWorker, workerRoom } from '../../scheduler/assignment.ts';
 import type { SchedulerTimings } from '../../scheduler/timings.ts';
 import type { StoreDialect } from '../store-dialect.ts';
 import { JSON_COLUMNS } from '../json-column.ts';
+import { latestCredentials } from '../../scheduler/node-status.ts';
 
 interface Resolved {
   activity: CopyActivityT;
@@ -103,6 +104,15 @@ export async function claimTasks(
       .execute();
 
     const sealKeys = new Map(rows.map((r) => [r.id, r.seal_public_key]));
+    // Gateway-held credentials: a task goes only to a node holding the newest version a node up holds.
+    const held = new Map(
+      rows.map((r) => [r.id, JSON_COLUMNS.nodeCredentials.read(r.credentials_json, r.id).versions]),
+    );
+    const latest = latestCredentials(
+      state.nodes
+        .filter((n) => n.status.status !== 'Offline')
+        .map((n) => ({ name: n.row.name, credentialVersions: held.get(n.row.id) ?? {} })),
+    );
     const specCache = new Map<string, Resolved | FerryError>();
     const out: AssignedAttemptT[] = [];
     for (const task of tasks) {
@@ -122,11 +132,30 @@ export async function claimTasks(
         continue;
       }
       if (free.size === 0) break;
+      const gatewayHeld = [cached.endpoints.source, cached.endpoints.sink]
+        .filter((e) => e.gatewayHeld === true)
+        .map((e) => e.linkedService);
+      const unheld = gatewayHeld.find((ls) => !latest.has(ls));
+      if (unheld !== undefined) {
+        await tx
+          .updateTable('tasks')
+          .set({
+            status: 'failed',
+            error: `linked service "${unheld}" keeps its credentials in gateway "${gateway.name}", and no node that is up holds them: set them with \`ferry credential set ${unheld}\``,
+            finished_at: now,
+          })
+          .where('id', '=', task.id)
+          .execute();
+        await settleActivity(tx, task.activity_run_id, now);
+        continue;
+      }
+      const holds = (id: string): boolean =>
+        gatewayHeld.every((ls) => (held.get(id)?.[ls] ?? 0) >= (latest.get(ls)?.version ?? 0));
       // A task with secrets goes only to a node whose seal key the service knows (every node sends
       // one at registration and in each heartbeat; a node registered before keys existed has none
       // until its first heartbeat). Without one, the task stays queued for a later claim.
       const secret = hasSecrets(cached.endpoints.source) || hasSecrets(cached.endpoints.sink);
-      const nodeId = assignWorker(free, (id) => !secret || sealKeys.get(id) != null);
+      const nodeId = assignWorker(free, (id) => (!secret || sealKeys.get(id) != null) && holds(id));
       if (nodeId === undefined) continue;
       const attemptId = newId('att');
       await tx
@@ -161,8 +190,20 @@ export async function claimTasks(
       const spec: TaskSpecT = {
         runId: cached.runId,
         activity: cached.activity.name,
-        source: sealedFor(cached.endpoints.source, sealKeys.get(nodeId) ?? null, attemptId, 'source'),
-        sink: sealedFor(cached.endpoints.sink, sealKeys.get(nodeId) ?? null, attemptId, 'sink'),
+        source: sealedFor(
+          cached.endpoints.source,
+          sealKeys.get(nodeId) ?? null,
+          attemptId,
+          'source',
+          latest.get(cached.endpoints.source.linkedService)?.version,
+        ),
+        sink: sealedFor(
+          cached.endpoints.sink,
+          sealKeys.get(nodeId) ?? null,
+          attemptId,
+          'sink',
+          latest.get(cached.endpoints.sink.linkedService)?.version,
+        ),
         work: JSON_COLUMNS.taskWork.read(task.work_json, task.id),
         ...(cached.activity.maxBytesPerSecond !== undefined
           ? { maxBytesPerSecond: cached.activity.maxBytesPerSecond }

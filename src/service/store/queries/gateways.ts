@@ -30,6 +30,8 @@ export async function createGateway(
     lease_until: 0,
     dispatcher_reason: '',
     dispatcher_changed_at: 0,
+    credential_key: null,
+    credential_resync: 0,
   };
   await db.insertInto('gateways').values(row).execute();
   return row;

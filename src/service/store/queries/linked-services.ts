@@ -11,6 +11,8 @@ export interface LinkedServiceInput {
   gatewayId: string;
   properties: Record<string, unknown>;
   secretSealed: string | null;
+  /** Where its secret lives (protocol/credentials.ts); 'service' unless said. */
+  credentials?: 'service' | 'gateway';
 }
 
 /** Creates or replaces (same name) a linked service. */
@@ -31,6 +33,9 @@ export async function upsertLinkedService(
     gateway_id: input.gatewayId,
     properties_json: JSON.stringify(input.properties),
     secret_sealed: input.secretSealed,
+    credentials: input.credentials ?? 'service',
+    // Versions only grow, whatever the linked service becomes: an old grant never names a new version.
+    credential_version: existing?.credential_version ?? 0,
     created_at: existing?.created_at ?? now,
     updated_at: now,
   };

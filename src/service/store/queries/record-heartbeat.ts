@@ -10,6 +10,11 @@ import { applyElection } from './apply-election.ts';
 import { ACTIVE_ATTEMPT } from './active-attempts.ts';
 import { listGatewayNodes } from './nodes.ts';
 import type { SchedulerTimings } from '../../scheduler/timings.ts';
+import { adoptGatewayKey, relaysFor } from './gateway-credentials.ts';
+import { JSON_COLUMNS } from '../json-column.ts';
+
+/** A node from before gateway-held credentials reports none. */
+const NO_CREDENTIALS = { gatewayKey: null, versions: {} };
 
 export async function recordHeartbeat(
   db: Kysely<Schema>,
@@ -36,6 +41,7 @@ export async function recordHeartbeat(
         left_at: hb.leaving ? now : null,
         sign_public_key: hb.signPublicKey,
         seal_public_key: hb.sealPublicKey,
+        credentials_json: JSON.stringify(hb.credentials ?? NO_CREDENTIALS),
       })
       .where('id', '=', node.id)
       .execute();
@@ -83,6 +89,8 @@ export async function recordHeartbeat(
     }
     const me = state.nodes.find((n) => n.row.id === node.id);
     const isDispatcher = gateway.dispatcher_node_id === node.id;
+    const held = hb.credentials ?? NO_CREDENTIALS;
+    const gatewayKey = await adoptGatewayKey(tx, gateway, held.gatewayKey);
     return {
       nodeId: node.id,
       gatewayName: gateway.name,
@@ -103,9 +111,31 @@ export async function recordHeartbeat(
           limit: n.limit,
           running: n.row.running,
           signPublicKey: n.row.sign_public_key,
+          sealPublicKey: n.row.seal_public_key,
+          live: n.status.status !== 'Offline',
+          credentials: JSON_COLUMNS.nodeCredentials.read(n.row.credentials_json, n.row.id),
         })),
       revoked,
       heartbeatIntervalMs: t.heartbeatIntervalMs,
+      credentials: {
+        gatewayKey,
+        relays:
+          isDispatcher && !hb.leaving
+            ? await relaysFor(
+                tx,
+                gateway.id,
+                held,
+                state.nodes
+                  .filter((n) => n.status.status !== 'Offline')
+                  .map((n) =>
+                    n.row.id === node.id
+                      ? held
+                      : JSON_COLUMNS.nodeCredentials.read(n.row.credentials_json, n.row.id),
+                  ),
+              )
+            : [],
+        resync: gateway.credential_resync,
+      },
     };
   });
 }

@@ -110,6 +110,7 @@ export async function registerNode(
         left_at: null,
         sign_public_key: req.signPublicKey,
         seal_public_key: req.sealPublicKey,
+        credentials_json: JSON.stringify({ gatewayKey: null, versions: {} }),
       })
       .execute();
     await recordEvent(
