@@ -32,6 +32,8 @@ const OPERATOR_CHANGES = [
   'POST /api/v1/gateways/{name}/nodes/{node}/resume',
   'PUT /api/v1/gateways/{name}/nodes/{node}/limit',
   'POST /api/v1/linked-services/{name}/test',
+  // Moves no secret through the service: the dispatcher re-sends what the nodes hold.
+  'POST /api/v1/gateways/{name}/resync-credentials',
 ];
 
 function policy(method: string, template: string, documented: string[]): string[] {

@@ -14,7 +14,8 @@ export type RouteAccess = Role | 'node' | 'public';
 /** What each role is for, for help texts and the README. */
 export const ROLE_MEANING: Record<Role, string> = {
   reader: 'read everything the API shows, except gateway keys, the token list and the audit log',
-  operator: 'what a reader may, and run pipelines, drain/resume/set-limit nodes, test linked services',
+  operator:
+    'what a reader may, and run pipelines, drain/resume/set-limit nodes, test linked services, resync gateway credentials',
   admin: 'everything: gateways, keys, nodes, linked services, pipelines, tokens, the audit log',
 };
 
