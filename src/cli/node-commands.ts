@@ -21,6 +21,7 @@ export const nodeColumns: [string, string][] = [
   ['NET IN/OUT', 'net'],
   ['JOBS', 'jobs'],
   ['DRAIN', 'drain'],
+  ['NODE-TO-NODE', 'transport'],
   ['SEEN', 'seen'],
   ['REASON', 'statusHint'],
 ];

@@ -49,6 +49,11 @@ function row(seq: number, over: Partial<NodesTable> = {}): NodesTable {
     left_at: null,
     sign_public_key: null,
     seal_public_key: null,
+    tls_report_json: null,
+    tls_public_key: null,
+    tls_cert: null,
+    tls_cert_host: null,
+    tls_cert_renew_at: null,
     ...over,
   };
 }
@@ -67,6 +72,9 @@ function gateway(dispatcher: NodesTable | null, over: Partial<GatewaysTable> = {
     lease_until: dispatcher ? NOW + 3000 : 0,
     dispatcher_reason: '',
     dispatcher_changed_at: NOW - 30_000,
+    encryption: 'none',
+    ca_cert: null,
+    ca_key_sealed: null,
     ...over,
   };
 }

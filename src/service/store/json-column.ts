@@ -13,6 +13,7 @@ import { FerryError } from '../../common/errors.ts';
 import { Metrics, PeerReach, ConnectionTestReport } from '../../protocol/agent.ts';
 import { CopyActivity, PipelineSpec } from '../../protocol/pipeline.ts';
 import { EndpointProperties, TaskResult, TaskWork } from '../../protocol/task.ts';
+import { TlsReport } from '../../protocol/encryption.ts';
 import type { Schema } from './schema.ts';
 
 export interface JsonColumn<T extends TSchema> {
@@ -71,4 +72,6 @@ export const JSON_COLUMNS = {
   nodeMetrics: jsonColumn('nodes', 'metrics_json', Type.Partial(Metrics)),
   nodeReach: jsonColumn('nodes', 'reach_json', Type.Array(PeerReach)),
   connectionTestReport: jsonColumn('connection_tests', 'report_json', ConnectionTestReport),
+  /** The node's node-to-node transport as it last reported it (null from older nodes). */
+  nodeTlsReport: jsonColumn('nodes', 'tls_report_json', TlsReport),
 } as const;

@@ -30,6 +30,9 @@ export async function createGateway(
     lease_until: 0,
     dispatcher_reason: '',
     dispatcher_changed_at: 0,
+    encryption: 'none',
+    ca_cert: null,
+    ca_key_sealed: null,
   };
   await db.insertInto('gateways').values(row).execute();
   return row;

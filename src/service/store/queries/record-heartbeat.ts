@@ -29,6 +29,7 @@ export async function recordHeartbeat(
         draining: hb.draining ? 1 : 0,
         upgrading: hb.upgrading ? 1 : 0,
         tls: hb.tls ? 1 : 0,
+        tls_report_json: hb.encryption ? JSON.stringify(hb.encryption) : null,
         peer_host: hb.peerHost,
         peer_port: hb.peerPort,
         reach_json: JSON.stringify(hb.reach),
@@ -106,6 +107,7 @@ export async function recordHeartbeat(
         })),
       revoked,
       heartbeatIntervalMs: t.heartbeatIntervalMs,
+      encryption: { mode: state.encryption, settled: state.encryptionSettled },
     };
   });
 }
