@@ -80,7 +80,7 @@ test('none -> tls -> none on a live gateway of three nodes, with a copy running 
     nodeArgs: ['--limit', '2'],
   });
   const ports = (await nodesView(g)).nodes.map((n: any) => Number(n.peerAddress.split(':')[1]));
-  const tlsDirs = g.nodes.map((n) => join(n.dataDir, 'tls'));
+  const tlsDirs = g.nodes.map((n) => join(n.dataDir, 'tls')) as [string, string, string];
 
   // Certificates are issued in mode none too, so a switch finds every node ready; the key stays 0600.
   for (const dir of tlsDirs) {

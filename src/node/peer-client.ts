@@ -27,6 +27,18 @@ export interface PeerTarget {
   url: string;
 }
 
+/** A failed TLS handshake with a peer, said plainly; undefined for any other error. */
+function peerTlsProblem(err: Error): string | undefined {
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID')
+    return `TLS: the peer's certificate is not valid for the address called (${err.message})`;
+  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/.test(code))
+    return `TLS: the peer's certificate is not trusted: ${err.message} (it must chain to the gateway's CA, or to --tls-ca)`;
+  if (/alert (bad|unknown|certificate)|certificate required/i.test(err.message))
+    return `TLS: the peer refused this node's certificate (${err.message})`;
+  return undefined;
+}
+
 export class PeerClient {
   #agents: JsonAgents;
   readonly #retired = new Set<JsonAgents>();
@@ -90,7 +102,7 @@ export class PeerClient {
     } catch (err) {
       if (err instanceof FerryError) throw err;
       const e = err as Error;
-      throw new FerryError('unavailable', describeSystemError(e), { cause: err });
+      throw new FerryError('unavailable', peerTlsProblem(e) ?? describeSystemError(e), { cause: err });
     }
     const parsed: unknown = res.text.length > 0 ? JSON.parse(res.text) : undefined;
     if (res.status >= 400) throw fromProblem(parsed, res.status);
