@@ -11,7 +11,7 @@ import { request } from 'node:http';
 import { connect } from 'node:tls';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { eventually } from './helpers/cluster.ts';
+import { cli, eventually } from './helpers/cluster.ts';
 import {
   fsLinkedServices,
   gatewayWithNodes,
@@ -115,11 +115,23 @@ test('none -> tls -> none on a live gateway of three nodes, with a copy running 
     return r.tasks.filter((tk: any) => tk.kind === 'copy' && tk.status === 'succeeded').length >= 3;
   });
 
-  // none -> tls, live.
-  const updated = await g.svc.api.call('PATCH', `/api/v1/gateways/${g.gateway}`, { encryption: 'tls' });
-  assert.equal(updated.encryption, 'tls');
+  // none -> tls, live, from the CLI (a mode it does not know is refused before any request).
+  const flags = ['--service', g.svc.url, '--token', g.svc.token];
+  const bad = await cli(['gateway', 'update', g.gateway, '--encryption', 'ssl', ...flags]);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /--encryption takes none or tls/);
+  const updated = await cli(['gateway', 'update', g.gateway, '--encryption', 'tls', ...flags]);
+  assert.equal(updated.code, 0, updated.stderr);
+  assert.match(updated.stdout, /encryption:\s+tls/);
   const tlsNodes = await allNodes(g, 'tls', 'every node Online in TLS only');
   const tlsFrom = Date.now();
+  const shown = await cli(['gateway', 'show', g.gateway, ...flags]);
+  assert.match(shown.stdout, /encryption:\s+tls \(node-to-node\)/);
+  const audit = await g.svc.api.call('GET', '/api/v1/audit');
+  assert.ok(
+    audit.entries.some((e: any) => e.method === 'PATCH' && e.details.encryption === 'tls'),
+    'the change is in the audit log',
+  );
   const dispatcher = tlsNodes.find((n: any) => n.role === 'dispatcher').name;
   for (const n of tlsNodes) {
     assert.equal(n.tls, true);
