@@ -180,7 +180,10 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
           // Like a connection test, a certificate that cannot be issued now is issued at a later
           // heartbeat: it must not cost the node this one.
           const cert = await certificates.forHeartbeat(node, req.body, ctx.now()).catch((err: unknown) => {
-            ctx.log.warn({ err: toServiceError(err).message, node: node.name }, 'node certificate not issued');
+            ctx.log.warn(
+              { err: toServiceError(err).message, node: node.name },
+              'node certificate not issued',
+            );
             return {};
           });
           res.encryption = { ...res.encryption, ...cert };

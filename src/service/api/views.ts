@@ -44,7 +44,10 @@ export function nodeView(n: NodeState, state: GatewayStateView) {
 
 /** How the node runs its node-to-node port, and the certificate it uses, as it last reported. */
 function transportView(n: NodeState) {
-  const r = n.row.tls_report_json === null ? undefined : JSON_COLUMNS.nodeTlsReport.read(n.row.tls_report_json, n.row.id);
+  const r =
+    n.row.tls_report_json === null
+      ? undefined
+      : JSON_COLUMNS.nodeTlsReport.read(n.row.tls_report_json, n.row.id);
   const sends = r ? r.sendsTls : n.row.tls === 1;
   const plain = r ? r.acceptsPlain : n.row.tls !== 1;
   return {

@@ -53,7 +53,8 @@ export function peerUrl(row: Pick<NodesTable, 'tls' | 'peer_host' | 'peer_port'>
 }
 
 export function toFacts(row: NodesTable): NodeFacts {
-  const report = row.tls_report_json === null ? undefined : JSON_COLUMNS.nodeTlsReport.read(row.tls_report_json, row.id);
+  const report =
+    row.tls_report_json === null ? undefined : JSON_COLUMNS.nodeTlsReport.read(row.tls_report_json, row.id);
   return {
     id: row.id,
     name: row.name,
@@ -61,7 +62,12 @@ export function toFacts(row: NodesTable): NodeFacts {
     version: row.version,
     tls: row.tls === 1,
     transport: report
-      ? { mode: report.mode, sendsTls: report.sendsTls, acceptsPlain: report.acceptsPlain, problem: report.problem }
+      ? {
+          mode: report.mode,
+          sendsTls: report.sendsTls,
+          acceptsPlain: report.acceptsPlain,
+          problem: report.problem,
+        }
       : reportFromFlag(row.tls === 1),
     lastSeenAt: row.last_seen_at,
     leftAt: row.left_at,

@@ -112,20 +112,35 @@ test("Inactive (config_mismatch): a node's encryption differs from the gateway's
   s = statuses([a, b, c], a, NOW, 'tls');
   assert.equal(of(s, c).status, 'Online');
   assert.equal(of(s, a).reason, 'config_mismatch');
-  assert.match(of(s, b).hint, /^node-b serves node-to-node traffic in plain HTTP; the gateway's encryption mode is tls: /);
+  assert.match(
+    of(s, b).hint,
+    /^node-b serves node-to-node traffic in plain HTTP; the gateway's encryption mode is tls: /,
+  );
   // A node that heard of tls and has no certificate yet says so; one that cannot switch says why.
   const waiting = node('node-w', { transport: { mode: 'tls', sendsTls: false, acceptsPlain: true } });
   const stuck = node('node-s', {
-    transport: { mode: 'tls', sendsTls: false, acceptsPlain: true, problem: 'cannot read --tls-cert /x.pem: no such file' },
+    transport: {
+      mode: 'tls',
+      sendsTls: false,
+      acceptsPlain: true,
+      problem: 'cannot read --tls-cert /x.pem: no such file',
+    },
   });
   s = statuses([c, waiting, stuck], c, NOW, 'tls');
-  assert.match(of(s, waiting).hint, /plain HTTP; .*it switches once it has its certificate from the gateway's CA/);
+  assert.match(
+    of(s, waiting).hint,
+    /plain HTTP; .*it switches once it has its certificate from the gateway's CA/,
+  );
   assert.equal(of(s, stuck).status, 'Inactive');
-  assert.match(of(s, stuck).hint, /^node-s cannot switch to TLS: cannot read --tls-cert \/x\.pem: no such file; /);
+  assert.match(
+    of(s, stuck).hint,
+    /^node-s cannot switch to TLS: cannot read --tls-cert \/x\.pem: no such file; /,
+  );
 });
 
 test('encryption during a live change: a node that has not heard of the new mode, or is halfway, is not Inactive', () => {
-  const plainHeard = (name: string) => node(name, { transport: { mode: 'none', sendsTls: false, acceptsPlain: true } });
+  const plainHeard = (name: string) =>
+    node(name, { transport: { mode: 'none', sendsTls: false, acceptsPlain: true } });
   const a = plainHeard('node-a');
   const b = plainHeard('node-b');
   // The mode was just set to tls: both last reported under none; neither is Inactive for it.
@@ -141,7 +156,9 @@ test('encryption during a live change: a node that has not heard of the new mode
   const bHalf = { ...b, transport: { mode: 'tls' as const, sendsTls: true, acceptsPlain: true } };
   assert.equal(encryptionSettled([aHalf, bHalf], 'tls', NOW, O), true);
   // A node that cannot switch does not hold the others halfway; an Offline one neither.
-  const stuck = node('node-s', { transport: { mode: 'tls', sendsTls: false, acceptsPlain: true, problem: 'no file' } });
+  const stuck = node('node-s', {
+    transport: { mode: 'tls', sendsTls: false, acceptsPlain: true, problem: 'no file' },
+  });
   const gone = node('node-g', { lastSeenAt: NOW - 60_000 });
   assert.equal(encryptionSettled([aHalf, bHalf, stuck, gone], 'tls', NOW, O), true);
   // Back to none: settled once every live node takes plain again.

@@ -101,7 +101,10 @@ export function versionVoters<N extends NodeFacts>(nodes: readonly N[], now: num
  * Why `n`'s transport does not fit the gateway's mode, or undefined when it fits (or the node has not
  * heard of the mode yet).
  */
-export function encryptionMismatch(n: Pick<NodeFacts, 'name' | 'transport'>, mode: EncryptionMode): string | undefined {
+export function encryptionMismatch(
+  n: Pick<NodeFacts, 'name' | 'transport'>,
+  mode: EncryptionMode,
+): string | undefined {
   const t = n.transport;
   if (t.mode !== undefined && t.mode !== mode) return undefined;
   if (mode === 'tls') {

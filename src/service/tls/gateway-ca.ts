@@ -49,7 +49,7 @@ function dnValue(s: string): string {
 }
 
 export async function createGatewayCa(gatewayName: string, now: number): Promise<GatewayCa> {
-  const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const keys = await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']);
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
     name: `CN=Ferry gateway ${dnValue(gatewayName)} CA, O=Ferry`,
@@ -89,9 +89,13 @@ export async function issueNodeCertificate(
       'verify',
     ]);
   } catch (err) {
-    throw new FerryError('bad_request', 'encryption.publicKey is not an ECDSA P-256 public key (base64 SPKI DER)', {
-      cause: err,
-    });
+    throw new FerryError(
+      'bad_request',
+      'encryption.publicKey is not an ECDSA P-256 public key (base64 SPKI DER)',
+      {
+        cause: err,
+      },
+    );
   }
   const caCert = new x509.X509Certificate(ca.certPem);
   const signingKey = await webcrypto.subtle.importKey('pkcs8', pemBody(ca.keyPem), ALG, false, ['sign']);
@@ -108,7 +112,10 @@ export async function issueNodeCertificate(
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
+      new x509.ExtendedKeyUsageExtension([
+        x509.ExtendedKeyUsage.serverAuth,
+        x509.ExtendedKeyUsage.clientAuth,
+      ]),
       new x509.SubjectAlternativeNameExtension([
         isIP(node.host) ? { type: 'ip', value: node.host } : { type: 'dns', value: node.host },
       ]),

@@ -75,7 +75,10 @@ export class NodeCertificates {
     if (!stored) {
       const gw = await findGateway(db, gatewayId);
       const made = await createGatewayCa(gw?.name ?? gatewayId, now);
-      stored = await saveGatewayCa(db, gatewayId, { cert: made.certPem, keySealed: seal(masterKey, made.keyPem) });
+      stored = await saveGatewayCa(db, gatewayId, {
+        cert: made.certPem,
+        keySealed: seal(masterKey, made.keyPem),
+      });
       this.#d.log.info({ gateway: gw?.name }, 'gateway CA made for node-to-node TLS');
     }
     return { certPem: stored.cert, keyPem: unseal(masterKey, stored.keySealed) };

@@ -47,7 +47,9 @@ export async function saveGatewayCa(
     .select(['ca_cert', 'ca_key_sealed'])
     .where('id', '=', gatewayId)
     .executeTakeFirstOrThrow();
-  return row.ca_cert !== null && row.ca_key_sealed !== null ? { cert: row.ca_cert, keySealed: row.ca_key_sealed } : made;
+  return row.ca_cert !== null && row.ca_key_sealed !== null
+    ? { cert: row.ca_cert, keySealed: row.ca_key_sealed }
+    : made;
 }
 
 export async function readGatewayCa(
