@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { eventually, startNode, startService, tempDir, type NodeHandle } from './helpers/cluster.ts';
-import { waitRun, type Gateway } from './helpers/scenario.ts';
+import { gatewayWithNodes, waitRun, type Gateway } from './helpers/scenario.ts';
 import { recordingRelay } from './helpers/recording-relay.ts';
 import {
   ROWS,
@@ -108,8 +108,6 @@ test('set through the service, the password reaches every node sealed, runs a co
   const run = await waitRun(g, await copyItems(g, 'ok'));
   assert.equal(run.status, 'succeeded', JSON.stringify(run.error));
   assert.equal(run.progress.rows, ROWS);
-  const copies = run.tasks.filter((tk: any) => tk.kind === 'copy');
-  assert.ok(new Set(copies.map((tk: any) => tk.node)).size >= 2, 'copies ran on several nodes');
 
   // Kept encrypted at rest on every node, in files only the node's user may read.
   for (const n of nodes) {
@@ -259,4 +257,38 @@ test('set straight on a node (--node URL), never through the service; a grant is
     'both nodes hold version 3',
     async () => (await nodesOf(g)).every((n) => n.credentials.versions.maria === 3) || undefined,
   );
+});
+
+test('with the gateway in tls mode, a credential set straight on a node goes over TLS (the CLI needs no client certificate; its grant is its proof)', async (t) => {
+  const password = `pw-${randomBytes(9).toString('base64url')}`;
+  const m = await mariaWithUser(t, password);
+  const g = await gatewayWithNodes(t, 2);
+  await mariaLinkedService(g, m);
+  await g.svc.api.call('PATCH', '/api/v1/gateways/gw', { encryption: 'tls' });
+  await eventually(
+    'both nodes TLS only, Online, with the gateway key',
+    async () =>
+      (await nodesOf(g)).every(
+        (n) => n.transport === 'tls' && n.status === 'Online' && n.credentials.gatewayKey,
+      ) || undefined,
+    30_000,
+  );
+  const worker = (await nodesOf(g)).find((n) => n.role === 'worker');
+  const node = g.nodes.find((n) => n.name === worker.name);
+  assert.ok(node);
+  const ca = join(node.dataDir, 'tls', 'ca.pem');
+  // Plain HTTP is refused by a TLS-only node, and says so.
+  const plain = await setPassword(t, g.svc, password, ['--node', `http://${worker.peerAddress}`]);
+  assert.notEqual(plain.code, 0);
+  assert.match(plain.stderr, /over TLS only/);
+  const res = await setPassword(t, g.svc, password, [
+    '--node',
+    `https://${worker.peerAddress}`,
+    '--node-ca',
+    ca,
+  ]);
+  assert.equal(res.code, 0, res.stderr);
+  assert.match(res.stdout, /held by node-1, node-2/);
+  const run = await waitRun(g, await copyItems(g, 'over-tls'));
+  assert.equal(run.status, 'succeeded', JSON.stringify(run.error));
 });

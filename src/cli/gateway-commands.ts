@@ -17,6 +17,7 @@ interface GatewaySummary {
   epoch: number;
   dispatcherSince: string | null;
   dispatcherReason: string;
+  encryption: string;
 }
 
 export function gatewayCommands(program: Command): void {
@@ -79,6 +80,7 @@ export function gatewayCommands(program: Command): void {
             : 'none',
         ],
         ['nodes', `${res.nodes}${res.maxNodes ? ` of at most ${res.maxNodes}` : ''}`],
+        ['encryption', `${res.encryption} (node-to-node)`],
       ]);
       process.stdout.write('\n');
       printTable(nodeRows(res.nodeList), nodeColumns);
@@ -115,17 +117,26 @@ export function gatewayCommands(program: Command): void {
   gw.command('update <name>')
     .description('change a gateway setting')
     .option('--max-nodes <n>', 'cap on nodes; "none" removes it')
-    .action(async (name: string, opts: { maxNodes?: string }, cmd: Command) => {
+    .option(
+      '--encryption <mode>',
+      'node-to-node encryption: none or tls (mutual TLS; certificates from the gateway CA unless a node has --tls-cert); changed live, no node deleted',
+    )
+    .action(async (name: string, opts: { maxNodes?: string; encryption?: string }, cmd: Command) => {
       const c = cliContext(cmd);
-      const body =
-        opts.maxNodes === undefined
+      if (opts.encryption !== undefined && opts.encryption !== 'none' && opts.encryption !== 'tls')
+        throw new FerryError('bad_request', `--encryption takes none or tls (got "${opts.encryption}")`);
+      const body = {
+        ...(opts.maxNodes === undefined
           ? {}
-          : { maxNodes: opts.maxNodes === 'none' ? null : Number(opts.maxNodes) };
+          : { maxNodes: opts.maxNodes === 'none' ? null : Number(opts.maxNodes) }),
+        ...(opts.encryption === undefined ? {} : { encryption: opts.encryption }),
+      };
       const res = await c.api.patch<GatewaySummary>(`/api/v1/gateways/${enc(name)}`, body);
       if (c.json) return printJson(res);
       printFields([
         ['gateway', res.name],
         ['max nodes', res.maxNodes ?? 'none'],
+        ['encryption', res.encryption],
       ]);
     });
 

@@ -42,6 +42,7 @@ export const nodeColumns: [string, string][] = [
   ['NET IN/OUT', 'net'],
   ['JOBS', 'jobs'],
   ['DRAIN', 'drain'],
+  ['NODE-TO-NODE', 'transport'],
   ['SEEN', 'seen'],
   ['REASON', 'statusHint'],
 ];
@@ -166,7 +167,10 @@ export function nodeCommands(program: Command): void {
     .option('--advertise <host>', 'address other nodes use to reach this node (default: host name)')
     .option('--data-dir <dir>', 'where the node keeps its registration (default ./ferry-node)')
     .option('--allow-path <dir>', 'a local folder this node may read/write; repeatable', collect, [])
-    .option('--tls-cert <file>', 'node-to-node TLS certificate (PEM)')
+    .option(
+      '--tls-cert <file>',
+      "node-to-node TLS certificate (PEM), used when the gateway's encryption mode is tls (default: one from the gateway's CA)",
+    )
     .option('--tls-key <file>', 'node-to-node TLS private key (PEM)')
     .option('--tls-ca <file>', "CA bundle that signed the nodes' certificates (PEM)")
     .option(

@@ -13,7 +13,13 @@ export interface JsonAgents {
   https: https.Agent;
 }
 
-export function jsonAgents(o: { maxSockets: number; ca?: Buffer | undefined }): JsonAgents {
+/** Keep-alive agents; `cert` and `key` make the https one present a client certificate (mutual TLS). */
+export function jsonAgents(o: {
+  maxSockets: number;
+  ca?: Buffer | undefined;
+  cert?: Buffer | undefined;
+  key?: Buffer | undefined;
+}): JsonAgents {
   const common = {
     keepAlive: true,
     keepAliveMsecs: 30_000,
@@ -22,7 +28,11 @@ export function jsonAgents(o: { maxSockets: number; ca?: Buffer | undefined }): 
   };
   return {
     http: new http.Agent(common),
-    https: new https.Agent({ ...common, ...(o.ca ? { ca: o.ca } : {}) }),
+    https: new https.Agent({
+      ...common,
+      ...(o.ca ? { ca: o.ca } : {}),
+      ...(o.cert && o.key ? { cert: o.cert, key: o.key } : {}),
+    }),
   };
 }
 

@@ -10,13 +10,13 @@
  * slots and hands attempts to it), the connection tests and the heartbeat loop, whose replies each
  * part subscribes to.
  */
-import type { Server } from 'node:http';
 import { compileNodeOptions, type CompiledNodeOptions, type NodeOptions } from './node-options.ts';
 import { writeLocalStatus, type NodeRegistration } from './node-state.ts';
 import { localRegistration, register, rememberSettings, withRemembered } from './node-registration.ts';
 import { ServiceClient } from './service-client.ts';
 import { PeerClient } from './peer-client.ts';
-import { startPeerServer } from './peer-server.ts';
+import { startPeerServer, type PeerServer } from './peer-server.ts';
+import { NodeTls } from './node-tls.ts';
 import { LeaseKey, peerRoutes } from './peer-routes.ts';
 import { Worker } from './worker.ts';
 import { Dispatcher } from './dispatcher.ts';
@@ -79,6 +79,9 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
   // Who may call the peer port: the members our latest heartbeat lists (none until the first one).
   const peerAuth = new PeerAuth();
   const leaseKey = new LeaseKey();
+  // Its certificate (the user's, or the gateway CA's kept in the data dir) and how it runs its port.
+  const tls = new NodeTls({ dataDir: o.dataDir, user: o.tls, log });
+  tls.load(Date.now());
   const handlers: PeerHandlers = {
     auth: peerAuth,
     metrics: async () => ({
@@ -87,14 +90,17 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
     }),
     // The credential routes join once the node knows its gateway (after registering).
     routes: peerRoutes({ worker, name: o.name, leaseKey }),
+    acceptsPlain: () => tls.acceptsPlain,
   };
-  const peerServer = await startPeerServer({ host: o.listen, port: o.port, tls: o.tls }, handlers);
+  const peerServer = await startPeerServer({ host: o.listen, port: o.port }, handlers);
+  if (tls.material) peerServer.setTls(tls.material);
+  tls.onMaterial((m) => peerServer.setTls(m));
   const version = o.versionOverride ?? ferryVersion();
   let registration: NodeRegistration;
   try {
     registration = await register(o, local, serviceCa, version, peerServer.port, log);
   } catch (err) {
-    peerServer.server.close();
+    await peerServer.close();
     await service.close();
     throw err;
   }
@@ -131,6 +137,7 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
     peerServer,
     credentials,
     gatewayKey,
+    tls,
   });
   node.start();
   return node;
@@ -148,10 +155,11 @@ interface NodeParts {
   worker: Worker;
   peerAuth: PeerAuth;
   leaseKey: LeaseKey;
-  peerServer: { server: Server; port: number };
   credentials: CredentialStore;
   /** The gateway credential key the latest heartbeat named (credential-routes.ts reads it). */
   gatewayKey: { current: string | null };
+  peerServer: PeerServer;
+  tls: NodeTls;
 }
 
 /**
@@ -170,7 +178,7 @@ class NodeAgent implements RunningNode {
   readonly #heartbeat: HeartbeatLoop<HeartbeatResponseT>;
   readonly #hostMetrics = new HostMetrics();
   #resolveStopped: (e: FerryError | undefined) => void = () => {};
-  #server: Server | undefined;
+  #server: PeerServer | undefined;
   #lastHb: HeartbeatResponseT | undefined;
   #lastError: string | null = null;
   /** Peer reachability from the probe after the last heartbeat, for the next one. */
@@ -183,7 +191,7 @@ class NodeAgent implements RunningNode {
     this.#p = p;
     this.registration = registration;
     this.peerPort = p.peerServer.port;
-    this.#server = p.peerServer.server;
+    this.#server = p.peerServer;
     this.stopped = new Promise((r) => (this.#resolveStopped = r));
     const peers = new PeerClient(
       {
@@ -191,8 +199,9 @@ class NodeAgent implements RunningNode {
         nodeId: registration.nodeId,
         signKey: signingKey(p.keys.signPrivateKey),
       },
-      o.tls?.ca,
+      { sendsTls: () => p.tls.sendsTls, material: p.tls.material },
     );
+    p.tls.onMaterial((m) => peers.setTls(m));
     this.#peers = peers;
     this.#dispatcher = new Dispatcher({
       selfId: registration.nodeId,
@@ -280,7 +289,7 @@ class NodeAgent implements RunningNode {
   }
 
   #heartbeatRequest(): HeartbeatRequestT {
-    const { o, version, keys, worker } = this.#p;
+    const { o, version, keys, worker, tls } = this.#p;
     return {
       version,
       metrics: this.#hostMetrics.sample(),
@@ -288,7 +297,8 @@ class NodeAgent implements RunningNode {
       defaultLimit: o.defaultLimit,
       draining: worker.draining,
       upgrading: false,
-      tls: o.tls !== undefined,
+      tls: tls.tlsOnly,
+      encryption: tls.report(),
       peerHost: o.advertise,
       peerPort: this.peerPort,
       reach: this.#reach,
@@ -301,7 +311,7 @@ class NodeAgent implements RunningNode {
 
   /** Each heartbeat reply, missed beat and loss of the service, to the parts that act on it. */
   #heed(): void {
-    const { o, metrics, worker, peerAuth, leaseKey } = this.#p;
+    const { o, metrics, worker, peerAuth, leaseKey, tls } = this.#p;
     const hb = this.#heartbeat;
     // Membership first: a deleted node is refused from now on; the lease key checks dispatches.
     hb.onReply((res) => {
@@ -314,6 +324,8 @@ class NodeAgent implements RunningNode {
       leaseKey.update(res.servicePublicKey);
       this.#p.gatewayKey.current = res.credentials?.gatewayKey ?? null;
     });
+    // Then the encryption mode (and a new certificate): the probe below already goes the new way.
+    hb.onReply((res) => tls.heed(res.encryption, Date.now()));
     hb.onReply((res) => {
       worker.limit = res.limit ?? o.defaultLimit; // the operator's limit, else this node's own
       metrics.limit.set(worker.limit);
@@ -374,7 +386,7 @@ class NodeAgent implements RunningNode {
         limit: worker.limit,
         draining: worker.draining,
         pid: process.pid,
-        peerUrl: `${o.tls ? 'https' : 'http'}://${o.advertise}:${this.peerPort}`,
+        peerUrl: `${this.#p.tls.tlsOnly ? 'https' : 'http'}://${o.advertise}:${this.peerPort}`,
       });
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'cannot write status.json');
@@ -387,7 +399,7 @@ class NodeAgent implements RunningNode {
     await this.#heartbeat.stop().catch(() => undefined);
     const server = this.#server;
     this.#server = undefined;
-    await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+    await server?.close();
     await this.#peers.close();
     await this.#p.service.close();
   }

@@ -106,7 +106,8 @@ export async function register(
       version,
       peerHost: o.advertise,
       peerPort,
-      tls: o.tls !== undefined,
+      // A new node starts plain; its heartbeats say how it runs once it hears the gateway's mode.
+      tls: false,
       cores: cpus().length,
       memoryBytes: totalmem(),
       defaultLimit: o.defaultLimit,

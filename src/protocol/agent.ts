@@ -8,6 +8,7 @@ import { ResolvedEndpoint, TaskSpec, TaskResult } from './task.ts';
 import { PublicKeyText } from './node-keys.ts';
 import { VersionSchema } from './version.ts';
 import { GatewayCredentials, NodeCredentials } from './credentials.ts';
+import { EncryptionOrder, TlsReport } from './encryption.ts';
 
 /** An object that refuses unknown fields (nodes' own messages: nothing is silently ignored). */
 const Strict = <T extends TProperties>(properties: T) =>
@@ -77,7 +78,10 @@ export const HeartbeatRequest = Strict({
   defaultLimit: Type.Integer({ minimum: 1, maximum: MAX_LIMIT }),
   draining: Type.Boolean(),
   upgrading: Type.Boolean(),
+  /** The node serves node-to-node traffic in TLS only (sends TLS, refuses plain). */
   tls: Type.Boolean(),
+  /** Its node-to-node transport in full (protocol/encryption.ts); absent from older nodes. */
+  encryption: Type.Optional(TlsReport),
   peerHost: Type.String({ minLength: 1, maxLength: 255 }),
   peerPort: Type.Integer({ minimum: 1, maximum: 65535 }),
   /** Reachability of the peers this node probed since its last heartbeat. */
@@ -173,6 +177,8 @@ export const HeartbeatResponse = Type.Object({
   connectionTests: Type.Optional(Type.Array(ConnectionTest, { maxItems: MAX_CONNECTION_TESTS })),
   /** The gateway's credential key, relays (to the dispatcher) and resync counter. */
   credentials: Type.Optional(GatewayCredentials),
+  /** The gateway's encryption mode, and the node's certificate when it has a new one (protocol/encryption.ts). */
+  encryption: Type.Optional(EncryptionOrder),
 });
 
 export const Slot = Type.Object({ nodeId: Type.String(), free: Type.Integer({ minimum: 0 }) });

@@ -28,7 +28,7 @@ const MAX_VALUE_CHARS = 200;
  */
 const SAFE_FIELDS: Record<string, { body?: string[]; response?: Record<string, string> }> = {
   'POST /api/v1/gateways': { body: ['name', 'maxNodes'] },
-  'PATCH /api/v1/gateways/{name}': { body: ['maxNodes'] },
+  'PATCH /api/v1/gateways/{name}': { body: ['maxNodes', 'encryption'] },
   'PUT /api/v1/gateways/{name}/nodes/{node}/limit': { body: ['limit'] },
   // A linked service: its name, type and gateway; never its properties (secrets among them).
   'POST /api/v1/linked-services': { body: ['name', 'type', 'gateway', 'credentials'] },

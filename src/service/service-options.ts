@@ -54,6 +54,11 @@ export const ServiceOptionsSchema = Type.Object(
     keepAliveTimeoutMs: Type.Optional(Type.Number()),
     /** Audit log entries older than this many days are deleted. Default 90. */
     auditRetentionDays: Type.Optional(Type.Number()),
+    /**
+     * How long a node certificate issued by a gateway's CA is valid; a new one is issued two thirds
+     * into it. Default 30 days (2592000000 ms); at least 6 heartbeat intervals.
+     */
+    nodeCertValidityMs: Type.Optional(Type.Number()),
   },
   // A misspelt key in a config file is refused, not silently ignored.
   { additionalProperties: false },
@@ -84,6 +89,7 @@ export interface CompiledServiceOptions {
   requestTimeoutMs: number;
   keepAliveTimeoutMs: number;
   auditRetentionDays: number;
+  nodeCertValidityMs: number;
 }
 
 export function compileServiceOptions(options: ServiceOptions): CompiledServiceOptions {
@@ -110,6 +116,7 @@ export function compileServiceOptions(options: ServiceOptions): CompiledServiceO
     requestTimeoutMs: options.requestTimeoutMs ?? 60_000,
     keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 5_000,
     auditRetentionDays: options.auditRetentionDays ?? 90,
+    nodeCertValidityMs: options.nodeCertValidityMs ?? 30 * 86_400_000,
   };
   if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) {
     throw new FerryError('bad_request', 'HTTPS needs --tls-cert and --tls-key together');
@@ -140,6 +147,14 @@ export function compileServiceOptions(options: ServiceOptions): CompiledServiceO
     throw new FerryError(
       'bad_request',
       `auditRetentionDays must be a number of days above 0 (got ${String(options.auditRetentionDays)})`,
+    );
+  if (
+    !Number.isFinite(compiled.nodeCertValidityMs) ||
+    compiled.nodeCertValidityMs < 6 * compiled.heartbeatIntervalMs
+  )
+    throw new FerryError(
+      'bad_request',
+      `nodeCertValidityMs must be at least 6 heartbeat intervals (${6 * compiled.heartbeatIntervalMs} ms), so a node has its next certificate well before this one expires`,
     );
   if (compiled.requestTimeoutMs < compiled.headersTimeoutMs)
     throw new FerryError('bad_request', 'requestTimeoutMs must be at least headersTimeoutMs');

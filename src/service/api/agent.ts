@@ -22,6 +22,7 @@ import { FerryError, toProblem } from '../../common/errors.ts';
 import { toServiceError } from '../store/store-errors.ts';
 import { parsePublicKey } from '../../protocol/node-keys.ts';
 import { signLease } from '../../protocol/dispatcher-lease.ts';
+import { NodeCertificates } from '../tls/node-certificates.ts';
 import {
   AgentClaimRequest,
   AgentClaimResponse,
@@ -66,6 +67,12 @@ const CLAIM_POLL_MS = 500;
 export function agentRoutes(app: App, ctx: ServiceContext): void {
   const db = ctx.store.db;
   const resolve = endpointResolver(ctx.masterKey);
+  const certificates = new NodeCertificates({
+    db,
+    masterKey: ctx.masterKey,
+    validityMs: ctx.options.nodeCertValidityMs,
+    log: ctx.log,
+  });
   // In the OpenAPI document, so that everything the service serves is described in one place.
   const agent = { tags: ['agent'] };
   const open = { tags: ['agent'], security: [] };
@@ -169,6 +176,18 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
         const recorded = await recordHeartbeat(db, node, req.body, ctx.now(), ctx.timings);
         if (req.body.leaving || req.body.draining) ctx.notifier.notify(node.gateway_id);
         const res: HeartbeatResponseT = { ...recorded, servicePublicKey: ctx.leaseKey.publicKeyText };
+        if (!req.body.leaving && res.encryption) {
+          // Like a connection test, a certificate that cannot be issued now is issued at a later
+          // heartbeat: it must not cost the node this one.
+          const cert = await certificates.forHeartbeat(node, req.body, ctx.now()).catch((err: unknown) => {
+            ctx.log.warn(
+              { err: toServiceError(err).message, node: node.name },
+              'node certificate not issued',
+            );
+            return {};
+          });
+          res.encryption = { ...res.encryption, ...cert };
+        }
         if (!req.body.leaving) {
           // A test that cannot be prepared now is handed out again later (REDELIVER_MS): it must
           // not cost the node its heartbeat, which keeps it Online and its role.

@@ -12,6 +12,7 @@ import {
 } from '../store/queries/gateways.ts';
 import { deleteNode, getNodeByName, setNodeDrain, setNodeLimit } from '../store/queries/nodes.ts';
 import { loadGatewayState } from '../store/queries/load-gateway-state.ts';
+import { setGatewayEncryption } from '../store/queries/gateway-tls.ts';
 import { gatewayDetail, gatewaySummary, keysView, nodeView, type GatewayStateView } from './views.ts';
 import { activeAttemptsByNode } from '../store/queries/active-attempts.ts';
 import { listGatewayEvents } from '../store/queries/list-events.ts';
@@ -125,6 +126,8 @@ export function gatewayRoutes(app: App, ctx: ServiceContext): void {
         req.params.name,
         req.body.maxNodes === undefined ? {} : { maxNodes: req.body.maxNodes },
       );
+      if (req.body.encryption !== undefined)
+        await setGatewayEncryption(db, req.params.name, req.body.encryption, ctx.now());
       return gatewaySummary(await state(req.params.name));
     },
   );

@@ -92,6 +92,10 @@ const GatewaySummaryProperties = {
   epoch: Type.Integer({ minimum: 0, description: 'The dispatcher epoch.' }),
   dispatcherSince: NullableDateTime,
   dispatcherReason: Nullable(Type.String()),
+  encryption: Type.Union([Type.Literal('none'), Type.Literal('tls')], {
+    description:
+      'Node-to-node encryption: none (plain HTTP, requests still signed by each node) or tls (mutual TLS between all nodes).',
+  }),
   createdAt: DateTime,
 };
 
@@ -125,7 +129,15 @@ export const GatewayCreate = named(
 export const GatewayUpdate = named(
   'GatewayUpdate',
   Type.Object(
-    { maxNodes: Type.Optional(Nullable(Type.Integer({ minimum: 1, maximum: 100_000 }))) },
+    {
+      maxNodes: Type.Optional(Nullable(Type.Integer({ minimum: 1, maximum: 100_000 }))),
+      encryption: Type.Optional(
+        Type.Union([Type.Literal('none'), Type.Literal('tls')], {
+          description:
+            'Node-to-node encryption mode; changed live: every node moves over at its next heartbeats, none is deleted.',
+        }),
+      ),
+    },
     { additionalProperties: false },
   ),
 );
@@ -149,7 +161,19 @@ export const Node = named(
     limitIsDefault: Type.Boolean({ description: "False when an operator set the node's limit." }),
     drain: Nullable(Type.Union([Type.Literal('draining'), Type.Literal('drained')])),
     peerAddress: Type.String({ description: 'host:port other nodes reach this node at.' }),
-    tls: Type.Boolean(),
+    tls: Type.Boolean({ description: 'The node serves node-to-node traffic in TLS only.' }),
+    transport: Type.Union([Type.Literal('plain'), Type.Literal('switching'), Type.Literal('tls')], {
+      description:
+        'plain: sends and takes plain HTTP; switching: sends TLS and takes both (midway through a change of mode); tls: TLS only.',
+    }),
+    certificate: Nullable(
+      Type.Object({
+        source: Type.Union([Type.Literal('gateway'), Type.Literal('user')], {
+          description: "gateway: issued by the gateway's CA; user: the node's --tls-cert.",
+        }),
+        expiresAt: DateTime,
+      }),
+    ),
     credentials: Type.Object(
       {
         status: Type.Union([Type.Literal('in sync'), Type.Literal('out of sync'), Type.Literal('none')]),

@@ -60,8 +60,25 @@ export function nodeView(n: NodeState, state: GatewayStateView) {
     peerAddress: `${n.row.peer_host}:${n.row.peer_port}`,
     tls: n.row.tls === 1,
     credentials: credentialView(n, state),
+    ...transportView(n),
     registeredAt: new Date(n.row.registered_at).toISOString(),
     lastSeenAt: new Date(n.row.last_seen_at).toISOString(),
+  };
+}
+
+/** How the node runs its node-to-node port, and the certificate it uses, as it last reported. */
+function transportView(n: NodeState) {
+  const r =
+    n.row.tls_report_json === null
+      ? undefined
+      : JSON_COLUMNS.nodeTlsReport.read(n.row.tls_report_json, n.row.id);
+  const sends = r ? r.sendsTls : n.row.tls === 1;
+  const plain = r ? r.acceptsPlain : n.row.tls !== 1;
+  return {
+    transport: sends ? (plain ? ('switching' as const) : ('tls' as const)) : ('plain' as const),
+    certificate: r?.certificate
+      ? { source: r.certificate.source, expiresAt: new Date(r.certificate.expiresAt).toISOString() }
+      : null,
   };
 }
 
@@ -79,6 +96,7 @@ export function gatewaySummary(state: GatewayState) {
     epoch: gw.epoch,
     dispatcherSince: gw.dispatcher_changed_at ? new Date(gw.dispatcher_changed_at).toISOString() : null,
     dispatcherReason: gw.dispatcher_reason,
+    encryption: state.encryption,
     createdAt: new Date(gw.created_at).toISOString(),
   };
 }

@@ -50,6 +50,11 @@ function row(seq: number, over: Partial<NodesTable> = {}): NodesTable {
     sign_public_key: null,
     seal_public_key: null,
     credentials_json: '{"gatewayKey":null,"versions":{}}',
+    tls_report_json: null,
+    tls_public_key: null,
+    tls_cert: null,
+    tls_cert_host: null,
+    tls_cert_renew_at: null,
     ...over,
   };
 }
@@ -70,6 +75,9 @@ function gateway(dispatcher: NodesTable | null, over: Partial<GatewaysTable> = {
     dispatcher_changed_at: NOW - 30_000,
     credential_key: null,
     credential_resync: 0,
+    encryption: 'none',
+    ca_cert: null,
+    ca_key_sealed: null,
     ...over,
   };
 }

@@ -9,12 +9,14 @@ import type { MetricsT, PeerReachT } from '../../protocol/agent.ts';
 import {
   computeGatewayStatus,
   computeNodeStatuses,
+  encryptionSettled,
   gatewayVersion,
   versionVoters,
   type NodeFacts,
   type StatusOptions,
 } from './node-status.ts';
 import { JSON_COLUMNS } from '../store/json-column.ts';
+import { isEncryptionMode, reportFromFlag, type EncryptionMode } from '../../protocol/encryption.ts';
 
 export interface NodeState {
   row: NodesTable;
@@ -35,6 +37,14 @@ export interface GatewayState {
   version: string | null;
   status: StatusView<GatewayStatus>;
   dispatcher: NodeState | undefined;
+  /** The gateway's node-to-node encryption mode, and whether every live node has moved to it halfway. */
+  encryption: EncryptionMode;
+  encryptionSettled: boolean;
+}
+
+/** The stored mode; a value Ferry did not write reads as the safer one. */
+export function gatewayEncryption(gateway: Pick<GatewaysTable, 'encryption'>): EncryptionMode {
+  return isEncryptionMode(gateway.encryption) ? gateway.encryption : 'tls';
 }
 
 export function peerUrl(row: Pick<NodesTable, 'tls' | 'peer_host' | 'peer_port'>): string {
@@ -43,12 +53,22 @@ export function peerUrl(row: Pick<NodesTable, 'tls' | 'peer_host' | 'peer_port'>
 }
 
 export function toFacts(row: NodesTable): NodeFacts {
+  const report =
+    row.tls_report_json === null ? undefined : JSON_COLUMNS.nodeTlsReport.read(row.tls_report_json, row.id);
   return {
     id: row.id,
     name: row.name,
     seq: row.seq,
     version: row.version,
     tls: row.tls === 1,
+    transport: report
+      ? {
+          mode: report.mode,
+          sendsTls: report.sendsTls,
+          acceptsPlain: report.acceptsPlain,
+          problem: report.problem,
+        }
+      : reportFromFlag(row.tls === 1),
     lastSeenAt: row.last_seen_at,
     leftAt: row.left_at,
     upgrading: row.upgrading === 1,
@@ -67,9 +87,10 @@ export function buildGatewayState(
   o: StatusOptions,
 ): GatewayState {
   const facts = rows.map(toFacts);
+  const encryption = gatewayEncryption(gateway);
   const statuses = computeNodeStatuses(
     facts,
-    { dispatcherNodeId: gateway.dispatcher_node_id, name: gateway.name },
+    { dispatcherNodeId: gateway.dispatcher_node_id, encryption, name: gateway.name },
     now,
     o,
   );
@@ -94,5 +115,7 @@ export function buildGatewayState(
     version,
     status: computeGatewayStatus(facts, statuses, { now, gateway: gateway.name }),
     dispatcher: nodes.find((n) => n.row.id === gateway.dispatcher_node_id),
+    encryption,
+    encryptionSettled: encryptionSettled(facts, encryption, now, o),
   };
 }

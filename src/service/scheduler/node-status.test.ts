@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import {
   computeGatewayStatus,
   computeNodeStatuses,
+  encryptionSettled,
   gatewayVersion,
   versionVoters,
   type NodeFacts,
@@ -14,6 +15,7 @@ import {
 } from './node-status.ts';
 import type { NodeStatus, StatusView } from '../../protocol/statuses.ts';
 import type { PeerReachT } from '../../protocol/agent.ts';
+import type { EncryptionMode } from '../../protocol/encryption.ts';
 
 const NOW = 1_800_000_000_000;
 const O: StatusOptions = { offlineAfterMs: 5000 };
@@ -21,12 +23,14 @@ const O: StatusOptions = { offlineAfterMs: 5000 };
 let seq = 0;
 function node(name: string, over: Partial<NodeFacts> = {}): NodeFacts {
   seq++;
+  const tls = over.tls ?? false;
   return {
     id: `id-${name}`,
     name,
     seq,
     version: '1.0.0',
-    tls: false,
+    tls,
+    transport: { sendsTls: tls, acceptsPlain: !tls },
     lastSeenAt: NOW - 500,
     leftAt: null,
     upgrading: false,
@@ -43,8 +47,9 @@ function statuses(
   nodes: NodeFacts[],
   dispatcher: NodeFacts | null,
   now = NOW,
+  encryption: EncryptionMode = 'none',
 ): Map<string, StatusView<NodeStatus>> {
-  return computeNodeStatuses(nodes, { dispatcherNodeId: dispatcher?.id ?? null }, now, O);
+  return computeNodeStatuses(nodes, { dispatcherNodeId: dispatcher?.id ?? null, encryption }, now, O);
 }
 
 function of(map: Map<string, StatusView<NodeStatus>>, n: NodeFacts): StatusView<NodeStatus> {
@@ -91,27 +96,75 @@ test('Upgrading: the node said so, and that wins over every other finding', () =
   assert.deepEqual(s, { status: 'Upgrading', reason: 'upgrading', hint: 'node-b is being upgraded' });
 });
 
-test('Inactive (config_mismatch): node-to-node encryption differs from the majority of live nodes', () => {
+test("Inactive (config_mismatch): a node's encryption differs from the gateway's mode, not the majority's", () => {
   const a = node('node-a');
   const b = node('node-b');
   const c = node('node-c', { tls: true });
-  const s = statuses([a, b, c], a);
+  // Mode none: the TLS-only node is Inactive, however many nodes are like it.
+  let s = statuses([a, b, c], a);
   assert.deepEqual(of(s, c), {
     status: 'Inactive',
     reason: 'config_mismatch',
-    hint: 'node-c has node-to-node encryption on; most nodes have it off',
+    hint: "node-c serves node-to-node traffic in TLS only; the gateway's encryption mode is none: restart it without --tls-cert, --tls-key and --tls-ca, or set the mode with `ferry gateway update GW --encryption tls`",
   });
   assert.equal(of(s, a).status, 'Online');
-  // Offline nodes do not vote: with the two plain nodes silent, the TLS node is the majority.
-  const late = NOW + 10_000;
-  const c2 = { ...c, lastSeenAt: late - 100 };
-  assert.equal(of(statuses([a, b, c2], a, late), c2).status, 'Online');
-  // A tie goes to the earliest registered node's mode.
-  const d = node('node-d', { tls: true });
-  const tie = statuses([a, b, c, d], a);
-  assert.equal(of(tie, a).status, 'Online');
-  assert.equal(of(tie, c).reason, 'config_mismatch');
-  assert.equal(of(tie, d).reason, 'config_mismatch');
+  // Mode tls: now the two plain nodes are the odd ones, though they are the majority.
+  s = statuses([a, b, c], a, NOW, 'tls');
+  assert.equal(of(s, c).status, 'Online');
+  assert.equal(of(s, a).reason, 'config_mismatch');
+  assert.match(
+    of(s, b).hint,
+    /^node-b serves node-to-node traffic in plain HTTP; the gateway's encryption mode is tls: /,
+  );
+  // A node that heard of tls and has no certificate yet says so; one that cannot switch says why.
+  const waiting = node('node-w', { transport: { mode: 'tls', sendsTls: false, acceptsPlain: true } });
+  const stuck = node('node-s', {
+    transport: {
+      mode: 'tls',
+      sendsTls: false,
+      acceptsPlain: true,
+      problem: 'cannot read --tls-cert /x.pem: no such file',
+    },
+  });
+  s = statuses([c, waiting, stuck], c, NOW, 'tls');
+  assert.match(
+    of(s, waiting).hint,
+    /plain HTTP; .*it switches once it has its certificate from the gateway's CA/,
+  );
+  assert.equal(of(s, stuck).status, 'Inactive');
+  assert.match(
+    of(s, stuck).hint,
+    /^node-s cannot switch to TLS: cannot read --tls-cert \/x\.pem: no such file; /,
+  );
+});
+
+test('encryption during a live change: a node that has not heard of the new mode, or is halfway, is not Inactive', () => {
+  const plainHeard = (name: string) =>
+    node(name, { transport: { mode: 'none', sendsTls: false, acceptsPlain: true } });
+  const a = plainHeard('node-a');
+  const b = plainHeard('node-b');
+  // The mode was just set to tls: both last reported under none; neither is Inactive for it.
+  let s = statuses([a, b], a, NOW, 'tls');
+  assert.equal(of(s, a).status, 'Online');
+  assert.equal(of(s, b).status, 'Online');
+  assert.equal(encryptionSettled([a, b], 'tls', NOW, O), false);
+  // a heard it and sends TLS (still takes plain): Online under either mode; not settled until b does.
+  const aHalf = { ...a, transport: { mode: 'tls' as const, sendsTls: true, acceptsPlain: true } };
+  s = statuses([aHalf, b], aHalf, NOW, 'tls');
+  assert.equal(of(s, aHalf).status, 'Online');
+  assert.equal(encryptionSettled([aHalf, b], 'tls', NOW, O), false);
+  const bHalf = { ...b, transport: { mode: 'tls' as const, sendsTls: true, acceptsPlain: true } };
+  assert.equal(encryptionSettled([aHalf, bHalf], 'tls', NOW, O), true);
+  // A node that cannot switch does not hold the others halfway; an Offline one neither.
+  const stuck = node('node-s', {
+    transport: { mode: 'tls', sendsTls: false, acceptsPlain: true, problem: 'no file' },
+  });
+  const gone = node('node-g', { lastSeenAt: NOW - 60_000 });
+  assert.equal(encryptionSettled([aHalf, bHalf, stuck, gone], 'tls', NOW, O), true);
+  // Back to none: settled once every live node takes plain again.
+  const aTls = { ...a, tls: true, transport: { mode: 'tls' as const, sendsTls: true, acceptsPlain: false } };
+  assert.equal(encryptionSettled([aTls, bHalf], 'none', NOW, O), false);
+  assert.equal(encryptionSettled([aHalf, bHalf], 'none', NOW, O), true);
 });
 
 test('Inactive (isolated): a node that reaches no other node, while others are live', () => {
@@ -270,12 +323,13 @@ test('gateway version: only nodes that are up count; a registration that never h
     reason: 'no_heartbeat',
     hint: 'node-fake registered and has not sent a heartbeat yet',
   });
-  // Nor do fakes decide the encryption mode.
+  // Nor do fakes hold the encryption mode halfway.
   const tlsFakes = [1, 2, 3].map((i) =>
     node(`tls-${i}`, { tls: true, lastSeenAt: NOW, registeredOnly: true }),
   );
   s = statuses([a, ...tlsFakes], a);
   assert.equal(of(s, a).status, 'Online');
+  assert.equal(encryptionSettled([a, ...tlsFakes], 'none', NOW, O), true);
 
   // Once Offline, a node that did heartbeat no longer counts either, even as the majority.
   const gone1 = node('gone-1', { version: '99.0.0', lastSeenAt: NOW - 9000 });

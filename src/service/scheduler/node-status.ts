@@ -7,7 +7,8 @@
  *   Offline   no heartbeat within offlineAfterMs, or the node said it is leaving, or it registered
  *             and has not sent its first heartbeat yet
  *   Upgrading the node said so
- *   Inactive  its node-to-node encryption differs from most nodes', or it reaches no other node
+ *   Inactive  its node-to-node encryption differs from the gateway's mode (or it cannot switch, and
+ *             says why), or it reaches no other node
  *   Limited   its version differs from the gateway's; it holds an older version of a linked
  *             service's gateway-held credentials than another node up does (credentials out of
  *             sync: it gets no task that needs them until the dispatcher has brought it up to date);
@@ -19,12 +20,29 @@
  * not shut down, not upgrading, and heard from since they registered (a registration alone, say one
  * claiming 99.0.0 that never heartbeats, counts for nothing; until any node has heartbeated, the
  * nodes just registered count). A node that went away no longer decides what the others must run.
- * Likewise, a node that has not heartbeated yet does not count towards the encryption majority, nor
- * as a peer whose unreachability makes another node Inactive (isolated).
+ * Likewise, a node that has not heartbeated yet does not count as a peer whose unreachability makes
+ * another node Inactive (isolated).
+ *
+ * Encryption (protocol/encryption.ts): the gateway's mode is set in the service. A node is judged on
+ * its last report only once that report was made under the current mode: a node that has not heard
+ * of a new mode yet hears it in the reply to its next heartbeat, and is not Inactive meanwhile (so a
+ * live change does not take every node's tasks, or the dispatcher's role, away for a heartbeat). A
+ * node midway (sending TLS, taking both) fits either mode.
  */
 import type { GatewayStatus, NodeStatus, StatusReason, StatusView } from '../../protocol/statuses.ts';
 import type { PeerReachT } from '../../protocol/agent.ts';
 import { compareVersions } from '../../protocol/version.ts';
+import type { EncryptionMode } from '../../protocol/encryption.ts';
+
+/** A node's node-to-node transport, as it last reported it. */
+export interface TransportFacts {
+  /** The mode the node last heard (undefined: an older node that does not say). */
+  mode?: EncryptionMode | undefined;
+  sendsTls: boolean;
+  acceptsPlain: boolean;
+  /** Why it cannot serve TLS. */
+  problem?: string | undefined;
+}
 
 export interface NodeFacts {
   id: string;
@@ -32,6 +50,7 @@ export interface NodeFacts {
   seq: number;
   version: string;
   tls: boolean;
+  transport: TransportFacts;
   lastSeenAt: number;
   leftAt: number | null;
   upgrading: boolean;
@@ -45,6 +64,8 @@ export interface NodeFacts {
 
 export interface GatewayFacts {
   dispatcherNodeId: string | null;
+  /** The gateway's node-to-node encryption mode. */
+  encryption: EncryptionMode;
   /** For hints. */
   name?: string;
 }
@@ -96,13 +117,50 @@ export function versionVoters<N extends NodeFacts>(nodes: readonly N[], now: num
   return heard.length > 0 ? heard : up;
 }
 
-/** Most nodes' encryption mode among those not Offline (ties: the earliest registered node's). */
-function majorityTls(nodes: readonly NodeFacts[]): boolean | null {
-  if (nodes.length === 0) return null;
-  const on = nodes.filter((n) => n.tls).length;
-  const off = nodes.length - on;
-  if (on !== off) return on > off;
-  return [...nodes].sort((a, b) => a.seq - b.seq)[0]?.tls ?? null;
+/**
+ * Why `n`'s transport does not fit the gateway's mode, or undefined when it fits (or the node has not
+ * heard of the mode yet).
+ */
+export function encryptionMismatch(
+  n: Pick<NodeFacts, 'name' | 'transport'>,
+  mode: EncryptionMode,
+): string | undefined {
+  const t = n.transport;
+  if (t.mode !== undefined && t.mode !== mode) return undefined;
+  if (mode === 'tls') {
+    if (t.problem !== undefined)
+      return `${n.name} cannot switch to TLS: ${t.problem}; the gateway's encryption mode is tls: fix the node's certificate files (--tls-cert, --tls-key, --tls-ca) or start it without them to use a certificate from the gateway's CA`;
+    if (!t.sendsTls)
+      return t.mode === undefined
+        ? `${n.name} serves node-to-node traffic in plain HTTP; the gateway's encryption mode is tls: upgrade the node, or start it with --tls-cert, --tls-key and --tls-ca`
+        : `${n.name} serves node-to-node traffic in plain HTTP; the gateway's encryption mode is tls: it switches once it has its certificate from the gateway's CA (within a heartbeat or two)`;
+    return undefined;
+  }
+  if (!t.acceptsPlain)
+    return `${n.name} serves node-to-node traffic in TLS only; the gateway's encryption mode is none: ${
+      t.mode === undefined
+        ? 'restart it without --tls-cert, --tls-key and --tls-ca, or set the mode with `ferry gateway update GW --encryption tls`'
+        : 'it takes plain HTTP again at its next heartbeat'
+    }`;
+  return undefined;
+}
+
+/**
+ * Whether every live node has made the first step towards `mode` (protocol/encryption.ts): all send
+ * TLS (tls), or all take plain (none). A node that says it cannot serve TLS is left out: it is
+ * Inactive, and must not hold the others at half-way.
+ */
+export function encryptionSettled(
+  nodes: readonly NodeFacts[],
+  mode: EncryptionMode,
+  now: number,
+  o: StatusOptions,
+): boolean {
+  return nodes
+    .filter((n) => !isOffline(n, now, o) && n.registeredOnly !== true && !n.upgrading)
+    .every((n) =>
+      mode === 'tls' ? n.transport.sendsTls || n.transport.problem !== undefined : n.transport.acceptsPlain,
+    );
 }
 
 function view<S extends string>(status: S, reason: StatusReason, hint: string): StatusView<S> {
@@ -117,12 +175,11 @@ export function computeNodeStatuses(
 ): Map<string, StatusView<NodeStatus>> {
   const out = new Map<string, StatusView<NodeStatus>>();
   const live = nodes.filter((n) => !isOffline(n, now, o));
-  // A registration alone proves nothing: until a node has heartbeated, it decides neither the
-  // encryption mode nor whether the others are isolated (unless no live node has heartbeated yet).
+  // A registration alone proves nothing: until a node has heartbeated, it does not decide whether
+  // the others are isolated (unless no live node has heartbeated yet).
   const heard = live.filter((n) => n.registeredOnly !== true);
   const counted = heard.length > 0 ? heard : live;
   const version = gatewayVersion(versionVoters(nodes, now, o));
-  const tls = majorityTls(counted);
   const credentials = latestCredentials(counted);
   const byId = new Map(nodes.map((n) => [n.id, n]));
   const dispatcher = gateway.dispatcherNodeId ? byId.get(gateway.dispatcherNodeId) : undefined;
@@ -149,15 +206,9 @@ export function computeNodeStatuses(
       out.set(n.id, view('Upgrading', 'upgrading', `${n.name} is being upgraded`));
       continue;
     }
-    if (tls !== null && n.tls !== tls) {
-      out.set(
-        n.id,
-        view(
-          'Inactive',
-          'config_mismatch',
-          `${n.name} has node-to-node encryption ${n.tls ? 'on' : 'off'}; most nodes have it ${tls ? 'on' : 'off'}`,
-        ),
-      );
+    const mismatch = encryptionMismatch(n, gateway.encryption);
+    if (mismatch !== undefined) {
+      out.set(n.id, view('Inactive', 'config_mismatch', mismatch));
       continue;
     }
     const otherLive = counted.filter((p) => p.id !== n.id);

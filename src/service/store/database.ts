@@ -15,6 +15,7 @@ import * as m003 from './migrations/003-node-keys.ts';
 import * as m004 from './migrations/004-connection-tests.ts';
 import * as m005 from './migrations/005-api-tokens-and-audit.ts';
 import * as m006 from './migrations/006-gateway-credentials.ts';
+import * as m007 from './migrations/007-gateway-encryption.ts';
 import { FerryError } from '../../common/errors.ts';
 import { storeUnavailable } from './store-errors.ts';
 
@@ -48,6 +49,7 @@ const MIGRATIONS: Record<string, { up: (db: Kysely<unknown>, d: StoreDialect) =>
   '004-connection-tests': m004,
   '005-api-tokens-and-audit': m005,
   '006-gateway-credentials': m006,
+  '007-gateway-encryption': m007,
 };
 
 function bigintAsNumber(oid: number, format?: 'text' | 'binary'): (value: string) => unknown {

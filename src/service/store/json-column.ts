@@ -13,6 +13,7 @@ import { FerryError } from '../../common/errors.ts';
 import { Metrics, PeerReach, ConnectionTestReport } from '../../protocol/agent.ts';
 import { CopyActivity, PipelineSpec } from '../../protocol/pipeline.ts';
 import { EndpointProperties, TaskResult, TaskWork } from '../../protocol/task.ts';
+import { TlsReport } from '../../protocol/encryption.ts';
 import type { Schema } from './schema.ts';
 import { NodeCredentials } from '../../protocol/credentials.ts';
 
@@ -74,4 +75,6 @@ export const JSON_COLUMNS = {
   /** What the node reports holding of the gateway's credentials (no secret: versions and a public key). */
   nodeCredentials: jsonColumn('nodes', 'credentials_json', NodeCredentials),
   connectionTestReport: jsonColumn('connection_tests', 'report_json', ConnectionTestReport),
+  /** The node's node-to-node transport as it last reported it (null from older nodes). */
+  nodeTlsReport: jsonColumn('nodes', 'tls_report_json', TlsReport),
 } as const;

@@ -20,6 +20,12 @@ export interface GatewaysTable {
   credential_key: string | null;
   /** Raised by `ferry gateway resync-credentials`: the dispatcher pushes its whole set again. */
   credential_resync: number;
+  /** Node-to-node encryption: 'none' or 'tls' (protocol/encryption.ts). */
+  encryption: string;
+  /** The gateway CA's certificate (PEM); null until a node first asks for a certificate. */
+  ca_cert: string | null;
+  /** Its private key (PKCS#8 PEM), sealed with the service's master key. */
+  ca_key_sealed: string | null;
 }
 
 export interface NodesTable {
@@ -52,6 +58,14 @@ export interface NodesTable {
   seal_public_key: string | null;
   /** What the node last reported holding of the gateway's credentials (protocol/credentials.ts NodeCredentials). */
   credentials_json: string;
+  /** What the node last reported about its node-to-node transport (protocol/encryption.ts TlsReport). */
+  tls_report_json: string | null;
+  /** ECDSA P-256, base64 SPKI DER: the key the gateway CA certifies for this node (auto certificates). */
+  tls_public_key: string | null;
+  /** The certificate the gateway CA issued the node (PEM), the address it names, when to renew it. */
+  tls_cert: string | null;
+  tls_cert_host: string | null;
+  tls_cert_renew_at: number | null;
 }
 
 export interface LinkedServicesTable {

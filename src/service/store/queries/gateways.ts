@@ -32,6 +32,9 @@ export async function createGateway(
     dispatcher_changed_at: 0,
     credential_key: null,
     credential_resync: 0,
+    encryption: 'none',
+    ca_cert: null,
+    ca_key_sealed: null,
   };
   await db.insertInto('gateways').values(row).execute();
   return row;

@@ -34,6 +34,7 @@ export async function recordHeartbeat(
         draining: hb.draining ? 1 : 0,
         upgrading: hb.upgrading ? 1 : 0,
         tls: hb.tls ? 1 : 0,
+        tls_report_json: hb.encryption ? JSON.stringify(hb.encryption) : null,
         peer_host: hb.peerHost,
         peer_port: hb.peerPort,
         reach_json: JSON.stringify(hb.reach),
@@ -136,6 +137,7 @@ export async function recordHeartbeat(
             : [],
         resync: gateway.credential_resync,
       },
+      encryption: { mode: state.encryption, settled: state.encryptionSettled },
     };
   });
 }
