@@ -54,6 +54,10 @@ export const ServiceOptionsSchema = Type.Object(
     keepAliveTimeoutMs: Type.Optional(Type.Number()),
     /** Audit log entries older than this many days are deleted. Default 90. */
     auditRetentionDays: Type.Optional(Type.Number()),
+    /** Node and queue metrics are kept at 10 s resolution for this many hours. Default 24. */
+    metricsRetentionHours: Type.Optional(Type.Number()),
+    /** ... and then as 5-minute averages, until they are this many days old. Default 7. */
+    metricsAverageRetentionDays: Type.Optional(Type.Number()),
   },
   // A misspelt key in a config file is refused, not silently ignored.
   { additionalProperties: false },
@@ -84,6 +88,8 @@ export interface CompiledServiceOptions {
   requestTimeoutMs: number;
   keepAliveTimeoutMs: number;
   auditRetentionDays: number;
+  metricsRetentionHours: number;
+  metricsAverageRetentionDays: number;
 }
 
 export function compileServiceOptions(options: ServiceOptions): CompiledServiceOptions {
@@ -110,6 +116,8 @@ export function compileServiceOptions(options: ServiceOptions): CompiledServiceO
     requestTimeoutMs: options.requestTimeoutMs ?? 60_000,
     keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 5_000,
     auditRetentionDays: options.auditRetentionDays ?? 90,
+    metricsRetentionHours: options.metricsRetentionHours ?? 24,
+    metricsAverageRetentionDays: options.metricsAverageRetentionDays ?? 7,
   };
   if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) {
     throw new FerryError('bad_request', 'HTTPS needs --tls-cert and --tls-key together');
@@ -140,6 +148,20 @@ export function compileServiceOptions(options: ServiceOptions): CompiledServiceO
     throw new FerryError(
       'bad_request',
       `auditRetentionDays must be a number of days above 0 (got ${String(options.auditRetentionDays)})`,
+    );
+  if (!Number.isFinite(compiled.metricsRetentionHours) || compiled.metricsRetentionHours < 1)
+    throw new FerryError(
+      'bad_request',
+      `metricsRetentionHours must be a number of hours of at least 1 (got ${String(options.metricsRetentionHours)})`,
+      { hint: 'the 1-hour charts and the scale advice read the 10 s samples' },
+    );
+  if (
+    !Number.isFinite(compiled.metricsAverageRetentionDays) ||
+    compiled.metricsAverageRetentionDays * 24 < compiled.metricsRetentionHours
+  )
+    throw new FerryError(
+      'bad_request',
+      `metricsAverageRetentionDays must be a number of days covering at least metricsRetentionHours (got ${String(options.metricsAverageRetentionDays)})`,
     );
   if (compiled.requestTimeoutMs < compiled.headersTimeoutMs)
     throw new FerryError('bad_request', 'requestTimeoutMs must be at least headersTimeoutMs');

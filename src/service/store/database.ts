@@ -14,6 +14,7 @@ import * as m002 from './migrations/002-watermarks.ts';
 import * as m003 from './migrations/003-node-keys.ts';
 import * as m004 from './migrations/004-connection-tests.ts';
 import * as m005 from './migrations/005-api-tokens-and-audit.ts';
+import * as m008 from './migrations/008-metrics-history.ts';
 import { FerryError } from '../../common/errors.ts';
 import { storeUnavailable } from './store-errors.ts';
 
@@ -46,6 +47,7 @@ const MIGRATIONS: Record<string, { up: (db: Kysely<unknown>, d: StoreDialect) =>
   '003-node-keys': m003,
   '004-connection-tests': m004,
   '005-api-tokens-and-audit': m005,
+  '008-metrics-history': m008,
 };
 
 function bigintAsNumber(oid: number, format?: 'text' | 'binary'): (value: string) => unknown {
