@@ -14,7 +14,7 @@
 import type { Kysely } from 'kysely';
 import type { Schema, NodeMetricsHistoryTable, GatewayMetricsHistoryTable } from './store/schema.ts';
 import type { Logger } from '../common/logger.ts';
-import type { StatusOptions } from './scheduler/node-status.ts';
+import type { SchedulerTimings } from './scheduler/timings.ts';
 import { buildGatewayState } from './scheduler/gateway-state.ts';
 import { listGateways } from './store/queries/gateways.ts';
 import { listGatewayNodes } from './store/queries/nodes.ts';
@@ -41,13 +41,13 @@ export interface HistoryRetention {
 
 export class MetricsHistory {
   readonly #db: Kysely<Schema>;
-  readonly #timings: StatusOptions;
+  readonly #timings: SchedulerTimings;
   readonly #retention: HistoryRetention;
   readonly #log: Logger;
   #sampledBucket = Number.NEGATIVE_INFINITY;
   #compactedAt = Number.NEGATIVE_INFINITY;
 
-  constructor(db: Kysely<Schema>, timings: StatusOptions, retention: HistoryRetention, log: Logger) {
+  constructor(db: Kysely<Schema>, timings: SchedulerTimings, retention: HistoryRetention, log: Logger) {
     this.#db = db;
     this.#timings = timings;
     this.#retention = retention;
@@ -60,11 +60,15 @@ export class MetricsHistory {
     await this.compact(now);
   }
 
-  /** Writes this bucket's samples, unless this process already did. Returns true if it sampled. */
+  /**
+   * Writes this bucket's samples, unless this process already did. Returns true if it sampled. Not
+   * during the grace after a service restart or a store outage (SchedulerTimings.electionsEnabled):
+   * every node looks silent then, and would be recorded Offline while it was not.
+   */
   async sample(now: number): Promise<boolean> {
     const bucketMs = SAMPLE_RESOLUTION_S * 1000;
     const at = Math.floor(now / bucketMs) * bucketMs;
-    if (at === this.#sampledBucket) return false;
+    if (at === this.#sampledBucket || !this.#timings.electionsEnabled(now)) return false;
     this.#sampledBucket = at;
     const queues = await queueFigures(this.#db, now);
     const nodes: NodeMetricsHistoryTable[] = [];
