@@ -4,11 +4,15 @@
  * every column of the seed's monitoring table; with all well, the advice is "nothing to do". Then
  * the dispatcher's process is killed: its history turns Offline with no figures, the dispatcher
  * change is an event with its reason, and the advice (API and `ferry gateway advise`) is to scale
- * out, naming it. Deleting the new dispatcher is an event with its reason too.
+ * out, naming it. Deleting the new dispatcher is an event with its reason too. In a terminal (a
+ * pseudo-terminal from util-linux `script`), `top` redraws in place and quits on q.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cli, eventually, Proc, track, ROOT } from './helpers/cluster.ts';
+import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { cli, eventually, MAIN, NODE, Proc, track, ROOT } from './helpers/cluster.ts';
+import { NODE_FLAGS } from '../src/common/runtime-flags.ts';
 import { gatewayWithNodes } from './helpers/scenario.ts';
 
 const COLUMNS = [
@@ -84,6 +88,21 @@ test('history, show, top and advise on a live gateway; a killed dispatcher in ea
     assert.equal(f.match(/^node-\d +Online /gm)?.length, 3);
     if (i > 0)
       assert.ok(stamps[i]! - stamps[i - 1]! >= 450, `refreshes ${stamps[i]! - stamps[i - 1]!} ms apart`);
+  }
+  const json = await cli(
+    ['gateway', 'top', g.gateway, '--interval', '0.5', '--count', '2', '--json', ...flags],
+    env,
+  );
+  assert.equal(json.code, 0, json.stderr);
+  const lines = json.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  assert.equal(lines.length, 2);
+  for (const l of lines) {
+    assert.ok(Date.parse(l.at) > 0);
+    assert.equal(l.name, g.gateway);
+    assert.equal(l.nodeList.length, 3);
   }
   // ... and until interrupted: SIGINT ends it cleanly.
   const live = track(
@@ -180,4 +199,30 @@ test('history, show, top and advise on a live gateway; a killed dispatcher in ea
     new RegExp(`^dispatcher ${dispatcher} -> none \\(epoch \\d+\\): ${dispatcher} was deleted$`),
   );
   assert.match(deleted.next.message, /^dispatcher none -> node-[23] \(epoch \d+\): .+/);
+});
+
+test('top in a terminal redraws in place and quits on q', async (t) => {
+  const g = await gatewayWithNodes(t, 1);
+  const command = [NODE, ...NODE_FLAGS, MAIN, 'gateway', 'top', g.gateway, '--interval', '0.5']
+    .concat(['--service', g.svc.url, '--token', g.svc.token])
+    .map((a) => `'${a}'`)
+    .join(' ');
+  // util-linux `script` runs the command on a pseudo-terminal of its own.
+  const term = spawn('script', ['-q', '-e', '-c', command, '/dev/null'], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { ...process.env, FERRY_TOKEN: '', FERRY_SERVICE: '' },
+  });
+  let output = '';
+  term.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  term.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | null>((resolve) => term.once('exit', (code) => resolve(code)));
+  t.after(() => {
+    if (term.exitCode === null) term.kill('SIGKILL');
+  });
+  await eventually('two frames drawn in place', () => output.split('\x1b[H\x1b[2J').length >= 3, 20_000);
+  assert.match(output, /ferry gateway top gw: every 0\.5 s, q to quit, \S+/);
+  assert.match(output, /node-1 +Online /);
+  term.stdin.write('q');
+  const code = await Promise.race([exited, sleep(5000).then(() => 'still running')]);
+  assert.equal(code, 0, output.slice(-500));
 });

@@ -132,6 +132,10 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       const b = new MetricsHistory(store.db, T, retention, log);
       await recordHeartbeat(store.db, n1, hb(10), T0, T);
       await recordHeartbeat(store.db, n2, hb(20), T0, T);
+      // Not during the grace after a service restart: every node looks silent then.
+      const starting = new MetricsHistory(store.db, { ...T, electionsEnabled: () => false }, retention, log);
+      assert.equal(await starting.sample(T0), false);
+      assert.equal((await rows('node_metrics_history', 10)).length, 0);
       assert.equal(await a.sample(T0), true);
       assert.equal(await a.sample(T0 + 9_999), false); // this process already sampled the bucket
       assert.equal(await b.sample(T0 + 5_000), true); // another replica tries: the key keeps one row
