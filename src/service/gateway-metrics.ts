@@ -67,10 +67,13 @@ export function registerGatewayMetrics(
         now,
       };
     };
-    cached = { at: now, snapshot: read() };
+    const mine = { at: now, snapshot: read() };
+    cached = mine;
     // A failed reading is not kept: the next scrape reads again.
-    cached.snapshot.catch(() => (cached = undefined));
-    return cached.snapshot;
+    mine.snapshot.catch(() => {
+      if (cached === mine) cached = undefined;
+    });
+    return mine.snapshot;
   };
 
   const nodeGauge = (
