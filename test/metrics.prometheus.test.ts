@@ -80,7 +80,12 @@ test('service and node /metrics: promtool passes, and every named series is ther
   const tasks = (run.tasks as unknown[]).length;
   assert.ok(tasks >= 2, `${tasks} tasks`);
 
-  const svc = await scrape(g.svc.url);
+  // A node's running count is its last heartbeat's, up to a second behind the run's end.
+  const svc = await eventually('every node reporting no task running', async () => {
+    const got = await scrape(g.svc.url);
+    const running = got.samples.filter((x) => x.name === 'ferry_node_jobs_running');
+    return running.length === 3 && running.every((x) => x.value === 0) && got;
+  });
   promtool(svc.text, 'the service');
   const s = svc.samples;
   const view = await nodesView(g);
@@ -106,8 +111,10 @@ test('service and node /metrics: promtool passes, and every named series is ther
   assert.equal(one(s, 'ferry_gateway_status', { ...gw, status: 'Online' }), 1);
   assert.equal(one(s, 'ferry_gateway_queued_tasks', gw), 0);
   assert.equal(one(s, 'ferry_gateway_oldest_queued_task_age_seconds', gw), 0);
-  // Every task was picked up and ran once (a plan task, then the copies).
-  assert.equal(one(s, 'ferry_task_pickup_delay_seconds_count', gw), tasks);
+  // Every attempt of every task (a plan task, then the copies) was picked up once, and each task
+  // succeeded once.
+  const claimed = (run.tasks as { attemptList: unknown[] }[]).reduce((a, x) => a + x.attemptList.length, 0);
+  assert.equal(one(s, 'ferry_task_pickup_delay_seconds_count', gw), claimed);
   const pickup = one(s, 'ferry_task_pickup_delay_seconds_sum', gw);
   assert.ok(pickup >= 0 && pickup < tasks * 10, `pickup ${pickup} s`);
   assert.equal(one(s, 'ferry_task_duration_seconds_count', { ...gw, outcome: 'succeeded' }), tasks);
@@ -123,7 +130,10 @@ test('service and node /metrics: promtool passes, and every named series is ther
   // Every node serves its own series, with the same names and labels.
   for (const n of view.nodes as { name: string; peerAddress: string }[]) {
     const node = { ...gw, node: n.name };
-    const scraped = await scrape(`http://${n.peerAddress}`);
+    const scraped = await eventually(`${n.name} running nothing`, async () => {
+      const got = await scrape(`http://${n.peerAddress}`);
+      return got.samples.some((x) => x.name === 'ferry_node_jobs_running' && x.value === 0) && got;
+    });
     promtool(scraped.text, n.name);
     const ns = scraped.samples;
     assert.equal(one(ns, 'ferry_node_status', { ...node, status: 'Online' }), 1);
