@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
-import { ROOT, startService, type ServiceHandle } from './helpers/cluster.ts';
+import { ROOT, eventually, startService, type ServiceHandle } from './helpers/cluster.ts';
 import { heartbeatBody, registrationBody } from './helpers/agent-bodies.ts';
 import { fsLinkedServices, gatewayWithNodes, makeFiles, waitRun } from './helpers/scenario.ts';
 
@@ -244,6 +244,24 @@ test('real responses of a real service match their documented schemas, problems 
     `/api/v1/gateways/${g.gateway}/nodes/node-2/resume`,
   );
   await call('GET', '/api/v1/gateways/{name}/events', `/api/v1/gateways/${g.gateway}/events`);
+  // The metrics history's first samples come once the service's start-up grace is over.
+  const metricsPath = '/api/v1/gateways/{name}/nodes/{node}/metrics';
+  const history = await eventually('a metrics history point', async () => {
+    const res = await call('GET', metricsPath, `/api/v1/gateways/${g.gateway}/nodes/node-1/metrics`);
+    return res.body.points.length > 0 && res;
+  });
+  assert.equal(history.body.resolutionSeconds, 10);
+  await call('GET', metricsPath, `/api/v1/gateways/${g.gateway}/nodes/node-1/metrics?window=24h`);
+  assert.equal(
+    (await call('GET', metricsPath, `/api/v1/gateways/${g.gateway}/nodes/node-1/metrics?window=1y`)).status,
+    400,
+  );
+  assert.equal(
+    (await call('GET', metricsPath, `/api/v1/gateways/${g.gateway}/nodes/no-such/metrics`)).status,
+    404,
+  );
+  const advice = await call('GET', '/api/v1/gateways/{name}/advice', `/api/v1/gateways/${g.gateway}/advice`);
+  assert.ok(advice.body.advice.length > 0);
 
   // Linked services, a pipeline and a run of it.
   makeFiles(g.root, 'in/data', 6, (i) => 1000 + i * 100);

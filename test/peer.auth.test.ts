@@ -50,8 +50,8 @@ test('a node serves /healthz and /metrics on its peer port without signing', asy
   assert.equal(metrics.status, 200);
   assert.match(metrics.headers.get('content-type') ?? '', /^text\/plain/);
   const text = await metrics.text();
-  assert.match(text, /^ferry_node_running_tasks 0$/m);
-  assert.match(text, /^ferry_node_is_dispatcher 1$/m);
+  assert.match(text, /^ferry_node_jobs_running\{gateway="gw",node="node-1"\} 0$/m);
+  assert.match(text, /^ferry_node_role\{gateway="gw",node="node-1",role="dispatcher"\} 1$/m);
 
   // The same port in the node list.
   const nodes = (await g.svc.api.call('GET', `/api/v1/gateways/${g.gateway}/nodes`)).nodes;

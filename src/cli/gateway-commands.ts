@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { cliContext } from './context.ts';
 import { enc } from './api-client.ts';
 import { printFields, printJson, printTable } from './output.ts';
-import { nodeColumns, nodeRows } from './node-commands.ts';
+import { fetchGateway, printGateway, runTop } from './gateway-top.ts';
 import { FerryError } from '../common/errors.ts';
 
 interface GatewaySummary {
@@ -18,6 +18,13 @@ interface GatewaySummary {
   dispatcherSince: string | null;
   dispatcherReason: string;
   encryption: string;
+}
+
+interface AdviceView {
+  kind: string;
+  title: string;
+  detail: string;
+  figures: { name: string; value: number; unit: string }[];
 }
 
 export function gatewayCommands(program: Command): void {
@@ -62,28 +69,58 @@ export function gatewayCommands(program: Command): void {
     });
 
   gw.command('show <name>')
-    .description('a gateway, its dispatcher (and why it has the role) and every node')
+    .description(
+      'a gateway, its dispatcher (and why it has the role) and every node: status and reason, version, role, CPU, available memory, network in/out, jobs running/limit',
+    )
     .action(async (name: string, _opts, cmd: Command) => {
       const c = cliContext(cmd);
-      const res = await c.api.get<GatewaySummary & { nodeList: Record<string, unknown>[] }>(
-        `/api/v1/gateways/${enc(name)}`,
+      const res = await fetchGateway(c, name);
+      if (c.json) return printJson(res);
+      printGateway(res);
+    });
+
+  gw.command('top <name>')
+    .description(
+      'the `show` table, refreshed live (every 2 s): q or Ctrl-C quits; without a terminal, prints each refresh after a timestamp line',
+    )
+    .option('--interval <seconds>', 'seconds between refreshes', '2')
+    .option('--count <n>', 'stop after this many refreshes (default: until interrupted)')
+    .action(async (name: string, opts: { interval: string; count?: string }, cmd: Command) => {
+      const c = cliContext(cmd);
+      const interval = Number(opts.interval);
+      if (!Number.isFinite(interval) || interval < 0.5)
+        throw new FerryError(
+          'bad_request',
+          `--interval must be a number of seconds of at least 0.5 (got ${opts.interval})`,
+        );
+      const count = opts.count === undefined ? undefined : Number(opts.count);
+      if (count !== undefined && (!Number.isInteger(count) || count < 1))
+        throw new FerryError(
+          'bad_request',
+          `--count must be a whole number of at least 1 (got ${opts.count})`,
+        );
+      await runTop(c, name, { intervalMs: interval * 1000, count });
+    });
+
+  gw.command('advise <name>')
+    .description(
+      'whether to scale out (add a node) or up (raise limits), from the metrics history, with the figures behind it',
+    )
+    .option('--window <window>', 'how far back to look: 1h, 24h or 7d', '1h')
+    .action(async (name: string, opts: { window: string }, cmd: Command) => {
+      const c = cliContext(cmd);
+      if (!['1h', '24h', '7d'].includes(opts.window))
+        throw new FerryError('bad_request', `--window takes 1h, 24h or 7d (got "${opts.window}")`);
+      const res = await c.api.get<{ gateway: string; window: string; advice: AdviceView[] }>(
+        `/api/v1/gateways/${enc(name)}/advice?window=${opts.window}`,
       );
       if (c.json) return printJson(res);
-      printFields([
-        ['gateway', res.name],
-        ['status', `${res.status} (${res.statusHint})`],
-        ['version', res.version],
-        [
-          'dispatcher',
-          res.dispatcher
-            ? `${res.dispatcher} (epoch ${res.epoch} since ${res.dispatcherSince}: ${res.dispatcherReason})`
-            : 'none',
-        ],
-        ['nodes', `${res.nodes}${res.maxNodes ? ` of at most ${res.maxNodes}` : ''}`],
-        ['encryption', `${res.encryption} (node-to-node)`],
-      ]);
-      process.stdout.write('\n');
-      printTable(nodeRows(res.nodeList), nodeColumns);
+      for (const [i, a] of res.advice.entries()) {
+        const kind =
+          a.kind === 'scale_out' ? 'SCALE OUT' : a.kind === 'scale_up' ? 'SCALE UP' : 'NOTHING TO DO';
+        process.stdout.write(`${i === 0 ? '' : '\n'}${kind}: ${a.title}\n${a.detail}\n`);
+        for (const f of a.figures) process.stdout.write(`  ${f.name}: ${f.value} ${f.unit}\n`);
+      }
     });
 
   gw.command('keys <name>')

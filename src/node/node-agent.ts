@@ -38,7 +38,7 @@ import { createLogger, type Logger } from '../common/logger.ts';
 import { toFerryError, type FerryError } from '../common/errors.ts';
 import { ferryVersion } from '../common/version.ts';
 import { readPemFile } from '../common/tls.ts';
-import type { HeartbeatRequestT, HeartbeatResponseT, PeerReachT } from '../protocol/agent.ts';
+import type { HeartbeatRequestT, HeartbeatResponseT, MetricsT, PeerReachT } from '../protocol/agent.ts';
 import { signingKey } from '../protocol/peer.ts';
 import type { NodeKeys } from '../protocol/node-keys.ts';
 
@@ -74,7 +74,7 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
     progressIntervalMs: 1000,
   });
   worker.limit = o.defaultLimit;
-  worker.onChange(() => metrics.running.set(worker.runningCount));
+  worker.onChange(() => metrics.setRunning(worker.runningCount));
 
   // Who may call the peer port: the members our latest heartbeat lists (none until the first one).
   const peerAuth = new PeerAuth();
@@ -177,6 +177,8 @@ class NodeAgent implements RunningNode {
   readonly #credentialSync: CredentialSync;
   readonly #heartbeat: HeartbeatLoop<HeartbeatResponseT>;
   readonly #hostMetrics = new HostMetrics();
+  /** The figures the last heartbeat carried (the node's /metrics shows them). */
+  #lastSample: MetricsT | undefined;
   #resolveStopped: (e: FerryError | undefined) => void = () => {};
   #server: PeerServer | undefined;
   #lastHb: HeartbeatResponseT | undefined;
@@ -292,7 +294,7 @@ class NodeAgent implements RunningNode {
     const { o, version, keys, worker, tls } = this.#p;
     return {
       version,
-      metrics: this.#hostMetrics.sample(),
+      metrics: (this.#lastSample = this.#hostMetrics.sample()),
       running: worker.runningIds(),
       defaultLimit: o.defaultLimit,
       draining: worker.draining,
@@ -328,13 +330,11 @@ class NodeAgent implements RunningNode {
     hb.onReply((res) => tls.heed(res.encryption, Date.now()));
     hb.onReply((res) => {
       worker.limit = res.limit ?? o.defaultLimit; // the operator's limit, else this node's own
-      metrics.limit.set(worker.limit);
       if (!this.#shuttingDown) worker.draining = res.drain;
       worker.observeEpoch(res.epoch);
       if (res.revoked.length > 0) worker.revoke(res.revoked);
     });
     hb.onReply((res) => {
-      metrics.dispatcher.set(res.role === 'dispatcher' ? 1 : 0);
       if (!this.#shuttingDown) this.#dispatcher.update(res.role, res.epoch, res.peers, res.dispatcherLease);
     });
     hb.onReply((res) => {
@@ -343,6 +343,18 @@ class NodeAgent implements RunningNode {
     // Not awaited: peer calls must not hold up the next heartbeat (a round runs one at a time).
     hb.onReply((res) => {
       if (!this.#shuttingDown) void this.#credentialSync.heed(res);
+    });
+    hb.onReply((res) => {
+      if (this.#lastSample)
+        metrics.observeHeartbeat({
+          gateway: res.gatewayName,
+          node: this.registration.nodeName,
+          status: res.status,
+          role: res.role,
+          limit: worker.limit,
+          running: worker.runningCount,
+          sample: this.#lastSample,
+        });
     });
     hb.onReply(() => this.#writeStatus(true));
     // Probe after the heartbeat, so the next one carries fresh reachability.

@@ -19,6 +19,7 @@ import { agentRoutes } from './api/agent.ts';
 import { PUBLIC, type App, type RouteAccess } from './api/route-access.ts';
 import { tokenRoutes } from './api/tokens.ts';
 import { auditRoutes } from './api/audit.ts';
+import { metricsHistoryRoutes } from './api/metrics-history.ts';
 import { UserTokens, authorize } from './callers.ts';
 import { AuditLog } from './audit-log.ts';
 import { accessSentence, allowedCallers } from './roles.ts';
@@ -218,6 +219,7 @@ export async function buildApp(ctx: ServiceContext, https?: { cert: Buffer; key:
   app.get('/api/v1/openapi.json', { schema: { hide: true }, config: PUBLIC }, async () => app.swagger());
 
   gatewayRoutes(app, ctx);
+  metricsHistoryRoutes(app, ctx);
   linkedServiceRoutes(app, ctx);
   pipelineRoutes(app, ctx);
   agentRoutes(app, ctx);

@@ -1,5 +1,11 @@
-/** The service's Prometheus metrics (GET /metrics). */
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+/**
+ * The service's Prometheus metrics (GET /metrics): what this process handled (heartbeats, claims,
+ * reports) and what happened to tasks through it (pickup delay, duration, rows and bytes moved, per
+ * gateway). Counts of this process: with several replicas, sum them over instances. The gateways' and
+ * nodes' current state, read from the store at each scrape, is in gateway-metrics.ts.
+ */
+import { Counter, Histogram, Registry } from 'prom-client';
+import { collectProcessMetrics } from '../common/process-metrics.ts';
 
 export interface ServiceMetrics {
   registry: Registry;
@@ -8,15 +14,21 @@ export interface ServiceMetrics {
   claims: Counter;
   claimsRejected: Counter<'reason'>;
   attemptsDispatched: Counter;
-  attemptsLost: Counter;
-  dispatcherChanges: Counter;
   reports: Counter<'kind' | 'outcome'>;
   reportBatches: Counter;
+  /** From a task's (re)queueing to its claim by the dispatcher. */
+  taskPickupDelay: Histogram<'gateway'>;
+  /** An attempt's run, from its claim to its outcome. */
+  taskDuration: Histogram<'gateway' | 'outcome'>;
+  rowsMoved: Counter<'gateway'>;
+  bytesMoved: Counter<'gateway'>;
+  /** Gateway names by id, for labels (a gateway's name never changes). */
+  gatewayNames: Map<string, string>;
 }
 
 export function createServiceMetrics(): ServiceMetrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'ferry_service_' });
+  collectProcessMetrics(registry, 'ferry_service_');
   return {
     registry,
     heartbeats: new Counter({
@@ -42,16 +54,6 @@ export function createServiceMetrics(): ServiceMetrics {
       help: 'Attempts handed to dispatchers',
       registers: [registry],
     }),
-    attemptsLost: new Counter({
-      name: 'ferry_attempts_lost_total',
-      help: 'Attempts declared lost (node gone or lease lapsed)',
-      registers: [registry],
-    }),
-    dispatcherChanges: new Counter({
-      name: 'ferry_dispatcher_changes_total',
-      help: 'Dispatcher elections that changed the holder',
-      registers: [registry],
-    }),
     reports: new Counter({
       name: 'ferry_attempt_reports_total',
       help: 'Attempt reports from nodes (kind progress or complete), taken or refused',
@@ -63,5 +65,32 @@ export function createServiceMetrics(): ServiceMetrics {
       help: 'Requests carrying attempt reports (one per batch, or per single report)',
       registers: [registry],
     }),
+    taskPickupDelay: new Histogram({
+      name: 'ferry_task_pickup_delay_seconds',
+      help: 'Time a task waited in the queue before the dispatcher claimed it (queued to started)',
+      labelNames: ['gateway'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600],
+      registers: [registry],
+    }),
+    taskDuration: new Histogram({
+      name: 'ferry_task_duration_seconds',
+      help: 'Time a task attempt ran, from its claim to its outcome (succeeded or failed)',
+      labelNames: ['gateway', 'outcome'],
+      buckets: [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400],
+      registers: [registry],
+    }),
+    rowsMoved: new Counter({
+      name: 'ferry_moved_rows_total',
+      help: 'Rows written by succeeded task attempts',
+      labelNames: ['gateway'],
+      registers: [registry],
+    }),
+    bytesMoved: new Counter({
+      name: 'ferry_moved_bytes_total',
+      help: 'Bytes written by succeeded task attempts',
+      labelNames: ['gateway'],
+      registers: [registry],
+    }),
+    gatewayNames: new Map(),
   };
 }

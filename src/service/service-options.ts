@@ -59,6 +59,10 @@ export const ServiceOptionsSchema = Type.Object(
      * into it. Default 30 days (2592000000 ms); at least 6 heartbeat intervals.
      */
     nodeCertValidityMs: Type.Optional(Type.Number()),
+    /** Node and queue metrics are kept at 10 s resolution for this many hours. Default 24. */
+    metricsRetentionHours: Type.Optional(Type.Number()),
+    /** ... and then as 5-minute averages, until they are this many days old. Default 7. */
+    metricsAverageRetentionDays: Type.Optional(Type.Number()),
   },
   // A misspelt key in a config file is refused, not silently ignored.
   { additionalProperties: false },
@@ -90,6 +94,8 @@ export interface CompiledServiceOptions {
   keepAliveTimeoutMs: number;
   auditRetentionDays: number;
   nodeCertValidityMs: number;
+  metricsRetentionHours: number;
+  metricsAverageRetentionDays: number;
 }
 
 export function compileServiceOptions(options: ServiceOptions): CompiledServiceOptions {
@@ -117,6 +123,8 @@ export function compileServiceOptions(options: ServiceOptions): CompiledServiceO
     keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 5_000,
     auditRetentionDays: options.auditRetentionDays ?? 90,
     nodeCertValidityMs: options.nodeCertValidityMs ?? 30 * 86_400_000,
+    metricsRetentionHours: options.metricsRetentionHours ?? 24,
+    metricsAverageRetentionDays: options.metricsAverageRetentionDays ?? 7,
   };
   if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) {
     throw new FerryError('bad_request', 'HTTPS needs --tls-cert and --tls-key together');
@@ -155,6 +163,20 @@ export function compileServiceOptions(options: ServiceOptions): CompiledServiceO
     throw new FerryError(
       'bad_request',
       `nodeCertValidityMs must be at least 6 heartbeat intervals (${6 * compiled.heartbeatIntervalMs} ms), so a node has its next certificate well before this one expires`,
+    );
+  if (!Number.isFinite(compiled.metricsRetentionHours) || compiled.metricsRetentionHours < 1)
+    throw new FerryError(
+      'bad_request',
+      `metricsRetentionHours must be a number of hours of at least 1 (got ${String(options.metricsRetentionHours)})`,
+      { hint: 'the 1-hour charts and the scale advice read the 10 s samples' },
+    );
+  if (
+    !Number.isFinite(compiled.metricsAverageRetentionDays) ||
+    compiled.metricsAverageRetentionDays * 24 < compiled.metricsRetentionHours
+  )
+    throw new FerryError(
+      'bad_request',
+      `metricsAverageRetentionDays must be a number of days covering at least metricsRetentionHours (got ${String(options.metricsAverageRetentionDays)})`,
     );
   if (compiled.requestTimeoutMs < compiled.headersTimeoutMs)
     throw new FerryError('bad_request', 'requestTimeoutMs must be at least headersTimeoutMs');

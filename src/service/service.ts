@@ -13,6 +13,7 @@ import { Scheduler } from './scheduler/scheduler.ts';
 import { schedulerTimings } from './scheduler/timings.ts';
 import { WorkNotifier } from './scheduler/work-notifier.ts';
 import { createServiceMetrics } from './service-metrics.ts';
+import { registerGatewayMetrics } from './gateway-metrics.ts';
 import { createLogger } from '../common/logger.ts';
 import { hashToken, randomToken } from '../common/crypto.ts';
 import { readPemFile } from '../common/tls.ts';
@@ -78,6 +79,7 @@ export async function startService(input: ServiceOptions): Promise<RunningServic
     metrics: createServiceMetrics(),
     now: () => Date.now(),
   };
+  registerGatewayMetrics(ctx.metrics.registry, ctx, ctx.metrics.gatewayNames);
   let app: Awaited<ReturnType<typeof buildApp>>;
   try {
     app = await buildApp(ctx, https);

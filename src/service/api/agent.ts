@@ -21,6 +21,8 @@ import { recordConnectionTestReport } from '../store/queries/connection-tests.ts
 import { FerryError, toProblem } from '../../common/errors.ts';
 import { toServiceError } from '../store/store-errors.ts';
 import { parsePublicKey } from '../../protocol/node-keys.ts';
+import { gatewayLabel } from '../gateway-metrics.ts';
+import { findAttemptOutcome } from '../store/queries/attempt-outcome.ts';
 import { signLease } from '../../protocol/dispatcher-lease.ts';
 import { NodeCertificates } from '../tls/node-certificates.ts';
 import {
@@ -237,6 +239,7 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
       reply.raw.once('close', () => closed.abort());
       for (;;) {
         let attempts;
+        const dueAt: number[] = [];
         try {
           attempts = await claimTasks(
             db,
@@ -245,6 +248,7 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
             ctx.now(),
             ctx.timings,
             resolve,
+            (at) => dueAt.push(at),
           );
         } catch (err) {
           if (err instanceof FerryError && err.code === 'stale_epoch')
@@ -255,6 +259,12 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
         const left = deadline - ctx.now();
         if (attempts.length > 0 || left <= 0 || closed.signal.aborted) {
           ctx.metrics.attemptsDispatched.inc(attempts.length);
+          if (attempts.length > 0) {
+            const gateway = await gatewayLabel(db, ctx.metrics.gatewayNames, node.gateway_id);
+            const claimedAt = ctx.now();
+            for (const at of dueAt)
+              ctx.metrics.taskPickupDelay.observe({ gateway }, Math.max(0, claimedAt - at) / 1000);
+          }
           return { attempts };
         }
         await ctx.notifier.wait(node.gateway_id, Math.min(left, CLAIM_POLL_MS), closed.signal);
@@ -267,6 +277,25 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
    * renews the lease; an outcome settles the attempt and wakes the claimer (a finished attempt frees
    * capacity, a finished plan queues copy tasks).
    */
+  /** A settled attempt, into the task metrics (a metrics failure does not refuse the report). */
+  const countOutcome = async (attemptId: string): Promise<void> => {
+    try {
+      const o = await findAttemptOutcome(db, attemptId);
+      if (!o || o.finishedAt === null || (o.status !== 'succeeded' && o.status !== 'failed')) return;
+      const gateway = await gatewayLabel(db, ctx.metrics.gatewayNames, o.gatewayId);
+      ctx.metrics.taskDuration.observe(
+        { gateway, outcome: o.status },
+        Math.max(0, o.finishedAt - o.createdAt) / 1000,
+      );
+      if (o.status === 'succeeded') {
+        ctx.metrics.rowsMoved.inc({ gateway }, o.rows);
+        ctx.metrics.bytesMoved.inc({ gateway }, o.bytes);
+      }
+    } catch (err) {
+      ctx.log.warn({ err: toServiceError(err).message, attempt: attemptId }, 'task metrics not counted');
+    }
+  };
+
   const take = async (node: NodesTable, report: ReportT): Promise<void> => {
     const kind = 'progress' in report ? 'progress' : 'complete';
     try {
@@ -282,6 +311,7 @@ export function agentRoutes(app: App, ctx: ServiceContext): void {
       } else {
         await completeAttempt(db, node, report.attemptId, report.complete, ctx.now());
         ctx.notifier.notify(node.gateway_id);
+        await countOutcome(report.attemptId);
       }
       ctx.metrics.reports.inc({ kind, outcome: 'taken' });
     } catch (err) {

@@ -220,6 +220,59 @@ export const GatewayEvents = named(
   "A gateway's events, newest first.",
 );
 
+// ---- metrics history and advice ---------------------------------------------------------------------
+
+export const HistoryWindow = Type.Union([Type.Literal('1h'), Type.Literal('24h'), Type.Literal('7d')], {
+  description: 'How far back: 1h (10 s points), 24h (5-minute points) or 7d (30-minute points).',
+});
+
+const NullableNumber = Nullable(Type.Number());
+
+export const NodeMetricsHistory = named(
+  'NodeMetricsHistory',
+  Type.Object({
+    node: Type.String(),
+    window: HistoryWindow,
+    resolutionSeconds: Type.Integer({ description: 'How far apart the points are.' }),
+    points: Type.Array(
+      Type.Object({
+        at: DateTime,
+        status: Type.String({ description: 'The worst status the node had in the point.' }),
+        cpuPercent: NullableNumber,
+        memoryAvailableBytes: NullableNumber,
+        memoryTotalBytes: NullableNumber,
+        networkInBytesPerSec: NullableNumber,
+        networkOutBytesPerSec: NullableNumber,
+        running: NullableNumber,
+        limit: Type.Number(),
+      }),
+      {
+        description:
+          'Oldest first; averages over each point. Figures are null while the node was not reporting.',
+      },
+    ),
+  }),
+  "A node's figures over a window of its metrics history.",
+);
+
+export const GatewayAdvice = named(
+  'GatewayAdvice',
+  Type.Object({
+    gateway: Type.String(),
+    window: HistoryWindow,
+    advice: Type.Array(
+      Type.Object({
+        kind: Type.Union([Type.Literal('scale_out'), Type.Literal('scale_up'), Type.Literal('nothing')]),
+        title: Type.String(),
+        detail: Type.String(),
+        figures: Type.Array(Type.Object({ name: Type.String(), value: Type.Number(), unit: Type.String() })),
+      }),
+      { description: 'Never empty: "nothing" says so with its figures.' },
+    ),
+  }),
+  "The scale advisor's advice for a gateway over a window of its history.",
+);
+
 // ---- linked services -------------------------------------------------------------------------------
 
 const Properties = Type.Record(Type.String(), Type.Unknown(), {

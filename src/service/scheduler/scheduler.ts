@@ -10,6 +10,9 @@
  * and another replica may be sweeping. The first sweep after an outage of a heartbeat or more grants
  * the same grace as a service restart (leases extended, nobody judged for one offline period): nodes
  * could not heartbeat or report while the store was away.
+ *
+ * The sweep also writes the metrics history (src/service/metrics-history.ts), after the elections:
+ * a failure there is logged and does not hold up the next sweep's duties.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ServiceContext } from '../context.ts';
@@ -19,6 +22,7 @@ import { listGatewayIds } from '../store/queries/gateways.ts';
 import { extendLeases } from '../store/queries/extend-leases.ts';
 import { toServiceError } from '../store/store-errors.ts';
 import type { SchedulerTimings } from './timings.ts';
+import { MetricsHistory } from '../metrics-history.ts';
 
 const SWEEP_LOCK_KEY = 0x46_45_52_52; // "FERR"
 
@@ -35,9 +39,20 @@ export class Scheduler {
   #graceFrom = Number.NEGATIVE_INFINITY;
   /** ctx.timings, with elections also held off during a grace after a store outage. */
   readonly #timings: SchedulerTimings;
+  readonly #history: MetricsHistory;
+  #historyFailures = 0;
 
   constructor(ctx: ServiceContext) {
     this.#ctx = ctx;
+    this.#history = new MetricsHistory(
+      ctx.store.db,
+      ctx.timings,
+      {
+        sampleRetentionMs: ctx.options.metricsRetentionHours * 3_600_000,
+        averageRetentionMs: ctx.options.metricsAverageRetentionDays * 86_400_000,
+      },
+      ctx.log,
+    );
     this.#timings = {
       ...ctx.timings,
       electionsEnabled: (now) =>
@@ -113,16 +128,20 @@ export class Scheduler {
       lost.throwIfAborted();
       const expired = await expireAttempts(store.db, now, timings.offlineAfterMs);
       if (expired > 0) {
-        this.#ctx.metrics.attemptsLost.inc(expired);
         for (const id of await listGatewayIds(store.db)) this.#ctx.notifier.notify(id);
       }
     }
     for (const id of await listGatewayIds(store.db)) {
       lost.throwIfAborted();
-      if (await electDispatcher(store.db, id, now, timings)) {
-        this.#ctx.metrics.dispatcherChanges.inc();
-        this.#ctx.notifier.notify(id);
-      }
+      if (await electDispatcher(store.db, id, now, timings)) this.#ctx.notifier.notify(id);
+    }
+    lost.throwIfAborted();
+    try {
+      await this.#history.tick(now);
+      this.#historyFailures = 0;
+    } catch (err) {
+      if (this.#historyFailures++ % 30 === 0)
+        this.#ctx.log.warn({ err: toServiceError(err).message }, 'metrics history not written');
     }
   }
 }

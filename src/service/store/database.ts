@@ -16,6 +16,7 @@ import * as m004 from './migrations/004-connection-tests.ts';
 import * as m005 from './migrations/005-api-tokens-and-audit.ts';
 import * as m006 from './migrations/006-gateway-credentials.ts';
 import * as m007 from './migrations/007-gateway-encryption.ts';
+import * as m008 from './migrations/008-metrics-history.ts';
 import { FerryError } from '../../common/errors.ts';
 import { storeUnavailable } from './store-errors.ts';
 
@@ -50,6 +51,7 @@ const MIGRATIONS: Record<string, { up: (db: Kysely<unknown>, d: StoreDialect) =>
   '005-api-tokens-and-audit': m005,
   '006-gateway-credentials': m006,
   '007-gateway-encryption': m007,
+  '008-metrics-history': m008,
 };
 
 function bigintAsNumber(oid: number, format?: 'text' | 'binary'): (value: string) => unknown {

@@ -238,6 +238,43 @@ export interface CredentialRelaysTable {
   created_at: number;
 }
 
+/**
+ * A node's figures over time (migration 008): 10 s samples (resolution_s 10) and, past their
+ * retention, 5-minute averages of them (resolution_s 300). Figures are null while the node was not
+ * reporting (Offline): never its last figures carried on.
+ */
+export interface NodeMetricsHistoryTable {
+  node_id: string;
+  resolution_s: number;
+  /** The start of the point's bucket (ms). */
+  at: number;
+  gateway_id: string;
+  node_name: string;
+  /** How many 10 s samples the point averages (1 for a sample). */
+  samples: number;
+  /** The node's status; for an average, the worst status in its bucket. */
+  status: string;
+  cpu_percent: number | null;
+  memory_available_bytes: number | null;
+  memory_total_bytes: number | null;
+  network_in_bps: number | null;
+  network_out_bps: number | null;
+  jobs_running: number | null;
+  jobs_limit: number;
+}
+
+/** A gateway's queue over time, sampled and averaged as node_metrics_history. */
+export interface GatewayMetricsHistoryTable {
+  gateway_id: string;
+  resolution_s: number;
+  at: number;
+  samples: number;
+  /** Tasks queued and due (not waiting out a retry backoff). */
+  queued: number;
+  /** How long the oldest of them had waited (0 with none); for an average, the longest. */
+  oldest_wait_ms: number;
+}
+
 export interface Schema {
   credential_relays: CredentialRelaysTable;
   gateways: GatewaysTable;
@@ -253,4 +290,6 @@ export interface Schema {
   connection_tests: ConnectionTestsTable;
   api_tokens: ApiTokensTable;
   audit_log: AuditLogTable;
+  node_metrics_history: NodeMetricsHistoryTable;
+  gateway_metrics_history: GatewayMetricsHistoryTable;
 }

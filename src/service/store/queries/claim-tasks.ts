@@ -63,6 +63,8 @@ export async function claimTasks(
   now: number,
   t: SchedulerTimings,
   resolve: EndpointResolver,
+  /** Told, for each task handed out, since when it was due: queued, requeued, or its retry backoff over. */
+  onClaimed?: (dueAt: number) => void,
 ): Promise<AssignedAttemptT[]> {
   return db.transaction().execute(async (tx) => {
     const gateway = await tx
@@ -209,6 +211,7 @@ export async function claimTasks(
           ? { maxBytesPerSecond: cached.activity.maxBytesPerSecond }
           : {}),
       };
+      onClaimed?.(Math.max(task.queued_at, task.not_before));
       out.push({
         attemptId,
         taskId: task.id,

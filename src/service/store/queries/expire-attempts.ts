@@ -9,6 +9,10 @@ import { ACTIVE_ATTEMPT } from './active-attempts.ts';
 import { retryOrFail } from './settle-task.ts';
 import { recordEvent } from './record-event.ts';
 
+/** How a lost attempt's error begins, by why it was lost (the advisor counts them: lost-attempts.ts). */
+export const LOST_WITH_NODE = 'lost: node ';
+export const LOST_NO_PROGRESS = 'lost: no progress ';
+
 export async function expireAttempts(
   db: Kysely<Schema>,
   now: number,
@@ -38,8 +42,8 @@ export async function expireAttempts(
   for (const c of candidates) {
     const nodeGone = c.left_at !== null || now - c.last_seen_at > offlineAfterMs;
     const why = nodeGone
-      ? `lost: node ${c.node_name} went Offline`
-      : `lost: no progress from node ${c.node_name} for ${((now - c.lease_until) / 1000).toFixed(1)} s past its lease`;
+      ? `${LOST_WITH_NODE}${c.node_name} went Offline`
+      : `${LOST_NO_PROGRESS}from node ${c.node_name} for ${((now - c.lease_until) / 1000).toFixed(1)} s past its lease`;
     await db.transaction().execute(async (tx) => {
       const res = await tx
         .updateTable('attempts')

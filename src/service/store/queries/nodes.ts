@@ -101,17 +101,33 @@ export async function deleteNode(db: Kysely<Schema>, node: NodesTable, now: numb
         .executeTakeFirstOrThrow();
       await retryOrFail(tx, task, why, true, now, true);
     }
-    await tx
+    const reason = `${node.name} was deleted`;
+    const released = await tx
       .updateTable('gateways')
       .set((eb) => ({
         dispatcher_node_id: null,
         lease_until: 0,
         epoch: eb('epoch', '+', 1),
-        dispatcher_reason: `${node.name} was deleted`,
+        dispatcher_reason: reason,
         dispatcher_changed_at: now,
       }))
       .where('dispatcher_node_id', '=', node.id)
-      .execute();
+      .executeTakeFirst();
+    // Every dispatcher change is an event with its reason (apply-election.ts writes the others).
+    if (Number(released.numUpdatedRows) > 0) {
+      const gw = await tx
+        .selectFrom('gateways')
+        .select('epoch')
+        .where('id', '=', node.gateway_id)
+        .executeTakeFirstOrThrow();
+      await recordEvent(
+        tx,
+        now,
+        node.gateway_id,
+        'dispatcher_changed',
+        `dispatcher ${node.name} -> none (epoch ${gw.epoch}): ${reason}`,
+      );
+    }
     await tx.deleteFrom('nodes').where('id', '=', node.id).execute();
     await recordEvent(
       tx,
