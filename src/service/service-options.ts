@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Type, type Static } from 'typebox';
 import { FerryError } from '../common/errors.ts';
 import { validator } from '../protocol/validate.ts';
@@ -54,6 +55,11 @@ export const ServiceOptionsSchema = Type.Object(
     keepAliveTimeoutMs: Type.Optional(Type.Number()),
     /** Audit log entries older than this many days are deleted. Default 90. */
     auditRetentionDays: Type.Optional(Type.Number()),
+    /**
+     * The portal's build folder, served at `/`. Default: web/dist of this copy of Ferry (built by
+     * `npm ci`, `npm start` or `npm run build:web`).
+     */
+    portalDir: Type.Optional(Type.String()),
   },
   // A misspelt key in a config file is refused, not silently ignored.
   { additionalProperties: false },
@@ -84,7 +90,12 @@ export interface CompiledServiceOptions {
   requestTimeoutMs: number;
   keepAliveTimeoutMs: number;
   auditRetentionDays: number;
+  /** Absolute path of the portal's build folder (it may be missing: `/` then says how to build it). */
+  portalDir: string;
 }
+
+/** web/dist beside src/ in this copy of Ferry (a clone, or an installed package). */
+export const DEFAULT_PORTAL_DIR = fileURLToPath(new URL('../../web/dist', import.meta.url));
 
 export function compileServiceOptions(options: ServiceOptions): CompiledServiceOptions {
   const compiled: CompiledServiceOptions = {
@@ -110,6 +121,7 @@ export function compileServiceOptions(options: ServiceOptions): CompiledServiceO
     requestTimeoutMs: options.requestTimeoutMs ?? 60_000,
     keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 5_000,
     auditRetentionDays: options.auditRetentionDays ?? 90,
+    portalDir: resolve(options.portalDir ?? DEFAULT_PORTAL_DIR),
   };
   if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) {
     throw new FerryError('bad_request', 'HTTPS needs --tls-cert and --tls-key together');
