@@ -19,7 +19,7 @@ export interface Browser {
   context: BrowserContext;
   page: Page;
   /** Saves a full-page screenshot as test-artifacts/portal/NAME.png. */
-  shot(name: string, page?: Page): Promise<void>;
+  shot: (name: string, page?: Page) => Promise<void>;
 }
 
 export async function openBrowser(

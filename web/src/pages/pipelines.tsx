@@ -103,7 +103,7 @@ export function PipelinesPage() {
               {runs.data.runs.map((r) => (
                 <tr key={r.id} data-run={r.id}>
                   <th scope="row">
-                    <Link to={paths.run(r.id)}>{r.id.slice(0, 8)}</Link>
+                    <Link to={paths.run(r.id)}>{r.id}</Link>
                   </th>
                   <td>
                     {r.pipeline} <span className="sub">v{r.pipelineVersion}</span>

@@ -32,7 +32,7 @@ export function RunPage({ id }: { id: string }) {
         <p className="crumbs">
           <Link to={paths.pipelines()}>Pipelines and runs</Link> /
         </p>
-        <h1>Run {id.slice(0, 8)}</h1>
+        <h1>Run {id}</h1>
         {run.error !== undefined ? (
           <ErrorBox error={run.error} title="Cannot show the run" onRetry={run.reload} />
         ) : (
@@ -51,7 +51,7 @@ export function RunPage({ id }: { id: string }) {
         <Link to={paths.pipelines()}>Pipelines and runs</Link> /
       </p>
       <h1>
-        Run {r.id.slice(0, 8)} of {r.pipeline} <span className="sub">v{r.pipelineVersion}</span>
+        Run <code>{r.id}</code> of {r.pipeline} <span className="sub">v{r.pipelineVersion}</span>
       </h1>
       <dl className="facts" id="run-facts">
         <div>
@@ -84,7 +84,7 @@ export function RunPage({ id }: { id: string }) {
         <progress max={Math.max(1, p.tasksTotal)} value={p.tasksDone} aria-label="Tasks done" />
         <span>
           {p.tasksDone} of {p.tasksTotal}
-          {p.planned ? '' : '+'} tasks done ({pct}%), {p.tasksRunning} running
+          {p.planned || done ? '' : '+'} tasks done ({pct}%), {p.tasksRunning} running
           {p.tasksFailed > 0 ? `, ${p.tasksFailed} failed` : ''}
         </span>
       </div>
@@ -149,83 +149,87 @@ export function RunPage({ id }: { id: string }) {
               </tr>
             </thead>
             <tbody>
-              {tasks.map((t) => (
-                <Fragment key={t.id}>
-                  <tr data-task={t.id} data-status={t.status}>
-                    <th scope="row">
-                      {t.activity} {t.kind} #{t.index}
-                      {t.partitions !== null && <span className="sub"> ({t.partitions} parts)</span>}
-                    </th>
-                    <td data-col="status">
-                      <Badge status={t.status} />
-                    </td>
-                    <td data-col="node">{t.node ?? '-'}</td>
-                    <td className="num">
-                      <button
-                        type="button"
-                        className="link"
-                        aria-expanded={open === t.id}
-                        onClick={() => setOpen(open === t.id ? undefined : t.id)}
-                      >
-                        {t.attempts}
-                      </button>
-                    </td>
-                    <td data-col="rows" className="num">
-                      {t.rows}
-                    </td>
-                    <td data-col="bytes" className="num">
-                      {bytes(t.bytes)}
-                    </td>
-                    <td className="num">{duration(t.durationMs)}</td>
-                    <td data-col="checksums" className="checksums">
-                      {t.outputs.length === 0
-                        ? '-'
-                        : t.outputs.map((o) => (
-                            <div key={o.name} title={`${o.name}: ${o.sha256}`}>
-                              {o.name} <code>{o.sha256.slice(0, 12)}</code>
-                            </div>
-                          ))}
-                    </td>
-                    <td data-col="error" className="error-text">
-                      {t.error ?? ''}
-                    </td>
-                  </tr>
-                  {open === t.id && (
-                    <tr className="attempts">
-                      <td colSpan={9}>
-                        <table>
-                          <thead>
-                            <tr>
-                              <th scope="col">Attempt on node</th>
-                              <th scope="col">Status</th>
-                              <th scope="col">Epoch</th>
-                              <th scope="col">Rows</th>
-                              <th scope="col">Bytes</th>
-                              <th scope="col">Duration</th>
-                              <th scope="col">Error</th>
-                            </tr>
-                          </thead>
-                          <tbody>
-                            {t.attemptList.map((a) => (
-                              <tr key={a.id}>
-                                <td>{a.node}</td>
-                                <td>
-                                  <Badge status={a.status} />
-                                </td>
-                                <td className="num">{a.epoch}</td>
-                                <td className="num">{a.rows}</td>
-                                <td className="num">{bytes(a.bytes)}</td>
-                                <td className="num">{duration(between(a.startedAt, a.finishedAt))}</td>
-                                <td className="error-text">{a.error ?? ''}</td>
-                              </tr>
+              {tasks.map((t) => {
+                // While an attempt runs, its progress reports are the task's live figures.
+                const current = t.status === 'running' ? t.attemptList.at(-1) : undefined;
+                return (
+                  <Fragment key={t.id}>
+                    <tr data-task={t.id} data-status={t.status}>
+                      <th scope="row">
+                        {t.activity} {t.kind} #{t.index}
+                        {t.partitions !== null && <span className="sub"> ({t.partitions} parts)</span>}
+                      </th>
+                      <td data-col="status">
+                        <Badge status={t.status} />
+                      </td>
+                      <td data-col="node">{t.node ?? '-'}</td>
+                      <td className="num">
+                        <button
+                          type="button"
+                          className="link"
+                          aria-expanded={open === t.id}
+                          onClick={() => setOpen(open === t.id ? undefined : t.id)}
+                        >
+                          {t.attempts}
+                        </button>
+                      </td>
+                      <td data-col="rows" className="num">
+                        {current ? current.rows : t.rows}
+                      </td>
+                      <td data-col="bytes" className="num">
+                        {bytes(current ? current.bytes : t.bytes)}
+                      </td>
+                      <td className="num">{duration(t.durationMs)}</td>
+                      <td data-col="checksums" className="checksums">
+                        {t.outputs.length === 0
+                          ? '-'
+                          : t.outputs.map((o) => (
+                              <div key={o.name} title={`${o.name}: ${o.sha256}`}>
+                                {o.name} <code>{o.sha256.slice(0, 12)}</code>
+                              </div>
                             ))}
-                          </tbody>
-                        </table>
+                      </td>
+                      <td data-col="error" className="error-text">
+                        {t.error ?? ''}
                       </td>
                     </tr>
-                  )}
-                </Fragment>
-              ))}
+                    {open === t.id && (
+                      <tr className="attempts">
+                        <td colSpan={9}>
+                          <table>
+                            <thead>
+                              <tr>
+                                <th scope="col">Attempt on node</th>
+                                <th scope="col">Status</th>
+                                <th scope="col">Epoch</th>
+                                <th scope="col">Rows</th>
+                                <th scope="col">Bytes</th>
+                                <th scope="col">Duration</th>
+                                <th scope="col">Error</th>
+                              </tr>
+                            </thead>
+                            <tbody>
+                              {t.attemptList.map((a) => (
+                                <tr key={a.id}>
+                                  <td>{a.node}</td>
+                                  <td>
+                                    <Badge status={a.status} />
+                                  </td>
+                                  <td className="num">{a.epoch}</td>
+                                  <td className="num">{a.rows}</td>
+                                  <td className="num">{bytes(a.bytes)}</td>
+                                  <td className="num">{duration(between(a.startedAt, a.finishedAt))}</td>
+                                  <td className="error-text">{a.error ?? ''}</td>
+                                </tr>
+                              ))}
+                            </tbody>
+                          </table>
+                        </td>
+                      </tr>
+                    )}
+                  </Fragment>
+                );
+              })}
             </tbody>
           </table>
         </div>
