@@ -192,8 +192,9 @@ test('portal: the gateway page, live, with every node action', async (t) => {
   assert.equal((await nodesView(g)).nodes.find((n: any) => n.name === 'node-1').drain, null);
   await page.getByRole('button', { name: 'Add a node' }).click();
   await page.getByRole('alert').filter({ hasText: "Cannot read the gateway's keys" }).waitFor();
-  await page.keyboard.press('Escape');
   await shot('gateway-reader-refused');
+  await page.keyboard.press('Escape');
+  await page.getByRole('dialog').waitFor({ state: 'hidden' });
 });
 
 test('portal: phone width, dark mode: the page fits the screen and tables scroll inside it', async (t) => {

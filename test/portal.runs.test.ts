@@ -100,6 +100,18 @@ test('portal: start a run, follow it live task by task, filter by node; a failin
   }
   await shot('run-succeeded');
 
+  // A task's attempts, opened from its attempts count: the node and status of each.
+  const first = copies[0];
+  await page
+    .locator(`#tasks tr[data-task="${first.id}"]`)
+    .getByRole('button', { name: String(first.attempts) })
+    .click();
+  const attempts = await page.locator('#tasks tr.attempts tbody tr').allInnerTexts();
+  assert.equal(attempts.length, first.attemptList.length);
+  first.attemptList.forEach((a: any, i: number) => {
+    assert.match(attempts[i] ?? '', new RegExp(`^${a.node}\\s+${a.status}\\s+${a.epoch}\\b`));
+  });
+
   // Filtered by node: only tasks an attempt of which ran there.
   const node = copies[0].node as string;
   await page.locator('#task-node').selectOption(node);

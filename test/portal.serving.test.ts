@@ -3,14 +3,24 @@
  * build's assets by name, nothing else. Refusals from an attacker's side: encoded dot-dot paths and
  * separators, the sources next to the build, the project's own files, other methods, and API paths
  * that must stay JSON 404s. A service whose build folder is missing says at `/` how to build it,
- * and its API works all the same.
+ * and its API works all the same. The build script builds only when it must.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+} from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { ROOT, startService, tempDir } from './helpers/cluster.ts';
+import { NODE, ROOT, startService, tempDir } from './helpers/cluster.ts';
 
 const DIST = join(ROOT, 'web/dist');
 
@@ -138,4 +148,35 @@ test('without a build folder, / says how to build the portal and the API still w
   assert.equal((await raw(svc.url, '/assets/index.js')).status, 404);
   assert.equal((await raw(svc.url, '/healthz')).status, 200);
   assert.deepEqual(await svc.api.call('GET', '/api/v1/gateways'), { gateways: [] });
+});
+
+test('scripts/build-web.mjs builds when the build is missing or older than web/, skips when fresh, and does nothing without web/', async (t) => {
+  // A copy of the sources (the shared web/dist of the tests is left alone), with the project's packages.
+  const copy = tempDir(t, 'ferry-web-build-');
+  cpSync(join(ROOT, 'web'), join(copy, 'web'), {
+    recursive: true,
+    filter: (src) => !/\/web\/(dist|\.dist-[^/]*)(\/|$)/.test(src),
+  });
+  mkdirSync(join(copy, 'scripts'));
+  cpSync(join(ROOT, 'scripts/build-web.mjs'), join(copy, 'scripts/build-web.mjs'));
+  symlinkSync(join(ROOT, 'node_modules'), join(copy, 'node_modules'));
+  const build = () => execFileSync(NODE, [join(copy, 'scripts/build-web.mjs')], { encoding: 'utf8' });
+
+  assert.match(build(), /built into/);
+  const index = readFileSync(join(copy, 'web/dist/index.html'), 'utf8');
+  assert.match(index, /<div id="root"><\/div>/);
+  assert.match(index, /src="\/assets\/index-[\w-]+\.js"/);
+  assert.match(build(), /up to date/);
+  // An edited source: built again.
+  const later = new Date(Date.now() + 5000);
+  utimesSync(join(copy, 'web/src/format.ts'), later, later);
+  assert.match(build(), /built into/);
+  assert.deepEqual(
+    readdirSync(join(copy, 'web')).filter((f) => f.startsWith('.dist')),
+    [],
+    'no temporary build folder left',
+  );
+  // A copy of Ferry without web/ (a production install): nothing to do, exit 0.
+  rmSync(join(copy, 'web'), { recursive: true });
+  assert.match(build(), /no web\/ sources/);
 });
