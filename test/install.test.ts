@@ -310,7 +310,8 @@ describe('bin/ferry and npm run ferry pick a Node 24+', () => {
     const api = /API:\s+(http:\/\/[\d.:]+)/.exec(out)?.[1];
     const health = await fetch(`${api}/healthz`);
     assert.equal(health.status, 200);
-    // The tarball carries the portal's build (package.json "files": web/dist/).
+    // The tarball carries the portal's build (package.json "files": web/dist/), and `ferry up` says where.
+    assert.match(out, /portal:\s+http:\/\/[\d.:]+\//);
     const portal = await fetch(`${api}/`);
     assert.equal(portal.status, 200);
     assert.match(await portal.text(), /<div id="root"><\/div>/);
