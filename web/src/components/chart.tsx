@@ -3,6 +3,7 @@
  * times; a missing figure (null: the node was not reporting) breaks the line instead of bridging
  * the gap with figures nobody measured. The chart has a text summary for screen readers.
  */
+import { useEffect, useRef, useState } from 'react';
 import { shortTime } from '../format.ts';
 
 export interface Series {
@@ -11,7 +12,6 @@ export interface Series {
   className: string;
 }
 
-const W = 600;
 const H = 160;
 const PAD = { left: 64, right: 8, top: 8, bottom: 22 };
 
@@ -28,6 +28,18 @@ export function LineChart({
   format: (v: number) => string;
   max?: number;
 }) {
+  // Drawn at the figure's own width in pixels, so labels keep their size on any screen.
+  const box = useRef<HTMLElement>(null);
+  const [W, setW] = useState(600);
+  useEffect(() => {
+    const el = box.current;
+    if (!el) return;
+    const measure = (): void => setW(Math.max(200, Math.floor(el.clientWidth - 16)));
+    measure();
+    const ro = new ResizeObserver(measure);
+    ro.observe(el);
+    return () => ro.disconnect();
+  }, []);
   const all = series.flatMap((s) => s.values.filter((v): v is number => v !== null));
   const top = Math.max(max ?? 0, ...all, 1e-9);
   const t0 = times.length > 0 ? Date.parse(times[0] ?? '') : 0;
@@ -54,7 +66,7 @@ export function LineChart({
   };
   const summary = `${title}: ${series.map((s) => `${s.name} now ${last(s)}`).join(', ')}; peak ${format(Math.max(0, ...all))}`;
   return (
-    <figure className="chart">
+    <figure className="chart" ref={box}>
       <figcaption>
         {title}
         <span className="legend">
@@ -68,7 +80,7 @@ export function LineChart({
       {all.length === 0 ? (
         <p className="empty">No figures in this window.</p>
       ) : (
-        <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={summary} preserveAspectRatio="none">
+        <svg width={W} height={H} viewBox={`0 0 ${W} ${H}`} role="img" aria-label={summary}>
           <title>{summary}</title>
           <line className="axis" x1={PAD.left} x2={W - PAD.right} y1={y(0)} y2={y(0)} />
           <line className="grid" x1={PAD.left} x2={W - PAD.right} y1={y(top)} y2={y(top)} />
