@@ -57,7 +57,8 @@ test('portal: the gateway page, live, with every node action', async (t) => {
   for (const n of listed) {
     assert.match(await cell(n.name, 'network-in').innerText(), /B\/s$/);
     assert.match(await cell(n.name, 'network-out').innerText(), /B\/s$/);
-    assert.equal(await cell(n.name, 'credentials').innerText(), '-');
+    // The node's credential status when the service reports one (issue 18), else "-".
+    assert.equal(await cell(n.name, 'credentials').innerText(), n.credentials?.status ?? '-');
     assert.equal(await cell(n.name, 'queue').innerText(), '-');
     assert.match(await cell(n.name, 'heartbeat').innerText(), /now|s ago/);
   }

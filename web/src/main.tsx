@@ -66,7 +66,7 @@ function App() {
         ) : route.page === 'pipelines' ? (
           <PipelinesPage />
         ) : route.page === 'run' ? (
-          <RunPage id={route.id} />
+          <RunPage key={route.id} id={route.id} />
         ) : (
           <div>
             <h1>No such page</h1>

@@ -35,9 +35,9 @@ export interface NodeInfo {
   tls: boolean;
   registeredAt: string;
   lastSeenAt: string;
-  /** Not in the API yet (issue 19 lists it): shown as "-" until it is. */
-  credentialStatus?: string | null;
-  /** Not in the API yet: shown as "-" until it is. */
+  /** The node's copy of the gateway-held credentials (issue 18); "-" on a service without it. */
+  credentials?: { status: 'in sync' | 'out of sync' | 'none'; gatewayKey: boolean } | null;
+  /** No per-node queue in the API yet: shown as "-" until there is. */
   queue?: number | null;
 }
 

@@ -112,7 +112,15 @@ export function NodesTable({
                       <td data-col="network-out" className="num">
                         {live ? rate(n.networkOutBytesPerSec) : '-'}
                       </td>
-                      <td data-col="credentials">{n.credentialStatus ?? '-'}</td>
+                      <td data-col="credentials">
+                        {live && n.credentials ? (
+                          <span className={n.credentials.status === 'out of sync' ? 'warn-text' : ''}>
+                            {n.credentials.status}
+                          </span>
+                        ) : (
+                          '-'
+                        )}
+                      </td>
                       <td data-col="queue" className="num">
                         {n.queue ?? '-'}
                       </td>
