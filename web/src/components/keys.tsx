@@ -63,7 +63,9 @@ export function AddNode({
           <pre id="new-node-command">{command}</pre>
           <p className="sub">
             Add <code>--data-dir DIR</code> for its state, <code>--allow-path P</code> for each folder it may
-            read or write, and <code>--advertise HOST</code> when other nodes reach it by another name.
+            read or write, and <code>--advertise HOST</code> when other nodes reach it by another name. To
+            keep the key out of the process list, pass it as <code>FERRY_NODE_KEY=KEY</code> or with{' '}
+            <code>--key-file FILE</code> instead.
           </p>
           {name && !badName && joined.includes(name) && (
             <p className="ok-note" role="status">
