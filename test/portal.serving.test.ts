@@ -20,6 +20,7 @@ import {
 } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { NODE, ROOT, startService, tempDir } from './helpers/cluster.ts';
 
 const DIST = join(ROOT, 'web/dist');
@@ -87,6 +88,9 @@ test('the portal is served at / and its page routes; its assets by name; every o
     assert.equal(r.body, readFileSync(join(DIST, a), 'utf8'));
   }
   assert.equal((await raw(svc.url, '/favicon.svg')).status, 200);
+  // The bundle stays small (the README gives its size): under 100 KB gzipped, scripts and styles.
+  const gzipped = assets.reduce((sum, a) => sum + gzipSync(readFileSync(join(DIST, a))).length, 0);
+  assert.ok(gzipped < 100_000, `the portal's assets are ${gzipped} bytes gzipped`);
 
   // Out of the build folder, however the path is spelt: nothing of the project comes back.
   const pkg = readFileSync(join(ROOT, 'package.json'), 'utf8');
