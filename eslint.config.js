@@ -44,7 +44,9 @@ function layerRules(layer) {
 }
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'ferry-data/', 'bench/work/', 'web/dist/'] },
+  {
+    ignores: ['node_modules/', 'ferry-data/', 'bench/work/', 'web/dist/', 'web/.dist-*/', 'test-artifacts/'],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -2,8 +2,9 @@
  * Installing and starting Ferry the ways people do: `bin/ferry` through a symlink from another
  * folder, `npm install -g` of the clone's path (what `npm link` does), `npx ferry` in the clone,
  * `npm pack` + `npm install -g` of the tarball into a temp prefix (a production install: no dev
- * dependencies, so no node@24); `bin/ferry` and `npm run ferry` choosing a Node 24+ or saying in one
- * line what to install; and `npm start` stopped by a signal to npm's own PID.
+ * dependencies, so no node@24, and the portal's build inside); `bin/ferry` and `npm run ferry`
+ * choosing a Node 24+ or saying in one line what to install; and `npm start` stopped by a signal to
+ * npm's own PID.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -309,6 +310,11 @@ describe('bin/ferry and npm run ferry pick a Node 24+', () => {
     const api = /API:\s+(http:\/\/[\d.:]+)/.exec(out)?.[1];
     const health = await fetch(`${api}/healthz`);
     assert.equal(health.status, 200);
+    // The tarball carries the portal's build (package.json "files": web/dist/), and `ferry up` says where.
+    assert.match(out, /portal:\s+http:\/\/[\d.:]+\//);
+    const portal = await fetch(`${api}/`);
+    assert.equal(portal.status, 200);
+    assert.match(await portal.text(), /<div id="root"><\/div>/);
     up.kill('SIGTERM');
     assert.equal((await exitOf(up)).code, 0);
   });

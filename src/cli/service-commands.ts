@@ -154,6 +154,7 @@ export function serviceCommands(program: Command): void {
       process.stdout.write(
         [
           `Ferry is up.`,
+          `  portal:      ${svc.url}/   (sign in with the admin token)`,
           `  API:         ${svc.url}   (OpenAPI: ${svc.url}/api/v1/openapi.json)`,
           `  admin token: ${svc.adminToken}${svc.adminTokenFile ? `   (kept in ${svc.adminTokenFile})` : ''}`,
           `  gateway:     ${node.registration.gatewayName}, node ${node.registration.nodeName} on port ${node.peerPort}`,

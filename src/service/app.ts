@@ -1,6 +1,6 @@
 /**
- * The service's HTTP app: REST API under /api/v1 (OpenAPI at /api/v1/openapi.json), /healthz and
- * /metrics. One error handler turns every failure into a problem response; one hook authenticates.
+ * The service's HTTP app: REST API under /api/v1 (OpenAPI at /api/v1/openapi.json), /healthz,
+ * /metrics and the portal at / (portal.ts). One error handler turns every failure into a problem response; one hook authenticates.
  */
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { IncomingMessage } from 'node:http';
@@ -20,6 +20,7 @@ import { PUBLIC, type App, type RouteAccess } from './api/route-access.ts';
 import { tokenRoutes } from './api/tokens.ts';
 import { auditRoutes } from './api/audit.ts';
 import { metricsHistoryRoutes } from './api/metrics-history.ts';
+import { portalRoutes } from './portal.ts';
 import { UserTokens, authorize } from './callers.ts';
 import { AuditLog } from './audit-log.ts';
 import { accessSentence, allowedCallers } from './roles.ts';
@@ -225,6 +226,7 @@ export async function buildApp(ctx: ServiceContext, https?: { cert: Buffer; key:
   agentRoutes(app, ctx);
   tokenRoutes(app, ctx);
   auditRoutes(app, ctx, audit);
+  portalRoutes(app, o.portalDir);
   return app;
 }
 

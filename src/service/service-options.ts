@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Type, type Static } from 'typebox';
 import { FerryError } from '../common/errors.ts';
 import { validator } from '../protocol/validate.ts';
@@ -63,6 +64,11 @@ export const ServiceOptionsSchema = Type.Object(
     metricsRetentionHours: Type.Optional(Type.Number()),
     /** ... and then as 5-minute averages, until they are this many days old. Default 7. */
     metricsAverageRetentionDays: Type.Optional(Type.Number()),
+    /**
+     * The portal's build folder, served at `/`. Default: web/dist of this copy of Ferry (built by
+     * `npm ci`, `npm start` or `npm run build:web`).
+     */
+    portalDir: Type.Optional(Type.String()),
   },
   // A misspelt key in a config file is refused, not silently ignored.
   { additionalProperties: false },
@@ -96,7 +102,12 @@ export interface CompiledServiceOptions {
   nodeCertValidityMs: number;
   metricsRetentionHours: number;
   metricsAverageRetentionDays: number;
+  /** Absolute path of the portal's build folder (it may be missing: `/` then says how to build it). */
+  portalDir: string;
 }
+
+/** web/dist beside src/ in this copy of Ferry (a clone, or an installed package). */
+export const DEFAULT_PORTAL_DIR = fileURLToPath(new URL('../../web/dist', import.meta.url));
 
 export function compileServiceOptions(options: ServiceOptions): CompiledServiceOptions {
   const compiled: CompiledServiceOptions = {
@@ -125,6 +136,7 @@ export function compileServiceOptions(options: ServiceOptions): CompiledServiceO
     nodeCertValidityMs: options.nodeCertValidityMs ?? 30 * 86_400_000,
     metricsRetentionHours: options.metricsRetentionHours ?? 24,
     metricsAverageRetentionDays: options.metricsAverageRetentionDays ?? 7,
+    portalDir: resolve(options.portalDir ?? DEFAULT_PORTAL_DIR),
   };
   if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) {
     throw new FerryError('bad_request', 'HTTPS needs --tls-cert and --tls-key together');
