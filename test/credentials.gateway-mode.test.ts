@@ -171,7 +171,9 @@ test('set straight on a node (--node URL), never through the service; a grant is
   assert.equal(res.code, 0, res.stderr);
   assert.match(
     res.stdout,
-    new RegExp(`version 1 set through node ${url.replace(/[.]/g, '\\.')}; held by node-1, node-2`),
+    new RegExp(
+      `version 1 set through node ${worker.name} \\(${url.replace(/[.]/g, '\\.')}\\); held by node-1, node-2`,
+    ),
   );
   const run = await waitRun(g, await copyItems(g, 'direct'));
   assert.equal(run.status, 'succeeded', JSON.stringify(run.error));
@@ -182,7 +184,9 @@ test('set straight on a node (--node URL), never through the service; a grant is
   assertAbsent('service log', svc.proc.output, password);
 
   // Refusals, each before anything is stored.
-  const grant = await svc.api.call('POST', '/api/v1/linked-services/maria/credential-grant');
+  const grantFor = (node?: string): Promise<any> =>
+    svc.api.call('POST', '/api/v1/linked-services/maria/credential-grant', node ? { node } : {});
+  const grant = await grantFor(worker.name);
   const box = (values: Record<string, unknown>, version = grant.version, lsName = 'maria'): string =>
     sealSecrets(grant.gatewayKey, values, setBoxId(grant.gatewayId, lsName, version), 'credential');
   const send = async (
@@ -209,7 +213,20 @@ test('set straight on a node (--node URL), never through the service; a grant is
   const other = await send({ [GRANT_HEADER]: grant.grant }, { ...good, linkedService: 'out' });
   assert.equal(other.status, 401);
   // (that request used the grant up) A fresh grant, then used twice.
-  const g2 = await svc.api.call('POST', '/api/v1/linked-services/maria/credential-grant');
+  // A grant for the relay (no node), or for the other node: refused here.
+  const otherNode = (await nodesOf(g)).find((n) => n.name !== worker.name);
+  for (const [which, other] of [
+    ['relay', await grantFor()],
+    ['the other node', await grantFor(otherNode.name)],
+  ]) {
+    const r = await send(
+      { [GRANT_HEADER]: other.grant },
+      { linkedService: 'maria', version: other.version, box: box({ password: 'x-other' }, other.version) },
+    );
+    assert.equal(r.status, 401, which);
+    assert.match(r.body.message, /the grant is for another node/, which);
+  }
+  const g2 = await grantFor(worker.name);
   const body2 = {
     linkedService: 'maria',
     version: g2.version,
@@ -234,7 +251,9 @@ test('set straight on a node (--node URL), never through the service; a grant is
     properties: { host: '127.0.0.1', user: m.user, database: m.db },
   });
   const gb = await eventually('gw-b has a key', async () => {
-    const r = await svc.api.raw('POST', '/api/v1/linked-services/maria-b/credential-grant');
+    const r = await svc.api.raw('POST', '/api/v1/linked-services/maria-b/credential-grant', {
+      node: 'node-b',
+    });
     return r.status === 201 ? r.body : undefined;
   });
   const foreign = await send(
@@ -252,10 +271,10 @@ test('set straight on a node (--node URL), never through the service; a grant is
   );
   assert.equal(foreign.status, 401);
   assert.match(foreign.body.message, /another gateway/);
-  // What the node holds: version 3 (from g2), nothing from the refused ones.
+  // What the nodes hold: version 5 (from g2), nothing from the refused ones.
   await eventually(
-    'both nodes hold version 3',
-    async () => (await nodesOf(g)).every((n) => n.credentials.versions.maria === 3) || undefined,
+    'both nodes hold version 5',
+    async () => (await nodesOf(g)).every((n) => n.credentials.versions.maria === 5) || undefined,
   );
 });
 
@@ -281,13 +300,10 @@ test('with the gateway in tls mode, a credential set straight on a node goes ove
   const plain = await setPassword(t, g.svc, password, ['--node', `http://${worker.peerAddress}`]);
   assert.notEqual(plain.code, 0);
   assert.match(plain.stderr, /over TLS only/);
-  const res = await setPassword(t, g.svc, password, [
-    '--node',
-    `https://${worker.peerAddress}`,
-    '--node-ca',
-    ca,
-  ]);
+  // By the node's name: sent to its advertised address, over https since it runs TLS only.
+  const res = await setPassword(t, g.svc, password, ['--node', worker.name, '--node-ca', ca]);
   assert.equal(res.code, 0, res.stderr);
+  assert.match(res.stdout, new RegExp(`set through node ${worker.name} \\(https://`));
   assert.match(res.stdout, /held by node-1, node-2/);
   const run = await waitRun(g, await copyItems(g, 'over-tls'));
   assert.equal(run.status, 'succeeded', JSON.stringify(run.error));

@@ -25,6 +25,8 @@ const COLUMNS = [
   'NET IN/OUT',
   'JOBS',
   'DRAIN',
+  'NODE-TO-NODE',
+  'CREDENTIALS',
   'SEEN',
   'REASON',
 ];

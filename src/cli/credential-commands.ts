@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { cliContext } from './context.ts';
+import { cliContext, type CliContext } from './context.ts';
 import { readPemFile } from '../common/tls.ts';
 import { enc } from './api-client.ts';
 import { printJson } from './output.ts';
@@ -87,6 +87,45 @@ function readValues(
   return values;
 }
 
+/**
+ * The node `--node` names: a node's name (sent to its advertised node-to-node address), or a URL
+ * (matched to the node advertised there, or named by --node-name).
+ */
+async function nodeTarget(
+  c: CliContext,
+  gateway: string,
+  node: string,
+  nodeName: string | undefined,
+): Promise<{ name: string; url: string }> {
+  const nodes = (
+    await c.api.get<{ nodes: { name: string; peerAddress: string; transport?: string }[] }>(
+      `/api/v1/gateways/${enc(gateway)}/nodes`,
+    )
+  ).nodes;
+  if (!/^https?:\/\//.test(node)) {
+    const n = nodes.find((x) => x.name === node);
+    if (!n)
+      throw new FerryError('not_found', `gateway "${gateway}" has no node "${node}"`, {
+        hint: `\`ferry node list ${gateway}\` lists them`,
+      });
+    return { name: n.name, url: `${n.transport === 'tls' ? 'https' : 'http'}://${n.peerAddress}` };
+  }
+  if (nodeName !== undefined) {
+    if (!nodes.some((x) => x.name === nodeName))
+      throw new FerryError('not_found', `gateway "${gateway}" has no node "${nodeName}"`);
+    return { name: nodeName, url: node };
+  }
+  const u = new URL(node);
+  const host = u.hostname.replace(/^\[|\]$/g, '');
+  const port = u.port || (u.protocol === 'https:' ? '443' : '80');
+  const n = nodes.find((x) => x.peerAddress === `${host}:${port}`);
+  if (!n)
+    throw new FerryError('not_found', `no node of gateway "${gateway}" is advertised at ${host}:${port}`, {
+      hint: `give the node's name (--node NAME), or add --node-name NAME when you reach it at another address`,
+    });
+  return { name: n.name, url: node };
+}
+
 async function sendToNode(url: string, ca: Buffer | undefined, grant: Grant, box: string): Promise<void> {
   const agents = jsonAgents({ maxSockets: 1, ca });
   try {
@@ -128,8 +167,12 @@ export function credentialCommands(program: Command): void {
     .option('--from-file <file>', 'JSON or YAML object of the secret properties')
     .option('--stdin', 'read a JSON object, or the one secret value, from standard input')
     .option(
-      '--node <url>',
-      "send the values straight to this node's node-to-node URL, not through the service",
+      '--node <name|url>',
+      'send the values straight to this node (its name, or its node-to-node URL), not through the service',
+    )
+    .option(
+      '--node-name <name>',
+      'with --node URL: the node at that URL, when it is not its advertised address',
     )
     .option('--node-ca <file>', "CA certificate (PEM) to verify the node's TLS certificate with")
     .option('--no-wait', 'do not wait for the dispatcher to hold the new version')
@@ -142,6 +185,7 @@ export function credentialCommands(program: Command): void {
           fromFile?: string;
           stdin?: boolean;
           node?: string;
+          nodeName?: string;
           nodeCa?: string;
           wait: boolean;
           timeout: string;
@@ -157,16 +201,21 @@ export function credentialCommands(program: Command): void {
             hint: `recreate it with \`ferry linked-service create ${name} --credentials gateway ...\` to keep them in the gateway`,
           });
         const values = readValues(ls.type, name, o);
-        const grant = await c.api.post<Grant>(`/api/v1/linked-services/${enc(name)}/credential-grant`, {});
+        const target = o.node === undefined ? undefined : await nodeTarget(c, ls.gateway, o.node, o.nodeName);
+        // A grant for that node only: seen on the wire, it cannot be taken to another node.
+        const grant = await c.api.post<Grant>(
+          `/api/v1/linked-services/${enc(name)}/credential-grant`,
+          target ? { node: target.name } : {},
+        );
         const box = sealSecrets(
           grant.gatewayKey,
           values,
           setBoxId(grant.gatewayId, grant.linkedService, grant.version),
           'credential',
         );
-        if (o.node !== undefined)
+        if (target)
           await sendToNode(
-            o.node,
+            target.url,
             o.nodeCa === undefined ? undefined : readPemFile(o.nodeCa, '--node-ca'),
             grant,
             box,
@@ -176,7 +225,7 @@ export function credentialCommands(program: Command): void {
             version: grant.version,
             box,
           });
-        const via = o.node !== undefined ? `node ${o.node}` : 'the service (relayed sealed)';
+        const via = target ? `node ${target.name} (${target.url})` : 'the service (relayed sealed)';
         if (!o.wait) {
           if (c.json) return printJson({ linkedService: name, version: grant.version, holders: [] });
           process.stdout.write(`credentials of ${name}: version ${grant.version} sent to ${via}\n`);

@@ -43,6 +43,7 @@ export const nodeColumns: [string, string][] = [
   ['JOBS', 'jobs'],
   ['DRAIN', 'drain'],
   ['NODE-TO-NODE', 'transport'],
+  ['CREDENTIALS', 'creds'],
   ['SEEN', 'seen'],
   ['REASON', 'statusHint'],
 ];
@@ -62,6 +63,10 @@ export function nodeRows(nodes: Record<string, unknown>[], now = Date.now()): Re
         ? `${bytes(n['networkInBytesPerSec'] as number | null)}/s / ${bytes(n['networkOutBytesPerSec'] as number | null)}/s`
         : '-',
       jobs: `${reporting ? String(n['jobsRunning']) : '-'}/${String(n['jobsLimit'])}`,
+      // The gateway-held credentials: in sync, out of sync (the reason says which), or - (none held).
+      creds: ((s) => (s === undefined || s === 'none' ? '-' : s))(
+        (n['credentials'] as { status?: string } | undefined)?.status,
+      ),
       seen: ago(n['lastSeenAt'], now),
       statusHint: n['status'] === 'Online' ? '' : n['statusHint'],
     };

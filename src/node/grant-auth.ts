@@ -1,7 +1,7 @@
 /**
  * Who may set a credential straight on this node (`ferry credential set LS --node URL`, from the
  * on-premises network, the values never passing through the service): a caller with a grant the
- * service signed (protocol/credentials.ts) for this node's gateway, not expired, and not used before.
+ * service signed (protocol/credentials.ts) for this node of this gateway, not expired, and not used before.
  * The service's key is the one the latest heartbeat gave (the same that verifies dispatcher leases);
  * before the first heartbeat nothing is taken. Decided from the headers alone, before the body is read.
  */
@@ -22,13 +22,15 @@ const MAX_USED = 10_000;
 export class GrantAuth {
   readonly #serviceKey: () => KeyObject | undefined;
   readonly #gatewayId: string;
+  readonly #nodeId: string;
   /** nonce -> when it may be forgotten */
   readonly #used = new Map<string, number>();
 
   /** `serviceKey`: the service's key as the latest heartbeat gave it (none before the first). */
-  constructor(serviceKey: () => KeyObject | undefined, gatewayId: string) {
+  constructor(serviceKey: () => KeyObject | undefined, self: { gatewayId: string; nodeId: string }) {
     this.#serviceKey = serviceKey;
-    this.#gatewayId = gatewayId;
+    this.#gatewayId = self.gatewayId;
+    this.#nodeId = self.nodeId;
   }
 
   verify(headers: IncomingHttpHeaders, now: number): GrantCaller {
@@ -44,6 +46,7 @@ export class GrantAuth {
     const grant = verifyGrant(token, key);
     if (!grant) throw refuse('the grant is not signed by the service');
     if (grant.gatewayId !== this.#gatewayId) throw refuse("the grant is for another gateway's credentials");
+    if (grant.nodeId !== this.#nodeId) throw refuse('the grant is for another node');
     if (grant.expiresAt <= now || grant.expiresAt > now + GRANT_TTL_MS + 60_000)
       throw refuse('the grant has expired');
     for (const [nonce, until] of this.#used) if (until <= now) this.#used.delete(nonce);

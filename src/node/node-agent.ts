@@ -121,7 +121,10 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
       log,
     }),
   );
-  handlers.grants = new GrantAuth(() => leaseKey.key, registration.gatewayId);
+  handlers.grants = new GrantAuth(() => leaseKey.key, {
+    gatewayId: registration.gatewayId,
+    nodeId: registration.nodeId,
+  });
 
   const node = new NodeAgent({
     o,

@@ -105,8 +105,13 @@ export interface CredentialGrant {
   gatewayId: string;
   linkedService: string;
   version: number;
+  /**
+   * The one node that may take it (null: none; the values go through the service's relay): a grant
+   * seen on the wire cannot be taken to another node with other values.
+   */
+  nodeId: string | null;
   expiresAt: number;
-  /** Each grant is taken once by a node. */
+  /** Each grant is taken once. */
   nonce: string;
 }
 
@@ -132,6 +137,7 @@ export function verifyGrant(token: string, key: KeyObject): CredentialGrant | un
     typeof c.gatewayId !== 'string' ||
     typeof c.linkedService !== 'string' ||
     typeof c.nonce !== 'string' ||
+    !(typeof c.nodeId === 'string' || c.nodeId === null) ||
     !Number.isSafeInteger(c.version) ||
     !Number.isSafeInteger(c.expiresAt)
   )

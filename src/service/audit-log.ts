@@ -33,7 +33,10 @@ const SAFE_FIELDS: Record<string, { body?: string[]; response?: Record<string, s
   // A linked service: its name, type and gateway; never its properties (secrets among them).
   'POST /api/v1/linked-services': { body: ['name', 'type', 'gateway', 'credentials'] },
   // Credentials: which version was granted and relayed; never the box (even sealed, it stays out).
-  'POST /api/v1/linked-services/{name}/credential-grant': { response: { version: 'version' } },
+  'POST /api/v1/linked-services/{name}/credential-grant': {
+    body: ['node'],
+    response: { version: 'version' },
+  },
   'POST /api/v1/linked-services/{name}/credentials': { body: ['version'] },
   'POST /api/v1/linked-services/{name}/test': { body: ['node', 'write'] },
   'PUT /api/v1/pipelines': { body: ['name'], response: { version: 'version' } },

@@ -7,6 +7,7 @@ import { validator } from '../../protocol/validate.ts';
 import { FerryError } from '../../common/errors.ts';
 import { findGateway, gatewayNames, getGatewayByName } from '../store/queries/gateways.ts';
 import { nextCredentialVersion, storeRelay } from '../store/queries/gateway-credentials.ts';
+import { getNodeByName } from '../store/queries/nodes.ts';
 import { signGrant } from '../../protocol/credentials.ts';
 import {
   deleteLinkedService,
@@ -194,6 +195,21 @@ export function linkedServiceRoutes(app: App, ctx: ServiceContext): void {
           "The caller seals the values to the gateway's key and sends them with the version either to a " +
           'node (with the grant) or to this service (relayed to the dispatcher unopened).',
         params: Type.Object({ name: NameSchema }),
+        body: Type.Optional(
+          Type.Object(
+            {
+              node: Type.Optional(
+                Type.String({
+                  minLength: 1,
+                  maxLength: 128,
+                  description:
+                    'The node the values will be sent to: only it takes the grant. Leave out to relay through this service.',
+                }),
+              ),
+            },
+            { additionalProperties: false },
+          ),
+        ),
         response: responses({ 201: ['The version and the grant', CredentialGrantResponse] }),
       },
     },
@@ -203,10 +219,12 @@ export function linkedServiceRoutes(app: App, ctx: ServiceContext): void {
         throw new FerryError('conflict', `gateway "${gw.name}" has no credential key yet`, {
           hint: `start a node of the gateway (\`ferry node --key KEY\`): its first node makes the key`,
         });
+      const nodeName = req.body?.node;
+      const node = nodeName === undefined ? null : await getNodeByName(db, gw.name, nodeName);
       const version = await nextCredentialVersion(db, ls.id);
       const { grant, claims } = signGrant(
         ctx.leaseKey.privateKey,
-        { gatewayId: gw.id, linkedService: ls.name, version },
+        { gatewayId: gw.id, linkedService: ls.name, version, nodeId: node?.id ?? null },
         ctx.now(),
       );
       void reply.status(201);

@@ -257,6 +257,24 @@ test('nodes Limited only because of the dispatcher are candidates', () => {
   assert.deepEqual(decide(s2), { nodeId: e.id, reason: 'node-1 is draining' });
 });
 
+test('a dispatcher behind on credentials keeps the role (it pulls them), and such a node is a candidate', () => {
+  // A credential set straight on worker b: the dispatcher a is behind, Limited, and stays.
+  const creds = (versions: Record<string, number>): string => JSON.stringify({ gatewayKey: null, versions });
+  const a = row(1, { credentials_json: creds({}) });
+  const b = row(2, { credentials_json: creds({ pg: 2 }) });
+  const s = state(gateway(a), [a, b]);
+  assert.equal(s.nodes[0]?.status.reason, 'credentials_out_of_sync');
+  assert.match(s.nodes[0]?.status.hint ?? '', /node-1 pg: holds version none, node-2 holds 2/);
+  assert.equal(decide(s), undefined, 'no election for it');
+  // The dispatcher left: a node behind on credentials may take the role (and then catch up).
+  const c = row(1, { left_at: NOW - 100, last_seen_at: NOW - 100 });
+  const d = row(2, { credentials_json: creds({}) });
+  const e = row(3, { credentials_json: creds({ pg: 2 }), limit_override: 1 });
+  const s2 = state(gateway(c), [c, d, e]);
+  assert.equal(s2.nodes[1]?.status.reason, 'credentials_out_of_sync');
+  assert.equal(decide(s2, { [e.id]: 1 })?.nodeId, d.id);
+});
+
 test('draining nodes, nodes on another version and otherwise unhealthy nodes are not candidates', () => {
   const draining = row(1, { drain_requested: 1 });
   const other = row(2, { version: '2.0.0' });

@@ -71,7 +71,7 @@ function vacancyReason(
   }
   const others = state.nodes.some((n) => n.row.id !== dispatcher.row.id && isCandidate(n, state));
   if (dispatcher.draining && others) return `${name} is draining`;
-  if (dispatcher.status.status !== 'Online' && others)
+  if (dispatcher.status.status !== 'Online' && !ROLE_NEUTRAL.has(dispatcher.status.reason) && others)
     return `${name} is ${dispatcher.status.status} (${dispatcher.status.hint})`;
   return undefined;
 }
@@ -82,9 +82,16 @@ const DISPATCHER_REASONS: ReadonlySet<string> = new Set([
   'unreachable_from_dispatcher',
 ]);
 
+/**
+ * Limited for a reason that does not stop a node from dispatching: credentials out of sync (the
+ * dispatcher is the one that brings the set up to date, pulling what another node holds; a
+ * credential set straight on a worker leaves the dispatcher behind for a heartbeat or two).
+ */
+const ROLE_NEUTRAL: ReadonlySet<string> = new Set(['credentials_out_of_sync']);
+
 function isCandidate(n: NodeState, state: GatewayState): boolean {
-  const fit =
-    n.eligible || (n.status.status === 'Limited' && DISPATCHER_REASONS.has(n.status.reason) && !n.draining);
+  const limitedOk = DISPATCHER_REASONS.has(n.status.reason) || ROLE_NEUTRAL.has(n.status.reason);
+  const fit = n.eligible || (n.status.status === 'Limited' && limitedOk && !n.draining);
   return fit && (state.version === null || n.row.version === state.version);
 }
 
