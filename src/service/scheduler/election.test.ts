@@ -266,6 +266,7 @@ test('a dispatcher behind on credentials keeps the role (it pulls them), and suc
   assert.equal(s.nodes[0]?.status.reason, 'credentials_out_of_sync');
   assert.match(s.nodes[0]?.status.hint ?? '', /node-1 pg: holds version none, node-2 holds 2/);
   assert.equal(decide(s), undefined, 'no election for it');
+  assert.equal(s.nodes[0]?.eligible, true, 'it still takes tasks that need no credential it lacks');
   // The dispatcher left: a node behind on credentials may take the role (and then catch up).
   const c = row(1, { left_at: NOW - 100, last_seen_at: NOW - 100 });
   const d = row(2, { credentials_json: creds({}) });

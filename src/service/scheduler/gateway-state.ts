@@ -105,7 +105,12 @@ export function buildGatewayState(
       metrics: JSON_COLUMNS.nodeMetrics.read(row.metrics_json, row.id),
       reach: facts[i]?.reach ?? [],
       draining,
-      eligible: status.status === 'Online' && !draining,
+      // Behind on credentials, a node still takes tasks: only those that need them pass it by
+      // (claim-tasks.ts gives them to nodes holding the newest version).
+      eligible:
+        (status.status === 'Online' ||
+          (status.status === 'Limited' && status.reason === 'credentials_out_of_sync')) &&
+        !draining,
       url: peerUrl(row),
     };
   });

@@ -179,3 +179,87 @@ test('claims seal secrets to the assigned node, per attempt; no seal key, no tas
     openSecrets(k1.sealPrivateKey, `x25519-aes256gcm.${raw.toString('base64url')}`, got.attemptId, 'source'),
   );
 });
+
+test('a task on gateway-held credentials goes only to a node holding the newest version, with no secret in it; none held: it fails saying what to do', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-claim-'));
+  const store = await openStore({ dataDir: dir });
+  after(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const db = store.db;
+  const resolve = endpointResolver(randomBytes(32));
+  const gw = await createGateway(db, 'g', null, 1000);
+  const [k1, k2] = [generateNodeKeys(), generateNodeKeys()];
+  const join1 = { key: gw.key1, version: '1.0.0', peerHost: '127.0.0.1', peerPort: 1, tls: false };
+  const machine = { cores: 2, memoryBytes: 1e9, defaultLimit: 2 };
+  const r1 = await registerNode(db, { ...join1, ...machine, name: 'n1', ...publicKeys(k1) }, 2, 1000, T);
+  const r2 = await registerNode(db, { ...join1, ...machine, name: 'n2', ...publicKeys(k2) }, 2, 1000, T);
+  const row = (id: string) =>
+    db.selectFrom('nodes').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+  const holding = (keys: NodeKeys, versions: Record<string, number>): HeartbeatRequestT => ({
+    ...hb(keys),
+    credentials: { gatewayKey: null, versions },
+  });
+  const { epoch } = await recordHeartbeat(db, await row(r1.nodeId), holding(k1, { pg: 2 }), 2000, T);
+  await recordHeartbeat(db, await row(r2.nodeId), holding(k2, { pg: 1 }), 2000, T);
+  const n1 = await row(r1.nodeId);
+  for (const [name, credentials] of [
+    ['pg', 'gateway'],
+    ['nobody', 'gateway'],
+  ] as const)
+    await upsertLinkedService(
+      db,
+      {
+        name,
+        type: 'postgres',
+        gatewayId: gw.id,
+        properties: { host: '127.0.0.1', port: 5432, user: 'u', database: 'd' },
+        secretSealed: null,
+        credentials,
+      },
+      2000,
+    );
+  await upsertLinkedService(
+    db,
+    { name: 'fs', type: 'filesystem', gatewayId: gw.id, properties: { root: '/x' }, secretSealed: null },
+    2000,
+  );
+  for (const ls of ['pg', 'nobody'])
+    await applyPipeline(
+      db,
+      { name: ls, activities: [{ name: 'a', source: { linkedService: ls }, sink: { linkedService: 'fs' } }] },
+      2000,
+    );
+  await startRun(db, 'pg', 2100);
+  const claim = (slots: { nodeId: string; free: number }[], now: number) =>
+    claimTasks(db, store.dialect, { node: n1, epoch, slots }, now, T, resolve);
+
+  // n2 holds version 1 only: nothing for it; the task waits.
+  assert.deepEqual(await claim([{ nodeId: r2.nodeId, free: 2 }], 2200), []);
+  const [got] = await claim(
+    [
+      { nodeId: r2.nodeId, free: 2 },
+      { nodeId: r1.nodeId, free: 1 },
+    ],
+    2300,
+  );
+  assert.equal(got?.nodeId, r1.nodeId);
+  assert.deepEqual(got.spec.source.credentials, { version: 2 });
+  assert.equal(got.spec.source.sealedSecrets, undefined);
+
+  // A linked service no node holds credentials for: the task fails at once, saying what to do.
+  await startRun(db, 'nobody', 2400);
+  assert.deepEqual(await claim([{ nodeId: r1.nodeId, free: 1 }], 2500), []);
+  const failed = await db
+    .selectFrom('tasks')
+    .innerJoin('runs', 'runs.id', 'tasks.run_id')
+    .select(['tasks.status', 'tasks.error'])
+    .where('runs.pipeline_name', '=', 'nobody')
+    .executeTakeFirstOrThrow();
+  assert.equal(failed.status, 'failed');
+  assert.match(
+    failed.error ?? '',
+    /no node that is up holds them: set them with `ferry credential set nobody`/,
+  );
+});
