@@ -20,6 +20,7 @@ import { linkedServiceView } from './views.ts';
 import {
   LinkedService,
   LinkedServiceCreate,
+  CredentialGrantRequest,
   CredentialGrantResponse,
   CredentialRelayRequest,
   CredentialRelayed,
@@ -195,21 +196,7 @@ export function linkedServiceRoutes(app: App, ctx: ServiceContext): void {
           "The caller seals the values to the gateway's key and sends them with the version either to a " +
           'node (with the grant) or to this service (relayed to the dispatcher unopened).',
         params: Type.Object({ name: NameSchema }),
-        body: Type.Optional(
-          Type.Object(
-            {
-              node: Type.Optional(
-                Type.String({
-                  minLength: 1,
-                  maxLength: 128,
-                  description:
-                    'The node the values will be sent to: only it takes the grant. Leave out to relay through this service.',
-                }),
-              ),
-            },
-            { additionalProperties: false },
-          ),
-        ),
+        body: CredentialGrantRequest,
         response: responses({ 201: ['The version and the grant', CredentialGrantResponse] }),
       },
     },

@@ -521,6 +521,23 @@ export const CredentialGrantResponse = named(
   'A version of the gateway-held credentials of a linked service, granted to be set.',
 );
 
+export const CredentialGrantRequest = named(
+  'CredentialGrantRequest',
+  Type.Object(
+    {
+      node: Type.Optional(
+        Type.String({
+          minLength: 1,
+          maxLength: 128,
+          description:
+            'The node the values will be sent to: only it takes the grant. Leave out to relay through this service.',
+        }),
+      ),
+    },
+    { additionalProperties: false },
+  ),
+);
+
 export const CredentialRelayRequest = named(
   'CredentialRelayRequest',
   Type.Object(
