@@ -14,12 +14,9 @@ import {
   copyItems,
   mariaLinkedService,
   mariaWithUser,
+  nodesOf,
   setPassword,
 } from './helpers/gateway-credentials.ts';
-
-async function nodesOf(g: Gateway): Promise<any[]> {
-  return (await g.svc.api.call('GET', `/api/v1/gateways/${g.gateway}/nodes`)).nodes;
-}
 
 const handle = (g: Gateway, name: string) => {
   const n = g.nodes.find((x) => x.name === name);

@@ -88,6 +88,14 @@ test('secrets are sealed end to end: no plain-HTTP hop carries them readable', a
     return ready && res.gateway.dispatcher ? (res.gateway.dispatcher as string) : undefined;
   });
   const worker = dispatcher === 'node-1' ? 'node-2' : 'node-1';
+  // The dispatcher learns its peers from its heartbeat replies: wait for one sent after both were
+  // Online, or its first claims (which hold their offer for a second) would offer only itself.
+  const bothOnlineAt = Date.now();
+  await eventually('the dispatcher to hear of the worker', async () => {
+    const res = await svc.api.call('GET', '/api/v1/gateways/gw/nodes');
+    const d = res.nodes.find((n: { name: string }) => n.name === dispatcher);
+    return Date.parse(d.lastSeenAt) > bothOnlineAt + 100 || undefined;
+  });
 
   const markers = [
     `src-pass-${randomBytes(12).toString('hex')}`,
@@ -125,7 +133,10 @@ test('secrets are sealed end to end: no plain-HTTP hop carries them readable', a
   const kinds = run.tasks.map((tk: { kind: string }) => tk.kind);
   assert.ok(kinds.includes('plan') && kinds.includes('copy') && kinds.includes('finalize'), kinds.join());
   const onWorker = run.tasks.filter((tk: { node: string }) => tk.node === worker);
-  assert.ok(onWorker.length > 0, `some tasks ran on ${worker}, dispatched through its relay`);
+  assert.ok(
+    onWorker.length > 0,
+    `some tasks ran on ${worker}, dispatched through its relay (they ran on ${run.tasks.map((tk: { node: string }) => tk.node).join(', ')})`,
+  );
 
   // The relays saw the traffic that carries secrets: the claims and the dispatches to the worker ...
   const serviceBytes = toService.recorded().toString('latin1');

@@ -84,3 +84,8 @@ export async function setPassword(
     FERRY_TOKEN: svc.token,
   });
 }
+
+/** The gateway's nodes as the API shows them. */
+export async function nodesOf(g: Pick<Gateway, 'svc' | 'gateway'>): Promise<any[]> {
+  return (await g.svc.api.call('GET', `/api/v1/gateways/${g.gateway}/nodes`)).nodes;
+}
