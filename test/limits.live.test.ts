@@ -104,6 +104,10 @@ test('concurrent jobs limit: never exceeded, saturated, and raised live with set
   assert.deepEqual(violations, []);
   const queuedLeft = lastRun.tasks.filter((tk: any) => tk.status === 'queued').length;
   assert.ok(queuedLeft >= 6, `enough work left to see the new limit used (${queuedLeft} queued)`);
+  // The gateway's own page shows its queue, and each node the attempts handed to it not started yet.
+  const detail = await g.svc.api.call('GET', `/api/v1/gateways/${g.gateway}`);
+  assert.ok(detail.queue.tasks >= 1 && detail.queue.oldestWaitSeconds >= 0, JSON.stringify(detail.queue));
+  for (const n of detail.nodeList) assert.ok(Number.isInteger(n.queue) && n.queue >= 0, JSON.stringify(n));
 
   // Raise node-1's limit live, through the CLI.
   raised = true;

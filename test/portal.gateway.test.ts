@@ -59,9 +59,11 @@ test('portal: the gateway page, live, with every node action', async (t) => {
     assert.match(await cell(n.name, 'network-out').innerText(), /B\/s$/);
     // The node's credential status when the service reports one (issue 18), else "-".
     assert.equal(await cell(n.name, 'credentials').innerText(), n.credentials?.status ?? '-');
-    assert.equal(await cell(n.name, 'queue').innerText(), '-');
+    // Attempts handed to it not started yet (none: the gateway is idle).
+    assert.equal(await cell(n.name, 'queue').innerText(), String(n.queue));
     assert.match(await cell(n.name, 'heartbeat').innerText(), /now|s ago/);
   }
+  assert.equal(await page.locator('#queue').innerText(), 'no task waiting');
   await shot('gateway-three-nodes-advanced');
 
   // Set a limit, with the keyboard only: focus the button, Enter, type, Enter.

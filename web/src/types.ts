@@ -12,6 +12,8 @@ export interface Gateway {
   epoch: number;
   dispatcherSince: string | null;
   dispatcherReason: string | null;
+  /** Tasks queued and due (on a gateway's own page). */
+  queue?: { tasks: number; oldestWaitSeconds: number | null };
   createdAt: string;
 }
 
@@ -37,7 +39,7 @@ export interface NodeInfo {
   lastSeenAt: string;
   /** The node's copy of the gateway-held credentials (issue 18); "-" on a service without it. */
   credentials?: { status: 'in sync' | 'out of sync' | 'none'; gatewayKey: boolean } | null;
-  /** No per-node queue in the API yet: shown as "-" until there is. */
+  /** Attempts handed to the node that it has not started yet. */
   queue?: number | null;
 }
 

@@ -14,7 +14,8 @@ import { deleteNode, getNodeByName, setNodeDrain, setNodeLimit } from '../store/
 import { loadGatewayState } from '../store/queries/load-gateway-state.ts';
 import { setGatewayEncryption } from '../store/queries/gateway-tls.ts';
 import { gatewayDetail, gatewaySummary, keysView, nodeView, type GatewayStateView } from './views.ts';
-import { activeAttemptsByNode } from '../store/queries/active-attempts.ts';
+import { activeAttemptsByNode, waitingAttemptsByNode } from '../store/queries/active-attempts.ts';
+import { gatewayQueue } from '../store/queries/metrics-history.ts';
 import { listGatewayEvents } from '../store/queries/list-events.ts';
 import { requestResync } from '../store/queries/gateway-credentials.ts';
 import { ResyncRequested } from './schemas.ts';
@@ -44,11 +45,15 @@ export function gatewayRoutes(app: App, ctx: ServiceContext): void {
     const gw = await getGatewayByName(db, name);
     const s = await loadGatewayState(db, gw.id, ctx.now(), ctx.timings);
     if (!s) throw new FerryError('not_found', `gateway "${name}" does not exist`);
-    const assigned = await activeAttemptsByNode(
-      db,
-      s.nodes.map((n) => n.row.id),
-    );
-    return { ...s, assigned };
+    const ids = s.nodes.map((n) => n.row.id);
+    const assigned = await activeAttemptsByNode(db, ids);
+    const waiting = await waitingAttemptsByNode(db, ids);
+    const q = await gatewayQueue(db, gw.id, ctx.now());
+    const queue = {
+      tasks: q.tasks,
+      oldestWaitSeconds: q.oldestQueuedAt === null ? null : Math.max(0, ctx.now() - q.oldestQueuedAt) / 1000,
+    };
+    return { ...s, assigned, waiting, queue };
   };
 
   app.post(

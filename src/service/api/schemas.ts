@@ -96,6 +96,17 @@ const GatewaySummaryProperties = {
     description:
       'Node-to-node encryption: none (plain HTTP, requests still signed by each node) or tls (mutual TLS between all nodes).',
   }),
+  queue: Type.Optional(
+    Type.Object(
+      {
+        tasks: Type.Integer({ minimum: 0, description: 'Tasks queued and due, waiting for a worker.' }),
+        oldestWaitSeconds: Nullable(
+          Type.Number({ minimum: 0, description: 'How long the oldest has waited.' }),
+        ),
+      },
+      { description: "The gateway's queue now (on a gateway's own page: GET /gateways/NAME and .../nodes)." },
+    ),
+  ),
   createdAt: DateTime,
 };
 
@@ -183,6 +194,13 @@ export const Node = named(
         }),
       },
       { description: "The node's copy of the gateway-held credentials (never their values)." },
+    ),
+    queue: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        description:
+          'Attempts handed to the node that it has not started yet (on GET /gateways/NAME and .../nodes).',
+      }),
     ),
     registeredAt: DateTime,
     lastSeenAt: DateTime,

@@ -34,7 +34,13 @@ function credentialView(n: NodeState, state: GatewayStateView) {
 }
 
 /** The gateway's state, with the attempts the service has handed to each node and not yet seen end. */
-export type GatewayStateView = GatewayState & { assigned?: ReadonlyMap<string, number> };
+export type GatewayStateView = GatewayState & {
+  assigned?: ReadonlyMap<string, number>;
+  /** Per node: attempts handed to it, not started yet. */
+  waiting?: ReadonlyMap<string, number>;
+  /** The gateway's tasks queued and due, and how long the oldest has waited. */
+  queue?: { tasks: number; oldestWaitSeconds: number | null };
+};
 
 export function nodeView(n: NodeState, state: GatewayStateView) {
   // The node's heartbeat says what it runs, up to a second late; the service knows at once what it
@@ -60,6 +66,7 @@ export function nodeView(n: NodeState, state: GatewayStateView) {
     peerAddress: `${n.row.peer_host}:${n.row.peer_port}`,
     tls: n.row.tls === 1,
     credentials: credentialView(n, state),
+    ...(state.waiting ? { queue: state.waiting.get(n.row.id) ?? 0 } : {}),
     ...transportView(n),
     registeredAt: new Date(n.row.registered_at).toISOString(),
     lastSeenAt: new Date(n.row.last_seen_at).toISOString(),
@@ -82,7 +89,7 @@ function transportView(n: NodeState) {
   };
 }
 
-export function gatewaySummary(state: GatewayState) {
+export function gatewaySummary(state: GatewayStateView) {
   const gw = state.gateway;
   return {
     name: gw.name,
@@ -97,6 +104,7 @@ export function gatewaySummary(state: GatewayState) {
     dispatcherSince: gw.dispatcher_changed_at ? new Date(gw.dispatcher_changed_at).toISOString() : null,
     dispatcherReason: gw.dispatcher_reason,
     encryption: state.encryption,
+    ...(state.queue ? { queue: state.queue } : {}),
     createdAt: new Date(gw.created_at).toISOString(),
   };
 }

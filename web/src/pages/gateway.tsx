@@ -63,6 +63,16 @@ export function GatewayPage({ name }: { name: string }) {
             {gw.maxNodes !== null && ` of at most ${gw.maxNodes}`}
           </dd>
         </div>
+        <div>
+          <dt>Queue</dt>
+          <dd id="queue">
+            {gw.queue === undefined
+              ? '-'
+              : gw.queue.tasks === 0
+                ? 'no task waiting'
+                : `${gw.queue.tasks} task${gw.queue.tasks === 1 ? '' : 's'} waiting, the oldest ${Math.round(gw.queue.oldestWaitSeconds ?? 0)} s`}
+          </dd>
+        </div>
       </dl>
 
       <AdvicePanel gateway={name} />

@@ -37,6 +37,26 @@ export async function insertQueueSamples(
     .execute();
 }
 
+/** One gateway's queue now: tasks queued and due, and since when the oldest waits (null: none). */
+export async function gatewayQueue(
+  db: Kysely<Schema>,
+  gatewayId: string,
+  now: number,
+): Promise<{ tasks: number; oldestQueuedAt: number | null }> {
+  const r = await db
+    .selectFrom('tasks')
+    .select((eb) => [
+      eb.fn.countAll<number | string>().as('queued'),
+      eb.fn.min<number | string>('queued_at').as('oldest'),
+    ])
+    .where('gateway_id', '=', gatewayId)
+    .where('status', '=', 'queued')
+    .where('not_before', '<=', now)
+    .executeTakeFirst();
+  const tasks = Number(r?.queued ?? 0);
+  return { tasks, oldestQueuedAt: tasks > 0 && r?.oldest != null ? Number(r.oldest) : null };
+}
+
 /** Per gateway with any: how many tasks are queued and due, and since when the oldest waits. */
 export async function queueFigures(
   db: Kysely<Schema>,
