@@ -1,6 +1,7 @@
 /**
  * The credential routes of the node-to-node port (protocol/credentials.ts):
- *   POST /v1/credentials/push   the dispatcher of the current epoch (its lease token) sends entries
+ *   POST /v1/credentials/push   the dispatcher of the current epoch (its lease token, for an epoch
+ *                               no older than the newest this node has heard of) sends entries
  *                               this node is behind on, sealed to this node
  *   POST /v1/credentials/pull   a member asks for entries (and the gateway key), sealed to it
  *   POST /admin/credentials     an operator sets a linked service's values here, with a grant from
@@ -41,6 +42,11 @@ export interface CredentialRouteDeps {
   sealPrivateKey: string;
   leaseKey: LeaseKey;
   peerAuth: PeerAuth;
+  /**
+   * The newest dispatcher epoch this node has heard of (worker.ts): a push under an older one comes
+   * from a former dispatcher, whose lease token of that epoch still verifies.
+   */
+  epoch(): number;
   /** The gateway's key as the latest heartbeat named it (null: none yet, or no heartbeat yet). */
   gatewayKey(): string | null;
   log: Logger;
@@ -53,6 +59,11 @@ export function credentialRoutes(d: CredentialRouteDeps): Record<string, PeerRou
       maxBody: MAX_CREDENTIAL_BODY,
       handle: async (body, caller) => {
         const req = pushValidator.parse(body, 'credential push');
+        if (req.epoch < d.epoch())
+          throw new FerryError(
+            'stale_epoch',
+            `credential push from epoch ${req.epoch} refused: the current dispatcher epoch is ${d.epoch()}`,
+          );
         const vouched = leaseVouches(req.lease, d.leaseKey.key, {
           gatewayId: caller.gatewayId,
           senderNodeId: caller.nodeId,

@@ -117,6 +117,7 @@ export async function startNode(input: NodeOptions): Promise<RunningNode> {
       sealPrivateKey: local.keys.sealPrivateKey,
       leaseKey,
       peerAuth,
+      epoch: () => worker.epoch,
       gatewayKey: () => gatewayKey.current,
       log,
     }),

@@ -102,6 +102,11 @@ export class Worker {
     for (const listener of this.#changeListeners) listener();
   }
 
+  /** The newest dispatcher epoch this node has heard of. */
+  get epoch(): number {
+    return this.#epoch;
+  }
+
   /** The newest dispatcher epoch this node has heard of; dispatches from older epochs are refused. */
   observeEpoch(epoch: number): void {
     if (epoch > this.#epoch) this.#epoch = epoch;
