@@ -12,8 +12,9 @@
  * are cut: headers, whole requests and idle connections have timeouts. /healthz and /metrics are
  * open, read-only, and take no body. /admin/ requests (an operator setting a credential on this node)
  * carry a grant signed by the service instead (node/grant-auth.ts), also checked before the body;
- * they are the only requests the TLS side takes without a client certificate (an operator's CLI
- * has none): every other request over TLS must come with a certificate the node's CA bundle verifies.
+ * a grant route (POST /admin/credentials, exactly) is the only request the TLS side takes without a
+ * client certificate (an operator's CLI has none): every other request over TLS, a malformed one
+ * included, must come with a certificate the node's CA bundle verifies, or ends unanswered.
  */
 import {
   createServer as createHttpServer,
@@ -178,9 +179,14 @@ export async function startPeerServer(o: PeerServerOptions, h: PeerHandlers): Pr
         try {
           const method = req.method ?? '';
           const path = (req.url ?? '/').split('?')[0] ?? '/';
-          // Over TLS, anything but an operator's /admin/ call (which has its grant) needs a client
-          // certificate the node's CA bundle verifies: without one, the connection ends unanswered.
-          if (secure && !(req.socket as TLSSocket).authorized && !path.startsWith('/admin/')) {
+          // Over TLS, anything but an operator's call of a grant route (which has its grant) needs a
+          // client certificate the node's CA bundle verifies: without one, the connection ends
+          // unanswered. That route exactly: not any path under /admin/ (`/admin/../v1/ping`).
+          if (
+            secure &&
+            !(req.socket as TLSSocket).authorized &&
+            h.routes[`${method} ${path}`]?.auth !== 'grant'
+          ) {
             req.socket.destroy();
             return;
           }
@@ -248,12 +254,14 @@ export async function startPeerServer(o: PeerServerOptions, h: PeerHandlers): Pr
     server.on('checkContinue', handler(secure));
     server.keepAliveTimeout = PEER_KEEP_ALIVE_TIMEOUT_MS;
     server.setTimeout(PEER_SOCKET_IDLE_MS, (socket) => socket.destroy());
-    server.on('clientError', (err: Error, socket: Duplex) =>
+    server.on('clientError', (err: Error, socket: Duplex) => {
+      // Over TLS without a certificate of the gateway, not even a malformed request is answered.
+      if (secure && !(socket as TLSSocket).authorized) return void socket.destroy();
       answerClientError(err, socket, {
         headersTimeoutMs: PEER_HEADERS_TIMEOUT_MS,
         requestTimeoutMs: PEER_REQUEST_TIMEOUT_MS,
-      }),
-    );
+      });
+    });
     // The two servers never listen themselves (the port below hands them connections): this starts
     // their header and request timeout checks, which Node starts on 'listening'.
     server.emit('listening');
