@@ -26,6 +26,8 @@ export type ResolvedForNode = ResolvedEndpointT & {
   secrets?: Record<string, unknown>;
   /** Its secret values are in the gateway's credential set, not in the service. */
   gatewayHeld?: boolean;
+  /** The first version of them that counts for this linked service (store migration 009). */
+  credentialFloor?: number;
 };
 
 /**
@@ -52,8 +54,9 @@ export function sealedFor(
   which: SecretEndpoint,
   credentialVersion = 1,
 ): ResolvedEndpointT {
-  const { secrets, gatewayHeld, ...endpoint } = e;
-  if (gatewayHeld === true) return { ...endpoint, credentials: { version: credentialVersion } };
+  const { secrets, gatewayHeld, credentialFloor, ...endpoint } = e;
+  if (gatewayHeld === true)
+    return { ...endpoint, credentials: { version: Math.max(credentialVersion, credentialFloor ?? 1) } };
   if (secrets === undefined || Object.keys(secrets).length === 0) return endpoint;
   if (sealPublicKey === null) throw new FerryError('internal', 'no seal key for the node'); // filtered before
   return { ...endpoint, sealedSecrets: sealSecrets(sealPublicKey, secrets, attemptId, which) };
@@ -89,7 +92,7 @@ export function resolveLinkedService(
     linkedService: ls.name,
     properties: JSON_COLUMNS.linkedServiceProperties.read(ls.properties_json, ls.name),
     options,
-    ...(ls.credentials === 'gateway' ? { gatewayHeld: true } : {}),
+    ...(ls.credentials === 'gateway' ? { gatewayHeld: true, credentialFloor: ls.credential_floor } : {}),
     secrets: ls.secret_sealed
       ? JSON_COLUMNS.linkedServiceSecrets.read(unseal(masterKey, ls.secret_sealed), ls.name)
       : {},

@@ -17,6 +17,7 @@ import * as m005 from './migrations/005-api-tokens-and-audit.ts';
 import * as m006 from './migrations/006-gateway-credentials.ts';
 import * as m007 from './migrations/007-gateway-encryption.ts';
 import * as m008 from './migrations/008-metrics-history.ts';
+import * as m009 from './migrations/009-credential-floor.ts';
 import { FerryError } from '../../common/errors.ts';
 import { storeUnavailable } from './store-errors.ts';
 
@@ -52,6 +53,7 @@ const MIGRATIONS: Record<string, { up: (db: Kysely<unknown>, d: StoreDialect) =>
   '006-gateway-credentials': m006,
   '007-gateway-encryption': m007,
   '008-metrics-history': m008,
+  '009-credential-floor': m009,
 };
 
 function bigintAsNumber(oid: number, format?: 'text' | 'binary'): (value: string) => unknown {

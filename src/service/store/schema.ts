@@ -80,6 +80,8 @@ export interface LinkedServicesTable {
   credentials: string;
   /** The last version of its gateway-held credentials the service granted (0: none yet). */
   credential_version: number;
+  /** The first version that counts for this linked service (migration 009). */
+  credential_floor: number;
   created_at: number;
   updated_at: number;
 }

@@ -201,9 +201,6 @@ test('a task on gateway-held credentials goes only to a node holding the newest 
     ...hb(keys),
     credentials: { gatewayKey: null, versions },
   });
-  const { epoch } = await recordHeartbeat(db, await row(r1.nodeId), holding(k1, { pg: 2 }), 2000, T);
-  await recordHeartbeat(db, await row(r2.nodeId), holding(k2, { pg: 1 }), 2000, T);
-  const n1 = await row(r1.nodeId);
   for (const [name, credentials] of [
     ['pg', 'gateway'],
     ['nobody', 'gateway'],
@@ -231,6 +228,10 @@ test('a task on gateway-held credentials goes only to a node holding the newest 
       { name: ls, activities: [{ name: 'a', source: { linkedService: ls }, sink: { linkedService: 'fs' } }] },
       2000,
     );
+  // Set after the linked services exist (what held before them never counts: store migration 009).
+  const { epoch } = await recordHeartbeat(db, await row(r1.nodeId), holding(k1, { pg: 2 }), 2000, T);
+  await recordHeartbeat(db, await row(r2.nodeId), holding(k2, { pg: 1 }), 2000, T);
+  const n1 = await row(r1.nodeId);
   await startRun(db, 'pg', 2100);
   const claim = (slots: { nodeId: string; free: number }[], now: number) =>
     claimTasks(db, store.dialect, { node: n1, epoch, slots }, now, T, resolve);

@@ -134,10 +134,12 @@ export async function claimTasks(
         continue;
       }
       if (free.size === 0) break;
-      const gatewayHeld = [cached.endpoints.source, cached.endpoints.sink]
-        .filter((e) => e.gatewayHeld === true)
-        .map((e) => e.linkedService);
-      const unheld = gatewayHeld.find((ls) => !latest.has(ls));
+      const needing = [cached.endpoints.source, cached.endpoints.sink].filter((e) => e.gatewayHeld === true);
+      const gatewayHeld = needing.map((e) => e.linkedService);
+      // Held only at versions from before the linked service was created (again): none counts.
+      const unheld = needing.find(
+        (e) => (latest.get(e.linkedService)?.version ?? 0) < (e.credentialFloor ?? 1),
+      )?.linkedService;
       if (unheld !== undefined) {
         await tx
           .updateTable('tasks')

@@ -15,7 +15,24 @@ export interface LinkedServiceInput {
   credentials?: 'service' | 'gateway';
 }
 
-/** Creates or replaces (same name) a linked service. */
+/** The highest version of `name`'s gateway-held credentials any node of the gateway reports holding. */
+async function heldByNodes(db: Kysely<Schema>, gatewayId: string, name: string): Promise<number> {
+  const rows = await db
+    .selectFrom('nodes')
+    .select(['id', 'credentials_json'])
+    .where('gateway_id', '=', gatewayId)
+    .execute();
+  let max = 0;
+  for (const r of rows)
+    max = Math.max(max, JSON_COLUMNS.nodeCredentials.read(r.credentials_json, r.id).versions[name] ?? 0);
+  return max;
+}
+
+/**
+ * Creates or replaces (same name) a linked service. One that starts keeping its credentials in a
+ * gateway (created, switched from the service, or moved to another gateway) starts above every
+ * version that gateway's nodes hold under its name: nothing they hold from before counts for it.
+ */
 export async function upsertLinkedService(
   db: Kysely<Schema>,
   input: LinkedServiceInput,
@@ -26,6 +43,16 @@ export async function upsertLinkedService(
     .selectAll()
     .where('name', '=', input.name)
     .executeTakeFirst();
+  const credentials = input.credentials ?? 'service';
+  const fresh =
+    credentials === 'gateway' &&
+    (!existing || existing.credentials !== 'gateway' || existing.gateway_id !== input.gatewayId);
+  let version = existing?.credential_version ?? 0;
+  let floor = existing?.credential_floor ?? 1;
+  if (fresh) {
+    version = Math.max(version, await heldByNodes(db, input.gatewayId, input.name));
+    floor = version + 1;
+  }
   const row: LinkedServicesTable = {
     id: existing?.id ?? newId('ls'),
     name: input.name,
@@ -33,9 +60,10 @@ export async function upsertLinkedService(
     gateway_id: input.gatewayId,
     properties_json: JSON.stringify(input.properties),
     secret_sealed: input.secretSealed,
-    credentials: input.credentials ?? 'service',
+    credentials,
     // Versions only grow, whatever the linked service becomes: an old grant never names a new version.
-    credential_version: existing?.credential_version ?? 0,
+    credential_version: version,
+    credential_floor: floor,
     created_at: existing?.created_at ?? now,
     updated_at: now,
   };

@@ -1,5 +1,5 @@
 /**
- * Probe: a credential push carries the service's lease token, and must come from the dispatcher of
+ * A credential push carries the service's lease token, and must come from the dispatcher of
  * the current epoch. A node that was dispatcher under an earlier epoch still holds the lease token
  * the service gave it then (a real, service-signed token: minted here with the service's own lease
  * key, as the service signed it for that epoch). Pushed with that old token, a forged entry (a

@@ -1,5 +1,5 @@
 /**
- * Probe: over TLS, a client without a certificate of the gateway gets no answer, the one exception
+ * Over TLS, a client without a certificate of the gateway gets no answer, the one exception
  * being an operator's `POST /admin/credentials` (which carries the service's grant). The exception
  * must be that route only: not every path that starts with /admin/ (`/admin/../v1/ping`,
  * `/admin/anything`, a GET of the route), and not a request too malformed to parse. Each of those
