@@ -21,7 +21,7 @@ import {
   nodesOf,
   setPassword,
 } from './helpers/gateway-credentials.ts';
-import { GRANT_HEADER, setBoxId } from '../src/protocol/credentials.ts';
+import { GRANT_HEADER, sealCredential, setBoxId } from '../src/protocol/credentials.ts';
 import { sealSecrets } from '../src/protocol/sealed-secrets.ts';
 
 test('set through the service, the password reaches every node sealed, runs a copy, and is seen nowhere else', async (t) => {
@@ -164,6 +164,10 @@ test('set straight on a node (--node URL), never through the service; a grant is
   assertAbsent('service log', svc.proc.output, [password]);
 
   // Refusals, each before anything is stored.
+  const endpointOf = async (name: string) => {
+    const ls = await svc.api.call('GET', `/api/v1/linked-services/${name}`);
+    return { type: ls.type as string, properties: ls.properties as Record<string, unknown> };
+  };
   const grantFor = (node?: string): Promise<any> =>
     svc.api.call('POST', '/api/v1/linked-services/maria/credential-grant', node ? { node } : {});
   const grant = await grantFor(worker.name);
@@ -210,8 +214,25 @@ test('set straight on a node (--node URL), never through the service; a grant is
   const body2 = {
     linkedService: 'maria',
     version: g2.version,
-    box: sealSecrets(g2.gatewayKey, { password }, setBoxId(g2.gatewayId, 'maria', g2.version), 'credential'),
+    box: sealCredential(g2.gatewayKey, g2, { values: { password }, endpoint: await endpointOf('maria') }),
   };
+  // Values sealed without the endpoint they are for: refused (a grant is used up by it).
+  const g3 = await grantFor(worker.name);
+  const unbound = await send(
+    { [GRANT_HEADER]: g3.grant },
+    {
+      linkedService: 'maria',
+      version: g3.version,
+      box: sealSecrets(
+        g3.gatewayKey,
+        { password },
+        setBoxId(g3.gatewayId, 'maria', g3.version),
+        'credential',
+      ),
+    },
+  );
+  assert.equal(unbound.status, 400);
+  assert.match(unbound.body.message, /not bound to an endpoint/);
   assert.equal((await send({ [GRANT_HEADER]: g2.grant }, body2)).status, 200);
   const reused = await send({ [GRANT_HEADER]: g2.grant }, body2);
   assert.equal(reused.status, 401);
@@ -251,7 +272,7 @@ test('set straight on a node (--node URL), never through the service; a grant is
   );
   assert.equal(foreign.status, 401);
   assert.match(foreign.body.message, /another gateway/);
-  // What the nodes hold: version 5 (from g2), nothing from the refused ones.
+  // What the nodes hold: version 5 (from g2), nothing from the refused ones (g3 is version 6).
   await eventually(
     'both nodes hold version 5',
     async () => (await nodesOf(g)).every((n) => n.credentials.versions.maria === 5) || undefined,

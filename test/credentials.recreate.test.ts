@@ -12,8 +12,7 @@ import { request } from 'node:http';
 import { eventually } from './helpers/cluster.ts';
 import { fsLinkedServices, gatewayWithNodes, runPipeline, waitRun } from './helpers/scenario.ts';
 import { nodesOf } from './helpers/gateway-credentials.ts';
-import { GRANT_HEADER, setBoxId } from '../src/protocol/credentials.ts';
-import { sealSecrets } from '../src/protocol/sealed-secrets.ts';
+import { GRANT_HEADER, sealCredential } from '../src/protocol/credentials.ts';
 
 /** `ferry credential set maria --node node-1`, as the CLI sends it. */
 async function setOnNode(
@@ -22,7 +21,11 @@ async function setOnNode(
   values: Record<string, unknown>,
 ): Promise<{ status: number; body: any }> {
   const gr = await api.call('POST', '/api/v1/linked-services/maria/credential-grant', { node: 'node-1' });
-  const box = sealSecrets(gr.gatewayKey, values, setBoxId(gr.gatewayId, 'maria', gr.version), 'credential');
+  const ls = await api.call('GET', '/api/v1/linked-services/maria');
+  const box = sealCredential(gr.gatewayKey, gr, {
+    values,
+    endpoint: { type: ls.type, properties: ls.properties },
+  });
   const text = JSON.stringify({ linkedService: 'maria', version: gr.version, box });
   const [host, port] = peerAddress.split(':');
   return new Promise((resolve, reject) => {

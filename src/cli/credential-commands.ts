@@ -14,8 +14,7 @@ import { enc } from './api-client.ts';
 import { printJson } from './output.ts';
 import { readStructuredFile } from '../common/config.ts';
 import { FerryError, fromProblem } from '../common/errors.ts';
-import { GRANT_HEADER, setBoxId } from '../protocol/credentials.ts';
-import { sealSecrets } from '../protocol/sealed-secrets.ts';
+import { GRANT_HEADER, sealCredential } from '../protocol/credentials.ts';
 import { SECRET_PROPERTIES, isStoreType } from '../protocol/stores.ts';
 import { closeAgents, jsonAgents, requestJson } from '../node/json-request.ts';
 
@@ -193,9 +192,12 @@ export function credentialCommands(program: Command): void {
         cmd: Command,
       ) => {
         const c = cliContext(cmd);
-        const ls = await c.api.get<{ type: string; gateway: string; credentials: string }>(
-          `/api/v1/linked-services/${enc(name)}`,
-        );
+        const ls = await c.api.get<{
+          type: string;
+          gateway: string;
+          credentials: string;
+          properties: Record<string, unknown>;
+        }>(`/api/v1/linked-services/${enc(name)}`);
         if (ls.credentials !== 'gateway')
           throw new FerryError('conflict', `linked service "${name}" keeps its credentials in the service`, {
             hint: `recreate it with \`ferry linked-service create ${name} --credentials gateway ...\` to keep them in the gateway`,
@@ -207,11 +209,14 @@ export function credentialCommands(program: Command): void {
           `/api/v1/linked-services/${enc(name)}/credential-grant`,
           target ? { node: target.name } : {},
         );
-        const box = sealSecrets(
-          grant.gatewayKey,
-          values,
-          setBoxId(grant.gatewayId, grant.linkedService, grant.version),
-          'credential',
+        // Bound to the endpoint as it is now: nodes send the values to no other (a host changed later
+        // needs the credentials set again). Printed, so that the operator sees what they are bound to.
+        const endpoint = { type: ls.type, properties: ls.properties };
+        const box = sealCredential(grant.gatewayKey, grant, { values, endpoint });
+        process.stderr.write(
+          `binding ${name}'s credentials to ${ls.type} ${Object.entries(ls.properties)
+            .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+            .join(' ')}\n`,
         );
         if (target)
           await sendToNode(

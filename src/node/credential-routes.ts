@@ -11,6 +11,7 @@
 import { FerryError } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import {
+  asBoundCredential,
   CredentialDirectSet,
   CredentialPull,
   CredentialPush,
@@ -114,9 +115,9 @@ export function credentialRoutes(d: CredentialRouteDeps): Record<string, PeerRou
               hint: 'a node receives the gateway key from the dispatcher within a heartbeat or two of joining',
             },
           );
-        let values: Record<string, unknown>;
+        let opened: Record<string, unknown>;
         try {
-          values = openSecrets(
+          opened = openSecrets(
             key.privateKey,
             req.box,
             setBoxId(grant.gatewayId, req.linkedService, req.version),
@@ -128,7 +129,7 @@ export function credentialRoutes(d: CredentialRouteDeps): Record<string, PeerRou
             'the credential is not sealed to this gateway key for this grant',
           );
         }
-        if (!d.store.put(req.linkedService, req.version, values))
+        if (!d.store.put(req.linkedService, req.version, asBoundCredential(opened)))
           throw new FerryError(
             'conflict',
             `this node already holds version ${d.store.version(req.linkedService)} of ${req.linkedService}`,

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { seal, unseal } from '../common/crypto.ts';
 import { FerryError } from '../common/errors.ts';
-import type { NodeCredentialsT } from '../protocol/credentials.ts';
+import type { BoundCredential, NodeCredentialsT } from '../protocol/credentials.ts';
 
 export interface GatewayKeyPair {
   /** base64 SPKI DER (X25519) */
@@ -24,6 +24,8 @@ export interface GatewayKeyPair {
 export interface CredentialEntry {
   version: number;
   values: Record<string, unknown>;
+  /** The endpoint the values were set for (protocol/credentials.ts BoundCredential). */
+  endpoint: BoundCredential['endpoint'];
 }
 
 /** What credentials.enc holds, opened (also what a node backup carries). */
@@ -126,9 +128,10 @@ export class CredentialStore {
   }
 
   /** Keeps `values` as `version` if it is newer than what is held; says whether it was. */
-  put(linkedService: string, version: number, values: Record<string, unknown>): boolean {
+  put(linkedService: string, version: number, bound: BoundCredential): boolean {
     if (version <= this.version(linkedService)) return false;
-    this.#save({ ...this.#set, entries: { ...this.#set.entries, [linkedService]: { version, values } } });
+    const entry: CredentialEntry = { version, values: bound.values, endpoint: bound.endpoint };
+    this.#save({ ...this.#set, entries: { ...this.#set.entries, [linkedService]: entry } });
     return true;
   }
 

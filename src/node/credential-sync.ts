@@ -16,6 +16,7 @@ import type { Logger } from '../common/logger.ts';
 import { toFerryError } from '../common/errors.ts';
 import type { HeartbeatResponseT, PeerViewT } from '../protocol/agent.ts';
 import {
+  asBoundCredential,
   copyBoxId,
   setBoxId,
   type CredentialEntryT,
@@ -54,7 +55,12 @@ export function sealEntry(
   return {
     linkedService: name,
     version: e.version,
-    box: sealSecrets(toSealKey, e.values, copyBoxId(toNodeId, name, e.version), 'credential-copy'),
+    box: sealSecrets(
+      toSealKey,
+      { values: e.values, endpoint: e.endpoint },
+      copyBoxId(toNodeId, name, e.version),
+      'credential-copy',
+    ),
   };
 }
 
@@ -86,13 +92,15 @@ export function takeFromPeer(
   let taken = 0;
   for (const e of sent.entries) {
     if (e.version <= store.version(e.linkedService)) continue;
-    const values = openSecrets(
-      self.sealPrivateKey,
-      e.box,
-      copyBoxId(self.nodeId, e.linkedService, e.version),
-      'credential-copy',
+    const bound = asBoundCredential(
+      openSecrets(
+        self.sealPrivateKey,
+        e.box,
+        copyBoxId(self.nodeId, e.linkedService, e.version),
+        'credential-copy',
+      ),
     );
-    if (store.put(e.linkedService, e.version, values)) taken++;
+    if (store.put(e.linkedService, e.version, bound)) taken++;
   }
   return taken;
 }
@@ -143,13 +151,10 @@ export class CredentialSync {
     for (const r of relays) {
       if (r.version <= store.version(r.linkedService)) continue;
       try {
-        const values = openSecrets(
-          key.privateKey,
-          r.box,
-          setBoxId(gatewayId, r.linkedService, r.version),
-          'credential',
+        const bound = asBoundCredential(
+          openSecrets(key.privateKey, r.box, setBoxId(gatewayId, r.linkedService, r.version), 'credential'),
         );
-        store.put(r.linkedService, r.version, values);
+        store.put(r.linkedService, r.version, bound);
         log.info(
           { linkedService: r.linkedService, version: r.version },
           'credentials taken from the service relay',

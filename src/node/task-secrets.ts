@@ -8,6 +8,7 @@ import type { ResolvedEndpointT, TaskSpecT } from '../protocol/task.ts';
 import { openSecrets, type SecretEndpoint } from '../protocol/sealed-secrets.ts';
 import { FerryError } from '../common/errors.ts';
 import type { CredentialStore } from './credential-store.ts';
+import { endpointChanges } from '../protocol/credentials.ts';
 
 export type SecretOpener = (spec: TaskSpecT, attemptId: string) => TaskSpecT;
 
@@ -35,6 +36,18 @@ export function openEndpoint(
           retryable: true,
           hint: 'the dispatcher pushes them within a heartbeat; if it stays so, run `ferry gateway resync-credentials GATEWAY`',
         },
+      );
+    // Only for the endpoint they were set for: a linked service pointed elsewhere since (another
+    // host, user, database...) does not get them sent there.
+    const changed = endpointChanges(held.endpoint ?? { type: '', properties: {} }, {
+      type: e.type,
+      properties: e.properties,
+    });
+    if (changed.length > 0)
+      throw new FerryError(
+        'conflict',
+        `linked service "${e.linkedService}" has changed (${changed.join(', ')}) since its credentials were set: this node does not send them to an endpoint they were not set for`,
+        { hint: `if the change is yours, set them again: \`ferry credential set ${e.linkedService}\`` },
       );
     return { ...endpoint, properties: { ...endpoint.properties, ...held.values } };
   }

@@ -417,7 +417,13 @@ test('gateway-held credentials come from the own credential set of the node, and
     d.attempt.spec.source.credentials = { version };
     return d;
   };
-  credentials.put('src', 1, { password: 'old-' + marker });
+  // The endpoint the values are set for: the source of every dispatch here.
+  const endpoint = {
+    type: dispatch('x').attempt.spec.source.type,
+    properties: dispatch('x').attempt.spec.source.properties,
+  };
+  const bound = (password: string) => ({ values: { password }, endpoint });
+  credentials.put('src', 1, bound('old-' + marker));
   // Behind: the attempt fails, retryable, naming the versions and not the values; its task never ran.
   h.worker.accept(needing('g1', 2), true);
   const c = await h.completed.get('g1').promise;
@@ -430,8 +436,8 @@ test('gateway-held credentials come from the own credential set of the node, and
   assert.equal(JSON.stringify(c).includes(marker), false);
   assert.equal(h.started.has('g1'), false);
   // Caught up (and an older version replayed afterwards changes nothing): it runs with version 2.
-  assert.equal(credentials.put('src', 2, { password: marker }), true);
-  assert.equal(credentials.put('src', 1, { password: 'old-' + marker }), false);
+  assert.equal(credentials.put('src', 2, bound(marker)), true);
+  assert.equal(credentials.put('src', 1, bound('old-' + marker)), false);
   h.worker.accept(needing('g2', 2), true);
   await h.started.get('g2').promise;
   const ran = h.executed.get('g2');
@@ -439,6 +445,16 @@ test('gateway-held credentials come from the own credential set of the node, and
   assert.equal(ran.spec.source.credentials, undefined);
   h.gates.get('g2').resolve(copyResult);
   await h.completed.get('g2').promise;
+  // The linked service pointed elsewhere since (another host): refused, not retried, and not run.
+  const moved = needing('g3', 2);
+  moved.attempt.spec.source.properties = { ...moved.attempt.spec.source.properties, host: 'evil.example' };
+  h.worker.accept(moved, true);
+  const m = await h.completed.get('g3').promise;
+  assert.ok(m.outcome === 'failed');
+  assert.equal(m.error.retryable, false);
+  assert.match(m.error.message, /linked service "src" has changed \(host\) since its credentials were set/);
+  assert.equal(JSON.stringify(m).includes(marker), false);
+  assert.equal(h.started.has('g3'), false);
 });
 
 /** A worker whose every task only passes its pre-commit fence, against a service that may be away. */

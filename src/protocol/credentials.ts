@@ -21,6 +21,8 @@ import { Type, type Static } from 'typebox';
 import { NameSchema } from './stores.ts';
 import { PublicKeyText } from './node-keys.ts';
 import { signToken, verifyToken } from './dispatcher-lease.ts';
+import { sealSecrets } from './sealed-secrets.ts';
+import { FerryError } from '../common/errors.ts';
 
 /** The most linked services one gateway's credential set may hold (a bound on every message). */
 export const MAX_CREDENTIALS = 10_000;
@@ -153,4 +155,76 @@ export function setBoxId(gatewayId: string, linkedService: string, version: numb
 /** The id a node-to-node copy of an entry is bound to: only that recipient, linked service and version. */
 export function copyBoxId(toNodeId: string, linkedService: string, version: number): string {
   return `${toNodeId}/${linkedService}/v${version}`;
+}
+
+/**
+ * What a credential box holds: the secret values, and the endpoint they were set for (the linked
+ * service's type and other properties, as the operator's CLI read them when sealing). A node uses the
+ * values only for a task whose endpoint is that one: a service that points the linked service at
+ * another host (or user, or database) does not get them sent there.
+ */
+export interface BoundCredential {
+  values: Record<string, unknown>;
+  endpoint: { type: string; properties: Record<string, unknown> };
+}
+
+/** Seals values bound to their endpoint, for (gateway, linked service, version) only. */
+export function sealCredential(
+  gatewayKey: string,
+  to: { gatewayId: string; linkedService: string; version: number },
+  bound: BoundCredential,
+): string {
+  return sealSecrets(
+    gatewayKey,
+    { values: bound.values, endpoint: bound.endpoint },
+    setBoxId(to.gatewayId, to.linkedService, to.version),
+    'credential',
+  );
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** An opened box as a bound credential, or a refusal (a box without its endpoint is not used). */
+export function asBoundCredential(opened: Record<string, unknown>): BoundCredential {
+  const { values, endpoint } = opened;
+  if (
+    !isObject(values) ||
+    !isObject(endpoint) ||
+    typeof endpoint.type !== 'string' ||
+    !isObject(endpoint.properties)
+  )
+    throw new FerryError('bad_request', 'the credential is not bound to an endpoint', {
+      hint: 'set it with `ferry credential set`, which binds the values to the linked service they are for',
+    });
+  return { values, endpoint: { type: endpoint.type, properties: endpoint.properties } };
+}
+
+function canonical(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(canonical);
+  if (isObject(v))
+    return Object.fromEntries(
+      Object.keys(v)
+        .sort()
+        .map((k) => [k, canonical(v[k])]),
+    );
+  return v;
+}
+
+/**
+ * The properties in which `endpoint` differs from the one the values were bound to (empty: the
+ * same). Names only: a non-secret property's name says enough.
+ */
+export function endpointChanges(
+  bound: BoundCredential['endpoint'],
+  endpoint: BoundCredential['endpoint'],
+): string[] {
+  if (bound.type !== endpoint.type) return ['type'];
+  const keys = new Set([...Object.keys(bound.properties), ...Object.keys(endpoint.properties)]);
+  return [...keys]
+    .filter(
+      (k) =>
+        JSON.stringify(canonical(bound.properties[k])) !== JSON.stringify(canonical(endpoint.properties[k])),
+    )
+    .sort();
 }
