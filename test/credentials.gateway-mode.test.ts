@@ -81,6 +81,13 @@ test('set through the service, the password reaches every node sealed, runs a co
   const right = await setPassword(t, viaRelay, password);
   assert.equal(right.code, 0, right.stderr);
   assert.match(right.stdout, /version 2 .* held by node-1, node-2, node-3/);
+  // It says what it bound the values to, for the operator to check.
+  assert.match(
+    right.stderr,
+    new RegExp(
+      `binding maria's credentials to mysql host="127.0.0.1" port=3306 user="${m.user}" database="${m.db}"`,
+    ),
+  );
   for (const n of await nodesOf(g)) {
     assert.equal(n.status, 'Online', n.statusHint);
     assert.deepEqual(n.credentials, { status: 'in sync', gatewayKey: true, versions: { maria: 2 } });

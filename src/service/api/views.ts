@@ -9,18 +9,11 @@ import type {
 } from '../store/schema.ts';
 import type { RunDetail, RunSummary } from '../store/queries/runs.ts';
 import { JSON_COLUMNS } from '../store/json-column.ts';
-import { latestCredentials } from '../scheduler/node-status.ts';
 
 /** A node's copy of the gateway-held credentials, against the newest versions the nodes up hold. */
 function credentialView(n: NodeState, state: GatewayStateView) {
-  const held = (x: NodeState) => JSON_COLUMNS.nodeCredentials.read(x.row.credentials_json, x.row.id);
-  const mine = held(n);
-  const latest = latestCredentials(
-    state.nodes
-      .filter((x) => x.status.status !== 'Offline')
-      .map((x) => ({ name: x.row.name, credentialVersions: held(x).versions })),
-  );
-  const behind = [...latest].some(([ls, l]) => (mine.versions[ls] ?? 0) < l.version);
+  const mine = n.credentials;
+  const behind = [...state.latestCredentials].some(([ls, l]) => (mine.versions[ls] ?? 0) < l.version);
   const status: 'in sync' | 'out of sync' | 'none' = behind
     ? 'out of sync'
     : Object.keys(mine.versions).length === 0

@@ -11,11 +11,15 @@ import {
   computeNodeStatuses,
   encryptionSettled,
   gatewayVersion,
+  latestCredentials,
   versionVoters,
   type NodeFacts,
   type StatusOptions,
 } from './node-status.ts';
 import { JSON_COLUMNS } from '../store/json-column.ts';
+import type { NodeCredentialsT } from '../../protocol/credentials.ts';
+
+const NO_CREDENTIALS: NodeCredentialsT = { gatewayKey: null, versions: {} };
 import { isEncryptionMode, reportFromFlag, type EncryptionMode } from '../../protocol/encryption.ts';
 
 export interface NodeState {
@@ -29,6 +33,8 @@ export interface NodeState {
   /** May be handed tasks now. */
   eligible: boolean;
   url: string;
+  /** What it reports holding of the gateway-held credentials (versions and a public key, no secret). */
+  credentials: NodeCredentialsT;
 }
 
 export interface GatewayState {
@@ -40,6 +46,11 @@ export interface GatewayState {
   /** The gateway's node-to-node encryption mode, and whether every live node has moved to it halfway. */
   encryption: EncryptionMode;
   encryptionSettled: boolean;
+  /**
+   * The newest version of each linked service's gateway-held credentials a node up holds (and
+   * which node): what a node must hold to be in sync, and a task's node to run it.
+   */
+  latestCredentials: Map<string, { version: number; holder: string }>;
 }
 
 /** The stored mode; a value Ferry did not write reads as the safer one. */
@@ -52,7 +63,10 @@ export function peerUrl(row: Pick<NodesTable, 'tls' | 'peer_host' | 'peer_port'>
   return `${row.tls ? 'https' : 'http'}://${host}:${row.peer_port}`;
 }
 
-export function toFacts(row: NodesTable): NodeFacts {
+export function toFacts(
+  row: NodesTable,
+  credentials: NodeCredentialsT = JSON_COLUMNS.nodeCredentials.read(row.credentials_json, row.id),
+): NodeFacts {
   const report =
     row.tls_report_json === null ? undefined : JSON_COLUMNS.nodeTlsReport.read(row.tls_report_json, row.id);
   return {
@@ -76,7 +90,7 @@ export function toFacts(row: NodesTable): NodeFacts {
     reach: JSON_COLUMNS.nodeReach.read(row.reach_json, row.id),
     // Registration stores no metrics ('{}'); every heartbeat stores all of them.
     registeredOnly: row.metrics_json === '{}',
-    credentialVersions: JSON_COLUMNS.nodeCredentials.read(row.credentials_json, row.id).versions,
+    credentialVersions: credentials.versions,
   };
 }
 
@@ -86,7 +100,8 @@ export function buildGatewayState(
   now: number,
   o: StatusOptions,
 ): GatewayState {
-  const facts = rows.map(toFacts);
+  const held = rows.map((row) => JSON_COLUMNS.nodeCredentials.read(row.credentials_json, row.id));
+  const facts = rows.map((row, i) => toFacts(row, held[i] ?? NO_CREDENTIALS));
   const encryption = gatewayEncryption(gateway);
   const statuses = computeNodeStatuses(
     facts,
@@ -112,6 +127,7 @@ export function buildGatewayState(
           (status.status === 'Limited' && status.reason === 'credentials_out_of_sync')) &&
         !draining,
       url: peerUrl(row),
+      credentials: held[i] ?? NO_CREDENTIALS,
     };
   });
   return {
@@ -122,5 +138,10 @@ export function buildGatewayState(
     dispatcher: nodes.find((n) => n.row.id === gateway.dispatcher_node_id),
     encryption,
     encryptionSettled: encryptionSettled(facts, encryption, now, o),
+    latestCredentials: latestCredentials(
+      nodes
+        .filter((n) => n.status.status !== 'Offline')
+        .map((n) => ({ name: n.row.name, credentialVersions: n.credentials.versions })),
+    ),
   };
 }

@@ -24,7 +24,6 @@ import { assignWorker, workerRoom } from '../../scheduler/assignment.ts';
 import type { SchedulerTimings } from '../../scheduler/timings.ts';
 import type { StoreDialect } from '../store-dialect.ts';
 import { JSON_COLUMNS } from '../json-column.ts';
-import { latestCredentials } from '../../scheduler/node-status.ts';
 
 interface Resolved {
   activity: CopyActivityT;
@@ -107,14 +106,8 @@ export async function claimTasks(
 
     const sealKeys = new Map(rows.map((r) => [r.id, r.seal_public_key]));
     // Gateway-held credentials: a task goes only to a node holding the newest version a node up holds.
-    const held = new Map(
-      rows.map((r) => [r.id, JSON_COLUMNS.nodeCredentials.read(r.credentials_json, r.id).versions]),
-    );
-    const latest = latestCredentials(
-      state.nodes
-        .filter((n) => n.status.status !== 'Offline')
-        .map((n) => ({ name: n.row.name, credentialVersions: held.get(n.row.id) ?? {} })),
-    );
+    const held = new Map(state.nodes.map((n) => [n.row.id, n.credentials.versions]));
+    const latest = state.latestCredentials;
     const specCache = new Map<string, Resolved | FerryError>();
     const out: AssignedAttemptT[] = [];
     for (const task of tasks) {

@@ -11,7 +11,6 @@ import { ACTIVE_ATTEMPT } from './active-attempts.ts';
 import { listGatewayNodes } from './nodes.ts';
 import type { SchedulerTimings } from '../../scheduler/timings.ts';
 import { adoptGatewayKey, relaysFor } from './gateway-credentials.ts';
-import { JSON_COLUMNS } from '../json-column.ts';
 
 /** A node from before gateway-held credentials reports none. */
 const NO_CREDENTIALS = { gatewayKey: null, versions: {} };
@@ -114,7 +113,7 @@ export async function recordHeartbeat(
           signPublicKey: n.row.sign_public_key,
           sealPublicKey: n.row.seal_public_key,
           live: n.status.status !== 'Offline',
-          credentials: JSON_COLUMNS.nodeCredentials.read(n.row.credentials_json, n.row.id),
+          credentials: n.credentials,
         })),
       revoked,
       heartbeatIntervalMs: t.heartbeatIntervalMs,
@@ -128,11 +127,7 @@ export async function recordHeartbeat(
                 held,
                 state.nodes
                   .filter((n) => n.status.status !== 'Offline')
-                  .map((n) =>
-                    n.row.id === node.id
-                      ? held
-                      : JSON_COLUMNS.nodeCredentials.read(n.row.credentials_json, n.row.id),
-                  ),
+                  .map((n) => (n.row.id === node.id ? held : n.credentials)),
               )
             : [],
         resync: gateway.credential_resync,

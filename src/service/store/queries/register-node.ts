@@ -64,7 +64,13 @@ export async function registerNode(
       );
     }
     // The version of the nodes that are up: one that registered and went away sets no bar.
-    const version = gatewayVersion(versionVoters(nodes.map(toFacts), now, o));
+    const version = gatewayVersion(
+      versionVoters(
+        nodes.map((r) => toFacts(r)),
+        now,
+        o,
+      ),
+    );
     if (version !== null && compareVersions(req.version, version) < 0) {
       throw new FerryError(
         'registration_refused',
